@@ -1,0 +1,3 @@
+"""wampfabric: routed real-time messaging (WAMP) in Python."""
+
+__version__ = "0.1.0"
