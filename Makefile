@@ -1,0 +1,34 @@
+# wampfabric: two commands on a fresh machine -- `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench check clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## run: initialise ./.crossbar (config + node key) if missing and start the node in the foreground
+run: $(STAMP)
+	@test -f .crossbar/config.json || test -f .crossbar/config.yaml || $(VENV)/bin/wampfabric init --appdir .
+	$(VENV)/bin/wampfabric start --cbdir .crossbar
+
+## test: run the whole test suite
+test: $(STAMP)
+	$(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+## bench: wampfabric vs Crossbar.io, same machine, same run (see docs/benchmarks.md)
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+check: $(STAMP)
+	$(VENV)/bin/wampfabric check --cbdir .crossbar
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

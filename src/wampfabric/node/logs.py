@@ -1,0 +1,37 @@
+"""Log output in Crossbar.io's line format:
+``2026-11-27T21:42:15+0000 [Controller  32657] message``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+
+class NodeLogFormatter(logging.Formatter):
+    def __init__(self, kind: str = "Controller"):
+        super().__init__()
+        self.prefix = f"[{kind:<10} {os.getpid():>6}]"
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created))
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        return f"{ts} {self.prefix} {msg}"
+
+
+def setup_logging(level: str = "info", kind: str = "Controller") -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(NodeLogFormatter(kind))
+    root.addHandler(handler)
+    root.setLevel({"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                   "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
+                   "none": logging.CRITICAL + 10}.get(level, logging.INFO))
+    # picows logs every dropped connection at error level with a traceback; that is
+    # the peer's fault, not ours
+    logging.getLogger("wampfabric.picows").setLevel(logging.CRITICAL)

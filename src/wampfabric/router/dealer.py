@@ -1,0 +1,320 @@
+"""The dealer: registrations and call routing (spec: basic/remote_procedure_call,
+advanced/rpc_*).
+
+A call in flight is one ``InvocationRequest``, indexed on the caller by the
+CALL request ID and on the callee by the INVOCATION request ID, so YIELD,
+ERROR, CANCEL and either side leaving are each one dict lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from ..protocol import errors as E
+from ..protocol.messages import Registered, Unregistered
+from ..protocol.uri import check_uri
+from .ids import global_id
+from .urimap import EXACT, MATCH_POLICIES, UriMap
+
+log = logging.getLogger("wampfabric.router.dealer")
+
+MSG_CALL, MSG_REGISTER, MSG_UNREGISTER, MSG_INVOCATION = 48, 64, 66, 68
+
+INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
+
+
+class Registration:
+    __slots__ = ("id", "uri", "match", "invoke", "callees", "_rr")
+
+    def __init__(self, reg_id: int, uri: str, match: str, invoke: str):
+        self.id = reg_id
+        self.uri = uri
+        self.match = match
+        self.invoke = invoke
+        self.callees: list = []
+        self._rr = 0
+
+    def pick(self):
+        callees = self.callees
+        invoke = self.invoke
+        if invoke == "single" or invoke == "first":
+            return callees[0]
+        if invoke == "last":
+            return callees[-1]
+        if invoke == "roundrobin":
+            i = self._rr % len(callees)
+            self._rr = i + 1
+            return callees[i]
+        return random.choice(callees)
+
+
+class InvocationRequest:
+    __slots__ = ("id", "caller", "call_request", "callee", "registration", "receive_progress", "timer", "canceled")
+
+    def __init__(self, inv_id, caller, call_request, callee, registration, receive_progress):
+        self.id = inv_id
+        self.caller = caller
+        self.call_request = call_request
+        self.callee = callee
+        self.registration = registration
+        self.receive_progress = receive_progress
+        self.timer = None
+        self.canceled = False
+
+
+class Dealer:
+    FEATURES = {
+        "caller_identification": True,
+        "pattern_based_registration": True,
+        "shared_registration": True,
+        "progressive_call_results": True,
+        "call_canceling": True,
+        "call_timeout": True,
+        "payload_passthru_mode": True,
+    }
+
+    def __init__(self, realm):
+        self.realm = realm
+        self._regs = UriMap()
+        self._by_id: dict[int, Registration] = {}
+        self.stats = realm.stats
+
+    # -- register / unregister -----------------------------------------------
+
+    def register(self, session, msg) -> None:
+        proc = msg.procedure
+        options = msg.options
+        match = options.get("match", EXACT)
+        invoke = options.get("invoke", "single")
+        if match not in MATCH_POLICIES:
+            session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
+            return
+        if invoke not in INVOKE_POLICIES:
+            session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid invoke policy {invoke!r}"])
+            return
+        if not check_uri(proc, self.realm.strict_uris, match != EXACT):
+            session.send_error(
+                MSG_REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI '{proc}'"]
+            )
+            return
+        if proc.startswith("wamp.") and not session.trusted:
+            session.send_error(
+                MSG_REGISTER, msg.request, E.INVALID_URI,
+                [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
+            )
+            return
+        allowed, _ = session.role.authorize(proc, "register")
+        if not allowed:
+            session.send_error(
+                MSG_REGISTER, msg.request, E.NOT_AUTHORIZED,
+                [f"session is not authorized to register procedure '{proc}'"],
+            )
+            return
+        reg = self._regs.get(proc, match)
+        if reg is not None:
+            if options.get("force_reregister") and reg.invoke == invoke and reg.callees:
+                # spec rpc_shared_registration: kick the current callees out
+                for old in list(reg.callees):
+                    self._remove_callee(reg, old)
+                    old.registrations.pop(reg.id, None)
+                reg = None
+            elif invoke == "single" or reg.invoke == "single" or reg.invoke != invoke:
+                session.send_error(
+                    MSG_REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
+                    [f"register for already registered procedure '{proc}'"],
+                )
+                return
+            elif session in reg.callees:
+                session.send_error(
+                    MSG_REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
+                    [f"session has already registered procedure '{proc}'"],
+                )
+                return
+        if reg is None:
+            reg = Registration(global_id(), proc, match, invoke)
+            self._regs.set(proc, match, reg)
+            self._by_id[reg.id] = reg
+        reg.callees.append(session)
+        session.registrations[reg.id] = reg
+        self.stats["register"] += 1
+        session.send(Registered(msg.request, reg.id).marshal())
+
+    def unregister(self, session, msg) -> None:
+        reg = session.registrations.pop(msg.registration, None)
+        if reg is None:
+            session.send_error(
+                MSG_UNREGISTER, msg.request, E.NO_SUCH_REGISTRATION,
+                [f"session has no registration with ID {msg.registration}"],
+            )
+            return
+        self._remove_callee(reg, session)
+        session.send(Unregistered(msg.request).marshal())
+
+    def _remove_callee(self, reg: Registration, session) -> None:
+        try:
+            reg.callees.remove(session)
+        except ValueError:
+            pass
+        if not reg.callees:
+            self._regs.pop(reg.uri, reg.match)
+            self._by_id.pop(reg.id, None)
+
+    # -- call -------------------------------------------------------------------
+
+    def call(self, session, msg) -> None:
+        proc = msg.procedure
+        request = msg.request
+        if not check_uri(proc, self.realm.strict_uris):
+            session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI '{proc}'"])
+            return
+        if request in session.pending_calls:
+            session.protocol_violation(f"CALL with request ID {request} already in flight")
+            return
+        allowed, disclose = session.role.authorize(proc, "call")
+        if not allowed:
+            session.send_error(
+                MSG_CALL, request, E.NOT_AUTHORIZED, [f"session is not authorized to call procedure '{proc}'"]
+            )
+            return
+        reg = self._regs.best(proc)
+        if reg is None:
+            session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
+            return
+        callee = reg.pick()
+        self.stats["call"] += 1
+        options = msg.options
+        details = {}
+        receive_progress = False
+        if options:
+            if options.get("disclose_me"):
+                disclose = True
+            if options.get("receive_progress") and callee.supports("callee", "progressive_call_results"):
+                receive_progress = True
+                details["receive_progress"] = True
+            timeout = options.get("timeout")
+        else:
+            timeout = None
+        if disclose:
+            details["caller"] = session.session_id
+            details["caller_authid"] = session.authid
+            details["caller_authrole"] = session.authrole
+        if reg.match != EXACT:
+            details["procedure"] = proc
+        callee._inv_seq += 1
+        inv_id = callee._inv_seq
+        inv = InvocationRequest(inv_id, session, request, callee, reg, receive_progress)
+        callee.pending_invocations[inv_id] = inv
+        session.pending_calls[request] = inv
+        if msg.payload is not None:
+            for k in ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"):
+                if k in options:
+                    details[k] = options[k]
+            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.payload])
+        elif msg.kwargs:
+            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs])
+        elif msg.args:
+            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.args])
+        else:
+            callee.send([MSG_INVOCATION, inv_id, reg.id, details])
+        self.stats["invocation"] += 1
+        if timeout:
+            if type(timeout) is int and timeout > 0:
+                inv.timer = self.realm.call_later(timeout / 1000.0, self._timeout, inv)
+
+    def _timeout(self, inv: InvocationRequest) -> None:
+        # spec rpc_call_timeout: the dealer cancels the call (kill semantics)
+        inv.timer = None
+        if inv.callee.pending_invocations.get(inv.id) is not inv:
+            return
+        self._finish(inv)
+        inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["call timed out"])
+        if inv.callee.supports("callee", "call_canceling"):
+            inv.callee.send([69, inv.id, {"reason": E.TIMEOUT}])
+
+    def _finish(self, inv: InvocationRequest) -> None:
+        inv.callee.pending_invocations.pop(inv.id, None)
+        inv.caller.pending_calls.pop(inv.call_request, None)
+        if inv.timer is not None:
+            inv.timer.cancel()
+            inv.timer = None
+
+    def cancel(self, session, msg) -> None:
+        inv = session.pending_calls.get(msg.request)
+        if inv is None:
+            return  # the call already finished: nothing to cancel (spec: ignore)
+        mode = msg.options.get("mode", "killnowait")
+        if mode not in ("skip", "kill", "killnowait"):
+            session.send_error(49, msg.request, E.INVALID_ARGUMENT, [f"invalid cancel mode {mode!r}"])
+            return
+        callee_can = inv.callee.supports("callee", "call_canceling")
+        if mode == "kill" and callee_can:
+            # wait for the callee's ERROR, which is then passed to the caller
+            inv.canceled = True
+            inv.callee.send([69, inv.id, {"mode": "kill"}])
+            return
+        self._finish(inv)
+        session.send_error(MSG_CALL, msg.request, E.CANCELED, ["call canceled"])
+        if mode != "skip" and callee_can:
+            inv.callee.send([69, inv.id, {"mode": mode}])
+
+    def yield_(self, session, msg) -> None:
+        inv = session.pending_invocations.get(msg.request)
+        if inv is None:
+            return  # late YIELD for a canceled/timed-out call: ignored (spec)
+        options = msg.options
+        progress = options.get("progress", False) if options else False
+        details = {}
+        if progress:
+            if not inv.receive_progress:
+                return  # caller did not ask for progressive results: drop
+            details["progress"] = True
+        else:
+            self._finish(inv)
+        if msg.payload is not None:
+            for k in ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"):
+                if k in options:
+                    details[k] = options[k]
+            inv.caller.send([50, inv.call_request, details, msg.payload])
+        elif msg.kwargs:
+            inv.caller.send([50, inv.call_request, details, msg.args or [], msg.kwargs])
+        elif msg.args:
+            inv.caller.send([50, inv.call_request, details, msg.args])
+        else:
+            inv.caller.send([50, inv.call_request, details])
+        self.stats["yield"] += 1
+
+    def invocation_error(self, session, msg) -> None:
+        inv = session.pending_invocations.get(msg.request)
+        if inv is None:
+            return
+        self._finish(inv)
+        error = msg.error
+        if msg.payload is not None:
+            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.payload])
+        elif msg.kwargs:
+            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs])
+        elif msg.args:
+            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.args])
+        else:
+            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error])
+        self.stats["error"] += 1
+
+    # -- sessions leaving -------------------------------------------------------
+
+    def detach(self, session) -> None:
+        # calls this session was serving: the callers get wamp.error.canceled
+        for inv in list(session.pending_invocations.values()):
+            self._finish(inv)
+            inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["callee disconnected from in-flight request"])
+        # calls this session made: tell callees that can cancel
+        for inv in list(session.pending_calls.values()):
+            self._finish(inv)
+            if inv.callee.supports("callee", "call_canceling"):
+                inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.CANCELED}])
+        for reg in session.registrations.values():
+            self._remove_callee(reg, session)
+        session.registrations.clear()
+
+    def registration_count(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,141 @@
+"""Realms and the router that holds them (transport-agnostic)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from ..protocol import errors as E
+from .authorization import RouterRole, TrustedRole
+from .broker import Broker
+from .dealer import Dealer
+from .session import RouterSession, anonymous_authid
+
+log = logging.getLogger("wampfabric.router")
+
+STAT_KEYS = (
+    "publish", "event", "subscribe", "register", "call", "invocation", "yield", "error",
+)
+
+
+class Realm:
+    """A routing realm: its roles, broker, dealer and joined sessions."""
+
+    def __init__(self, router: "Router", name: str, config: dict | None = None):
+        self.router = router
+        self.name = name
+        self.config = config or {"name": name}
+        options = self.config.get("options", {})
+        self.strict_uris = options.get("uri_check", "strict") == "strict"
+        self.stats = dict.fromkeys(STAT_KEYS, 0)
+        self.roles: dict[str, object] = {"trusted": TrustedRole()}
+        for role_cfg in self.config.get("roles", []):
+            self.add_role(role_cfg)
+        self.sessions: dict[int, RouterSession] = {}
+        self.broker = Broker(self)
+        self.dealer = Dealer(self)
+        self.router_roles = {
+            "broker": {"features": dict(Broker.FEATURES)},
+            "dealer": {"features": dict(Dealer.FEATURES)},
+        }
+
+    def add_role(self, role_cfg: dict) -> RouterRole:
+        role = RouterRole(role_cfg["name"], role_cfg.get("permissions", []), role_cfg)
+        self.roles[role.name] = role
+        return role
+
+    def remove_role(self, name: str):
+        return self.roles.pop(name, None)
+
+    def call_later(self, delay: float, fn, *args):
+        return asyncio.get_running_loop().call_later(delay, fn, *args)
+
+    def attach(self, session: RouterSession) -> None:
+        self.sessions[session.session_id] = session
+
+    def detach(self, session: RouterSession) -> None:
+        self.broker.detach(session)
+        self.dealer.detach(session)
+        self.sessions.pop(session.session_id, None)
+
+    def shutdown(self, reason: str = E.CLOSE_REALM) -> None:
+        for s in list(self.sessions.values()):
+            s.goodbye(reason)
+
+
+class Router:
+    """All realms of one router (worker), plus session authentication."""
+
+    def __init__(self, node_id: str = "node1", worker_id: str = "worker1"):
+        self.node_id = node_id
+        self.worker_id = worker_id
+        self.realms: dict[str, Realm] = {}
+        self._pid = os.getpid()
+
+    # -- realms ------------------------------------------------------------------
+
+    def start_realm(self, config: dict) -> Realm:
+        name = config["name"]
+        if name in self.realms:
+            raise ValueError(f"realm '{name}' already running")
+        realm = Realm(self, name, config)
+        self.realms[name] = realm
+        log.info("Realm '%s' started", name)
+        return realm
+
+    def stop_realm(self, name: str) -> Realm:
+        realm = self.realms.pop(name)
+        realm.shutdown()
+        log.info("Realm '%s' stopped", name)
+        return realm
+
+    # -- sessions ------------------------------------------------------------------
+
+    def welcome_extra(self, session: RouterSession) -> dict:
+        return {
+            "x_cb_node": self.node_id,
+            "x_cb_worker": self.worker_id,
+            "x_cb_peer": session.transport.peer,
+            "x_cb_pid": self._pid,
+        }
+
+    def authenticate(self, session: RouterSession, realm_name, details: dict) -> None:
+        """Pick an authentication method for a HELLO and run it.
+
+        Each transport carries its ``auth`` config (Crossbar.io format); a
+        transport without one admits anonymous sessions with role
+        ``anonymous``.
+        """
+        auth = getattr(session.transport, "auth_config", None)
+        if auth is None:
+            auth = {"anonymous": {"type": "static", "role": "anonymous"}}
+        requested = details.get("authmethods")
+        if requested is None:
+            requested = ["anonymous"]
+        elif not isinstance(requested, list) or not all(isinstance(m, str) for m in requested):
+            session.protocol_violation("HELLO.Details.authmethods must be a list of strings")
+            return
+        for method in requested:
+            cfg = auth.get(method)
+            if cfg is None:
+                continue
+            if method == "anonymous":
+                self._anonymous(session, realm_name, cfg)
+                return
+        session.abort(
+            "wamp.error.no_auth_method",
+            f"cannot authenticate using any of the offered authmethods {requested}",
+        )
+
+    def _anonymous(self, session: RouterSession, realm_name, cfg: dict) -> None:
+        realm_name = realm_name or cfg.get("realm")
+        realm = self.realms.get(realm_name) if realm_name else None
+        if realm is None:
+            session.abort(E.NO_SUCH_REALM, f"no realm '{realm_name}' exists on this router")
+            return
+        role = cfg.get("role", "anonymous")
+        if role not in realm.roles:
+            session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
+            return
+        session.welcome(realm, anonymous_authid(), role, "anonymous", "static")

@@ -1,0 +1,271 @@
+"""Router-side WAMP sessions (spec: basic/sessions), independent of transports.
+
+A transport creates one ``RouterSession`` per connection and feeds it whole
+messages (``on_message(bytes)``); the session answers through the transport's
+``send(bytes)`` and ``close()``.  Everything is plain callbacks: no task,
+coroutine or future per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from ..protocol import errors as E
+from ..protocol.errors import ProtocolError, SerializationError
+from ..protocol.messages import parse as parse_message
+from .ids import secure_id
+
+log = logging.getLogger("wampfabric.router.session")
+
+NEW, AUTHENTICATING, ESTABLISHED, CLOSING, CLOSED = range(5)
+
+# message type codes (spec basic/messages "Message Codes")
+HELLO, WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, ERROR = 1, 2, 3, 4, 5, 6, 8
+PUBLISH, SUBSCRIBE, UNSUBSCRIBE = 16, 32, 34
+CALL, CANCEL, REGISTER, UNREGISTER, INVOCATION, YIELD = 48, 49, 64, 66, 68, 70
+
+
+def anonymous_authid() -> str:
+    """Crossbar.io-style random authid for anonymous sessions: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX."""
+    alphabet = "34679ACEFGHJKLMNPQRTUVWXY"
+    raw = "".join(secrets.choice(alphabet) for _ in range(24))
+    return "-".join(raw[i : i + 4] for i in range(0, 24, 4))
+
+
+class RouterSession:
+    """One WAMP session as seen by the router."""
+
+    __slots__ = (
+        "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
+        "authmethod", "authprovider", "authextra", "role", "trusted", "client_roles", "subscriptions",
+        "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "__weakref__",
+    )
+
+    def __init__(self, router, transport, trusted: bool = False):
+        self.router = router
+        self.transport = transport
+        self.serializer = transport.serializer
+        self.send_raw = transport.send
+        self.state = NEW
+        self.session_id = None
+        self.realm = None
+        self.authid = None
+        self.authrole = None
+        self.authmethod = None
+        self.authprovider = None
+        self.authextra = None
+        self.role = None
+        self.trusted = trusted
+        self.client_roles = {}
+        self.subscriptions = {}
+        self.registrations = {}
+        self.pending_calls = {}
+        self.pending_invocations = {}
+        self._inv_seq = 0
+        self._pending_auth = None
+
+    # -- output -----------------------------------------------------------------
+
+    def send(self, wmsg: list) -> None:
+        self.send_raw(self.serializer.serialize(wmsg))
+
+    def send_error(self, request_type: int, request: int, error: str, args: list | None = None) -> None:
+        if args:
+            self.send([ERROR, request_type, request, {}, error, args])
+        else:
+            self.send([ERROR, request_type, request, {}, error])
+
+    def supports(self, role: str, feature: str) -> bool:
+        r = self.client_roles.get(role)
+        if not r:
+            return False
+        f = r.get("features")
+        return bool(f and f.get(feature))
+
+    # -- input ------------------------------------------------------------------
+
+    def on_message(self, data: bytes) -> None:
+        """A complete message arrived from the transport."""
+        ser = self.serializer
+        try:
+            if ser.BATCHED:
+                wmsgs = ser.unserialize(data)
+            else:
+                wmsgs = (ser.unserialize_one(data),)
+        except SerializationError as e:
+            self.protocol_violation(f"invalid {ser.NAME} message: {e}")
+            return
+        for wmsg in wmsgs:
+            if self.state == CLOSED:
+                return
+            try:
+                msg = parse_message(wmsg)
+            except ProtocolError as e:
+                self.protocol_violation(str(e))
+                return
+            try:
+                self._dispatch(wmsg[0], msg)
+            except ProtocolError as e:
+                self.protocol_violation(str(e))
+                return
+            except Exception:  # a bug must not take the router down
+                log.exception("internal error processing %s from session %s", type(msg).__name__, self.session_id)
+                self.abort("wamp.error.runtime_error", "internal router error")
+                return
+
+    def _dispatch(self, code: int, msg) -> None:
+        state = self.state
+        if state == ESTABLISHED:
+            realm = self.realm
+            if code == CALL:
+                realm.dealer.call(self, msg)
+            elif code == YIELD:
+                realm.dealer.yield_(self, msg)
+            elif code == PUBLISH:
+                realm.broker.publish(self, msg)
+            elif code == ERROR:
+                if msg.request_type == INVOCATION:
+                    realm.dealer.invocation_error(self, msg)
+                else:
+                    raise ProtocolError(f"ERROR for request type {msg.request_type} cannot be sent by a client")
+            elif code == SUBSCRIBE:
+                realm.broker.subscribe(self, msg)
+            elif code == UNSUBSCRIBE:
+                realm.broker.unsubscribe(self, msg)
+            elif code == REGISTER:
+                realm.dealer.register(self, msg)
+            elif code == UNREGISTER:
+                realm.dealer.unregister(self, msg)
+            elif code == CANCEL:
+                realm.dealer.cancel(self, msg)
+            elif code == GOODBYE:
+                # spec basic/sessions "Session Closing": reply with goodbye_and_out
+                self.send([GOODBYE, {}, E.GOODBYE_AND_OUT])
+                self._leave()
+                self.state = NEW  # the transport may carry a new session
+            elif code == ABORT:
+                self._leave()
+                self.close_transport()
+            else:
+                raise ProtocolError(f"unexpected message {type(msg).__name__} in an established session")
+        elif state == NEW:
+            if code == HELLO:
+                self._on_hello(msg)
+            elif code == GOODBYE or code == ABORT:
+                self.close_transport()
+            else:
+                raise ProtocolError(f"{type(msg).__name__} received before the session was established (HELLO expected)")
+        elif state == AUTHENTICATING:
+            if code == AUTHENTICATE:
+                self._on_authenticate(msg)
+            elif code == ABORT:
+                self.state = CLOSED
+                self.close_transport()
+            else:
+                raise ProtocolError(f"{type(msg).__name__} received while authenticating (AUTHENTICATE expected)")
+        elif state == CLOSING:
+            if code == GOODBYE:
+                self.state = CLOSED
+                self.close_transport()
+            # anything else is dropped while waiting for the GOODBYE reply
+
+    # -- session opening ----------------------------------------------------------
+
+    def _on_hello(self, msg) -> None:
+        details = msg.details
+        roles = details.get("roles")
+        if not isinstance(roles, dict) or not roles:
+            raise ProtocolError("HELLO.Details.roles must be a non-empty dict")
+        for name, val in roles.items():
+            if name not in ("caller", "callee", "publisher", "subscriber"):
+                raise ProtocolError(f"HELLO.Details.roles: invalid client role {name!r}")
+            if not isinstance(val, dict):
+                raise ProtocolError(f"HELLO.Details.roles.{name} must be a dict")
+        self.client_roles = roles
+        self.router.authenticate(self, msg.realm, details)
+
+    def _on_authenticate(self, msg) -> None:
+        pending, self._pending_auth = self._pending_auth, None
+        if pending is None:
+            raise ProtocolError("AUTHENTICATE without a pending CHALLENGE")
+        pending.authenticate(self, msg.signature, msg.extra)
+
+    def welcome(self, realm, authid: str, authrole: str, authmethod: str, authprovider: str,
+                authextra: dict | None = None, role=None) -> None:
+        """Authentication succeeded: join ``realm`` and send WELCOME."""
+        self.session_id = secure_id()
+        self.realm = realm
+        self.authid = authid
+        self.authrole = authrole
+        self.authmethod = authmethod
+        self.authprovider = authprovider
+        self.authextra = authextra or {}
+        self.role = role if role is not None else realm.roles.get(authrole)
+        if self.role is None:
+            self.abort(E.NO_SUCH_ROLE, f"no role '{authrole}' on realm '{realm.name}'")
+            return
+        self.state = ESTABLISHED
+        realm.attach(self)
+        extra = dict(self.authextra)
+        extra.update(self.router.welcome_extra(self))
+        details = {
+            "realm": realm.name,
+            "authid": authid,
+            "authrole": authrole,
+            "authmethod": authmethod,
+            "authprovider": authprovider,
+            "authextra": extra,
+            "roles": realm.router_roles,
+        }
+        self.send([WELCOME, self.session_id, details])
+
+    def challenge(self, pending, method: str, extra: dict) -> None:
+        self.state = AUTHENTICATING
+        self._pending_auth = pending
+        self.send([CHALLENGE, method, extra])
+
+    # -- session closing ----------------------------------------------------------
+
+    def abort(self, reason: str, message: str | None = None) -> None:
+        """Send ABORT and close the transport (also from an established session)."""
+        if self.state == CLOSED:
+            return
+        details = {"message": message} if message else {}
+        try:
+            self.send([ABORT, details, reason])
+        finally:
+            self._leave()
+            self.state = CLOSED
+            self.close_transport()
+
+    def protocol_violation(self, reason: str) -> None:
+        """spec basic/sessions "Protocol Violations": ABORT and close."""
+        log.info("protocol violation from %s (session %s): %s", self.transport.peer, self.session_id, reason)
+        self.abort(E.PROTOCOL_VIOLATION, reason)
+
+    def goodbye(self, reason: str = E.CLOSE_NORMAL, message: str | None = None) -> None:
+        """Router-initiated close (e.g. realm stopped, session killed)."""
+        if self.state != ESTABLISHED:
+            return
+        self.send([GOODBYE, {"message": message} if message else {}, reason])
+        self._leave()
+        self.state = CLOSING
+
+    def close_transport(self) -> None:
+        self.transport.close()
+
+    def on_close(self) -> None:
+        """The transport is gone."""
+        self._leave()
+        self.state = CLOSED
+        self._pending_auth = None
+
+    def _leave(self) -> None:
+        if self.state == ESTABLISHED and self.realm is not None:
+            self.realm.detach(self)
+        self._pending_auth = None
+
+    def __repr__(self) -> str:
+        return f"<RouterSession {self.session_id} {self.authid}@{self.realm.name if self.realm else None}>"
+

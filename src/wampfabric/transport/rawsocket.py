@@ -1,0 +1,169 @@
+"""WAMP over RawSocket (spec: advanced/transport_rawsocket) on an asyncio
+Protocol: handshake with serializer and max-length negotiation, the spec's
+error replies, framing from the sans-I/O ``protocol.rawsocket`` module."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..protocol import rawsocket as rs
+from ..protocol.errors import ProtocolError
+from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
+from ..router.session import RouterSession
+
+log = logging.getLogger("wampfabric.transport.rawsocket")
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class RawSocketService:
+    """Config of one RawSocket listener and the factory of its protocols."""
+
+    def __init__(self, router, config: dict):
+        self.router = router
+        self.config = config
+        options = config.get("options", {})
+        names = config.get("serializers") or ["cbor", "msgpack", "json"]
+        self.serializers = {
+            sid: ser for sid, ser in SERIALIZERS_BY_RAWSOCKET_ID.items() if ser.NAME in names
+        }
+        self.max_message_size = min(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE, rs.MAX_LENGTH)
+        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
+        self.auth_config = config.get("auth")
+        # the length exponent we announce: the smallest 2**(9+e) >= max_message_size
+        exp = 0
+        while (1 << (9 + exp)) < self.max_message_size and exp < 15:
+            exp += 1
+        self.length_exponent = exp
+
+    def __call__(self) -> "WampRawSocketProtocol":
+        return WampRawSocketProtocol(self)
+
+
+class WampRawSocketProtocol(asyncio.Protocol):
+    """One RawSocket connection; it is the session's transport."""
+
+    def __init__(self, service: RawSocketService):
+        self.service = service
+        self.auth_config = service.auth_config
+        self.serializer = None
+        self.session = None
+        self.peer = "?"
+        self._transport = None
+        self._handshake = b""
+        self._reader = None
+        self._peer_max = 0
+        self._closed = False
+        self._timer = None
+
+    def connection_made(self, transport):
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
+        if isinstance(peername, tuple):
+            self.peer = f"tcp4:{peername[0]}:{peername[1]}" if ":" not in peername[0] else f"tcp6:{peername[0]}:{peername[1]}"
+        else:
+            self.peer = f"unix:{peername or transport.get_extra_info('sockname')}"
+        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
+
+    def _handshake_timeout(self):
+        self._timer = None
+        if self._reader is None and not self._closed:
+            log.info("closing RawSocket connection %s: no handshake within %ss", self.peer, HANDSHAKE_TIMEOUT)
+            self._abort()
+
+    def data_received(self, data: bytes):
+        if self._reader is None:
+            self._handshake += data
+            if len(self._handshake) < 4:
+                return
+            hs, rest = self._handshake[:4], self._handshake[4:]
+            self._handshake = b""
+            if not self._on_handshake(hs):
+                return
+            if not rest:
+                return
+            data = rest
+        try:
+            frames = self._reader.feed(data)
+        except ProtocolError as e:
+            log.info("closing RawSocket connection %s: %s", self.peer, e)
+            self._abort()
+            return
+        session = self.session
+        for ftype, payload in frames:
+            if ftype == 0:
+                session.on_message(payload)
+                if self._closed:
+                    return
+            elif ftype == 1:  # PING: answer with a PONG carrying the same payload
+                self._transport.writelines((rs.frame_header(2, len(payload)), payload))
+            # PONG: nothing to do
+
+    def _on_handshake(self, hs: bytes) -> bool:
+        if hs[0] != rs.MAGIC:
+            # not RawSocket at all: the spec says to drop the connection
+            log.info("closing connection %s: invalid RawSocket magic byte 0x%02x", self.peer, hs[0])
+            self._abort()
+            return False
+        try:
+            exp, ser_id = rs.parse_handshake(hs)
+        except rs.RawSocketHandshakeError as e:
+            self._refuse(e.code)
+            return False
+        ser = self.service.serializers.get(ser_id)
+        if ser is None:
+            self._refuse(rs.ERROR_SERIALIZER_UNSUPPORTED)
+            return False
+        self.serializer = ser
+        self._peer_max = 1 << (9 + exp)
+        self._transport.write(rs.build_handshake_reply(self.service.length_exponent, ser_id))
+        self._reader = rs.FrameReader(self.service.max_message_size)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.session = RouterSession(self.service.router, self)
+        return True
+
+    def _refuse(self, code: int) -> None:
+        log.info("refusing RawSocket handshake from %s (error %d)", self.peer, code)
+        self._transport.write(rs.build_error_reply(code))
+        self._closed = True
+        self._transport.close()
+
+    def connection_lost(self, exc):
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.session is not None:
+            self.session.on_close()
+
+    # -- transport interface for RouterSession ---------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self._closed:
+            return
+        n = len(data)
+        if n > self._peer_max:
+            log.warning("closing RawSocket connection %s: message of %d bytes exceeds the peer's maximum %d",
+                        self.peer, n, self._peer_max)
+            self._abort()
+            return
+        t = self._transport
+        t.writelines((rs.frame_header(0, n), data))
+        if t.get_write_buffer_size() > self.service.max_outgoing_buffer:
+            log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
+                        self.peer, self.service.max_outgoing_buffer)
+            self._abort()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport.close()
+
+    def _abort(self) -> None:
+        self._closed = True
+        self._transport.abort()

@@ -1,0 +1,193 @@
+"""WAMP over WebSocket, on picows (see docs/decisions.md for why picows).
+
+picows hands us frames in a callback (no coroutine per message); we
+reassemble fragmented messages, enforce ``max_message_size`` and the
+per-connection outgoing buffer bound, and feed whole messages to the
+transport-agnostic ``RouterSession``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+
+from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener, WSCloseCode
+
+from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
+from ..router.session import RouterSession
+
+log = logging.getLogger("wampfabric.transport.websocket")
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CONT = WSMsgType.CONTINUATION
+_PING = WSMsgType.PING
+_CLOSE = WSMsgType.CLOSE
+
+
+class WebSocketService:
+    """The config of one WAMP-WebSocket endpoint (a ``websocket`` transport or
+    a ``websocket`` path of a ``web`` transport), and the factory of its
+    connection listeners."""
+
+    def __init__(self, router, config: dict, auth_config: dict | None = None):
+        self.router = router
+        self.config = config
+        options = config.get("options", {})
+        names = config.get("serializers") or ["cbor", "msgpack", "json"]
+        self.subprotocols = {}
+        for name in names:
+            for sub, ser in SERIALIZERS_BY_SUBPROTOCOL.items():
+                if ser.NAME == name:
+                    self.subprotocols[sub] = ser
+        self.default_serializer = SERIALIZERS_BY_NAME.get("json") if "json" in names else None
+        self.max_message_size = options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
+        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
+        self.allowed_origins = options.get("allowed_origins")
+        self.auth_config = config.get("auth", auth_config)
+        # auto-ping (Crossbar.io option names, milliseconds)
+        self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
+        self.auto_ping_timeout = options.get("auto_ping_timeout", 0) / 1000.0
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        if self.allowed_origins is None or origin is None:
+            return True
+        return any(fnmatch.fnmatchcase(origin, pat) for pat in self.allowed_origins)
+
+    def upgrade(self, request):
+        """Answer a WebSocket upgrade request (picows listener factory protocol)."""
+        headers = request.headers
+        if not self.origin_allowed(headers.get("Origin")):
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(403, b"origin not allowed\n"), None
+            )
+        offered = [p.strip() for h in headers.getall("Sec-WebSocket-Protocol", []) for p in h.split(",")]
+        serializer = None
+        chosen = None
+        for p in offered:
+            ser = self.subprotocols.get(p)
+            if ser is not None:
+                serializer, chosen = ser, p
+                break
+        if serializer is None:
+            if offered or self.default_serializer is None:
+                body = ("this WAMP endpoint speaks the WebSocket subprotocols: "
+                        + ", ".join(self.subprotocols) + "\n").encode()
+                return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(400, body), None)
+            serializer = self.default_serializer  # legacy client without a subprotocol
+        listener = WampWebSocketListener(self, serializer)
+        extra = {"Sec-WebSocket-Protocol": chosen} if chosen else {}
+        return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra), listener)
+
+
+class WampWebSocketListener(WSListener):
+    """One WAMP-over-WebSocket connection; it is the session's transport."""
+
+    def __init__(self, service: WebSocketService, serializer):
+        self.service = service
+        self.serializer = serializer
+        self.auth_config = service.auth_config
+        self.peer = "?"
+        self.session = None
+        self._ws = None
+        self._tcp = None
+        self._msg_type = _BINARY if serializer.BINARY else _TEXT
+        self._fragments: list | None = None
+        self._fragments_size = 0
+        self._closed = False
+
+    # -- picows callbacks --------------------------------------------------------
+
+    def on_ws_connected(self, transport):
+        self._ws = transport
+        self._tcp = transport.underlying_transport
+        peername = self._tcp.get_extra_info("peername")
+        if isinstance(peername, tuple):
+            self.peer = f"tcp4:{peername[0]}:{peername[1]}" if ":" not in peername[0] else f"tcp6:{peername[0]}:{peername[1]}"
+        else:
+            self.peer = f"unix:{peername or self._tcp.get_extra_info('sockname')}"
+        self.session = RouterSession(self.service.router, self)
+
+    def on_ws_frame(self, transport, frame):
+        opcode = frame.msg_type
+        if opcode is _BINARY or opcode is _TEXT:
+            if self._fragments is not None:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
+                return
+            if frame.fin:
+                if frame.payload_size > self.service.max_message_size:
+                    self._too_big(frame.payload_size)
+                    return
+                self.session.on_message(frame.get_payload_as_bytes())
+            else:
+                self._fragments = [frame.get_payload_as_bytes()]
+                self._fragments_size = frame.payload_size
+                if self._fragments_size > self.service.max_message_size:
+                    self._too_big(self._fragments_size)
+        elif opcode is _CONT:
+            if self._fragments is None:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "continuation frame without a started message")
+                return
+            self._fragments.append(frame.get_payload_as_bytes())
+            self._fragments_size += frame.payload_size
+            if self._fragments_size > self.service.max_message_size:
+                self._too_big(self._fragments_size)
+                return
+            if frame.fin:
+                data = b"".join(self._fragments)
+                self._fragments = None
+                self.session.on_message(data)
+        elif opcode is _CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        # PING is answered by picows (enable_auto_pong); PONG needs nothing
+
+    def on_ws_disconnected(self, transport):
+        self._closed = True
+        if self.session is not None:
+            self.session.on_close()
+
+    # -- transport interface for RouterSession -------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._ws.send(self._msg_type, data)
+        if self._tcp.get_write_buffer_size() > self.service.max_outgoing_buffer:
+            log.warning(
+                "closing connection %s (session %s): peer does not read, outgoing buffer above %d bytes",
+                self.peer, self.session.session_id if self.session else None, self.service.max_outgoing_buffer,
+            )
+            self._closed = True
+            self._tcp.abort()
+
+    def close(self) -> None:
+        if self._closed or self._ws is None:
+            return
+        self._closed = True
+        try:
+            self._ws.send_close(WSCloseCode.OK)
+        finally:
+            self._ws.disconnect()
+
+    # -- errors ---------------------------------------------------------------------
+
+    def _too_big(self, size: int) -> None:
+        log.info("closing connection %s: message of %d bytes exceeds max_message_size %d",
+                 self.peer, size, self.service.max_message_size)
+        self._fail(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
+
+    def _fail(self, code, reason: str) -> None:
+        self._fragments = None
+        if self._closed:
+            return
+        self._closed = True
+        ws = self._ws
+        try:
+            ws.send_close(code, reason.encode())
+        finally:
+            ws.disconnect()
