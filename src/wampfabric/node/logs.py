@@ -34,4 +34,4 @@ def setup_logging(level: str = "info", kind: str = "Controller") -> None:
                    "none": logging.CRITICAL + 10}.get(level, logging.INFO))
     # picows logs every dropped connection at error level with a traceback; that is
     # the peer's fault, not ours
-    logging.getLogger("wampfabric.picows").setLevel(logging.CRITICAL)
+    logging.getLogger("picows").setLevel(logging.WARNING)

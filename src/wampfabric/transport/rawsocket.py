@@ -30,14 +30,12 @@ class RawSocketService:
         self.serializers = {
             sid: ser for sid, ser in SERIALIZERS_BY_RAWSOCKET_ID.items() if ser.NAME in names
         }
-        self.max_message_size = min(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE, rs.MAX_LENGTH)
+        limit = options.get("max_message_size") or config.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
         self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
         self.auth_config = config.get("auth")
-        # the length exponent we announce: the smallest 2**(9+e) >= max_message_size
-        exp = 0
-        while (1 << (9 + exp)) < self.max_message_size and exp < 15:
-            exp += 1
-        self.length_exponent = exp
+        # we announce (and enforce) the largest 2**(9+e) not above the configured limit
+        self.length_exponent = rs.length_exponent(limit)
+        self.max_message_size = rs.max_length(self.length_exponent)
 
     def __call__(self) -> "WampRawSocketProtocol":
         return WampRawSocketProtocol(self)
@@ -103,21 +101,17 @@ class WampRawSocketProtocol(asyncio.Protocol):
             # PONG: nothing to do
 
     def _on_handshake(self, hs: bytes) -> bool:
-        if hs[0] != rs.MAGIC:
-            # not RawSocket at all: the spec says to drop the connection
-            log.info("closing connection %s: invalid RawSocket magic byte 0x%02x", self.peer, hs[0])
-            self._abort()
-            return False
         try:
-            exp, ser_id = rs.parse_handshake(hs)
+            exp, ser_id = rs.parse_handshake(hs, self.service.serializers)
         except rs.RawSocketHandshakeError as e:
-            self._refuse(e.code)
+            if e.code is None:
+                # not RawSocket at all (wrong magic octet): drop the connection
+                log.info("closing connection %s: %s", self.peer, e)
+                self._abort()
+            else:
+                self._refuse(e.code)
             return False
-        ser = self.service.serializers.get(ser_id)
-        if ser is None:
-            self._refuse(rs.ERROR_SERIALIZER_UNSUPPORTED)
-            return False
-        self.serializer = ser
+        self.serializer = self.service.serializers[ser_id]
         self._peer_max = 1 << (9 + exp)
         self._transport.write(rs.build_handshake_reply(self.service.length_exponent, ser_id))
         self._reader = rs.FrameReader(self.service.max_message_size)
