@@ -1,0 +1,995 @@
+#!/usr/bin/env python3
+"""Raw-WAMP load generator for benchmarking WAMP routers (wampfabric, Crossbar.io).
+
+Speaks WAMP v2 directly over WebSocket (picows client, callback based: no
+coroutine per message) with msgpack (default) or JSON serialization. It does
+not use autobahn or any other WAMP library.
+
+It *verifies while it measures*:
+  * rpc / latency: every call returns exactly its own args, every call is
+    answered exactly once, the callee sees every invocation;
+  * pubsub: every subscriber receives every event exactly once and in order;
+  * sessions: every session receives exactly the one event published to its
+    own topic.
+Any violation makes the scenario fail (exit code 1, "ok": false in JSON).
+
+Scenarios:
+  rpc       1 callee registers com.bench.echo; N callers (default 4) each keep
+            K calls outstanding (default 16): calls/s, latency p50/p99.
+  pubsub    S subscribers (default 8) on com.bench.topic, 1 publisher with
+            acknowledge=true keeping P publishes outstanding (default 32):
+            events/s delivered (sum over subscribers), publishes/s.
+  latency   1 caller, sequential calls: latency p50/p99.
+  sessions  M sessions (default 2000) join with bounded concurrency (default 50)
+            and each subscribes to its own topic: joins/s, router RSS/session.
+
+If --router-pid is given, the router's CPU time (user+sys) and RSS are sampled
+at the edges of the measurement window, so CPU cost per call/event/join can be
+derived. The load generator's own CPU share over the window is always reported.
+
+Usage:
+  python bench/loadgen.py --url ws://127.0.0.1:8080/ws --scenario rpc \
+      --duration 10 --warmup 2 --router-pid 1234 --json-out /tmp/rpc.json
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from array import array
+
+import msgpack
+import picows
+from picows import WSListener, WSMsgType, ws_connect
+
+try:
+    import orjson  # type: ignore
+except ImportError:  # pragma: no cover
+    orjson = None
+
+try:
+    import psutil  # type: ignore
+except ImportError:  # pragma: no cover
+    psutil = None
+
+# --------------------------------------------------------------------------
+# WAMP v2 message codes
+# --------------------------------------------------------------------------
+HELLO = 1
+WELCOME = 2
+ABORT = 3
+GOODBYE = 6
+ERROR = 8
+PUBLISH = 16
+PUBLISHED = 17
+SUBSCRIBE = 32
+SUBSCRIBED = 33
+UNSUBSCRIBE = 34
+UNSUBSCRIBED = 35
+EVENT = 36
+CALL = 48
+RESULT = 50
+REGISTER = 64
+REGISTERED = 65
+UNREGISTER = 66
+UNREGISTERED = 67
+INVOCATION = 68
+YIELD = 70
+
+ECHO_PROC = "com.bench.echo"
+PUBSUB_TOPIC = "com.bench.topic"
+SESSION_TOPIC_PREFIX = "com.bench.s."
+
+HELLO_DETAILS = {
+    "roles": {
+        "caller": {"features": {}},
+        "callee": {"features": {}},
+        "publisher": {"features": {}},
+        "subscriber": {"features": {}},
+    },
+    "authmethods": ["anonymous"],
+}
+
+EMPTY = {}
+
+_BINARY = WSMsgType.BINARY
+_TEXT = WSMsgType.TEXT
+_CONT = WSMsgType.CONTINUATION
+_CLOSE = WSMsgType.CLOSE
+
+
+class BenchFailure(Exception):
+    """A verification or protocol failure: the scenario is invalid."""
+
+
+# --------------------------------------------------------------------------
+# Serializers
+# --------------------------------------------------------------------------
+class Serializer:
+    __slots__ = ("name", "subprotocol", "frame_type", "dumps", "loads")
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "msgpack":
+            self.subprotocol = "wamp.2.msgpack"
+            self.frame_type = WSMsgType.BINARY
+            packer = msgpack.Packer(use_bin_type=True)
+            self.dumps = packer.pack
+            self.loads = msgpack.unpackb  # raw=False, use_list=True by default
+        elif name == "json":
+            self.subprotocol = "wamp.2.json"
+            self.frame_type = WSMsgType.TEXT
+            if orjson is not None:
+                self.dumps = orjson.dumps
+                self.loads = orjson.loads
+            else:  # pragma: no cover
+                self.dumps = lambda o: json.dumps(o, separators=(",", ":")).encode()
+                self.loads = lambda b: json.loads(bytes(b))
+        else:
+            raise ValueError(f"unknown serializer {name!r}")
+
+
+# --------------------------------------------------------------------------
+# Scenario-wide state: failure propagation and measurement phase
+# --------------------------------------------------------------------------
+WARMUP, MEASURE, DRAIN = 0, 1, 2
+
+
+class Run:
+    """Shared state of one scenario run."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.failed: asyncio.Future = loop.create_future()
+        self.phase = WARMUP
+        self.running = True  # issue new requests?
+        # never let an unobserved failure warn at exit
+        self.failed.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def fail(self, msg: str) -> None:
+        if not self.failed.done():
+            self.failed.set_exception(BenchFailure(msg))
+        self.running = False
+
+    def check(self) -> None:
+        if self.failed.done():
+            self.failed.result()  # raises
+
+    async def sleep_or_fail(self, seconds: float) -> None:
+        """Sleep, but wake up (and raise) immediately if the run fails."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.failed), seconds)
+        except asyncio.TimeoutError:
+            return
+        self.check()
+
+    async def wait_until(self, pred, timeout: float, what: str, poll: float = 0.005) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred():
+            self.check()
+            if time.monotonic() > deadline:
+                raise BenchFailure(f"timeout after {timeout:.1f}s waiting for {what}")
+            await asyncio.sleep(poll)
+        self.check()
+
+
+# --------------------------------------------------------------------------
+# One WAMP session over one picows WebSocket connection
+# --------------------------------------------------------------------------
+class WampSession(WSListener):
+    """Minimal callback-based WAMP client session.
+
+    Hot-path hooks (assigned by the scenario roles):
+        on_result(msg), on_event(msg), on_invocation(msg), on_published(msg)
+    Control requests (subscribe/register/...) are awaitable.
+    """
+
+    def __init__(self, run: Run, ser: Serializer, realm: str, name: str):
+        super().__init__()
+        self.run = run
+        self.ser = ser
+        self.realm = realm
+        self.name = name
+        self.transport = None
+        self.session_id = None
+        self.joined: asyncio.Future = run.loop.create_future()
+        self.goodbye: asyncio.Future = run.loop.create_future()
+        self.pending = {}  # request id -> future (control requests only)
+        self._req = 0
+        self._frag = None
+        self._dumps = ser.dumps
+        self._loads = ser.loads
+        self._ftype = ser.frame_type
+        self._closing = False
+        self.on_result = self._unexpected
+        self.on_event = self._unexpected
+        self.on_invocation = self._unexpected
+        self.on_published = self._unexpected
+
+    # -- picows callbacks ---------------------------------------------------
+    def on_ws_connected(self, transport):
+        self.transport = transport
+        self.send([HELLO, self.realm, HELLO_DETAILS])
+
+    def on_ws_disconnected(self, transport):
+        if not self._closing:
+            self.run.fail(f"{self.name}: connection lost unexpectedly")
+            if not self.joined.done():
+                self.joined.set_exception(BenchFailure(f"{self.name}: disconnected before WELCOME"))
+        if not self.goodbye.done():
+            self.goodbye.set_result(None)
+
+    def on_ws_frame(self, transport, frame):
+        # fast path: a complete data frame; hot message types dispatched inline
+        if frame.fin:
+            mt = frame.msg_type
+            if mt is _BINARY or mt is _TEXT:
+                try:
+                    msg = self._loads(frame.get_payload_as_memoryview())
+                    t = msg[0]
+                    if t == EVENT:
+                        self.on_event(msg)
+                    elif t == RESULT:
+                        self.on_result(msg)
+                    elif t == INVOCATION:
+                        self.on_invocation(msg)
+                    elif t == PUBLISHED:
+                        self.on_published(msg)
+                    else:
+                        self._dispatch(msg)
+                except BenchFailure as e:
+                    self.run.fail(str(e))
+                except Exception as e:  # any bug/garbage is a failed run, loudly
+                    self.run.fail(f"{self.name}: error handling message: {e!r}")
+                return
+        self._slow_frame(transport, frame)
+
+    def _slow_frame(self, transport, frame):
+        mt = frame.msg_type
+        if mt is _BINARY or mt is _TEXT:
+            # first fragment of a fragmented message (complete ones take the fast path)
+            self._frag = bytearray(frame.get_payload_as_memoryview())
+            return
+        elif mt is _CONT:
+            if self._frag is None:
+                self.run.fail(f"{self.name}: unexpected continuation frame")
+                return
+            self._frag += frame.get_payload_as_memoryview()
+            if not frame.fin:
+                return
+            payload, self._frag = self._frag, None
+        elif mt is _CLOSE:
+            if not self._closing:
+                self.run.fail(f"{self.name}: router closed the WebSocket "
+                              f"(code={frame.get_close_code()}, reason={frame.get_close_reason()!r})")
+            self._closing = True
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        else:
+            return  # PING is answered by picows (auto pong); ignore PONG
+        try:
+            self._dispatch(self._loads(payload))
+        except BenchFailure as e:
+            self.run.fail(str(e))
+        except Exception as e:
+            self.run.fail(f"{self.name}: error handling message: {e!r}")
+
+    # -- dispatch ---------------------------------------------------------
+    def _dispatch(self, msg):
+        t = msg[0]
+        if t == RESULT:
+            self.on_result(msg)
+        elif t == EVENT:
+            self.on_event(msg)
+        elif t == INVOCATION:
+            self.on_invocation(msg)
+        elif t == PUBLISHED:
+            self.on_published(msg)
+        elif t in (SUBSCRIBED, REGISTERED, UNSUBSCRIBED, UNREGISTERED):
+            fut = self.pending.pop(msg[1], None)
+            if fut is None:
+                raise BenchFailure(f"{self.name}: reply to unknown request: {msg!r}")
+            fut.set_result(msg)
+        elif t == WELCOME:
+            if self.joined.done():
+                raise BenchFailure(f"{self.name}: duplicate WELCOME")
+            self.session_id = msg[1]
+            self.joined.set_result(msg)
+        elif t == ERROR:
+            fut = self.pending.pop(msg[2], None)
+            err = BenchFailure(f"{self.name}: WAMP ERROR {msg!r}")
+            if fut is not None:
+                fut.set_exception(err)
+            raise err
+        elif t == ABORT:
+            err = BenchFailure(f"{self.name}: session ABORT {msg!r}")
+            if not self.joined.done():
+                self.joined.set_exception(err)
+            raise err
+        elif t == GOODBYE:
+            if not self._closing:
+                # router-initiated goodbye: acknowledge, but that is a failure
+                self.send([GOODBYE, EMPTY, "wamp.close.goodbye_and_out"])
+                raise BenchFailure(f"{self.name}: router sent GOODBYE {msg!r}")
+            if not self.goodbye.done():
+                self.goodbye.set_result(msg)
+        else:
+            raise BenchFailure(f"{self.name}: unexpected message type {t}: {msg!r}")
+
+    def _unexpected(self, msg):
+        raise BenchFailure(f"{self.name}: unexpected message {msg!r}")
+
+    # -- sending ------------------------------------------------------------
+    def send(self, msg) -> None:
+        self.transport.send(self._ftype, self._dumps(msg))
+
+    def next_id(self) -> int:
+        self._req += 1
+        return self._req
+
+    async def request(self, msg) -> list:
+        fut = self.run.loop.create_future()
+        self.pending[msg[1]] = fut
+        self.send(msg)
+        return await fut
+
+    async def subscribe(self, topic: str, options=EMPTY) -> int:
+        reply = await self.request([SUBSCRIBE, self.next_id(), options, topic])
+        return reply[2]
+
+    async def register(self, proc: str, options=EMPTY) -> int:
+        reply = await self.request([REGISTER, self.next_id(), options, proc])
+        return reply[2]
+
+    async def leave(self, timeout: float = 5.0) -> None:
+        """Graceful GOODBYE handshake, then WebSocket close."""
+        if self.transport is None or self._closing:
+            return
+        self._closing = True
+        try:
+            self.send([GOODBYE, EMPTY, "wamp.close.normal"])
+            try:
+                await asyncio.wait_for(asyncio.shield(self.goodbye), timeout)
+            except asyncio.TimeoutError:
+                pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the WebSocket without WAMP GOODBYE."""
+        self._closing = True
+        if self.transport is not None and not self.transport.is_disconnected:
+            try:
+                self.transport.send_close(picows.WSCloseCode.OK)
+            except Exception:
+                pass
+            self.transport.disconnect()
+
+
+async def connect_session(run: Run, url: str, ser: Serializer, realm: str, name: str,
+                          timeout: float = 10.0) -> WampSession:
+    sess = WampSession(run, ser, realm, name)
+    transport, _ = await ws_connect(
+        lambda: sess, url,
+        extra_headers={"Sec-WebSocket-Protocol": ser.subprotocol},
+        websocket_handshake_timeout=timeout,
+    )
+    proto = transport.response.headers.get("Sec-WebSocket-Protocol")
+    if proto != ser.subprotocol:
+        sess.close()
+        raise BenchFailure(f"{name}: router did not select subprotocol {ser.subprotocol!r} (got {proto!r})")
+    try:
+        await asyncio.wait_for(asyncio.shield(sess.joined), timeout)
+    except asyncio.TimeoutError:
+        sess.close()
+        raise BenchFailure(f"{name}: no WELCOME within {timeout}s")
+    return sess
+
+
+# --------------------------------------------------------------------------
+# Roles (hot paths are plain callbacks)
+# --------------------------------------------------------------------------
+class EchoCallee:
+    """Registers ECHO_PROC and yields back exactly the call's args/kwargs."""
+
+    def __init__(self, sess: WampSession):
+        self.sess = sess
+        self.invocations = 0
+        self.registration = None
+        sess.on_invocation = self.on_invocation
+
+    async def start(self):
+        self.registration = await self.sess.register(ECHO_PROC)
+
+    def on_invocation(self, msg):
+        # [INVOCATION, Request|id, REGISTERED.Registration|id, Details|dict, (Args|list, (ArgsKw|dict))]
+        if msg[2] != self.registration:
+            raise BenchFailure(f"callee: invocation for unknown registration {msg!r}")
+        self.invocations += 1
+        n = len(msg)
+        if n == 4:
+            self.sess.send([YIELD, msg[1], EMPTY])
+        elif n == 5:
+            self.sess.send([YIELD, msg[1], EMPTY, msg[4]])
+        else:
+            self.sess.send([YIELD, msg[1], EMPTY, msg[4], msg[5]])
+
+
+class Caller:
+    """Keeps `outstanding` calls in flight; verifies each result's args."""
+
+    def __init__(self, run: Run, sess: WampSession, caller_id: int, outstanding: int):
+        self.run = run
+        self.sess = sess
+        self.cid = caller_id
+        self.outstanding = outstanding
+        self.inflight = {}  # request id -> (t0_ns, args)
+        self.seq = 0
+        self.issued = 0
+        self.completed = 0
+        # latency (ns) of every completed call, in completion order; the
+        # measurement window is a slice of it (see Window / mark())
+        self.latencies = array("q")
+        sess.on_result = self.on_result
+        self._dumps = sess._dumps
+        self._ftype = sess._ftype
+
+    def start(self):
+        for _ in range(self.outstanding):
+            self._issue()
+
+    def _issue(self):
+        sess = self.sess
+        sess._req += 1
+        req = sess._req
+        self.seq += 1
+        args = [self.cid, self.seq]
+        self.inflight[req] = (time.perf_counter_ns(), args)
+        self.issued += 1
+        sess.transport.send(self._ftype, self._dumps([CALL, req, EMPTY, ECHO_PROC, args]))
+
+    def on_result(self, msg):
+        now = time.perf_counter_ns()
+        # [RESULT, CALL.Request|id, Details|dict, YIELD.Arguments|list, ...]
+        entry = self.inflight.pop(msg[1], None)
+        if entry is None:
+            raise BenchFailure(f"caller {self.cid}: RESULT for unknown or already answered call: {msg!r}")
+        t0, args = entry
+        if len(msg) != 4 or msg[3] != args:
+            if not (len(msg) == 5 and msg[3] == args and not msg[4]):
+                raise BenchFailure(f"caller {self.cid}: wrong result for args {args!r}: {msg!r}")
+        self.completed += 1
+        self.latencies.append(now - t0)
+        if self.run.running:
+            self._issue()
+
+
+class Subscriber:
+    """Receives every event of one topic, checks exactly-once in-order delivery."""
+
+    def __init__(self, run: Run, sess: WampSession, idx: int):
+        self.run = run
+        self.sess = sess
+        self.idx = idx
+        self.subscription = None
+        self.next_seq = 0  # next expected publication sequence number == events received
+        sess.on_event = self.on_event
+
+    async def start(self, topic: str):
+        self.subscription = await self.sess.subscribe(topic)
+
+    def on_event(self, msg):
+        # [EVENT, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict, PUBLISH.Arguments|list]
+        if msg[1] != self.subscription:
+            raise BenchFailure(f"subscriber {self.idx}: event for unknown subscription {msg!r}")
+        try:
+            args = msg[4]
+            ok = len(args) == 1 and args[0] == self.next_seq and len(msg) == 5
+        except (IndexError, TypeError):
+            ok = False
+        if not ok:
+            raise BenchFailure(f"subscriber {self.idx}: expected event seq {self.next_seq}, got {msg!r} "
+                               f"(lost, duplicated or reordered event)")
+        self.next_seq += 1
+
+
+class Publisher:
+    """Keeps `outstanding` acknowledged publishes in flight."""
+
+    def __init__(self, run: Run, sess: WampSession, topic: str, outstanding: int):
+        self.run = run
+        self.sess = sess
+        self.topic = topic
+        self.outstanding = outstanding
+        self.inflight = {}  # request id -> seq
+        self.seq = 0  # next sequence number to publish
+        self.acked = 0
+        sess.on_published = self.on_published
+        self._dumps = sess._dumps
+        self._ftype = sess._ftype
+        self._opts = {"acknowledge": True}
+
+    def start(self):
+        for _ in range(self.outstanding):
+            self._issue()
+
+    def _issue(self):
+        sess = self.sess
+        sess._req += 1
+        req = sess._req
+        self.inflight[req] = self.seq
+        sess.transport.send(self._ftype, self._dumps([PUBLISH, req, self._opts, self.topic, [self.seq]]))
+        self.seq += 1
+
+    def on_published(self, msg):
+        # [PUBLISHED, PUBLISH.Request|id, Publication|id]
+        if self.inflight.pop(msg[1], None) is None:
+            raise BenchFailure(f"publisher: PUBLISHED for unknown or already acknowledged publish {msg!r}")
+        self.acked += 1
+        if self.run.running:
+            self._issue()
+
+
+# --------------------------------------------------------------------------
+# Measurement helpers
+# --------------------------------------------------------------------------
+class ProcSampler:
+    """CPU times (user+sys, seconds) and RSS (bytes) of one process (the router)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.proc = psutil.Process(pid) if (pid and psutil is not None) else None
+
+    def cpu(self):
+        if not self.pid:
+            return None
+        if self.proc is not None:
+            t = self.proc.cpu_times()
+            return t.user + t.system
+        with open(f"/proc/{self.pid}/stat") as f:  # pragma: no cover
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss(self):
+        if not self.pid:
+            return None
+        if self.proc is not None:
+            return self.proc.memory_info().rss
+        with open(f"/proc/{self.pid}/status") as f:  # pragma: no cover
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return None
+
+
+def machine_busy():
+    """(process CPU, irq+softirq CPU) seconds of the whole machine (all cores) since boot."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:  # pragma: no cover
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + (v[7] if len(v) > 7 else 0)) / hz, (v[5] + v[6]) / hz
+
+
+def self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class Window:
+    """Wall clock + router CPU + own CPU over the measurement window."""
+
+    def __init__(self, sampler: ProcSampler):
+        self.sampler = sampler
+
+    def begin(self):
+        self.t0 = time.perf_counter()
+        self.own0 = self_cpu()
+        self.r0 = self.sampler.cpu()
+        self.m0 = machine_busy()
+
+    def end(self):
+        self.t1 = time.perf_counter()
+        self.own1 = self_cpu()
+        self.r1 = self.sampler.cpu()
+        self.m1 = machine_busy()
+
+    def result(self) -> dict:
+        wall = self.t1 - self.t0
+        out = {
+            "window_s": wall,
+            "loadgen_cpu_s": self.own1 - self.own0,
+            "loadgen_cpu_share": (self.own1 - self.own0) / wall if wall > 0 else None,
+            "router_cpu_s": None,
+            "router_cpu_share": None,
+        }
+        if self.r0 is not None and self.r1 is not None:
+            out["router_cpu_s"] = self.r1 - self.r0
+            out["router_cpu_share"] = (self.r1 - self.r0) / wall if wall > 0 else None
+            # CPU used by every other process (incl. the router's parent or
+            # controller process), and interrupt time (mostly softirq for our
+            # own loopback traffic) separately
+            other = (self.m1[0] - self.m0[0]) - out["router_cpu_s"] - out["loadgen_cpu_s"]
+            out["other_cpu_cores"] = max(0.0, other / wall) if wall > 0 else None
+            out["irq_cpu_cores"] = (self.m1[1] - self.m0[1]) / wall if wall > 0 else None
+        return out
+
+
+def percentile(sorted_vals, p: float):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def latency_stats(lat_ns: list) -> dict:
+    lat_ns.sort()
+    ms = 1e-6
+    return {
+        "samples": len(lat_ns),
+        "lat_p50_ms": percentile(lat_ns, 50) * ms if lat_ns else None,
+        "lat_p99_ms": percentile(lat_ns, 99) * ms if lat_ns else None,
+        "lat_max_ms": lat_ns[-1] * ms if lat_ns else None,
+        "lat_mean_ms": (sum(lat_ns) / len(lat_ns)) * ms if lat_ns else None,
+    }
+
+
+def per_unit_us(cpu_s, count):
+    if cpu_s is None or not count:
+        return None
+    return cpu_s / count * 1e6
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------
+async def scenario_calls(run: Run, a, n_callers: int, outstanding: int) -> dict:
+    """rpc (n_callers x outstanding) and latency (1 x 1)."""
+    ser = Serializer(a.serializer)
+    sessions = []
+    try:
+        callee_sess = await connect_session(run, a.url, ser, a.realm, "callee")
+        sessions.append(callee_sess)
+        callee = EchoCallee(callee_sess)
+        await callee.start()
+        callers = []
+        for i in range(n_callers):
+            s = await connect_session(run, a.url, ser, a.realm, f"caller{i}")
+            sessions.append(s)
+            callers.append(Caller(run, s, i, outstanding))
+        window = Window(ProcSampler(a.router_pid))
+
+        for c in callers:
+            c.start()
+        await run.sleep_or_fail(a.warmup)
+        run.phase = MEASURE
+        window.begin()
+        mark0 = [len(c.latencies) for c in callers]
+        await run.sleep_or_fail(a.duration)
+        mark1 = [len(c.latencies) for c in callers]
+        window.end()
+        run.phase = DRAIN
+        run.running = False
+
+        # drain: every issued call must be answered exactly once
+        await run.wait_until(lambda: all(not c.inflight for c in callers), a.drain_timeout,
+                             "outstanding calls to complete")
+        await asyncio.sleep(0.1)  # catch late duplicates
+        run.check()
+        issued = sum(c.issued for c in callers)
+        completed = sum(c.completed for c in callers)
+        if completed != issued:
+            raise BenchFailure(f"issued {issued} calls but {completed} completed")
+        if callee.invocations != issued:
+            raise BenchFailure(f"issued {issued} calls but callee saw {callee.invocations} invocations")
+
+        w = window.result()
+        latencies = []
+        for c, i0, i1 in zip(callers, mark0, mark1):
+            latencies.extend(c.latencies[i0:i1])
+        calls = len(latencies)
+        res = {
+            "calls": calls,
+            "calls_per_s": calls / w["window_s"],
+            "total_calls_verified": issued,
+            **latency_stats(latencies),
+            **w,
+            "router_us_per_call": per_unit_us(w["router_cpu_s"], calls),
+            "callers": n_callers,
+            "outstanding_per_caller": outstanding,
+        }
+        return res
+    finally:
+        await asyncio.gather(*(s.leave() for s in sessions), return_exceptions=True)
+
+
+async def scenario_pubsub(run: Run, a) -> dict:
+    ser = Serializer(a.serializer)
+    sessions = []
+    try:
+        subs = []
+        for i in range(a.subscribers):
+            s = await connect_session(run, a.url, ser, a.realm, f"sub{i}")
+            sessions.append(s)
+            sub = Subscriber(run, s, i)
+            await sub.start(PUBSUB_TOPIC)
+            subs.append(sub)
+        ps = await connect_session(run, a.url, ser, a.realm, "publisher")
+        sessions.append(ps)
+        pub = Publisher(run, ps, PUBSUB_TOPIC, a.pub_outstanding)
+        window = Window(ProcSampler(a.router_pid))
+
+        pub.start()
+        await run.sleep_or_fail(a.warmup)
+        run.phase = MEASURE
+        window.begin()
+        ev0, pub0 = sum(s.next_seq for s in subs), pub.acked
+        await run.sleep_or_fail(a.duration)
+        ev1, pub1 = sum(s.next_seq for s in subs), pub.acked
+        window.end()
+        run.phase = DRAIN
+        run.running = False
+
+        await run.wait_until(lambda: not pub.inflight, a.drain_timeout, "outstanding publishes to be acknowledged")
+        total = pub.seq
+        await run.wait_until(lambda: all(s.next_seq >= total for s in subs), a.drain_timeout,
+                             "all subscribers to receive all events")
+        await asyncio.sleep(0.2)  # catch late duplicates
+        run.check()
+        for s in subs:
+            if s.next_seq != total:
+                raise BenchFailure(f"subscriber {s.idx} received {s.next_seq} events, {total} were published")
+
+        w = window.result()
+        events, publishes = ev1 - ev0, pub1 - pub0
+        return {
+            "events": events,
+            "events_per_s": events / w["window_s"],
+            "publishes": publishes,
+            "publishes_per_s": publishes / w["window_s"],
+            "total_publishes_verified": total,
+            "total_events_verified": total * len(subs),
+            **w,
+            "router_us_per_event": per_unit_us(w["router_cpu_s"], events),
+            "router_us_per_publish": per_unit_us(w["router_cpu_s"], publishes),
+            "subscribers": a.subscribers,
+            "outstanding_publishes": a.pub_outstanding,
+        }
+    finally:
+        await asyncio.gather(*(s.leave() for s in sessions), return_exceptions=True)
+
+
+async def scenario_sessions(run: Run, a) -> dict:
+    ser = Serializer(a.serializer)
+    n = a.sessions
+    sampler = ProcSampler(a.router_pid)
+    sessions: list = [None] * n
+    subs: list = [None] * n
+    join_lat: list = []
+    publisher = None
+    # make sure we can hold all sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = n + 256
+    if soft < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(need, soft), hard), hard))
+        except (ValueError, OSError):
+            pass
+    try:
+        await asyncio.sleep(0.5)  # let the router settle after the readiness probe
+        rss0 = sampler.rss()
+        window = Window(sampler)
+        next_idx = 0
+
+        async def worker():
+            nonlocal next_idx
+            while next_idx < n:
+                i = next_idx
+                next_idx += 1
+                t0 = time.perf_counter_ns()
+                s = await connect_session(run, a.url, ser, a.realm, f"s{i}")
+                sessions[i] = s
+                sub = Subscriber(run, s, i)
+                await sub.start(f"{SESSION_TOPIC_PREFIX}{i}")
+                subs[i] = sub
+                join_lat.append(time.perf_counter_ns() - t0)
+                run.check()
+
+        window.begin()
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(a.concurrency, n))]
+        all_workers = asyncio.gather(*workers)
+        try:
+            await asyncio.wait([all_workers, run.failed], timeout=a.join_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w_ in workers:
+                if not w_.done():
+                    w_.cancel()
+        run.check()
+        if not all_workers.done():
+            raise BenchFailure(f"sessions did not all join within {a.join_timeout}s")
+        all_workers.result()  # re-raise a worker's failure
+        window.end()
+        joined = sum(1 for s in subs if s is not None)
+        if joined != n:
+            raise BenchFailure(f"only {joined} of {n} sessions joined")
+
+        await asyncio.sleep(1.0)  # settle before reading RSS
+        rss1 = sampler.rss()
+
+        # verification: one acknowledged event per session topic, each must
+        # arrive exactly once at exactly its own session.
+        publisher = await connect_session(run, a.url, ser, a.realm, "publisher")
+        acks = {"n": 0}
+        inflight = set()
+
+        def on_published(msg):
+            if msg[1] not in inflight:
+                raise BenchFailure(f"publisher: unexpected PUBLISHED {msg!r}")
+            inflight.discard(msg[1])
+            acks["n"] += 1
+
+        publisher.on_published = on_published
+        opts = {"acknowledge": True}
+        for i in range(n):
+            req = publisher.next_id()
+            inflight.add(req)
+            # each subscriber expects seq 0 on its own topic: args [0]
+            publisher.send([PUBLISH, req, opts, f"{SESSION_TOPIC_PREFIX}{i}", [0]])
+            if i % 200 == 199:
+                await asyncio.sleep(0)
+        await run.wait_until(lambda: acks["n"] == n, a.drain_timeout, "publishes to be acknowledged")
+        await run.wait_until(lambda: all(s.next_seq >= 1 for s in subs), a.drain_timeout,
+                             "every session to receive its event")
+        await asyncio.sleep(0.2)
+        run.check()
+        bad = [s.idx for s in subs if s.next_seq != 1]
+        if bad:
+            raise BenchFailure(f"{len(bad)} sessions received a wrong number of events (e.g. s{bad[0]})")
+
+        w = window.result()
+        lat = latency_stats(join_lat)
+        res = {
+            "sessions": n,
+            "concurrency": min(a.concurrency, n),
+            "joins_per_s": n / w["window_s"],
+            "join_p50_ms": lat["lat_p50_ms"],
+            "join_p99_ms": lat["lat_p99_ms"],
+            **w,
+            "router_us_per_join": per_unit_us(w["router_cpu_s"], n),
+            "rss_before_bytes": rss0,
+            "rss_after_bytes": rss1,
+            "rss_per_session_bytes": (rss1 - rss0) / n if (rss0 is not None and rss1 is not None) else None,
+            "events_verified": n,
+        }
+        return res
+    finally:
+        if publisher is not None:
+            await publisher.leave()
+        for s in sessions:
+            if s is not None:
+                s.close()
+        await asyncio.sleep(0.2)
+
+
+async def scenario_probe(run: Run, a) -> dict:
+    """Readiness probe: join, register, call once, leave. Retries until --timeout."""
+    ser = Serializer(a.serializer)
+    deadline = time.monotonic() + a.probe_timeout
+    last = None
+    while time.monotonic() < deadline:
+        r = Run(run.loop)
+        s = None
+        try:
+            s = await connect_session(r, a.url, ser, a.realm, "probe", timeout=2.0)
+            callee = EchoCallee(s)
+            await asyncio.wait_for(callee.start(), 2.0)
+            got = run.loop.create_future()
+            s.on_result = lambda m: got.done() or got.set_result(m)
+            s.send([CALL, s.next_id(), EMPTY, ECHO_PROC, ["probe"]])
+            m = await asyncio.wait_for(got, 2.0)
+            if len(m) < 4 or m[3] != ["probe"]:
+                raise BenchFailure(f"probe call returned {m!r}")
+            await s.leave(2.0)
+            return {"ready": True, "session_id": s.session_id}
+        except (OSError, asyncio.TimeoutError, BenchFailure, picows.WSError) as e:
+            last = e
+            if s is not None:
+                s.close()
+            await asyncio.sleep(0.2)
+    raise BenchFailure(f"router not ready after {a.probe_timeout}s: {last!r}")
+
+
+async def amain(a) -> dict:
+    run = Run(asyncio.get_running_loop())
+    if a.scenario == "rpc":
+        return await scenario_calls(run, a, a.callers, a.outstanding)
+    if a.scenario == "latency":
+        return await scenario_calls(run, a, 1, 1)
+    if a.scenario == "pubsub":
+        return await scenario_pubsub(run, a)
+    if a.scenario == "sessions":
+        return await scenario_sessions(run, a)
+    if a.scenario == "probe":
+        return await scenario_probe(run, a)
+    raise SystemExit(f"unknown scenario {a.scenario}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Raw-WAMP load generator (verifying)")
+    p.add_argument("--url", required=True, help="router WebSocket URL, e.g. ws://127.0.0.1:8080/ws")
+    p.add_argument("--realm", default="realm1")
+    p.add_argument("--scenario", required=True, choices=["rpc", "pubsub", "latency", "sessions", "probe"])
+    p.add_argument("--serializer", default="msgpack", choices=["msgpack", "json"])
+    p.add_argument("--duration", type=float, default=10.0, help="measurement window, seconds")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up before the window, seconds")
+    p.add_argument("--drain-timeout", type=float, default=20.0)
+    p.add_argument("--callers", type=int, default=4)
+    p.add_argument("--outstanding", type=int, default=16, help="calls in flight per caller (rpc)")
+    p.add_argument("--subscribers", type=int, default=8)
+    p.add_argument("--pub-outstanding", type=int, default=32)
+    p.add_argument("--sessions", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=50, help="joins in flight (sessions)")
+    p.add_argument("--join-timeout", type=float, default=120.0, help="max time for all sessions to join")
+    p.add_argument("--router-pid", type=int, default=None, help="PID whose CPU/RSS to sample")
+    p.add_argument("--probe-timeout", type=float, default=30.0)
+    p.add_argument("--json-out", default=None, help="write the result JSON here (also printed to stdout)")
+    p.add_argument("--no-uvloop", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    result = {"scenario": a.scenario, "url": a.url, "serializer": a.serializer,
+              "duration": a.duration, "warmup": a.warmup}
+    runner = asyncio.run
+    loop_name = "asyncio"
+    if not a.no_uvloop:
+        try:
+            import uvloop  # type: ignore
+            runner = uvloop.run
+            loop_name = "uvloop"
+        except ImportError:
+            pass
+    result["loop"] = loop_name
+    t0 = time.perf_counter()
+    try:
+        result.update(runner(amain(a)))
+        result["ok"] = True
+        rc = 0
+    except BenchFailure as e:
+        result["ok"] = False
+        result["error"] = str(e)
+        rc = 1
+    except Exception as e:
+        result["ok"] = False
+        result["error"] = f"{type(e).__name__}: {e}"
+        rc = 1
+    result["elapsed_s"] = time.perf_counter() - t0
+    share = result.get("loadgen_cpu_share")
+    if share is not None and share > 0.9:
+        result["warning"] = (f"load generator used {share:.0%} of its core during the window: "
+                             f"it is likely the bottleneck; figures are a lower bound")
+    if not result["ok"]:
+        print(f"FAIL [{a.scenario}]: {result['error']}", file=sys.stderr)
+    elif "warning" in result:
+        print(f"WARNING [{a.scenario}]: {result['warning']}", file=sys.stderr)
+    text = json.dumps(result, indent=None, default=str)
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,668 @@
+#!/usr/bin/env python3
+"""Run the WAMP router benchmark suite against wampfabric and Crossbar.io.
+
+One command runs every scenario (rpc, pubsub, latency, sessions) against both
+routers in the same run, on the same machine, and prints a Markdown table with
+both figures and the ratio wampfabric/crossbar. The table is also written to
+bench/results/latest.md, the raw figures to bench/results/latest.json.
+
+    .venv/bin/python bench/run.py                       # everything, both routers
+    .venv/bin/python bench/run.py --only rpc,pubsub --duration 5
+    .venv/bin/python bench/run.py --target crossbar
+
+Each (scenario, router) pair gets a fresh router, started from a fresh node
+directory holding a Crossbar-format `.crossbar/config.json` (wampfabric reads
+the same format), pinned to core 0 with taskset. The load generator
+(bench/loadgen.py) runs pinned to core 1. Scenarios alternate between routers
+(scenario-major order) so slow drift of the machine affects both alike.
+
+Router process rule (whose CPU and RSS are measured): among the descendants of
+the started process, the one whose command line contains "router"
+(case-insensitive; Crossbar: "crossbar-worker [crossbar.worker.router.RouterController]");
+if several match, prefer one that also says "worker", then the oldest; if none
+matches, the started process itself. Override the pattern with --router-match.
+
+Environment:
+  WAMPFABRIC_CMD   command that starts wampfabric; `start --cbdir DIR/.crossbar`
+                   is appended (default: /work/main/.venv/bin/wampfabric, i.e.
+                   the repo's .venv/bin/wampfabric)
+  CROSSBAR_CMD     same for Crossbar (default: bench/.venv-crossbar/bin/crossbar)
+  BENCH_ROUTER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+LOADGEN = os.path.join(HERE, "loadgen.py")
+RESULTS_DIR = os.path.join(HERE, "results")
+DEFAULT_WAMPFABRIC = os.path.join(REPO, ".venv", "bin", "wampfabric")
+DEFAULT_CROSSBAR = os.path.join(HERE, ".venv-crossbar", "bin", "crossbar")
+
+SCENARIOS = ["rpc", "pubsub", "latency", "sessions"]
+TARGETS = ["wampfabric", "crossbar"]
+
+try:
+    import psutil  # type: ignore
+except ImportError:  # pragma: no cover
+    psutil = None
+
+
+# --------------------------------------------------------------------------
+# Node directory / config
+# --------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_config(port: int, transport: str) -> dict:
+    """Crossbar config (version 2): one router worker, realm1, anonymous role."""
+    realm = {
+        "name": "realm1",
+        "roles": [{
+            "name": "anonymous",
+            "permissions": [{
+                "uri": "",
+                "match": "prefix",
+                "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
+                "disclose": {"caller": False, "publisher": False},
+                "cache": True,
+            }],
+        }],
+    }
+    endpoint = {"type": "tcp", "interface": "127.0.0.1", "port": port}
+    serializers = ["msgpack", "json"]
+    if transport == "web":
+        tr = {"type": "web", "endpoint": endpoint,
+              "paths": {"ws": {"type": "websocket", "serializers": serializers}}}
+    else:
+        tr = {"type": "websocket", "endpoint": endpoint, "serializers": serializers}
+    return {
+        "version": 2,
+        "controller": {},
+        "workers": [{"type": "router", "realms": [realm], "transports": [tr]}],
+    }
+
+
+def make_node_dir(target: str, port: int, transport: str) -> str:
+    d = tempfile.mkdtemp(prefix=f"bench-{target}-")
+    cb = os.path.join(d, ".crossbar")
+    os.makedirs(cb)
+    with open(os.path.join(cb, "config.json"), "w") as f:
+        json.dump(node_config(port, transport), f, indent=2)
+    return d
+
+
+# --------------------------------------------------------------------------
+# Router process management
+# --------------------------------------------------------------------------
+def router_cmd(target: str) -> list:
+    if target == "crossbar":
+        base = os.environ.get("CROSSBAR_CMD", DEFAULT_CROSSBAR)
+    else:
+        base = os.environ.get("WAMPFABRIC_CMD", DEFAULT_WAMPFABRIC)
+    return shlex.split(base)
+
+
+def cmdline_of(p) -> str:
+    try:
+        return " ".join(x for x in p.cmdline() if x)
+    except Exception:
+        return ""
+
+
+class Router:
+    def __init__(self, target: str, node_dir: str, port: int, args):
+        self.target = target
+        self.node_dir = node_dir
+        self.port = port
+        self.args = args
+        self.proc = None
+        self.router_pid = None
+        self.router_cmdline = None
+        self.log_path = os.path.join(node_dir, "router.log")
+        self.start_s = None
+
+    def start(self):
+        cbdir = os.path.join(self.node_dir, ".crossbar")
+        cmd = ["taskset", "-c", self.args.router_cpu] + router_cmd(self.target) + ["start", "--cbdir", cbdir]
+        self.cmd = cmd
+        self._log = open(self.log_path, "wb")
+        t0 = time.monotonic()
+        # own session => own process group: lets us kill the whole tree
+        self.proc = subprocess.Popen(cmd, cwd=self.node_dir, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        _LIVE.append(self)
+        deadline = t0 + self.args.start_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.target} exited with code {self.proc.returncode} during startup "
+                                   f"(cmd: {shlex.join(cmd)}); log tail:\n{self.log_tail()}")
+            if port_open(self.port):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.target}: port {self.port} not open after "
+                                   f"{self.args.start_timeout}s; log tail:\n{self.log_tail()}")
+            time.sleep(0.05)
+        # the port can open before the WAMP path is ready: probe with a real join+call
+        rc, res = run_loadgen(self.args, self.url, "probe", None, timeout=self.args.start_timeout + 10,
+                              extra=["--probe-timeout", str(self.args.start_timeout)])
+        if rc != 0:
+            raise RuntimeError(f"{self.target}: readiness probe failed: {res.get('error')}; "
+                               f"log tail:\n{self.log_tail()}")
+        self.start_s = time.monotonic() - t0
+        self.router_pid, self.router_cmdline = self.find_router_process()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def find_router_process(self):
+        """See module docstring: the 'router process rule'."""
+        if psutil is None:
+            return self.proc.pid, "(psutil missing: main process)"
+        main = psutil.Process(self.proc.pid)
+        pat = re.compile(self.args.router_match, re.I)
+        kids = []
+        for c in main.children(recursive=True):
+            cl = cmdline_of(c)
+            if pat.search(cl):
+                kids.append((0 if re.search("worker", cl, re.I) else 1, c.create_time(), c.pid, cl))
+        if kids:
+            kids.sort()
+            return kids[0][2], kids[0][3]
+        return main.pid, cmdline_of(main)
+
+    def process_tree(self):
+        if psutil is None or self.proc is None:
+            return []
+        try:
+            main = psutil.Process(self.proc.pid)
+            return [main] + main.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self):
+        """SIGTERM the process group, then SIGKILL (group and any escaped descendant)."""
+        if self.proc is None:
+            return
+        tree = self.process_tree()
+        pgid = self.proc.pid  # start_new_session => pgid == pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=self.args.stop_timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        # wait a moment for the rest of the tree, then kill whatever is left
+        deadline = time.monotonic() + 3
+        alive = [p for p in tree if _alive(p)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [p for p in tree if _alive(p)]
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for p in alive:
+            try:
+                p.kill()
+            except Exception:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._log.close()
+        if self in _LIVE:
+            _LIVE.remove(self)
+        self.proc = None
+
+    def log_tail(self, n=25) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def _alive(p) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except Exception:
+        return False
+
+
+_LIVE: list = []
+_LIVE_LOADGEN: list = []
+
+
+def _cleanup(*_):
+    for p in list(_LIVE_LOADGEN):
+        try:
+            p.kill()
+        except Exception:
+            pass
+    for r in list(_LIVE):
+        try:
+            r.stop()
+        except Exception:
+            pass
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# Load generator
+# --------------------------------------------------------------------------
+def run_loadgen(args, url: str, scenario: str, router_pid, timeout: float, extra=()):
+    fd, out = tempfile.mkstemp(prefix=f"loadgen-{scenario}-", suffix=".json")
+    os.close(fd)
+    cmd = ["taskset", "-c", args.loadgen_cpu, sys.executable, LOADGEN,
+           "--url", url, "--scenario", scenario, "--serializer", args.serializer,
+           "--duration", str(args.duration), "--warmup", str(args.warmup),
+           "--sessions", str(args.sessions), "--json-out", out, *extra]
+    if router_pid:
+        cmd += ["--router-pid", str(router_pid)]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _LIVE_LOADGEN.append(p)
+    try:
+        _, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+        stderr = err.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return 1, {"ok": False, "error": f"load generator timed out after {timeout:.0f}s"}
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        _LIVE_LOADGEN.remove(p)
+    try:
+        with open(out) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        res = {"ok": False, "error": f"load generator produced no result (rc={rc}): {stderr.strip()[-2000:]}"}
+    finally:
+        try:
+            os.unlink(out)
+        except OSError:
+            pass
+    if rc != 0 and res.get("ok"):
+        res = {**res, "ok": False, "error": f"load generator exited with {rc}: {stderr.strip()[-2000:]}"}
+    return rc, res
+
+
+def scenario_timeout(args, scenario: str) -> float:
+    if scenario == "sessions":
+        return 180.0
+    return args.warmup + args.duration + 60.0
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+# (scenario, key, label, unit, better, scale)
+METRICS = [
+    ("rpc", "calls_per_s", "calls/s", "", "higher", 1),
+    ("rpc", "lat_p50_ms", "call latency p50", "ms", "lower", 1),
+    ("rpc", "lat_p99_ms", "call latency p99", "ms", "lower", 1),
+    ("rpc", "router_us_per_call", "router CPU per call", "us", "lower", 1),
+    ("pubsub", "events_per_s", "events delivered/s", "", "higher", 1),
+    ("pubsub", "publishes_per_s", "publishes/s (acked)", "", "higher", 1),
+    ("pubsub", "router_us_per_event", "router CPU per delivered event", "us", "lower", 1),
+    ("latency", "lat_p50_ms", "sequential call latency p50", "ms", "lower", 1),
+    ("latency", "lat_p99_ms", "sequential call latency p99", "ms", "lower", 1),
+    ("latency", "router_us_per_call", "router CPU per call", "us", "lower", 1),
+    ("sessions", "joins_per_s", "joins/s (join+subscribe)", "", "higher", 1),
+    ("sessions", "rss_per_session_bytes", "router RSS per session", "KB", "lower", 1 / 1024),
+    ("sessions", "router_us_per_join", "router CPU per join", "us", "lower", 1),
+]
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if unit in ("ms",):
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def build_report(results: dict, args, meta: dict) -> str:
+    targets = args.targets
+    lines = []
+    lines.append(f"# WAMP router benchmark: {' vs '.join(targets)}")
+    lines.append("")
+    lines.append(f"- date: {meta['date']}, host: {meta['host']}, cpus: {meta['cpus']}, python: {meta['python']}")
+    lines.append(f"- wampfabric: {meta.get('wampfabric_version')} (git {meta.get('git_commit')}); "
+                 f"crossbar: {meta.get('crossbar_version')}")
+    lines.append(f"- serializer: {args.serializer}; transport: {args.transport}; window {args.duration:g}s "
+                 f"after {args.warmup:g}s warm-up; router pinned to core {args.router_cpu}, "
+                 f"load generator to core {args.loadgen_cpu}; fresh router per scenario")
+    lines.append("")
+    both = len(targets) == 2
+    hdr = ["scenario", "metric", "better"] + targets + (["ratio wf/cb"] if both else [])
+    lines.append("| " + " | ".join(hdr) + " |")
+    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(hdr) - 3)) + "|")
+    for sc, key, label, unit, better, scale in METRICS:
+        if sc not in args.scenarios:
+            continue
+        cells = []
+        vals = {}
+        for t in targets:
+            r = results.get(sc, {}).get(t)
+            if r is None:
+                cells.append("n/a")
+                continue
+            if not r.get("ok"):
+                cells.append("**FAIL**")
+                continue
+            v = r.get(key)
+            if v is not None:
+                v = v * scale
+            vals[t] = v
+            cells.append(fmt(v, unit))
+        ratio = ""
+        if both:
+            a, b = vals.get("wampfabric"), vals.get("crossbar")
+            if a is not None and b:
+                ratio = f"{a / b:.2f}x"
+            else:
+                ratio = "n/a"
+        name = f"{label} ({unit})" if unit else label
+        row = [sc, name, f"{better} is better"] + cells + ([ratio] if both else [])
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Ratio = wampfabric / crossbar. For throughput (calls/s, events/s, publishes/s, joins/s) "
+                 "higher is better, so a ratio > 1 favours wampfabric; for latency, RSS and CPU cost "
+                 "lower is better, so a ratio < 1 favours wampfabric.")
+    lines.append("")
+    # load/CPU context per scenario
+    lines.append("CPU during each measurement window (share of one core; 'other' = all other processes "
+                 "on the machine, 'irq' = interrupt/softirq time, mostly our loopback traffic):")
+    lines.append("")
+    lines.append("| scenario | router | router CPU | loadgen CPU | other procs (cores) | irq (cores) "
+                 "| router start (s) | verified |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---|")
+    for sc in args.scenarios:
+        for t in targets:
+            r = results.get(sc, {}).get(t)
+            if r is None:
+                continue
+            ver = "ok" if r.get("ok") else "FAIL"
+            if sc in ("rpc", "latency") and r.get("ok"):
+                ver = f"ok ({r.get('total_calls_verified'):,} calls)"
+            elif sc == "pubsub" and r.get("ok"):
+                ver = f"ok ({r.get('total_events_verified'):,} events)"
+            elif sc == "sessions" and r.get("ok"):
+                ver = f"ok ({r.get('events_verified'):,} sessions)"
+            share = lambda k: (f"{r[k]:.0%}" if r.get(k) is not None else "n/a")  # noqa: E731
+            lines.append(f"| {sc} | {t} | {share('router_cpu_share')} | {share('loadgen_cpu_share')} | "
+                         f"{fmt(r.get('other_cpu_cores'))} | {fmt(r.get('irq_cpu_cores'))} | "
+                         f"{fmt(r.get('router_start_s'))} | {ver} |")
+    lines.append("")
+    notes = []
+    for sc in args.scenarios:
+        for t in targets:
+            r = results.get(sc, {}).get(t)
+            if r is None:
+                continue
+            if not r.get("ok"):
+                notes.append(f"- **FAILED** {sc} / {t}: {r.get('error_summary') or r.get('error')}")
+            for w in r.get("warnings", []):
+                notes.append(f"- WARNING {sc} / {t}: {w}")
+    if notes:
+        lines.append("## Failures and warnings")
+        lines.append("")
+        lines.extend(notes)
+        lines.append("")
+    lines.append("Router process measured: the descendant of the started process whose command line "
+                 "matches /router/i (preferring 'worker'), else the started process itself.")
+    lines.append("")
+    for t in targets:
+        for sc in args.scenarios:
+            r = results.get(sc, {}).get(t)
+            if r and r.get("router_cmdline"):
+                lines.append(f"- {t}: `{r['router_cmdline'][:120]}`")
+                break
+    return "\n".join(lines) + "\n"
+
+
+def collect_meta(args) -> dict:
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip() or None
+        except Exception:
+            return None
+
+    cb_py = os.path.join(os.path.dirname(router_cmd("crossbar")[0]), "python")
+    wf_cmd = router_cmd("wampfabric")[0]
+    wf_py = os.path.join(os.path.dirname(wf_cmd), "python")
+    return {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "git_commit": out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
+        "crossbar_version": out([cb_py, "-c", "import crossbar; print(crossbar.__version__)"])
+        if os.path.exists(cb_py) else None,
+        "wampfabric_version": out([wf_py, "-c", "import wampfabric as w; print(getattr(w, '__version__', '?'))"])
+        if os.path.exists(wf_py) else None,
+        "crossbar_cmd": router_cmd("crossbar"),
+        "wampfabric_cmd": router_cmd("wampfabric"),
+    }
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+def run_one(args, scenario: str, target: str) -> dict:
+    port = free_port()
+    node_dir = make_node_dir(target, port, args.transport)
+    router = Router(target, node_dir, port, args)
+    res: dict = {"target": target, "scenario": scenario, "node_dir": node_dir}
+    try:
+        try:
+            router.start()
+        except (RuntimeError, FileNotFoundError, OSError) as e:
+            res.update(ok=False, start_failed=True, error=f"router did not start: {e}")
+            return res
+        res.update(router_pid=router.router_pid, router_cmdline=router.router_cmdline,
+                   router_start_s=router.start_s, router_cmd=router.cmd)
+        if psutil is not None:
+            try:
+                rp = psutil.Process(router.router_pid)
+                res["router_affinity"] = rp.cpu_affinity()
+                res["router_rss_idle_bytes"] = rp.memory_info().rss
+            except Exception:
+                pass
+        rc, lg = run_loadgen(args, router.url, scenario, router.router_pid,
+                             timeout=scenario_timeout(args, scenario))
+        res.update(lg)
+        if router.proc.poll() is not None:
+            res.update(ok=False, error=(res.get("error") or "") +
+                       f" [router exited with code {router.proc.returncode} during the scenario]")
+        warnings = []
+        if lg.get("warning"):
+            warnings.append(lg["warning"])
+        other = lg.get("other_cpu_cores")
+        if other is not None and other > args.noise_threshold:
+            warnings.append(f"other processes kept ~{other:.2f} cores busy during the window: "
+                            f"the machine was not quiet, figures are noisy")
+        if res.get("router_affinity") and res["router_affinity"] != [int(c) for c in args.router_cpu.split(",")
+                                                                       if c.isdigit()]:
+            warnings.append(f"router affinity is {res['router_affinity']}, expected core {args.router_cpu}")
+        res["warnings"] = warnings
+        if not res.get("ok"):
+            res["router_log_tail"] = router.log_tail()
+        return res
+    finally:
+        router.stop()
+        if not res.get("ok"):
+            res["error_summary"] = summarize_error(res.get("error", ""))
+        if args.keep_dirs or not res.get("ok"):
+            # keep the node dir (with router.log) for post-mortem
+            res["node_dir_kept"] = True
+        else:
+            shutil.rmtree(node_dir, ignore_errors=True)
+
+
+def summarize_error(err: str) -> str:
+    """One-line version of an error (first line + last non-empty line, e.g. the exception)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    if not lines:
+        return "unknown error"
+    first = lines[0].split("; log tail:")[0]
+    if len(lines) > 1:
+        return f"{first} ... {lines[-1]}"[:400]
+    return first[:400]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(SCENARIOS),
+                   help=f"comma-separated scenarios (default: all: {','.join(SCENARIOS)})")
+    p.add_argument("--target", default="both", choices=["both", *TARGETS])
+    p.add_argument("--duration", type=float, default=10.0, help="measurement window per scenario, s")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up before each window, s")
+    p.add_argument("--sessions", type=int, default=2000, help="sessions in the 'sessions' scenario")
+    p.add_argument("--serializer", default="msgpack", choices=["msgpack", "json"])
+    p.add_argument("--transport", default="web", choices=["web", "websocket"],
+                   help="'web' transport with a websocket service on path ws, or a plain 'websocket' transport")
+    p.add_argument("--router-cpu", default=os.environ.get("BENCH_ROUTER_CPU", "0"))
+    p.add_argument("--loadgen-cpu", default=os.environ.get("BENCH_LOADGEN_CPU", "1"))
+    p.add_argument("--router-match", default="router", help="regex picking the router process (see docstring)")
+    p.add_argument("--noise-threshold", type=float, default=0.2,
+                   help="warn if other CPU use during a window exceeds this many cores")
+    p.add_argument("--start-timeout", type=float, default=60.0)
+    p.add_argument("--stop-timeout", type=float, default=10.0)
+    p.add_argument("--results-dir", default=RESULTS_DIR)
+    p.add_argument("--keep-dirs", action="store_true", help="keep node dirs (with router.log)")
+    a = p.parse_args(argv)
+    a.scenarios = [s.strip() for s in a.only.split(",") if s.strip()]
+    for s in a.scenarios:
+        if s not in SCENARIOS:
+            p.error(f"unknown scenario {s!r} (choose from {','.join(SCENARIOS)})")
+    a.targets = list(TARGETS) if a.target == "both" else [a.target]
+    return a
+
+
+def ensure_interpreter() -> None:
+    """The load generator runs with this interpreter: it needs picows, msgpack, psutil.
+    If they are missing, re-exec with the repo's .venv python."""
+    try:
+        import msgpack  # noqa: F401
+        import picows  # noqa: F401
+        import psutil as _ps  # noqa: F401
+        return
+    except ImportError as e:
+        missing = e.name
+    venv_py = os.path.join(REPO, ".venv", "bin", "python")
+    if os.path.exists(venv_py) and not os.environ.get("_BENCH_REEXEC"):
+        os.environ["_BENCH_REEXEC"] = "1"
+        os.execv(venv_py, [venv_py, os.path.abspath(__file__), *sys.argv[1:]])
+    print(f"bench/run.py needs picows, msgpack and psutil (missing: {missing}); "
+          f"run it with the repo's .venv/bin/python", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv=None) -> int:
+    ensure_interpreter()
+    args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: (_cleanup(), sys.exit(128 + s)))
+    if shutil.which("taskset") is None:
+        print("taskset not found (util-linux)", file=sys.stderr)
+        return 2
+    for t in args.targets:
+        exe = router_cmd(t)[0]
+        if shutil.which(exe) is None and not os.access(exe, os.X_OK):
+            hint = "run: bash bench/setup_crossbar.sh" if t == "crossbar" else "set WAMPFABRIC_CMD or pip install -e ."
+            print(f"WARNING: {t} command not found: {exe} ({hint}); its scenarios will fail", file=sys.stderr)
+    meta = collect_meta(args)
+    results: dict = {}
+    t_start = time.monotonic()
+    try:
+        broken: dict = {}  # target -> why its router could not start
+        for sc in args.scenarios:
+            for t in args.targets:
+                print(f"[bench] {sc:8s} on {t:10s} ...", end="", flush=True, file=sys.stderr)
+                if t in broken:
+                    r = {"target": t, "scenario": sc, "ok": False, "skipped": True,
+                         "error": f"skipped: router did not start in an earlier scenario ({broken[t]})"}
+                else:
+                    r = run_one(args, sc, t)
+                    if r.get("start_failed"):
+                        broken[t] = r.get("error_summary") or "see above"
+                results.setdefault(sc, {})[t] = r
+                if r.get("ok"):
+                    main_key = {"rpc": "calls_per_s", "pubsub": "events_per_s", "latency": "lat_p50_ms",
+                                "sessions": "joins_per_s"}[sc]
+                    print(f" ok  {main_key}={fmt(r.get(main_key))}", file=sys.stderr)
+                else:
+                    print(f" FAIL: {r.get('error_summary') or r.get('error')}", file=sys.stderr)
+                    if r.get("start_failed"):
+                        print("  " + str(r.get("error")).replace("\n", "\n    "), file=sys.stderr)
+                    elif r.get("router_log_tail"):
+                        print("  router log tail:\n    " + r["router_log_tail"].replace("\n", "\n    "),
+                              file=sys.stderr)
+                for w in r.get("warnings", []):
+                    print(f"  WARNING: {w}", file=sys.stderr)
+    finally:
+        _cleanup()
+    meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
+
+    report = build_report(results, args, meta)
+    print(report)
+    os.makedirs(args.results_dir, exist_ok=True)
+    with open(os.path.join(args.results_dir, "latest.md"), "w") as f:
+        f.write(report)
+    payload = {"meta": meta, "args": {k: v for k, v in vars(args).items()}, "results": results}
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for name in ("latest.json", f"run-{stamp}.json"):
+        with open(os.path.join(args.results_dir, name), "w") as f:
+            json.dump(payload, f, indent=2, default=str)
+    print(f"[bench] wrote {os.path.join(args.results_dir, 'latest.md')} and latest.json "
+          f"({meta['elapsed_s']}s)", file=sys.stderr)
+    failed = [f"{sc}/{t}" for sc, d in results.items() for t, r in d.items() if not r.get("ok")]
+    if failed:
+        print(f"[bench] FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
