@@ -26,6 +26,41 @@ PUBLISH, SUBSCRIBE, UNSUBSCRIBE = 16, 32, 34
 CALL, CANCEL, REGISTER, UNREGISTER, INVOCATION, YIELD = 48, 49, 64, 66, 68, 70
 
 
+# Client roles and the features of them the router acts on, as bits of one int
+# per session (idle sessions are the bulk of a router's memory: keeping the
+# HELLO roles dict alive would cost ~1 KB each).
+_CLIENT_FEATURES = {
+    "caller": ("caller_identification", "call_timeout", "call_canceling", "progressive_call_results",
+               "progressive_call_invocations", "payload_passthru_mode"),
+    "callee": ("caller_identification", "call_trustlevels", "pattern_based_registration", "shared_registration",
+               "call_timeout", "call_canceling", "progressive_call_results", "progressive_call_invocations",
+               "payload_passthru_mode", "registration_revocation", "sharded_registration"),
+    "publisher": ("publisher_identification", "subscriber_blackwhite_listing", "publisher_exclusion",
+                  "payload_passthru_mode"),
+    "subscriber": ("publisher_identification", "publication_trustlevels", "pattern_based_subscription",
+                   "payload_passthru_mode", "subscription_revocation", "sharded_subscription"),
+}
+_ROLE_BITS: dict[str, int] = {}
+_FEATURE_BITS: dict[tuple[str, str], int] = {}
+for _role, _features in _CLIENT_FEATURES.items():
+    _ROLE_BITS[_role] = 1 << (len(_ROLE_BITS) + len(_FEATURE_BITS))
+    for _f in _features:
+        _FEATURE_BITS[(_role, _f)] = 1 << (len(_ROLE_BITS) + len(_FEATURE_BITS))
+
+
+def client_feature_bits(roles: dict) -> int:
+    """Encode a HELLO's ``roles`` as role and feature bits (unknown names are ignored)."""
+    bits = 0
+    for role, val in roles.items():
+        bits |= _ROLE_BITS[role]
+        features = val.get("features")
+        if isinstance(features, dict):
+            for name, on in features.items():
+                if on is True:
+                    bits |= _FEATURE_BITS.get((role, name), 0)
+    return bits
+
+
 def anonymous_authid() -> str:
     """Crossbar.io-style random authid for anonymous sessions: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX."""
     alphabet = "34679ACEFGHJKLMNPQRTUVWXY"
@@ -38,7 +73,7 @@ class RouterSession:
 
     __slots__ = (
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
-        "authmethod", "authprovider", "authextra", "role", "trusted", "client_roles", "subscriptions",
+        "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "__weakref__",
     )
 
@@ -57,7 +92,7 @@ class RouterSession:
         self.authextra = None
         self.role = None
         self.trusted = trusted
-        self.client_roles = {}
+        self.client_bits = 0
         self.subscriptions = {}
         self.registrations = {}
         self.pending_calls = {}
@@ -77,11 +112,11 @@ class RouterSession:
             self.send([ERROR, request_type, request, {}, error])
 
     def supports(self, role: str, feature: str) -> bool:
-        r = self.client_roles.get(role)
-        if not r:
-            return False
-        f = r.get("features")
-        return bool(f and f.get(feature))
+        """Did the client announce ``feature`` of ``role`` in its HELLO?"""
+        return bool(self.client_bits & _FEATURE_BITS.get((role, feature), 0))
+
+    def has_role(self, role: str) -> bool:
+        return bool(self.client_bits & _ROLE_BITS.get(role, 0))
 
     # -- input ------------------------------------------------------------------
 
@@ -182,7 +217,7 @@ class RouterSession:
                 raise ProtocolError(f"HELLO.Details.roles: invalid client role {name!r}")
             if not isinstance(val, dict):
                 raise ProtocolError(f"HELLO.Details.roles.{name} must be a dict")
-        self.client_roles = roles
+        self.client_bits = client_feature_bits(roles)
         self.router.authenticate(self, msg.realm, details)
 
     def _on_authenticate(self, msg) -> None:

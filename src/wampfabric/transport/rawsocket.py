@@ -11,6 +11,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
+from .websocket import peer_of
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 
@@ -44,12 +45,14 @@ class RawSocketService:
 class WampRawSocketProtocol(asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
+    __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
+                 "_peer_max", "_closed", "_timer")
+
     def __init__(self, service: RawSocketService):
         self.service = service
         self.auth_config = service.auth_config
         self.serializer = None
         self.session = None
-        self.peer = "?"
         self._transport = None
         self._handshake = b""
         self._reader = None
@@ -59,11 +62,6 @@ class WampRawSocketProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self._transport = transport
-        peername = transport.get_extra_info("peername")
-        if isinstance(peername, tuple):
-            self.peer = f"tcp4:{peername[0]}:{peername[1]}" if ":" not in peername[0] else f"tcp6:{peername[0]}:{peername[1]}"
-        else:
-            self.peer = f"unix:{peername or transport.get_extra_info('sockname')}"
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
 
     def _handshake_timeout(self):
@@ -136,6 +134,10 @@ class WampRawSocketProtocol(asyncio.Protocol):
             self.session.on_close()
 
     # -- transport interface for RouterSession ---------------------------------------
+
+    @property
+    def peer(self) -> str:
+        return peer_of(self._transport) if self._transport is not None else "?"
 
     def send(self, data: bytes) -> None:
         if self._closed:

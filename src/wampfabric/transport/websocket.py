@@ -83,14 +83,26 @@ class WebSocketService:
         return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra), listener)
 
 
+def peer_of(transport) -> str:
+    """Crossbar.io-style peer string of an asyncio transport."""
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple):
+        host, port = peername[0], peername[1]
+        return f"tcp6:{host}:{port}" if ":" in host else f"tcp4:{host}:{port}"
+    return f"unix:{peername or transport.get_extra_info('sockname')}"
+
+
 class WampWebSocketListener(WSListener):
     """One WAMP-over-WebSocket connection; it is the session's transport."""
+
+    # idle connections are most of a router's memory: no per-instance __dict__
+    __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_fragments",
+                 "_fragments_size", "_closed")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
         self.serializer = serializer
         self.auth_config = service.auth_config
-        self.peer = "?"
         self.session = None
         self._ws = None
         self._tcp = None
@@ -104,11 +116,6 @@ class WampWebSocketListener(WSListener):
     def on_ws_connected(self, transport):
         self._ws = transport
         self._tcp = transport.underlying_transport
-        peername = self._tcp.get_extra_info("peername")
-        if isinstance(peername, tuple):
-            self.peer = f"tcp4:{peername[0]}:{peername[1]}" if ":" not in peername[0] else f"tcp6:{peername[0]}:{peername[1]}"
-        else:
-            self.peer = f"unix:{peername or self._tcp.get_extra_info('sockname')}"
         self.session = RouterSession(self.service.router, self)
 
     def on_ws_frame(self, transport, frame):
@@ -152,6 +159,10 @@ class WampWebSocketListener(WSListener):
             self.session.on_close()
 
     # -- transport interface for RouterSession -------------------------------------
+
+    @property
+    def peer(self) -> str:
+        return peer_of(self._tcp) if self._tcp is not None else "?"
 
     def send(self, data: bytes) -> None:
         if self._closed:
