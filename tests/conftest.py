@@ -78,7 +78,7 @@ def node_config(ports: dict, rs_path: str) -> dict:
                                         "cache": True,
                                     },
                                     {
-                                        "uri": "com.open.*.data",
+                                        "uri": "com.open..data",
                                         "match": "wildcard",
                                         "allow": {"call": False, "register": False, "publish": True, "subscribe": True},
                                         "disclose": {"caller": False, "publisher": False},
@@ -99,7 +99,7 @@ def node_config(ports: dict, rs_path: str) -> dict:
                 "transports": [
                     {
                         "type": "web",
-                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": ports["web"]},
+                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["web"]},
                         "paths": {
                             "/": {"type": "static", "directory": "../web", "options": {"enable_directory_listing": True}},
                             "ws": {
@@ -112,7 +112,7 @@ def node_config(ports: dict, rs_path: str) -> dict:
                     },
                     {
                         "type": "rawsocket",
-                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": ports["rawsocket"]},
+                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["rawsocket"]},
                         "serializers": ["json", "msgpack", "cbor"],
                         "options": {"max_message_size": 2 * 1024 * 1024},
                     },
@@ -123,7 +123,7 @@ def node_config(ports: dict, rs_path: str) -> dict:
                     },
                     {
                         "type": "websocket",
-                        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": ports["restricted"]},
+                        "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["restricted"]},
                         "serializers": ["json", "msgpack", "cbor"],
                         "auth": {"anonymous": {"type": "static", "role": "restricted"}},
                     },

@@ -12,7 +12,7 @@ import logging
 
 from ..protocol import errors as E
 from ..protocol.messages import Event, Published, Subscribed, Unsubscribed
-from ..protocol.uri import check_uri
+from ..protocol.uri import check_pattern, check_uri
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -56,7 +56,7 @@ class Broker:
         if match not in MATCH_POLICIES:
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
             return
-        if not check_uri(topic, self.realm.strict_uris, match != EXACT):
+        if not check_pattern(topic, match, self.realm.strict_uris):
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI, [f"subscribe for invalid topic URI '{topic}'"])
             return
         allowed, _ = session.role.authorize(topic, "subscribe")

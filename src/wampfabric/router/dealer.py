@@ -13,7 +13,7 @@ import random
 
 from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
-from ..protocol.uri import check_uri
+from ..protocol.uri import check_pattern, check_uri
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -93,7 +93,7 @@ class Dealer:
         if invoke not in INVOKE_POLICIES:
             session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid invoke policy {invoke!r}"])
             return
-        if not check_uri(proc, self.realm.strict_uris, match != EXACT):
+        if not check_pattern(proc, match, self.realm.strict_uris):
             session.send_error(
                 MSG_REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI '{proc}'"]
             )
