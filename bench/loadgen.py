@@ -587,19 +587,32 @@ def self_cpu() -> float:
 class Window:
     """Wall clock + router CPU + own CPU over the measurement window."""
 
-    def __init__(self, sampler: ProcSampler):
+    def __init__(self, sampler: ProcSampler, aux_pids=()):
         self.sampler = sampler
+        # the router's other processes (e.g. Crossbar's controller): reported apart
+        self.aux = [ProcSampler(p) for p in aux_pids if p]
+
+    def _aux_cpu(self):
+        total = 0.0
+        for s in self.aux:
+            try:
+                total += s.cpu() or 0.0
+            except Exception:  # process gone
+                pass
+        return total
 
     def begin(self):
         self.t0 = time.perf_counter()
         self.own0 = self_cpu()
         self.r0 = self.sampler.cpu()
+        self.a0 = self._aux_cpu()
         self.m0 = machine_busy()
 
     def end(self):
         self.t1 = time.perf_counter()
         self.own1 = self_cpu()
         self.r1 = self.sampler.cpu()
+        self.a1 = self._aux_cpu()
         self.m1 = machine_busy()
 
     def result(self) -> dict:
@@ -614,10 +627,12 @@ class Window:
         if self.r0 is not None and self.r1 is not None:
             out["router_cpu_s"] = self.r1 - self.r0
             out["router_cpu_share"] = (self.r1 - self.r0) / wall if wall > 0 else None
-            # CPU used by every other process (incl. the router's parent or
-            # controller process), and interrupt time (mostly softirq for our
-            # own loopback traffic) separately
-            other = (self.m1[0] - self.m0[0]) - out["router_cpu_s"] - out["loadgen_cpu_s"]
+            # CPU of the router's other processes (--aux-pids), of every other
+            # process on the machine, and interrupt time (mostly softirq for
+            # our own loopback traffic)
+            aux = max(0.0, self.a1 - self.a0)
+            out["router_aux_cpu_share"] = aux / wall if (wall > 0 and self.aux) else None
+            other = (self.m1[0] - self.m0[0]) - out["router_cpu_s"] - out["loadgen_cpu_s"] - aux
             out["other_cpu_cores"] = max(0.0, other / wall) if wall > 0 else None
             out["irq_cpu_cores"] = (self.m1[1] - self.m0[1]) / wall if wall > 0 else None
         return out
@@ -666,7 +681,7 @@ async def scenario_calls(run: Run, a, n_callers: int, outstanding: int) -> dict:
             s = await connect_session(run, a.url, ser, a.realm, f"caller{i}")
             sessions.append(s)
             callers.append(Caller(run, s, i, outstanding))
-        window = Window(ProcSampler(a.router_pid))
+        window = Window(ProcSampler(a.router_pid), a.aux_pids)
 
         for c in callers:
             c.start()
@@ -726,7 +741,7 @@ async def scenario_pubsub(run: Run, a) -> dict:
         ps = await connect_session(run, a.url, ser, a.realm, "publisher")
         sessions.append(ps)
         pub = Publisher(run, ps, PUBSUB_TOPIC, a.pub_outstanding)
-        window = Window(ProcSampler(a.router_pid))
+        window = Window(ProcSampler(a.router_pid), a.aux_pids)
 
         pub.start()
         await run.sleep_or_fail(a.warmup)
@@ -787,7 +802,7 @@ async def scenario_sessions(run: Run, a) -> dict:
     try:
         await asyncio.sleep(0.5)  # let the router settle after the readiness probe
         rss0 = sampler.rss()
-        window = Window(sampler)
+        window = Window(sampler, a.aux_pids)
         next_idx = 0
 
         async def worker():
@@ -941,6 +956,8 @@ def parse_args(argv=None):
     p.add_argument("--concurrency", type=int, default=50, help="joins in flight (sessions)")
     p.add_argument("--join-timeout", type=float, default=120.0, help="max time for all sessions to join")
     p.add_argument("--router-pid", type=int, default=None, help="PID whose CPU/RSS to sample")
+    p.add_argument("--aux-pids", type=lambda v: [int(x) for x in v.split(",") if x.strip()], default=[],
+                   help="comma-separated PIDs of the router's other processes (CPU reported apart)")
     p.add_argument("--probe-timeout", type=float, default=30.0)
     p.add_argument("--json-out", default=None, help="write the result JSON here (also printed to stdout)")
     p.add_argument("--no-uvloop", action="store_true")

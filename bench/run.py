@@ -281,7 +281,7 @@ def port_open(port: int) -> bool:
 # --------------------------------------------------------------------------
 # Load generator
 # --------------------------------------------------------------------------
-def run_loadgen(args, url: str, scenario: str, router_pid, timeout: float, extra=()):
+def run_loadgen(args, url: str, scenario: str, router_pid, timeout: float, extra=(), aux_pids=()):
     fd, out = tempfile.mkstemp(prefix=f"loadgen-{scenario}-", suffix=".json")
     os.close(fd)
     cmd = ["taskset", "-c", args.loadgen_cpu, sys.executable, LOADGEN,
@@ -290,6 +290,8 @@ def run_loadgen(args, url: str, scenario: str, router_pid, timeout: float, extra
            "--sessions", str(args.sessions), "--json-out", out, *extra]
     if router_pid:
         cmd += ["--router-pid", str(router_pid)]
+    if aux_pids:
+        cmd += ["--aux-pids", ",".join(str(p) for p in aux_pids)]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _LIVE_LOADGEN.append(p)
     try:
@@ -411,12 +413,14 @@ def build_report(results: dict, args, meta: dict) -> str:
                  "lower is better, so a ratio < 1 favours wampfabric.")
     lines.append("")
     # load/CPU context per scenario
-    lines.append("CPU during each measurement window (share of one core; 'other' = all other processes "
-                 "on the machine, 'irq' = interrupt/softirq time, mostly our loopback traffic):")
+    lines.append("CPU during each measurement window (share of one core; 'router aux' = the router's "
+                 "other processes, e.g. Crossbar's controller, not counted in the router's CPU per operation; "
+                 "'other procs' = every other process on the machine; 'irq' = interrupt/softirq time, "
+                 "mostly our loopback traffic):")
     lines.append("")
-    lines.append("| scenario | router | router CPU | loadgen CPU | other procs (cores) | irq (cores) "
+    lines.append("| scenario | router | router CPU | router aux | loadgen CPU | other procs (cores) | irq (cores) "
                  "| router start (s) | verified |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for sc in args.scenarios:
         for t in targets:
             r = results.get(sc, {}).get(t)
@@ -430,7 +434,8 @@ def build_report(results: dict, args, meta: dict) -> str:
             elif sc == "sessions" and r.get("ok"):
                 ver = f"ok ({r.get('events_verified'):,} sessions)"
             share = lambda k: (f"{r[k]:.0%}" if r.get(k) is not None else "n/a")  # noqa: E731
-            lines.append(f"| {sc} | {t} | {share('router_cpu_share')} | {share('loadgen_cpu_share')} | "
+            lines.append(f"| {sc} | {t} | {share('router_cpu_share')} | {share('router_aux_cpu_share')} | "
+                         f"{share('loadgen_cpu_share')} | "
                          f"{fmt(r.get('other_cpu_cores'))} | {fmt(r.get('irq_cpu_cores'))} | "
                          f"{fmt(r.get('router_start_s'))} | {ver} |")
     lines.append("")
@@ -509,8 +514,10 @@ def run_one(args, scenario: str, target: str) -> dict:
                 res["router_rss_idle_bytes"] = rp.memory_info().rss
             except Exception:
                 pass
+        aux = [p.pid for p in router.process_tree() if p.pid != router.router_pid]
+        res["router_aux_pids"] = aux
         rc, lg = run_loadgen(args, router.url, scenario, router.router_pid,
-                             timeout=scenario_timeout(args, scenario))
+                             timeout=scenario_timeout(args, scenario), aux_pids=aux)
         res.update(lg)
         if router.proc.poll() is not None:
             res.update(ok=False, error=(res.get("error") or "") +
