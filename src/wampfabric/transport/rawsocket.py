@@ -11,6 +11,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
+from .coalesce import Coalescer
 from .websocket import peer_of
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
@@ -37,6 +38,7 @@ class RawSocketService:
         # we announce (and enforce) the largest 2**(9+e) not above the configured limit
         self.length_exponent = rs.length_exponent(limit)
         self.max_message_size = rs.max_length(self.length_exponent)
+        self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def __call__(self) -> "WampRawSocketProtocol":
         return WampRawSocketProtocol(self)
@@ -46,7 +48,7 @@ class WampRawSocketProtocol(asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
-                 "_peer_max", "_closed", "_timer")
+                 "_peer_max", "_closed", "_timer", "_out", "_out_size")
 
     def __init__(self, service: RawSocketService):
         self.service = service
@@ -59,6 +61,8 @@ class WampRawSocketProtocol(asyncio.Protocol):
         self._peer_max = 0
         self._closed = False
         self._timer = None
+        self._out: list = []
+        self._out_size = 0
 
     def connection_made(self, transport):
         self._transport = transport
@@ -95,7 +99,7 @@ class WampRawSocketProtocol(asyncio.Protocol):
                 if self._closed:
                     return
             elif ftype == 1:  # PING: answer with a PONG carrying the same payload
-                self._transport.writelines((rs.frame_header(2, len(payload)), payload))
+                self._queue(rs.frame_header(2, len(payload)), payload)
             # PONG: nothing to do
 
     def _on_handshake(self, hs: bytes) -> bool:
@@ -148,18 +152,45 @@ class WampRawSocketProtocol(asyncio.Protocol):
                         self.peer, n, self._peer_max)
             self._abort()
             return
+        self._queue(rs.frame_header(0, n), data)
+
+    def _queue(self, header: bytes, data: bytes) -> None:
+        """Queue one frame; it is written with everything else queued this turn."""
+        out = self._out
+        if not out:
+            self.service.coalescer.mark(self)
+        out.append(header)
+        out.append(data)
+        self._out_size += len(data)
+        if self._out_size > self.service.max_outgoing_buffer:
+            self._overflow()
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_size = 0
+        if self._closed:
+            return
         t = self._transport
-        t.writelines((rs.frame_header(0, n), data))
+        t.writelines(out)
         if t.get_write_buffer_size() > self.service.max_outgoing_buffer:
-            log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
-                        self.peer, self.service.max_outgoing_buffer)
-            self._abort()
+            self._overflow()
+
+    def _overflow(self) -> None:
+        log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
+                    self.peer, self.service.max_outgoing_buffer)
+        self._abort()
 
     def close(self) -> None:
         if not self._closed:
+            self.flush()
             self._closed = True
             self._transport.close()
 
     def _abort(self) -> None:
         self._closed = True
+        self._out = []
+        self._out_size = 0
         self._transport.abort()

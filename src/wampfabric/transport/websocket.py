@@ -8,13 +8,16 @@ transport-agnostic ``RouterSession``.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import logging
+import struct
 
 from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener, WSCloseCode
 
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
+from .coalesce import Coalescer
 
 log = logging.getLogger("wampfabric.transport.websocket")
 
@@ -26,6 +29,22 @@ _BINARY = WSMsgType.BINARY
 _CONT = WSMsgType.CONTINUATION
 _PING = WSMsgType.PING
 _CLOSE = WSMsgType.CLOSE
+
+# Server-to-client data frames are unmasked (RFC 6455 section 5.1): FIN + opcode, then the
+# payload length in 7, 7+16 or 7+64 bits.  We frame whole messages ourselves only to queue
+# them for coalesced writes; picows still does everything else (handshake, parsing, control
+# frames, close).
+_H16 = struct.Struct("!BBH")
+_H64 = struct.Struct("!BBQ")
+_SMALL_HEADERS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (1, 2)}
+
+
+def _frame_header(op: int, n: int, small=_SMALL_HEADERS) -> bytes:
+    if n < 126:
+        return small[op][n]
+    if n < 65536:
+        return _H16.pack(0x80 | op, 126, n)
+    return _H64.pack(0x80 | op, 127, n)
 
 
 class WebSocketService:
@@ -51,6 +70,7 @@ class WebSocketService:
         # auto-ping (Crossbar.io option names, milliseconds)
         self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
         self.auto_ping_timeout = options.get("auto_ping_timeout", 0) / 1000.0
+        self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def origin_allowed(self, origin: str | None) -> bool:
         if self.allowed_origins is None or origin is None:
@@ -96,8 +116,8 @@ class WampWebSocketListener(WSListener):
     """One WAMP-over-WebSocket connection; it is the session's transport."""
 
     # idle connections are most of a router's memory: no per-instance __dict__
-    __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_fragments",
-                 "_fragments_size", "_closed")
+    __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
+                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
@@ -107,6 +127,9 @@ class WampWebSocketListener(WSListener):
         self._ws = None
         self._tcp = None
         self._msg_type = _BINARY if serializer.BINARY else _TEXT
+        self._opcode = 2 if serializer.BINARY else 1
+        self._out: list = []
+        self._out_size = 0
         self._fragments: list | None = None
         self._fragments_size = 0
         self._closed = False
@@ -165,20 +188,46 @@ class WampWebSocketListener(WSListener):
         return peer_of(self._tcp) if self._tcp is not None else "?"
 
     def send(self, data: bytes) -> None:
+        """Queue one message; it is written with everything else queued this turn."""
         if self._closed:
             return
-        self._ws.send(self._msg_type, data)
-        if self._tcp.get_write_buffer_size() > self.service.max_outgoing_buffer:
-            log.warning(
-                "closing connection %s (session %s): peer does not read, outgoing buffer above %d bytes",
-                self.peer, self.session.session_id if self.session else None, self.service.max_outgoing_buffer,
-            )
-            self._closed = True
-            self._tcp.abort()
+        out = self._out
+        if not out:
+            self.service.coalescer.mark(self)
+        n = len(data)
+        out.append(_frame_header(self._opcode, n))
+        out.append(data)
+        self._out_size += n
+        if self._out_size > self.service.max_outgoing_buffer:
+            self._overflow()
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_size = 0
+        if self._closed:
+            return
+        tcp = self._tcp
+        tcp.writelines(out)
+        if tcp.get_write_buffer_size() > self.service.max_outgoing_buffer:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        log.warning(
+            "closing connection %s (session %s): peer does not read, outgoing buffer above %d bytes",
+            self.peer, self.session.session_id if self.session else None, self.service.max_outgoing_buffer,
+        )
+        self._closed = True
+        self._out = []
+        self._out_size = 0
+        self._tcp.abort()
 
     def close(self) -> None:
         if self._closed or self._ws is None:
             return
+        self.flush()
         self._closed = True
         try:
             self._ws.send_close(WSCloseCode.OK)
@@ -196,6 +245,7 @@ class WampWebSocketListener(WSListener):
         self._fragments = None
         if self._closed:
             return
+        self.flush()
         self._closed = True
         ws = self._ws
         try:
