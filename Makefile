@@ -25,7 +25,8 @@ test: $(STAMP)
 
 ## bench: wampfabric vs Crossbar.io, same machine, same run (see docs/benchmarks.md)
 bench: $(STAMP)
-	$(PY) bench/run.py
+	bash bench/setup_crossbar.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/wampfabric check --cbdir .crossbar
