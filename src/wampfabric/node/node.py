@@ -8,6 +8,7 @@ docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -111,6 +112,21 @@ class Node:
         await self.stop()
 
 
+def tune_gc() -> None:
+    """Garbage collector settings for a long-running router.
+
+    A router holds many long-lived objects per session and the hot path
+    creates no reference cycles (sessions break theirs on close), yet with
+    the default thresholds the cyclic GC re-traversed every live session
+    during a burst of joins: 30% of the router's CPU (py-spy --native).
+    Startup objects are frozen out of the collector, and young collections
+    run after 50,000 net allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 class NodeStartError(Exception):
     pass
 
@@ -140,6 +156,7 @@ def run_node(personality, cbdir: Path, config_name: str | None = None) -> int:
             log.error("%s", e)
             await node.stop()
             return 1
+        tune_gc()
         await node.run_until_stopped()
         log.info("Node stopped")
         return 0

@@ -61,11 +61,38 @@ def client_feature_bits(roles: dict) -> int:
     return bits
 
 
+_AUTHID_ALPHABET = "34679ACEFGHJKLMNPQRTUVWXYZ"  # 26 symbols without look-alikes
+_AUTHID_LOOKUP = [_AUTHID_ALPHABET[i % 26] for i in range(26 * 9)]  # bytes < 234 map uniformly
+
+
 def anonymous_authid() -> str:
-    """Crossbar.io-style random authid for anonymous sessions: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX."""
-    alphabet = "34679ACEFGHJKLMNPQRTUVWXY"
-    raw = "".join(secrets.choice(alphabet) for _ in range(24))
-    return "-".join(raw[i : i + 4] for i in range(0, 24, 4))
+    """Crossbar.io-style random authid for anonymous sessions: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX.
+
+    One CSPRNG read per authid (joins are a hot path too); bytes >= 234 are
+    rejected so that every symbol is equally likely."""
+    chars: list[str] = []
+    while len(chars) < 24:
+        chars.extend(_AUTHID_LOOKUP[b] for b in secrets.token_bytes(32) if b < 234)
+    return "-".join("".join(chars[i : i + 4]) for i in range(0, 24, 4))
+
+
+class _Detached:
+    """Stands in for the transport of a session whose connection is gone, so
+    late sends are no-ops and the session <-> transport reference cycle is
+    broken (plain refcounting frees both; the cyclic GC need not)."""
+
+    __slots__ = ("peer",)
+    serializer = None
+    auth_config = None
+
+    def __init__(self, peer: str):
+        self.peer = peer
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class RouterSession:
@@ -235,15 +262,16 @@ class RouterSession:
         self.authrole = authrole
         self.authmethod = authmethod
         self.authprovider = authprovider
-        self.authextra = authextra or {}
+        self.authextra = authextra
         self.role = role if role is not None else realm.roles.get(authrole)
         if self.role is None:
             self.abort(E.NO_SUCH_ROLE, f"no role '{authrole}' on realm '{realm.name}'")
             return
         self.state = ESTABLISHED
         realm.attach(self)
-        extra = dict(self.authextra)
-        extra.update(self.router.welcome_extra(self))
+        extra = self.router.welcome_extra(self)
+        if authextra:
+            extra = {**authextra, **extra}
         details = {
             "realm": realm.name,
             "authid": authid,
@@ -295,6 +323,9 @@ class RouterSession:
         self._leave()
         self.state = CLOSED
         self._pending_auth = None
+        detached = _Detached(self.transport.peer)
+        self.transport = detached
+        self.send_raw = detached.send
 
     def _leave(self) -> None:
         if self.state == ESTABLISHED and self.realm is not None:

@@ -84,7 +84,13 @@ class WebSocketService:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(403, b"origin not allowed\n"), None
             )
-        offered = [p.strip() for h in headers.getall("Sec-WebSocket-Protocol", []) for p in h.split(",")]
+        proto_header = headers.get("Sec-WebSocket-Protocol")
+        if proto_header is None:
+            offered = ()
+        elif "," in proto_header or len(headers.getall("Sec-WebSocket-Protocol")) > 1:
+            offered = [p.strip() for h in headers.getall("Sec-WebSocket-Protocol") for p in h.split(",")]
+        else:
+            offered = (proto_header.strip(),)
         serializer = None
         chosen = None
         for p in offered:
