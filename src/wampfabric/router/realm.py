@@ -138,4 +138,4 @@ class Router:
         if role not in realm.roles:
             session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
             return
-        session.welcome(realm, anonymous_authid(), role, "anonymous", "static")
+        session.welcome(realm, cfg.get("authid") or anonymous_authid(), role, "anonymous", "static")
