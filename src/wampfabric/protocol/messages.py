@@ -24,6 +24,9 @@ Validation rules (spec "Messages"):
 * Well-known Options/Details attributes are type-checked (e.g.
   ``PUBLISH.Options.acknowledge|bool``, ``SUBSCRIBE.Options.match``), since the
   WAMP test vectors require wrongly typed ones to be a protocol violation.
+  A well-known attribute set to None (``null``; JavaScript clients such as
+  wampy send ``undefined`` for unset options, which the serializers decode
+  to None) counts as absent and is removed from the dict, see ``_check_meta``.
   Unknown attributes are ignored ("Extensibility": they MUST be ignored).
   Nested application payload (Arguments / ArgumentsKw contents) is never
   inspected ("Structure": routers need not parse the payload).
@@ -335,15 +338,34 @@ _YIELD_OPTIONS = {**_PPT_TABLE, "progress": _BOOL}
 
 
 def _check_meta(name: str, field: str, d, table: dict) -> None:
-    """Validate an Options/Details/Extra element: dict, str keys, known attrs."""
+    """Validate an Options/Details/Extra element: dict, str keys, known attrs.
+
+    A known attribute whose value is None (JSON ``null``, or a JavaScript
+    ``undefined`` decoded by the serializer) and whose check does not accept
+    None is treated as absent: it is removed from *d* (so the router's
+    ``options.get(k, default)`` / ``k in options`` see no attribute).  All
+    Options/Details attributes are optional; a required one (HELLO/WELCOME
+    ``roles``) is then reported as missing by the caller.
+    """
     if type(d) is not dict:
         raise _err_type(name, field, "a dict", d)
+    nulls = None
     for k, v in d.items():
         if type(k) is not str:
             raise ProtocolError(f"{name}: {field} keys must be strings, got {_short(k)}")
         chk = table.get(k)
         if chk is not None and not chk[0](v):
+            if v is None:
+                # failure path only: the valid case pays nothing for this
+                if nulls is None:
+                    nulls = [k]
+                else:
+                    nulls.append(k)
+                continue
             raise ProtocolError(f"{name}: {field}.{k} must be {chk[1]}, got {_short(v)}")
+    if nulls is not None:
+        for k in nulls:
+            del d[k]
 
 
 # ---------------------------------------------------------------------------

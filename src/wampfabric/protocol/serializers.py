@@ -37,6 +37,31 @@ Decoding limits of the libraries used
   decodes the first data item and silently ignores trailing bytes; detecting
   them needs the stream decoder, which measured about 2x slower, so this
   leniency is accepted.
+
+JavaScript peculiarities (MessagePack / CBOR)
+---------------------------------------------
+JavaScript clients send values that have no WAMP meaning but must not break
+a session:
+
+* ``undefined``.  wampy (8.x), for one, always puts ``match`` and
+  ``get_retained`` into SUBSCRIBE.Options, set to ``undefined`` unless the
+  user gave them.  msgpackr encodes ``undefined`` as ext type 0 with the
+  single data byte 0 (``d4 00 00``); cbor-x and the npm ``cbor`` package use
+  the CBOR simple value 23 (``f7``).  Both decode to ``None`` here, at any
+  nesting depth, so they reach JSON/MessagePack peers as ``null`` (and
+  :mod:`.messages` treats a ``None`` Options/Details attribute as absent).
+  MessagePack: an ``ext_hook`` maps exactly ``ExtType(0, b"\\x00")``; other
+  ext types stay :class:`msgpack.ExtType` as before.  CBOR: cbor2 has no hook
+  for simple values, so the decoded message is walked (replacing
+  ``cbor2.undefined`` in place) only when the raw input contains the octet
+  ``0xf7`` -- one ``memchr`` per message.  False positives (``0xf7`` inside
+  an integer, float or binary; never in text, UTF-8 has no such octet) cost
+  one walk over the containers, not over the bytes.
+* typed arrays.  cbor-x and npm ``cbor`` encode a ``Uint8Array`` as tag 64
+  ("uint8 typed array", RFC 8746) around a byte string rather than as a plain
+  byte string.  A ``tag_hook`` (called by cbor2 only for tags it has no
+  decoder of its own for) turns it into ``bytes``; tag 64 around anything but
+  a byte string is invalid CBOR.  Other unknown tags stay ``CBORTag``.
 """
 
 import binascii
@@ -217,16 +242,27 @@ class JsonBatchedSerializer(Serializer):
 # ---------------------------------------------------------------------------
 
 _unpackb = msgpack.unpackb
+_ExtType = msgpack.ExtType
 _cbor_loads = cbor2.loads
 _cbor_dumps = cbor2.dumps
+_CBORTag = cbor2.CBORTag
+_UNDEFINED = cbor2.undefined
+_UNDEFINED_OCTET = 0xF7  # an int: `int in bytes` is a bare memchr, 4x faster than .find
 _LEN = struct.Struct(">I")
 _pack_len = _LEN.pack
 _unpack_len = _LEN.unpack_from
 
 
+def _msgpack_ext_hook(code, data):
+    # msgpackr's encoding of JavaScript `undefined` (fixext1, type 0, data 0)
+    if code == 0 and data == b"\x00":
+        return None
+    return _ExtType(code, data)  # what msgpack returns without a hook
+
+
 def _msgpack_decode(data) -> list:
     try:
-        msg = _unpackb(data, raw=False, strict_map_key=True)
+        msg = _unpackb(data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook)
     except Exception as e:  # msgpack raises ValueError, ExtraData, FormatError, StackError, ...
         raise SerializationError(f"invalid MessagePack: {e}") from None
     if type(msg) is not list:
@@ -234,13 +270,53 @@ def _msgpack_decode(data) -> list:
     return msg
 
 
+def _cbor_tag_hook(a, b):
+    # cbor2 >= 6 calls tag_hook(tag, immutable), cbor2 5.x tag_hook(decoder, tag).
+    tag = a if type(a) is _CBORTag else b
+    if tag.tag == 64:  # RFC 8746 uint8 typed array: a JavaScript Uint8Array
+        value = tag.value
+        if type(value) is not bytes:
+            raise ValueError(f"tag 64 (uint8 typed array) must wrap a byte string, got {type(value).__name__}")
+        return value
+    return tag
+
+
+def _undefined_to_none(obj) -> None:
+    """Replace ``cbor2.undefined`` by None in lists and dicts, recursively, in place."""
+    if type(obj) is list:
+        i = 0
+        for v in obj:
+            t = type(v)
+            if t is list or t is dict:
+                _undefined_to_none(v)
+            elif v is _UNDEFINED:
+                obj[i] = None
+            i += 1
+    else:  # a dict: the only other container type passed in
+        for k, v in obj.items():
+            t = type(v)
+            if t is list or t is dict:
+                _undefined_to_none(v)
+            elif v is _UNDEFINED:
+                obj[k] = None  # replacing a value does not resize the dict
+
+
 def _cbor_decode(data) -> list:
+    # cbor2.loads copies any non-bytes input into bytes itself, so doing it
+    # here costs nothing extra (and a memoryview has no fast `in`).
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
-        msg = _cbor_loads(data, strict_hashable_types=True)
+        msg = _cbor_loads(data, strict_hashable_types=True, tag_hook=_cbor_tag_hook)
     except Exception as e:  # CBORDecodeError (a ValueError), plus errors from tag decoders
         raise SerializationError(f"invalid CBOR: {e}") from None
     if type(msg) is not list:
         raise SerializationError(f"WAMP message must be a list, got {type(msg).__name__}")
+    if _UNDEFINED_OCTET in data:
+        try:
+            _undefined_to_none(msg)
+        except RecursionError:  # cbor2 >= 6 limits nesting to 400 anyway
+            raise SerializationError("invalid CBOR: nesting too deep") from None
     return msg
 
 
