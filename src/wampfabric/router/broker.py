@@ -4,25 +4,36 @@ advanced/pubsub_*).
 Hot path notes: an EVENT is built once per matching subscription and
 serialized once per serializer in use among its receivers (not once per
 receiver); receivers are written to directly through their transports.
+Meta events (advanced/meta_api_subscriptions) cost one dict lookup when
+nobody subscribed to them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
+from datetime import datetime, timezone
 
 from ..protocol import errors as E
-from ..protocol.messages import Event, Published, Subscribed, Unsubscribed
+from ..protocol.messages import Published, Subscribed, Unsubscribed
 from ..protocol.uri import check_pattern, check_uri
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
 log = logging.getLogger("wampfabric.router.broker")
 
-MSG_PUBLISH, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE = 16, 32, 34
+MSG_PUBLISH, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE, MSG_UNSUBSCRIBED, MSG_EVENT = 16, 32, 34, 35, 36
+PPT_KEYS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
+FILTER_KEYS = ("eligible", "exclude", "eligible_authid", "exclude_authid", "eligible_authrole", "exclude_authrole")
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Subscription:
-    __slots__ = ("id", "uri", "match", "subscribers", "created")
+    __slots__ = ("id", "uri", "match", "subscribers", "created", "history", "persistent")
 
     def __init__(self, sub_id: int, uri: str, match: str):
         self.id = sub_id
@@ -30,6 +41,27 @@ class Subscription:
         self.match = match
         # insertion-ordered set of sessions
         self.subscribers: dict = {}
+        self.created = time.time()
+        self.history: deque | None = None  # event history, if the realm's store keeps it for this subscription
+        self.persistent = False  # kept without subscribers (event history)
+
+    def details(self) -> dict:
+        return {"id": self.id, "created": iso_utc(self.created), "uri": self.uri, "match": self.match}
+
+
+class _Retained:
+    """The retained event of a topic (advanced/pubsub_event_retention)."""
+
+    __slots__ = ("publication", "publisher", "disclose", "tail", "ppt", "filters", "exclude_me")
+
+    def __init__(self, publication, publisher, disclose, tail, ppt, filters, exclude_me):
+        self.publication = publication
+        self.publisher = publisher
+        self.disclose = disclose
+        self.tail = tail
+        self.ppt = ppt
+        self.filters = filters
+        self.exclude_me = exclude_me
 
 
 class Broker:
@@ -39,20 +71,52 @@ class Broker:
         "subscriber_blackwhite_listing": True,
         "pattern_based_subscription": True,
         "payload_passthru_mode": True,
+        "event_retention": True,
+        "event_history": True,
+        "subscription_revocation": True,
+        "subscription_meta_api": True,
+        "session_meta_api": True,
     }
 
     def __init__(self, realm):
         self.realm = realm
         self._subs = UriMap()
         self._by_id: dict[int, Subscription] = {}
+        self._retained: dict[str, _Retained] = {}
         self.stats = realm.stats
+        # event history: realm "store" config, e.g. {"type": "memory", "event-history":
+        # [{"uri": "com.example.topic", "match": "exact", "limit": 100}]}; a subscription
+        # is created for each entry up front, so events are kept before anyone subscribes
+        store = realm.config.get("store") or {}
+        for entry in store.get("event-history", []):
+            sub = self._create(entry["uri"], entry.get("match", EXACT))
+            sub.history = deque(maxlen=entry.get("limit", 100))
+            sub.persistent = True
 
-    # -- subscribe / unsubscribe -------------------------------------------
+    # -- subscriptions -------------------------------------------------------------
+
+    def _create(self, uri: str, match: str) -> Subscription:
+        sub = Subscription(global_id(), uri, match)
+        self._subs.set(uri, match, sub)
+        self._by_id[sub.id] = sub
+        return sub
+
+    def subscription(self, sub_id: int) -> Subscription | None:
+        return self._by_id.get(sub_id)
+
+    def lookup(self, topic: str, match: str = EXACT) -> Subscription | None:
+        return self._subs.get(topic, match)
+
+    def match(self, topic: str) -> list[Subscription]:
+        return self._subs.match_all(topic)
+
+    def subscriptions(self):
+        return self._by_id.values()
 
     def subscribe(self, session, msg) -> None:
         topic = msg.topic
         options = msg.options
-        match = options.get("match", EXACT)
+        match = options.get("match") or EXACT
         if match not in MATCH_POLICIES:
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
             return
@@ -67,14 +131,22 @@ class Broker:
             )
             return
         sub = self._subs.get(topic, match)
-        if sub is None:
-            sub = Subscription(global_id(), topic, match)
-            self._subs.set(topic, match, sub)
-            self._by_id[sub.id] = sub
+        created = sub is None
+        if created:
+            sub = self._create(topic, match)
+        elif session in sub.subscribers:
+            # spec: subscribing again returns the existing subscription
+            session.send(Subscribed(msg.request, sub.id).marshal())
+            return
         sub.subscribers[session] = None
         session.subscriptions[sub.id] = sub
         self.stats["subscribe"] += 1
         session.send(Subscribed(msg.request, sub.id).marshal())
+        if created:
+            self.publish_meta("wamp.subscription.on_create", [session.session_id, sub.details()])
+        self.publish_meta("wamp.subscription.on_subscribe", [session.session_id, sub.id])
+        if options.get("get_retained") and self._retained:
+            self._send_retained(session, sub)
 
     def unsubscribe(self, session, msg) -> None:
         sub = session.subscriptions.pop(msg.subscription, None)
@@ -84,19 +156,32 @@ class Broker:
                 [f"session is not subscribed to subscription ID {msg.subscription}"],
             )
             return
-        self._drop(sub, session)
         session.send(Unsubscribed(msg.request).marshal())
+        self._drop(sub, session)
 
     def _drop(self, sub: Subscription, session) -> None:
         sub.subscribers.pop(session, None)
-        if not sub.subscribers:
+        self.publish_meta("wamp.subscription.on_unsubscribe", [session.session_id, sub.id])
+        if not sub.subscribers and not sub.persistent:
             self._subs.pop(sub.uri, sub.match)
             self._by_id.pop(sub.id, None)
+            self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
+
+    def remove_subscriber(self, sub: Subscription, session, reason: str | None = None) -> None:
+        """Revoke a subscriber's subscription (advanced/pubsub_subscription_revocation)."""
+        session.subscriptions.pop(sub.id, None)
+        if session.supports("subscriber", "subscription_revocation"):
+            details = {"subscription": sub.id}
+            if reason:
+                details["reason"] = reason
+            session.send([MSG_UNSUBSCRIBED, 0, details])
+        self._drop(sub, session)
 
     def detach(self, session) -> None:
-        for sub in session.subscriptions.values():
-            self._drop(sub, session)
+        subs = list(session.subscriptions.values())
         session.subscriptions.clear()
+        for sub in subs:
+            self._drop(sub, session)
 
     # -- publish -------------------------------------------------------------
 
@@ -108,6 +193,11 @@ class Broker:
             if acknowledge:
                 session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI, [f"publish with invalid topic URI '{topic}'"])
             return
+        if topic.startswith("wamp.") and not session.trusted:
+            if acknowledge:
+                session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI,
+                                   [f"publish to restricted topic URI '{topic}' (wamp.* is reserved for the router)"])
+            return
         allowed, disclose = session.role.authorize(topic, "publish")
         if not allowed:
             if acknowledge:
@@ -118,67 +208,134 @@ class Broker:
             return
         self.stats["publish"] += 1
         publication = global_id()
+        filters = None
+        exclude_me = True
+        ppt = None
+        if options:
+            if options.get("disclose_me"):
+                disclose = True
+            if any(k in options for k in FILTER_KEYS):
+                filters = _Filters(options)
+            exclude_me = options.get("exclude_me", True) is not False
+            if msg.payload is not None:
+                ppt = {k: options[k] for k in PPT_KEYS if k in options}
+        if msg.payload is not None:
+            tail = [msg.payload]
+        elif msg.kwargs:
+            tail = [msg.args or [], msg.kwargs]
+        elif msg.args:
+            tail = [msg.args]
+        else:
+            tail = []
         subs = self._subs.match_all(topic)
         if subs:
-            if options:
-                if options.get("disclose_me"):
-                    disclose = True
-                filters = _Filters(options) if (
-                    "eligible" in options or "exclude" in options or "eligible_authid" in options
-                    or "exclude_authid" in options or "eligible_authrole" in options or "exclude_authrole" in options
-                ) else None
-                exclude_me = options.get("exclude_me", True)
-            else:
-                filters = None
-                exclude_me = True
-            if msg.payload is not None:
-                tail = [msg.payload]
-            elif msg.kwargs:
-                tail = [msg.args or [], msg.kwargs]
-            elif msg.args:
-                tail = [msg.args]
-            else:
-                tail = []
-            delivered = 0
-            for sub in subs:
-                details = {}
-                if disclose:
-                    details["publisher"] = session.session_id
-                    details["publisher_authid"] = session.authid
-                    details["publisher_authrole"] = session.authrole
-                if sub.match != EXACT:
-                    details["topic"] = topic
-                if msg.payload is not None:
-                    for k in ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"):
-                        if k in options:
-                            details[k] = options[k]
-                event = [36, sub.id, publication, details, *tail]
-                last_ser = None
-                data = None
-                cache = None
-                for receiver in sub.subscribers:
-                    if receiver is session and exclude_me:
-                        continue
-                    if filters is not None and not filters.admits(receiver):
-                        continue
-                    ser = receiver.serializer
-                    if ser is not last_ser:
-                        if last_ser is None:
-                            data = ser.serialize(event)
-                        else:
-                            if cache is None:
-                                cache = {last_ser: data}
-                            data = cache.get(ser)
-                            if data is None:
-                                data = cache[ser] = ser.serialize(event)
-                        last_ser = ser
-                    receiver.send_raw(data)
-                    delivered += 1
-            self.stats["event"] += delivered
+            self._dispatch(subs, topic, publication, session if exclude_me else None, disclose and session, tail, ppt,
+                           filters)
+        if options and options.get("retain"):
+            self._retained[topic] = _Retained(publication, session.session_id, disclose and
+                                              (session.session_id, session.authid, session.authrole),
+                                              tail, ppt, filters, session.session_id if exclude_me else None)
         if acknowledge:
             session.send(Published(msg.request, publication).marshal())
 
-    # -- introspection (management API / meta API) ---------------------------
+    def _dispatch(self, subs, topic, publication, excluded, publisher, tail, ppt, filters) -> None:
+        delivered = 0
+        for sub in subs:
+            details = {}
+            if publisher:
+                details["publisher"] = publisher.session_id
+                details["publisher_authid"] = publisher.authid
+                details["publisher_authrole"] = publisher.authrole
+            if sub.match != EXACT:
+                details["topic"] = topic
+            if ppt:
+                details.update(ppt)
+            event = [MSG_EVENT, sub.id, publication, details, *tail]
+            if sub.history is not None:
+                sub.history.append((time.time(), topic, publication, details, tail))
+            last_ser = None
+            data = None
+            cache = None
+            for receiver in sub.subscribers:
+                if receiver is excluded:
+                    continue
+                if filters is not None and not filters.admits(receiver):
+                    continue
+                ser = receiver.serializer
+                if ser is not last_ser:
+                    if last_ser is None:
+                        data = ser.serialize(event)
+                    else:
+                        if cache is None:
+                            cache = {last_ser: data}
+                        data = cache.get(ser)
+                        if data is None:
+                            data = cache[ser] = ser.serialize(event)
+                    last_ser = ser
+                receiver.send_raw(data)
+                delivered += 1
+        self.stats["event"] += delivered
+
+    def publish_meta(self, topic: str, args: list, kwargs: dict | None = None) -> None:
+        """Publish a router-generated event (meta events, testaments) to the realm's subscribers."""
+        if not self._by_id:
+            return
+        subs = self._subs.match_all(topic)
+        if subs:
+            self._dispatch(subs, topic, global_id(), None, None, [args, kwargs] if kwargs else [args], None, None)
+
+    def publish_internal(self, topic: str, args, kwargs, options: dict, publisher) -> None:
+        """Publish on behalf of a session that is leaving (testaments)."""
+        subs = self._subs.match_all(topic)
+        if not subs:
+            return
+        filters = _Filters(options) if any(k in options for k in FILTER_KEYS) else None
+        disclose = publisher if options.get("disclose_me") else None
+        tail = [args or [], kwargs] if kwargs else ([args] if args else [])
+        self._dispatch(subs, topic, global_id(), None, disclose, tail, None, filters)
+
+    def _send_retained(self, session, sub: Subscription) -> None:
+        if sub.match == EXACT:
+            candidates = [(sub.uri, self._retained.get(sub.uri))]
+        else:
+            probe = UriMap()
+            probe.set(sub.uri, sub.match, True)
+            candidates = [(t, r) for t, r in self._retained.items() if probe.best(t)]
+        for topic, ret in candidates:
+            if ret is None or ret.exclude_me == session.session_id:
+                continue
+            if ret.filters is not None and not ret.filters.admits(session):
+                continue
+            details = {"retained": True}
+            if ret.disclose:
+                details["publisher"], details["publisher_authid"], details["publisher_authrole"] = ret.disclose
+            if sub.match != EXACT:
+                details["topic"] = topic
+            if ret.ppt:
+                details.update(ret.ppt)
+            session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.tail])
+
+    def get_events(self, sub: Subscription, limit: int | None = None, reverse: bool = False,
+                   topic: str | None = None) -> list[dict]:
+        """The event history of a subscription (advanced/pubsub_event_history)."""
+        if sub.history is None:
+            return []
+        events = list(sub.history)
+        if topic is not None:
+            events = [e for e in events if e[1] == topic]
+        if reverse:
+            events.reverse()
+        if limit is not None:
+            events = events[-limit:] if not reverse else events[:limit]
+        out = []
+        for ts, _topic, publication, details, tail in events:
+            rec = {"timestamp": iso_utc(ts), "subscription": sub.id, "publication": publication, "details": details}
+            if tail:
+                rec["args"] = tail[0]
+                if len(tail) > 1:
+                    rec["kwargs"] = tail[1]
+            out.append(rec)
+        return out
 
     def subscription_count(self) -> int:
         return len(self._by_id)
@@ -187,19 +344,12 @@ class Broker:
 class _Filters:
     """Subscriber black- and whitelisting (advanced/pubsub_subscriber_blackwhite_listing)."""
 
-    __slots__ = ("eligible", "exclude", "eligible_authid", "exclude_authid", "eligible_authrole", "exclude_authrole")
+    __slots__ = FILTER_KEYS
 
     def __init__(self, options: dict):
-        def as_set(name):
+        for name in FILTER_KEYS:
             v = options.get(name)
-            return None if v is None else set(v)
-
-        self.eligible = as_set("eligible")
-        self.exclude = as_set("exclude")
-        self.eligible_authid = as_set("eligible_authid")
-        self.exclude_authid = as_set("exclude_authid")
-        self.eligible_authrole = as_set("eligible_authrole")
-        self.exclude_authrole = as_set("exclude_authrole")
+            setattr(self, name, None if v is None else set(v))
 
     def admits(self, s) -> bool:
         if self.eligible is not None and s.session_id not in self.eligible:

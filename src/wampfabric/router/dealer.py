@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
 from ..protocol.uri import check_pattern, check_uri
+from .broker import iso_utc
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -25,7 +27,7 @@ INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
 
 
 class Registration:
-    __slots__ = ("id", "uri", "match", "invoke", "callees", "_rr")
+    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_rr")
 
     def __init__(self, reg_id: int, uri: str, match: str, invoke: str):
         self.id = reg_id
@@ -33,7 +35,12 @@ class Registration:
         self.match = match
         self.invoke = invoke
         self.callees: list = []
+        self.created = time.time()
         self._rr = 0
+
+    def details(self) -> dict:
+        return {"id": self.id, "created": iso_utc(self.created), "uri": self.uri, "match": self.match,
+                "invoke": self.invoke}
 
     def pick(self):
         callees = self.callees
@@ -50,7 +57,8 @@ class Registration:
 
 
 class InvocationRequest:
-    __slots__ = ("id", "caller", "call_request", "callee", "registration", "receive_progress", "timer", "canceled")
+    __slots__ = ("id", "caller", "call_request", "callee", "registration", "receive_progress", "timer", "canceled",
+                 "progressive_in")
 
     def __init__(self, inv_id, caller, call_request, callee, registration, receive_progress):
         self.id = inv_id
@@ -61,6 +69,7 @@ class InvocationRequest:
         self.receive_progress = receive_progress
         self.timer = None
         self.canceled = False
+        self.progressive_in = False  # the caller is still streaming progressive CALLs
 
 
 class Dealer:
@@ -72,6 +81,11 @@ class Dealer:
         "call_canceling": True,
         "call_timeout": True,
         "payload_passthru_mode": True,
+        "progressive_call_invocations": True,
+        "registration_revocation": True,
+        "registration_meta_api": True,
+        "session_meta_api": True,
+        "testament_meta_api": True,
     }
 
     def __init__(self, realm):
@@ -116,8 +130,7 @@ class Dealer:
             if options.get("force_reregister") and reg.invoke == invoke and reg.callees:
                 # spec rpc_shared_registration: kick the current callees out
                 for old in list(reg.callees):
-                    self._remove_callee(reg, old)
-                    old.registrations.pop(reg.id, None)
+                    self.remove_callee(reg, old, "force_reregister")
                 reg = None
             elif invoke == "single" or reg.invoke == "single" or reg.invoke != invoke:
                 session.send_error(
@@ -131,7 +144,8 @@ class Dealer:
                     [f"session has already registered procedure '{proc}'"],
                 )
                 return
-        if reg is None:
+        created = reg is None
+        if created:
             reg = Registration(global_id(), proc, match, invoke)
             self._regs.set(proc, match, reg)
             self._by_id[reg.id] = reg
@@ -139,6 +153,10 @@ class Dealer:
         session.registrations[reg.id] = reg
         self.stats["register"] += 1
         session.send(Registered(msg.request, reg.id).marshal())
+        meta = self.realm.broker.publish_meta
+        if created:
+            meta("wamp.registration.on_create", [session.session_id, reg.details()])
+        meta("wamp.registration.on_register", [session.session_id, reg.id])
 
     def unregister(self, session, msg) -> None:
         reg = session.registrations.pop(msg.registration, None)
@@ -148,17 +166,44 @@ class Dealer:
                 [f"session has no registration with ID {msg.registration}"],
             )
             return
-        self._remove_callee(reg, session)
         session.send(Unregistered(msg.request).marshal())
+        self._remove_callee(reg, session)
 
     def _remove_callee(self, reg: Registration, session) -> None:
         try:
             reg.callees.remove(session)
         except ValueError:
-            pass
+            return
+        meta = self.realm.broker.publish_meta
+        meta("wamp.registration.on_unregister", [session.session_id, reg.id])
         if not reg.callees:
             self._regs.pop(reg.uri, reg.match)
             self._by_id.pop(reg.id, None)
+            meta("wamp.registration.on_delete", [session.session_id, reg.id])
+
+    def remove_callee(self, reg: Registration, session, reason: str | None = None) -> None:
+        """Revoke a callee's registration (advanced/rpc_registration_revocation)."""
+        session.registrations.pop(reg.id, None)
+        if session.supports("callee", "registration_revocation"):
+            details = {"registration": reg.id}
+            if reason:
+                details["reason"] = reason
+            session.send([67, 0, details])
+        self._remove_callee(reg, session)
+
+    # -- introspection (meta API) ------------------------------------------------
+
+    def registration(self, reg_id: int) -> Registration | None:
+        return self._by_id.get(reg_id)
+
+    def lookup(self, procedure: str, match: str = EXACT) -> Registration | None:
+        return self._regs.get(procedure, match)
+
+    def match(self, procedure: str) -> Registration | None:
+        return self._regs.best(procedure)
+
+    def registrations(self):
+        return self._by_id.values()
 
     # -- call -------------------------------------------------------------------
 
@@ -168,8 +213,9 @@ class Dealer:
         if not check_uri(proc, self.realm.strict_uris):
             session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI '{proc}'"])
             return
-        if request in session.pending_calls:
-            session.protocol_violation(f"CALL with request ID {request} already in flight")
+        inv = session.pending_calls.get(request)
+        if inv is not None:
+            self._continue_progressive(session, inv, msg)
             return
         allowed, disclose = session.role.authorize(proc, "call")
         if not allowed:
@@ -186,6 +232,7 @@ class Dealer:
         options = msg.options
         details = {}
         receive_progress = False
+        progressive_in = False
         if options:
             if options.get("disclose_me"):
                 disclose = True
@@ -193,9 +240,22 @@ class Dealer:
                 receive_progress = True
                 details["receive_progress"] = True
             timeout = options.get("timeout")
+            if options.get("progress"):
+                # advanced/rpc_progressive_call_invocations
+                if not session.supports("caller", "progressive_call_invocations"):
+                    session.protocol_violation("CALL with progress=true from a caller that did not announce "
+                                               "progressive_call_invocations")
+                    return
+                if not (callee.supports("callee", "progressive_call_invocations")
+                        and callee.supports("callee", "call_canceling")):
+                    session.send_error(MSG_CALL, request, E.FEATURE_NOT_SUPPORTED,
+                                       ["callee does not support progressive call invocations"])
+                    return
+                progressive_in = True
+                details["progress"] = True
         else:
             timeout = None
-        if disclose:
+        if disclose or callee.trusted:
             details["caller"] = session.session_id
             details["caller_authid"] = session.authid
             details["caller_authrole"] = session.authrole
@@ -204,6 +264,7 @@ class Dealer:
         callee._inv_seq += 1
         inv_id = callee._inv_seq
         inv = InvocationRequest(inv_id, session, request, callee, reg, receive_progress)
+        inv.progressive_in = progressive_in
         callee.pending_invocations[inv_id] = inv
         session.pending_calls[request] = inv
         if msg.payload is not None:
@@ -221,6 +282,24 @@ class Dealer:
         if timeout:
             if type(timeout) is int and timeout > 0:
                 inv.timer = self.realm.call_later(timeout / 1000.0, self._timeout, inv)
+
+    def _continue_progressive(self, session, inv: InvocationRequest, msg) -> None:
+        """A further CALL of a progressive call invocation: one more INVOCATION to the same callee."""
+        if not inv.progressive_in:
+            session.protocol_violation(f"CALL with request ID {msg.request} already in flight")
+            return
+        progress = bool(msg.options.get("progress"))
+        inv.progressive_in = progress
+        details = {"progress": True} if progress else {}
+        if msg.payload is not None:
+            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.payload])
+        elif msg.kwargs:
+            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs])
+        elif msg.args:
+            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args])
+        else:
+            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details])
+        self.stats["invocation"] += 1
 
     def _timeout(self, inv: InvocationRequest) -> None:
         # spec rpc_call_timeout: the dealer cancels the call (kill semantics)
@@ -312,9 +391,10 @@ class Dealer:
             self._finish(inv)
             if inv.callee.supports("callee", "call_canceling"):
                 inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.CANCELED}])
-        for reg in session.registrations.values():
-            self._remove_callee(reg, session)
+        regs = list(session.registrations.values())
         session.registrations.clear()
+        for reg in regs:
+            self._remove_callee(reg, session)
 
     def registration_count(self) -> int:
         return len(self._by_id)

@@ -10,6 +10,7 @@ from ..protocol import errors as E
 from .authorization import RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
+from .service import RouterServiceAgent
 from .session import RouterSession, anonymous_authid
 
 log = logging.getLogger("wampfabric.router")
@@ -17,6 +18,19 @@ log = logging.getLogger("wampfabric.router")
 STAT_KEYS = (
     "publish", "event", "subscribe", "register", "call", "invocation", "yield", "error",
 )
+
+
+def session_info(session: RouterSession) -> dict:
+    """A session as the session meta API describes it."""
+    return {
+        "session": session.session_id,
+        "authid": session.authid,
+        "authrole": session.authrole,
+        "authmethod": session.authmethod,
+        "authprovider": session.authprovider,
+        "authextra": session.authextra or {},
+        "transport": {"peer": session.transport.peer},
+    }
 
 
 class Realm:
@@ -39,6 +53,10 @@ class Realm:
             "broker": {"features": dict(Broker.FEATURES)},
             "dealer": {"features": dict(Dealer.FEATURES)},
         }
+        if options.get("enable_meta_api", True):
+            self.service = RouterServiceAgent(self)
+        else:
+            self.service = None
 
     def add_role(self, role_cfg: dict) -> RouterRole:
         role = RouterRole(role_cfg["name"], role_cfg.get("permissions", []), role_cfg)
@@ -53,11 +71,20 @@ class Realm:
 
     def attach(self, session: RouterSession) -> None:
         self.sessions[session.session_id] = session
+        self.broker.publish_meta("wamp.session.on_join", [session_info(session)])
 
     def detach(self, session: RouterSession) -> None:
         self.broker.detach(session)
         self.dealer.detach(session)
         self.sessions.pop(session.session_id, None)
+        testaments = session.testaments
+        if testaments:
+            # advanced/pubsub_testament: without session resumption, "detached" scope first
+            session.testaments = None
+            for scope in ("detached", "destroyed"):
+                for topic, args, kwargs, options in testaments.get(scope, ()):
+                    self.broker.publish_internal(topic, args, kwargs, options, session)
+        self.broker.publish_meta("wamp.session.on_leave", [session.session_id, session.authid, session.authrole])
 
     def shutdown(self, reason: str = E.CLOSE_REALM) -> None:
         for s in list(self.sessions.values()):

@@ -101,7 +101,8 @@ class RouterSession:
     __slots__ = (
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
-        "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "__weakref__",
+        "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
+        "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -126,6 +127,7 @@ class RouterSession:
         self.pending_invocations = {}
         self._inv_seq = 0
         self._pending_auth = None
+        self.testaments = None  # {"detached": [...], "destroyed": [...]} once one is added
 
     # -- output -----------------------------------------------------------------
 

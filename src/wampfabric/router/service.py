@@ -1,0 +1,294 @@
+"""The router service agent: a realm-internal session that provides the WAMP
+meta API (advanced/meta_api_sessions, meta_api_subscriptions,
+meta_api_registrations, pubsub_event_history, pubsub_testament).
+
+It is an ordinary (trusted) session of the realm: its procedures are
+registrations like any other, so role permissions apply to calling them.
+Its transport is the agent itself: messages stay Python lists, and
+invocations are answered at the end of the event loop turn, never inside
+the dealer's own processing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..protocol import errors as E
+from ..protocol.messages import Register
+from ..protocol.uri import check_uri
+from .authorization import TrustedRole
+from .session import RouterSession
+
+log = logging.getLogger("wampfabric.router.service")
+
+INVOCATION, YIELD, ERROR = 68, 70, 8
+SCOPES = ("destroyed", "detached")
+
+
+class MetaError(Exception):
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+class _PassThrough:
+    """Internal sessions exchange messages as lists: no serialization."""
+
+    NAME = "internal"
+    BINARY = False
+    BATCHED = False
+
+    def serialize(self, msg):
+        return msg
+
+    def unserialize_one(self, data):
+        return data
+
+
+class RouterServiceAgent:
+    serializer = _PassThrough()
+    auth_config = None
+    peer = "internal"
+
+    def __init__(self, realm):
+        self.realm = realm
+        self._queue: list = []
+        self.session = RouterSession(realm.router, self, trusted=True)
+        self.session.welcome(realm, "routerservice", "trusted", "internal", "static", role=TrustedRole())
+        self._procedures = {}
+        for name in dir(self):
+            if name.startswith("p_"):
+                uri = "wamp." + name[2:].replace("__", ".")
+                self._procedures[uri] = getattr(self, name)
+        self._reg_uris = {}
+        for i, uri in enumerate(self._procedures, 1):
+            self.realm.dealer.register(self.session, Register(i, uri, {}))
+
+    # -- transport side -------------------------------------------------------------
+
+    def send(self, msg: list) -> None:
+        code = msg[0]
+        if code == 65:  # REGISTERED: remember which registration is which procedure
+            self._reg_uris[msg[2]] = list(self._procedures)[msg[1] - 1]
+        elif code == INVOCATION:
+            if not self._queue:
+                asyncio.get_running_loop().call_soon(self._run)
+            self._queue.append(msg)
+
+    def close(self) -> None:
+        pass
+
+    def _run(self) -> None:
+        queue, self._queue = self._queue, []
+        for msg in queue:
+            self._invoke(msg)
+
+    def _invoke(self, msg: list) -> None:
+        request, registration, details = msg[1], msg[2], msg[3]
+        args = msg[4] if len(msg) > 4 else []
+        kwargs = msg[5] if len(msg) > 5 else {}
+        uri = self._reg_uris.get(registration)
+        fn = self._procedures.get(uri)
+        try:
+            if fn is None:
+                raise MetaError(E.NO_SUCH_PROCEDURE, f"no meta procedure for registration {registration}")
+            caller = self.realm.sessions.get(details.get("caller"))
+            result = fn(caller, *args, **kwargs)
+        except MetaError as e:
+            reply = [ERROR, INVOCATION, request, {}, e.error, [e.message]]
+        except TypeError as e:
+            reply = [ERROR, INVOCATION, request, {}, E.INVALID_ARGUMENT, [f"{uri}: {e}"]]
+        except Exception as e:  # a bug in a meta procedure must not take the realm down
+            log.exception("meta procedure %s failed", uri)
+            reply = [ERROR, INVOCATION, request, {}, "wamp.error.runtime_error", [f"{uri}: {type(e).__name__}"]]
+        else:
+            reply = [YIELD, request, {}] if result is _NO_RESULT else [YIELD, request, {}, [result]]
+        self.session.on_message(reply)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _others(self, filter_authroles=None):
+        me = self.session
+        for s in self.realm.sessions.values():
+            if s is me:
+                continue
+            if filter_authroles is not None and s.authrole not in filter_authroles:
+                continue
+            yield s
+
+    def _session(self, session_id) -> RouterSession:
+        s = self.realm.sessions.get(session_id)
+        if s is None or s is self.session:
+            raise MetaError(E.NO_SUCH_SESSION, f"no session with ID {session_id} exists on this realm")
+        return s
+
+    @staticmethod
+    def _close_reason(reason, message):
+        reason = reason or E.KILLED
+        if not isinstance(reason, str) or not check_uri(reason, False):
+            raise MetaError(E.INVALID_URI, f"invalid close reason {reason!r}")
+        if message is not None and not isinstance(message, str):
+            raise MetaError(E.INVALID_ARGUMENT, "message must be a string")
+        return reason, message
+
+    def _subscription(self, sub_id):
+        sub = self.realm.broker.subscription(sub_id)
+        if sub is None:
+            raise MetaError(E.NO_SUCH_SUBSCRIPTION, f"no subscription with ID {sub_id} exists on this realm")
+        return sub
+
+    def _registration(self, reg_id):
+        reg = self.realm.dealer.registration(reg_id)
+        if reg is None or reg.uri.startswith("wamp."):
+            raise MetaError(E.NO_SUCH_REGISTRATION, f"no registration with ID {reg_id} exists on this realm")
+        return reg
+
+    # -- wamp.session.* -------------------------------------------------------------------
+
+    def p_session__count(self, caller, filter_authroles=None):
+        return sum(1 for _ in self._others(filter_authroles))
+
+    def p_session__list(self, caller, filter_authroles=None):
+        return [s.session_id for s in self._others(filter_authroles)]
+
+    def p_session__get(self, caller, session_id):
+        from .realm import session_info
+
+        return session_info(self._session(session_id))
+
+    def p_session__kill(self, caller, session_id, reason=None, message=None):
+        reason, message = self._close_reason(reason, message)
+        target = self._session(session_id)
+        if target is caller:
+            raise MetaError(E.NO_SUCH_SESSION, "a session cannot kill itself (no *other* session with that ID)")
+        target.goodbye(reason, message)
+        return _NO_RESULT
+
+    def p_session__kill_by_authid(self, caller, authid, reason=None, message=None):
+        reason, message = self._close_reason(reason, message)
+        victims = [s for s in self._others() if s.authid == authid and s is not caller]
+        for s in victims:
+            s.goodbye(reason, message)
+        return [s.session_id for s in victims]
+
+    def p_session__kill_by_authrole(self, caller, authrole, reason=None, message=None):
+        reason, message = self._close_reason(reason, message)
+        victims = [s for s in self._others() if s.authrole == authrole and s is not caller]
+        for s in victims:
+            s.goodbye(reason, message)
+        return len(victims)
+
+    def p_session__kill_all(self, caller, reason=None, message=None):
+        reason, message = self._close_reason(reason, message)
+        victims = [s for s in self._others() if s is not caller]
+        for s in victims:
+            s.goodbye(reason, message)
+        return len(victims)
+
+    def p_session__add_testament(self, caller, topic, args=None, kwargs=None, publish_options=None,
+                                 scope="destroyed"):
+        if caller is None:
+            raise MetaError(E.NO_SUCH_SESSION, "caller unknown")
+        if scope not in SCOPES:
+            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
+        if not isinstance(topic, str) or not check_uri(topic, self.realm.strict_uris):
+            raise MetaError(E.INVALID_URI, f"invalid testament topic {topic!r}")
+        if args is not None and not isinstance(args, list) or kwargs is not None and not isinstance(kwargs, dict):
+            raise MetaError(E.INVALID_ARGUMENT, "args must be a list and kwargs a dict")
+        if publish_options is not None and not isinstance(publish_options, dict):
+            raise MetaError(E.INVALID_ARGUMENT, "publish_options must be a dict")
+        allowed, _ = caller.role.authorize(topic, "publish")
+        if not allowed or (topic.startswith("wamp.") and not caller.trusted):
+            raise MetaError(E.NOT_AUTHORIZED, f"session is not authorized to publish to topic '{topic}'")
+        if caller.testaments is None:
+            caller.testaments = {"detached": [], "destroyed": []}
+        caller.testaments[scope].append((topic, args, kwargs, publish_options or {}))
+        return _NO_RESULT
+
+    def p_session__flush_testaments(self, caller, scope="destroyed"):
+        if scope not in SCOPES:
+            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
+        if caller is None or not caller.testaments:
+            return 0
+        n = len(caller.testaments[scope])
+        caller.testaments[scope] = []
+        return n
+
+    # -- wamp.subscription.* -------------------------------------------------------------
+
+    def p_subscription__list(self, caller):
+        out = {"exact": [], "prefix": [], "wildcard": []}
+        for sub in self.realm.broker.subscriptions():
+            if sub.subscribers or sub.persistent:
+                out[sub.match].append(sub.id)
+        return out
+
+    def p_subscription__lookup(self, caller, topic, options=None):
+        sub = self.realm.broker.lookup(topic, (options or {}).get("match", "exact"))
+        return sub.id if sub is not None else None
+
+    def p_subscription__match(self, caller, topic):
+        ids = [s.id for s in self.realm.broker.match(topic)]
+        return ids or None
+
+    def p_subscription__get(self, caller, subscription_id):
+        return self._subscription(subscription_id).details()
+
+    def p_subscription__list_subscribers(self, caller, subscription_id):
+        return [s.session_id for s in self._subscription(subscription_id).subscribers]
+
+    def p_subscription__count_subscribers(self, caller, subscription_id):
+        return len(self._subscription(subscription_id).subscribers)
+
+    def p_subscription__remove_subscriber(self, caller, subscription_id, subscriber_id, reason=None):
+        sub = self._subscription(subscription_id)
+        session = self.realm.sessions.get(subscriber_id)
+        if session is None or session not in sub.subscribers:
+            raise MetaError(E.NO_SUCH_SESSION, f"session {subscriber_id} is not subscribed to {subscription_id}")
+        self.realm.broker.remove_subscriber(sub, session, reason)
+        return _NO_RESULT
+
+    def p_subscription__get_events(self, caller, subscription_id, limit=None, reverse=False, topic=None):
+        sub = self._subscription(subscription_id)
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise MetaError(E.INVALID_ARGUMENT, "limit must be a positive integer")
+        return self.realm.broker.get_events(sub, limit, bool(reverse), topic)
+
+    # -- wamp.registration.* -------------------------------------------------------------
+
+    def p_registration__list(self, caller):
+        out = {"exact": [], "prefix": [], "wildcard": []}
+        for reg in self.realm.dealer.registrations():
+            if not reg.uri.startswith("wamp."):
+                out[reg.match].append(reg.id)
+        return out
+
+    def p_registration__lookup(self, caller, procedure, options=None):
+        reg = self.realm.dealer.lookup(procedure, (options or {}).get("match", "exact"))
+        return reg.id if reg is not None and not reg.uri.startswith("wamp.") else None
+
+    def p_registration__match(self, caller, procedure):
+        reg = self.realm.dealer.match(procedure)
+        return reg.id if reg is not None and not reg.uri.startswith("wamp.") else None
+
+    def p_registration__get(self, caller, registration_id):
+        return self._registration(registration_id).details()
+
+    def p_registration__list_callees(self, caller, registration_id):
+        return [s.session_id for s in self._registration(registration_id).callees]
+
+    def p_registration__count_callees(self, caller, registration_id):
+        return len(self._registration(registration_id).callees)
+
+    def p_registration__remove_callee(self, caller, registration_id, callee_id, reason=None):
+        reg = self._registration(registration_id)
+        session = self.realm.sessions.get(callee_id)
+        if session is None or session not in reg.callees:
+            raise MetaError(E.NO_SUCH_SESSION, f"session {callee_id} is not a callee of {registration_id}")
+        self.realm.dealer.remove_callee(reg, session, reason)
+        return _NO_RESULT
+
+
+_NO_RESULT = object()

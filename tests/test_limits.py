@@ -1,0 +1,114 @@
+"""Bounded memory and origin checks on a node with tight limits."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import time
+
+import msgpack
+import psutil
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from conftest import node_config, start_node, stop_node
+
+OUT_LIMIT = 512 * 1024
+
+
+def limited_config(ports, rs_path):
+    cfg = copy.deepcopy(node_config(ports, rs_path))
+    ws = cfg["workers"][0]["transports"][0]["paths"]["ws"]
+    ws["options"].update({"max_outgoing_buffer": OUT_LIMIT, "allowed_origins": ["http://good.example", "https://*.good.example"]})
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def limited_node():
+    n = start_node(limited_config)
+    yield n
+    stop_node(n)
+
+
+def join(ws):
+    ws.send(msgpack.packb([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}]))
+    msg = msgpack.unpackb(ws.recv(timeout=5))
+    assert msg[0] == 2, msg
+    return msg[1]
+
+
+def test_consumer_that_does_not_read_is_disconnected(limited_node):
+    node = limited_node
+    url = node.ws_url
+    proc = psutil.Process(node.proc.pid)
+    # the slow consumer: subscribes, then never reads; small kernel buffers so the
+    # router's own buffer fills quickly
+    slow = socket.create_connection(("127.0.0.1", node.ports["web"]))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    slow.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.msgpack\r\n\r\n".encode()
+    )
+    assert b"101" in slow.recv(4096).split(b"\r\n", 1)[0]
+
+    def client_frame(payload: bytes) -> bytes:
+        mask = b"\x01\x02\x03\x04"
+        n = len(payload)
+        head = bytes([0x82, 0x80 | n]) if n < 126 else bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    slow.sendall(client_frame(msgpack.packb([1, "realm1", {"roles": {"subscriber": {}}}])))
+    slow.sendall(client_frame(msgpack.packb([32, 1, {}, "com.flood"])))
+    time.sleep(0.5)  # WELCOME and SUBSCRIBED arrive; we never read them
+
+    rss_before = proc.memory_info().rss
+    blob = b"x" * 16000
+    with ws_connect(url, subprotocols=["wamp.2.msgpack"], max_size=None) as pub:
+        join(pub)
+        for i in range(1, 400):  # ~6.4 MB in total, 12x the limit
+            pub.send(msgpack.packb([16, i, {}, "com.flood", [blob]]))
+        pub.send(msgpack.packb([16, 400, {"acknowledge": True}, "com.flood", []]))
+        msg = msgpack.unpackb(pub.recv(timeout=10))
+        assert msg[0] == 17  # the router kept serving the publisher
+    deadline = time.monotonic() + 10
+    while "peer does not read" not in node.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "peer does not read" in node.log()
+    # the slow consumer's connection was dropped by the router
+    slow.settimeout(5)
+    got = 0
+    try:
+        while chunk := slow.recv(1 << 20):
+            got += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    slow.close()
+    assert got < 4 * 1024 * 1024  # far less than what was published: the rest was never buffered
+    rss_growth = proc.memory_info().rss - rss_before
+    assert rss_growth < 4 * 1024 * 1024, rss_growth
+    node.assert_alive()
+
+
+@pytest.mark.parametrize("origin,ok", [
+    ("http://good.example", True),
+    ("https://app.good.example", True),
+    ("http://evil.example", False),
+    (None, True),  # non-browser clients send no Origin
+])
+def test_allowed_origins(limited_node, origin, ok):
+    headers = {"Origin": origin} if origin else {}
+    if ok:
+        with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], additional_headers=headers,
+                        origin=None) as ws:
+            assert join(ws)
+    else:
+        with pytest.raises(Exception) as exc:
+            ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], additional_headers=headers)
+        assert "403" in str(exc.value)
+
+
+def test_unknown_subprotocol_is_refused(limited_node):
+    with pytest.raises(Exception) as exc:
+        ws_connect(limited_node.ws_url, subprotocols=["mqtt"])
+    assert "400" in str(exc.value)
