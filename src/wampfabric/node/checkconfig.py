@@ -140,16 +140,69 @@ def check_websocket_options(opts, path: str) -> None:
         check_type(o, str, f"{path}.allowed_origins[{i}]")
 
 
+AUTH_PROVIDER_KEYS = {
+    "static": {},
+    "dynamic": {"authenticator": str, "authenticator-realm": str},
+    "function": {"create": str},
+}
+# per authmethod: (static principals attribute, principal attributes)
+AUTH_PRINCIPALS = {
+    "ticket": ("principals", {"ticket": str, "role": str, "realm": str, "extra": dict}),
+    "wampcra": ("users", {"secret": str, "role": str, "realm": str, "salt": str, "iterations": int, "keylen": int,
+                          "extra": dict}),
+    "cryptosign": ("principals", {"authorized_keys": list, "role": str, "realm": str, "extra": dict}),
+    "scram": ("principals", {"kdf": str, "iterations": int, "memory": int, "salt": str, "stored-key": str,
+                             "server-key": str, "role": str, "realm": str, "extra": dict}),
+}
+
+
 def check_auth(auth, path: str) -> None:
     check_type(auth, dict, path)
     for method, cfg in auth.items():
         p = f"{path}.{method}"
         if method == "anonymous":
-            check_dict(cfg, p, {}, {"type": str, "role": str, "realm": str, "authid": str})
-            if cfg.get("type", "static") != "static":
-                raise ConfigError(f"{p}.type", f"unsupported type '{cfg['type']}' for anonymous (supported: static)")
-        elif method in ("ticket", "wampcra", "cryptosign", "scram", "tls", "cookie", "cryptosign-proxy",
-                        "anonymous-proxy"):
+            kind = check_type(cfg, dict, p).get("type", "static")
+            extra = AUTH_PROVIDER_KEYS.get(kind)
+            if extra is None:
+                raise ConfigError(f"{p}.type", f"invalid type '{kind}' (one of: static, dynamic, function)")
+            check_dict(cfg, p, {}, {"type": str, "role": str, "realm": str, "authid": str, **extra})
+        elif method in AUTH_PRINCIPALS:
+            check_type(cfg, dict, p)
+            kind = cfg.get("type")
+            if kind is None:
+                raise ConfigError(p, "missing mandatory attribute 'type' (one of: static, dynamic, function)")
+            extra = AUTH_PROVIDER_KEYS.get(kind)
+            if extra is None:
+                raise ConfigError(f"{p}.type", f"invalid type '{kind}' (one of: static, dynamic, function)")
+            table, attrs = AUTH_PRINCIPALS[method]
+            if kind == "static":
+                check_dict(cfg, p, {"type": str, table: dict}, {})
+                for authid, principal in cfg[table].items():
+                    pp = f"{p}.{table}['{authid}']"
+                    check_dict(principal, pp, {"role": str}, attrs)
+                    if method == "ticket" and "ticket" not in principal:
+                        raise ConfigError(pp, "missing mandatory attribute 'ticket'")
+                    if method == "wampcra" and "secret" not in principal:
+                        raise ConfigError(pp, "missing mandatory attribute 'secret'")
+                    if method == "cryptosign":
+                        keys = principal.get("authorized_keys")
+                        if not keys:
+                            raise ConfigError(pp, "missing mandatory attribute 'authorized_keys'")
+                        for i, k in enumerate(keys):
+                            if not (isinstance(k, str) and len(k) == 64
+                                    and all(c in "0123456789abcdefABCDEF" for c in k)):
+                                raise ConfigError(f"{pp}.authorized_keys[{i}]",
+                                                  "must be an Ed25519 public key as 64 hex digits")
+                    if method == "scram":
+                        for k in ("kdf", "iterations", "salt", "stored-key", "server-key"):
+                            if k not in principal:
+                                raise ConfigError(pp, f"missing mandatory attribute '{k}'")
+                        if principal["kdf"] not in ("argon2id-13", "argon2id13", "pbkdf2"):
+                            raise ConfigError(f"{pp}.kdf", "must be 'argon2id-13' or 'pbkdf2'")
+            else:
+                required = {"type": str, **({"create": str} if kind == "function" else {"authenticator": str})}
+                check_dict(cfg, p, required, extra)
+        elif method in ("tls", "cookie", "cryptosign-proxy", "anonymous-proxy"):
             raise ConfigError(p, f"authentication method '{method}' is not supported by this version yet")
         else:
             raise ConfigError(p, f"unknown authentication method '{method}'")

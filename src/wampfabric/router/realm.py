@@ -10,8 +10,9 @@ from ..protocol import errors as E
 from .authorization import RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
+from .auth import authenticate
 from .service import RouterServiceAgent
-from .session import RouterSession, anonymous_authid
+from .session import RouterSession
 
 log = logging.getLogger("wampfabric.router")
 
@@ -128,41 +129,5 @@ class Router:
         }
 
     def authenticate(self, session: RouterSession, realm_name, details: dict) -> None:
-        """Pick an authentication method for a HELLO and run it.
-
-        Each transport carries its ``auth`` config (Crossbar.io format); a
-        transport without one admits anonymous sessions with role
-        ``anonymous``.
-        """
-        auth = getattr(session.transport, "auth_config", None)
-        if auth is None:
-            auth = {"anonymous": {"type": "static", "role": "anonymous"}}
-        requested = details.get("authmethods")
-        if requested is None:
-            requested = ["anonymous"]
-        elif not isinstance(requested, list) or not all(isinstance(m, str) for m in requested):
-            session.protocol_violation("HELLO.Details.authmethods must be a list of strings")
-            return
-        for method in requested:
-            cfg = auth.get(method)
-            if cfg is None:
-                continue
-            if method == "anonymous":
-                self._anonymous(session, realm_name, cfg)
-                return
-        session.abort(
-            "wamp.error.no_auth_method",
-            f"cannot authenticate using any of the offered authmethods {requested}",
-        )
-
-    def _anonymous(self, session: RouterSession, realm_name, cfg: dict) -> None:
-        realm_name = realm_name or cfg.get("realm")
-        realm = self.realms.get(realm_name) if realm_name else None
-        if realm is None:
-            session.abort(E.NO_SUCH_REALM, f"no realm '{realm_name}' exists on this router")
-            return
-        role = cfg.get("role", "anonymous")
-        if role not in realm.roles:
-            session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
-            return
-        session.welcome(realm, cfg.get("authid") or anonymous_authid(), role, "anonymous", "static")
+        """Authenticate a HELLO with the transport's ``auth`` config (see ``router/auth.py``)."""
+        authenticate(self, session, realm_name, details)

@@ -31,6 +31,7 @@ class MetaError(Exception):
         super().__init__(message)
         self.error = error
         self.message = message
+        self.args_ = [message]
 
 
 class _PassThrough:
@@ -65,6 +66,16 @@ class RouterServiceAgent:
         self._reg_uris = {}
         for i, uri in enumerate(self._procedures, 1):
             self.realm.dealer.register(self.session, Register(i, uri, {}))
+        # calls the router makes (dynamic authenticators/authorizers): request -> (on_result, on_error)
+        self._calls: dict = {}
+        self._call_seq = 1 << 40
+
+    def call(self, procedure: str, args: list, on_result, on_error) -> None:
+        """Call ``procedure`` as the router; exactly one of the callbacks runs, later."""
+        self._call_seq += 1
+        request = self._call_seq
+        self._calls[request] = (on_result, on_error)
+        asyncio.get_running_loop().call_soon(self.session.on_message, [48, request, {}, procedure, args])
 
     # -- transport side -------------------------------------------------------------
 
@@ -76,9 +87,22 @@ class RouterServiceAgent:
             if not self._queue:
                 asyncio.get_running_loop().call_soon(self._run)
             self._queue.append(msg)
+        elif code == 50 or (code == ERROR and msg[1] == 48):  # RESULT / ERROR of a call we made
+            cbs = self._calls.pop(msg[1] if code == 50 else msg[2], None)
+            if cbs is not None:
+                asyncio.get_running_loop().call_soon(self._answer, cbs, msg)
 
     def close(self) -> None:
         pass
+
+    @staticmethod
+    def _answer(cbs, msg: list) -> None:
+        on_result, on_error = cbs
+        if msg[0] == 50:
+            args = msg[3] if len(msg) > 3 else []
+            on_result(args[0] if args else None)
+        else:
+            on_error(MetaError(msg[4], (msg[5][0] if len(msg) > 5 and msg[5] else "")))
 
     def _run(self) -> None:
         queue, self._queue = self._queue, []

@@ -1,0 +1,491 @@
+"""Session authentication (spec: advanced/authentication*.md), in Crossbar.io's
+config format: each transport's ``auth`` maps an authmethod to its config::
+
+    "auth": {
+        "ticket":     {"type": "static",   "principals": {"joe": {"ticket": "...", "role": "user"}}},
+        "wampcra":    {"type": "static",   "users": {"joe": {"secret": "...", "role": "user"}}},
+        "cryptosign": {"type": "dynamic",  "authenticator": "com.example.authenticate"},
+        "anonymous":  {"type": "static",   "role": "public"},
+        "scram":      {"type": "function", "create": "mypackage.auth.authenticate"}
+    }
+
+Providers: ``static`` (principals in the config), ``dynamic`` (the router
+calls the ``authenticator`` procedure, on ``authenticator-realm`` or the
+realm joined, with ``(realm, authid, details)``; it returns the principal, a
+dict with at least ``role``, or raises ``wamp.error.not_authorized``) and
+``function`` (a Python callable, dotted name in ``create``, called the same
+way; it may be a coroutine function).
+
+Every pending authentication expires after ``AUTH_TIMEOUT`` seconds; every
+challenge is fresh, single-use and random; secrets are compared in constant
+time; failures say why to the log, but only "authentication failed" to the
+peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import importlib
+import inspect
+import logging
+
+from ..protocol import auth as crypto
+from ..protocol import errors as E
+
+log = logging.getLogger("wampfabric.router.auth")
+
+AUTH_TIMEOUT = 20.0
+NO_AUTH_METHOD = "wamp.error.no_auth_method"
+# method names as clients send them -> config key
+METHOD_ALIASES = {"wamp-scram": "scram"}
+
+
+class Deny(Exception):
+    """Authentication refused: ``reason`` is the ABORT URI, ``message`` the peer-visible text."""
+
+    def __init__(self, reason: str = E.AUTHENTICATION_FAILED, message: str = "authentication failed",
+                 log_message: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.log_message = log_message or message
+
+
+def authenticate(router, session, realm_name, details: dict) -> None:
+    """Choose an authmethod for a HELLO (client preference order) and start it."""
+    auth = getattr(session.transport, "auth_config", None)
+    if auth is None:
+        auth = {"anonymous": {"type": "static", "role": "anonymous"}}
+    requested = details.get("authmethods")
+    if requested is None:
+        requested = ["anonymous"]
+    elif not isinstance(requested, list) or not all(isinstance(m, str) for m in requested):
+        session.protocol_violation("HELLO.Details.authmethods must be a list of strings")
+        return
+    for method in requested:
+        key = METHOD_ALIASES.get(method, method)
+        cfg = auth.get(key)
+        cls = PENDING.get(key)
+        if cfg is None or cls is None:
+            continue
+        pending = cls(router, session, realm_name, details, cfg, method)
+        pending.start()
+        return
+    session.abort(NO_AUTH_METHOD, f"cannot authenticate using any of the offered authmethods {requested}")
+
+
+def load_function(dotted: str):
+    """The callable named ``package.module.function``."""
+    module, _, name = dotted.rpartition(".")
+    if not module:
+        raise ValueError(f"'{dotted}' is not a dotted name of a callable")
+    fn = getattr(importlib.import_module(module), name)
+    if not callable(fn):
+        raise ValueError(f"'{dotted}' is not callable")
+    return fn
+
+
+_FUNCTIONS: dict[str, object] = {}
+
+
+class PendingAuth:
+    """One authentication in progress for one session."""
+
+    METHOD = ""
+
+    def __init__(self, router, session, realm_name, details: dict, cfg: dict, requested_method: str):
+        self.router = router
+        self.session = session
+        self.realm_name = realm_name
+        self.details = details
+        self.cfg = cfg
+        self.method = requested_method
+        self.provider = cfg.get("type", "static")
+        authid = details.get("authid")
+        self.authid = authid if isinstance(authid, str) else None
+        authextra = details.get("authextra")
+        self.authextra = authextra if isinstance(authextra, dict) else {}
+        self.principal: dict | None = None
+        self._timer = None
+        self._done = False
+
+    # -- flow --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._expire)
+        try:
+            if self.provider == "static":
+                self.on_principal(self.static_principal())
+            elif self.provider in ("dynamic", "function"):
+                self.lookup_principal()
+            else:
+                raise Deny(log_message=f"unsupported provider type {self.provider!r}")
+        except Deny as d:
+            self.deny(d)
+
+    def lookup_principal(self) -> None:
+        """Ask the dynamic authenticator or function for the principal."""
+        info = self.authenticator_details()
+        realm = self.realm_name
+        if self.provider == "function":
+            name = self.cfg.get("create")
+            try:
+                fn = _FUNCTIONS.get(name) or _FUNCTIONS.setdefault(name, load_function(name))
+                result = fn(realm, self.authid, info)
+            except Exception as e:
+                self._authenticator_failed(e)
+                return
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                task.add_done_callback(self._function_done)
+            else:
+                self._authenticator_answered(result)
+            return
+        procedure = self.cfg.get("authenticator")
+        auth_realm = self.router.realms.get(self.cfg.get("authenticator-realm") or realm or "")
+        if not procedure or auth_realm is None or auth_realm.service is None:
+            raise Deny(log_message=f"dynamic authenticator {procedure!r} on realm "
+                                   f"{self.cfg.get('authenticator-realm') or realm!r} is not available")
+        auth_realm.service.call(procedure, [realm, self.authid, info], self._authenticator_answered,
+                                self._authenticator_failed)
+
+    def _function_done(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            self._authenticator_failed(RuntimeError("authenticator cancelled"))
+        elif task.exception() is not None:
+            self._authenticator_failed(task.exception())
+        else:
+            self._authenticator_answered(task.result())
+
+    def _authenticator_answered(self, result) -> None:
+        if self._done:
+            return
+        if isinstance(result, str):
+            result = {"role": result}
+        if not isinstance(result, dict) or not isinstance(result.get("role"), str):
+            self.deny(Deny(log_message=f"authenticator returned an invalid principal {result!r:.200}"))
+            return
+        try:
+            self.on_principal(result)
+        except Deny as d:
+            self.deny(d)
+
+    def _authenticator_failed(self, error) -> None:
+        if self._done:
+            return
+        uri = getattr(error, "error", None)
+        if isinstance(uri, str) and uri.startswith(("wamp.error.", "com.", "org.", "net.", "io.")):
+            args = getattr(error, "args_", None) or []
+            message = args[0] if args and isinstance(args[0], str) else "authentication denied"
+            self.deny(Deny(uri, message, f"authenticator denied: {uri} {message}"))
+        else:
+            self.deny(Deny(log_message=f"authenticator failed: {error!r:.300}"))
+
+    def authenticator_details(self) -> dict:
+        """What dynamic authenticators get as ``details`` (Crossbar.io's shape)."""
+        t = self.session.transport
+        return {
+            "authmethod": self.METHOD,
+            "authid": self.authid,
+            "authrole": self.details.get("authrole"),
+            "authextra": self.authextra,
+            "session": None,
+            "transport": {"peer": t.peer, "type": getattr(t, "transport_type", None)},
+        }
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    def accept(self, principal: dict, authextra: dict | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._cancel_timer()
+        realm_name = principal.get("realm") or self.realm_name
+        realm = self.router.realms.get(realm_name) if realm_name else None
+        if realm is None:
+            self.session.abort(E.NO_SUCH_REALM, f"no realm '{realm_name}' exists on this router")
+            return
+        role = principal["role"]
+        if role not in realm.roles:
+            self.session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
+            return
+        authid = principal.get("authid") or self.authid
+        extra = dict(principal.get("extra") or {})
+        if authextra:
+            extra.update(authextra)
+        self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra)
+
+    def deny(self, d: Deny) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._cancel_timer()
+        log.info("authentication (%s) of %s as %r failed: %s", self.METHOD, self.session.transport.peer,
+                 self.authid, d.log_message)
+        self.session.abort(d.reason, d.message)
+
+    def challenge(self, extra: dict) -> None:
+        self.session.challenge(self, self.challenge_method(), extra)
+
+    def challenge_method(self) -> str:
+        return self.METHOD
+
+    def authenticate(self, session, signature, extra) -> None:
+        """The AUTHENTICATE for our CHALLENGE (called once: the session drops us first)."""
+        if self._done:
+            return
+        try:
+            self.verify(signature, extra if isinstance(extra, dict) else {})
+        except Deny as d:
+            self.deny(d)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._done:
+            self.deny(Deny(E.AUTHENTICATION_FAILED, "authentication timed out", "timed out"))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- per method -----------------------------------------------------------------
+
+    def static_principal(self) -> dict:
+        raise NotImplementedError
+
+    def on_principal(self, principal: dict) -> None:
+        raise NotImplementedError
+
+    def verify(self, signature, extra: dict) -> None:
+        raise Deny(E.PROTOCOL_VIOLATION, "unexpected AUTHENTICATE")
+
+    def _static_lookup(self, table_key: str = "principals") -> dict:
+        if self.authid is None:
+            raise Deny(log_message="no authid in HELLO")
+        table = self.cfg.get(table_key) or {}
+        principal = table.get(self.authid)
+        if not isinstance(principal, dict):
+            raise Deny(log_message=f"unknown authid {self.authid!r}")
+        return principal
+
+
+class PendingAnonymous(PendingAuth):
+    METHOD = "anonymous"
+
+    def static_principal(self) -> dict:
+        from .session import anonymous_authid
+
+        return {"role": self.cfg.get("role", "anonymous"), "realm": self.cfg.get("realm"),
+                "authid": self.cfg.get("authid") or anonymous_authid()}
+
+    def lookup_principal(self) -> None:
+        from .session import anonymous_authid
+
+        if self.authid is None:
+            self.authid = anonymous_authid()
+        super().lookup_principal()
+
+    def on_principal(self, principal: dict) -> None:
+        self.accept(principal)
+
+
+class PendingTicket(PendingAuth):
+    """advanced/authentication_ticket: the client sends a ticket (password) as AUTHENTICATE.signature."""
+
+    METHOD = "ticket"
+
+    def start(self) -> None:
+        # the ticket arrives with AUTHENTICATE; principals are looked up then
+        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._expire)
+        self.challenge({})
+
+    def verify(self, signature, extra: dict) -> None:
+        if not isinstance(signature, str):
+            raise Deny(log_message="ticket is not a string")
+        self.ticket = signature
+        if self.provider == "static":
+            principal = self._static_lookup()
+            expected = principal.get("ticket")
+            if not isinstance(expected, str) or not crypto.constant_time_equal(expected, signature):
+                raise Deny(log_message=f"wrong ticket for {self.authid!r}")
+            self.accept(principal)
+        else:
+            self.lookup_principal()
+
+    def authenticator_details(self) -> dict:
+        d = super().authenticator_details()
+        d["ticket"] = self.ticket
+        return d
+
+    def on_principal(self, principal: dict) -> None:
+        self.accept(principal)
+
+
+class PendingWampCra(PendingAuth):
+    """advanced/authentication_cra: HMAC-SHA256 over a single-use JSON challenge."""
+
+    METHOD = "wampcra"
+
+    def static_principal(self) -> dict:
+        return self._static_lookup("users")
+
+    def on_principal(self, principal: dict) -> None:
+        secret = principal.get("secret")
+        if not isinstance(secret, str):
+            raise Deny(log_message=f"principal {self.authid!r} has no secret")
+        self.principal = principal
+        self.pending_session = self.session_id_hint()
+        self.challenge_str = crypto.wampcra_challenge(
+            principal.get("authid") or self.authid, principal["role"], self.provider, self.pending_session)
+        extra = {"challenge": self.challenge_str}
+        if "salt" in principal:
+            extra.update(salt=principal["salt"], iterations=principal.get("iterations", 1000),
+                         keylen=principal.get("keylen", 32))
+        self.challenge(extra)
+
+    def session_id_hint(self) -> int:
+        from .ids import secure_id
+
+        return secure_id()
+
+    def verify(self, signature, extra: dict) -> None:
+        # for salted secrets the config holds the derived key (base64), which is the HMAC key
+        if not crypto.wampcra_verify(self.principal["secret"], self.challenge_str, signature):
+            raise Deny(log_message=f"wrong WAMP-CRA signature for {self.authid!r}")
+        self.accept(self.principal)
+
+
+class PendingCryptosign(PendingAuth):
+    """advanced/authentication_cryptosign: Ed25519 signature over a random challenge,
+    XORed with the TLS channel id (``tls-unique``) when the client asks for channel binding."""
+
+    METHOD = "cryptosign"
+
+    def start(self) -> None:
+        pubkey = self.authextra.get("pubkey")
+        if not crypto.is_pubkey_hex(pubkey):
+            self._done = True
+            self.session.abort(E.AUTHENTICATION_FAILED, "cryptosign requires authextra.pubkey (64 hex digits)")
+            return
+        self.pubkey = pubkey.lower()
+        binding = self.authextra.get("channel_binding")
+        if binding not in (None, "tls-unique"):
+            self._done = True
+            self.session.abort(E.AUTHENTICATION_FAILED, f"unsupported channel binding {binding!r}")
+            return
+        self.channel_id = None
+        if binding == "tls-unique":
+            get = getattr(self.session.transport, "channel_id", None)
+            self.channel_id = get("tls-unique") if get else None
+            if self.channel_id is None:
+                self._done = True
+                self.session.abort(E.AUTHENTICATION_FAILED, "channel binding tls-unique needs a TLS transport")
+                return
+        super().start()
+
+    def static_principal(self) -> dict:
+        principals = self.cfg.get("principals") or {}
+        if self.authid is not None:
+            principal = principals.get(self.authid)
+            if isinstance(principal, dict) and self.pubkey in [k.lower() for k in principal.get("authorized_keys", [])]:
+                return dict(principal, authid=self.authid)
+            raise Deny(log_message=f"unknown authid {self.authid!r} or key not authorized for it")
+        for authid, principal in principals.items():
+            if self.pubkey in [k.lower() for k in principal.get("authorized_keys", [])]:
+                return dict(principal, authid=authid)
+        raise Deny(log_message=f"unknown public key {self.pubkey}")
+
+    def authenticator_details(self) -> dict:
+        d = super().authenticator_details()
+        d["authextra"] = dict(self.authextra, pubkey=self.pubkey)
+        return d
+
+    def on_principal(self, principal: dict) -> None:
+        allowed = principal.get("pubkey")
+        if allowed is not None and (not isinstance(allowed, str) or allowed.lower() != self.pubkey):
+            raise Deny(log_message="authenticator returned a different public key")
+        self.principal = principal
+        self.challenge_bytes = crypto.cryptosign_challenge()
+        self.challenge({"challenge": self.challenge_bytes.hex(),
+                        "channel_binding": "tls-unique" if self.channel_id else None})
+
+    def verify(self, signature, extra: dict) -> None:
+        if not crypto.cryptosign_verify(self.pubkey, self.challenge_bytes, self.channel_id, signature):
+            raise Deny(log_message=f"invalid cryptosign signature for key {self.pubkey}")
+        self.accept(self.principal)
+
+
+class PendingScram(PendingAuth):
+    """advanced/authentication_scram, in both dialects (see protocol/auth.py)."""
+
+    METHOD = "scram"
+
+    def start(self) -> None:
+        nonce = self.authextra.get("nonce")
+        try:
+            ok = isinstance(nonce, str) and len(base64.b64decode(nonce, validate=True)) >= 8
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok or self.authid is None:
+            self._done = True
+            self.session.abort(E.AUTHENTICATION_FAILED, "scram requires authid and a base64 authextra.nonce")
+            return
+        self.client_nonce = nonce
+        self.spec_dialect = self.method == "wamp-scram"
+        self.channel_binding = self.authextra.get("channel_binding")
+        if self.channel_binding not in (None, ""):
+            self._done = True
+            self.session.abort(E.AUTHENTICATION_FAILED, "scram channel binding is not supported")
+            return
+        super().start()
+
+    def challenge_method(self) -> str:
+        return self.method
+
+    def static_principal(self) -> dict:
+        return self._static_lookup()
+
+    def on_principal(self, principal: dict) -> None:
+        try:
+            self.salt = bytes.fromhex(principal["salt"])
+            self.stored_key = bytes.fromhex(principal["stored-key"])
+            self.server_key = bytes.fromhex(principal["server-key"])
+            self.kdf = principal["kdf"]
+            self.iterations = int(principal["iterations"])
+            self.memory = principal.get("memory")
+        except (KeyError, ValueError, TypeError) as e:
+            raise Deny(log_message=f"principal {self.authid!r} has invalid SCRAM credentials: {e}")
+        self.principal = principal
+        self.nonce = self.client_nonce + crypto.scram_nonce()
+        self.salt_b64 = base64.b64encode(self.salt).decode("ascii")
+        kdf = self.kdf
+        if self.spec_dialect and kdf == "argon2id-13":
+            kdf = "argon2id13"
+        extra = {"nonce": self.nonce, "salt": self.salt_b64, "kdf": kdf, "iterations": self.iterations}
+        if self.memory is not None:
+            extra["memory"] = self.memory
+        self.challenge(extra)
+
+    def verify(self, signature, extra: dict) -> None:
+        if self.spec_dialect and extra.get("nonce") != self.nonce:
+            raise Deny(log_message="scram nonce mismatch")
+        auth_message = crypto.scram_auth_message(
+            self.authid, self.client_nonce, self.nonce, self.salt_b64, self.iterations,
+            extra.get("channel_binding") if self.spec_dialect else self.channel_binding, extra.get("cbind_data"),
+            self.spec_dialect)
+        verifier = crypto.scram_verify(self.stored_key, self.server_key, auth_message, signature)
+        if verifier is None:
+            raise Deny(log_message=f"wrong SCRAM proof for {self.authid!r}")
+        self.accept(self.principal, {"verifier": verifier, "scram_server_signature": verifier})
+
+
+PENDING = {
+    "anonymous": PendingAnonymous,
+    "ticket": PendingTicket,
+    "wampcra": PendingWampCra,
+    "cryptosign": PendingCryptosign,
+    "scram": PendingScram,
+}
