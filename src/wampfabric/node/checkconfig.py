@@ -90,7 +90,11 @@ def check_listening_endpoint(ep, path: str) -> None:
         if ep.get("backlog", 1) < 1:
             raise ConfigError(f"{path}.backlog", "must be a positive integer")
         if "tls" in ep:
-            raise ConfigError(f"{path}.tls", "TLS endpoints are not supported yet by this version")
+            tls = check_dict(ep["tls"], f"{path}.tls", {"key": str, "certificate": str},
+                             {"chain_certificates": list, "ca_certificates": list, "ciphers": str, "dhparam": str})
+            for k in ("chain_certificates", "ca_certificates"):
+                for i, v in enumerate(tls.get(k, [])):
+                    check_type(v, str, f"{path}.tls.{k}[{i}]")
     elif kind == "unix":
         check_dict(ep, path, {"type": str, "path": str}, {"backlog": int})
         if not ep["path"]:
@@ -153,6 +157,8 @@ AUTH_PRINCIPALS = {
     "cryptosign": ("principals", {"authorized_keys": list, "role": str, "realm": str, "extra": dict}),
     "scram": ("principals", {"kdf": str, "iterations": int, "memory": int, "salt": str, "stored-key": str,
                              "server-key": str, "role": str, "realm": str, "extra": dict}),
+    "tls": ("principals", {"certificate-sha1": str, "certificate-sha256": str, "role": str, "realm": str,
+                           "extra": dict}),
 }
 
 
@@ -193,6 +199,8 @@ def check_auth(auth, path: str) -> None:
                                     and all(c in "0123456789abcdefABCDEF" for c in k)):
                                 raise ConfigError(f"{pp}.authorized_keys[{i}]",
                                                   "must be an Ed25519 public key as 64 hex digits")
+                    if method == "tls" and not ("certificate-sha1" in principal or "certificate-sha256" in principal):
+                        raise ConfigError(pp, "missing mandatory attribute 'certificate-sha1' (or 'certificate-sha256')")
                     if method == "scram":
                         for k in ("kdf", "iterations", "salt", "stored-key", "server-key"):
                             if k not in principal:
@@ -202,7 +210,7 @@ def check_auth(auth, path: str) -> None:
             else:
                 required = {"type": str, **({"create": str} if kind == "function" else {"authenticator": str})}
                 check_dict(cfg, p, required, extra)
-        elif method in ("tls", "cookie", "cryptosign-proxy", "anonymous-proxy"):
+        elif method in ("cookie", "cryptosign-proxy", "anonymous-proxy"):
             raise ConfigError(p, f"authentication method '{method}' is not supported by this version yet")
         else:
             raise ConfigError(p, f"unknown authentication method '{method}'")

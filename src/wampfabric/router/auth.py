@@ -482,10 +482,48 @@ class PendingScram(PendingAuth):
         self.accept(self.principal, {"verifier": verifier, "scram_server_signature": verifier})
 
 
+class PendingTls(PendingAuth):
+    """TLS client certificate authentication: the principal is found by the
+    certificate's fingerprint (config ``certificate-sha1`` or ``certificate-sha256``,
+    colon-separated hex as ``openssl x509 -fingerprint`` prints it)."""
+
+    METHOD = "tls"
+
+    def start(self) -> None:
+        get = getattr(self.session.transport, "peer_cert", None)
+        self.cert = get() if get else None
+        if self.cert is None:
+            self._done = True
+            self.session.abort(E.AUTHENTICATION_FAILED, "no verified TLS client certificate")
+            return
+        super().start()
+
+    def static_principal(self) -> dict:
+        def norm(fp):
+            return fp.replace(":", "").upper() if isinstance(fp, str) else None
+
+        sha1, sha256 = norm(self.cert["sha1"]), norm(self.cert["sha256"])
+        for authid, principal in (self.cfg.get("principals") or {}).items():
+            if self.authid is not None and authid != self.authid:
+                continue
+            if norm(principal.get("certificate-sha1")) == sha1 or norm(principal.get("certificate-sha256")) == sha256:
+                return dict(principal, authid=authid)
+        raise Deny(log_message=f"no principal for client certificate {self.cert['sha1']}")
+
+    def authenticator_details(self) -> dict:
+        d = super().authenticator_details()
+        d["transport"]["client_cert"] = self.cert
+        return d
+
+    def on_principal(self, principal: dict) -> None:
+        self.accept(principal)
+
+
 PENDING = {
     "anonymous": PendingAnonymous,
     "ticket": PendingTicket,
     "wampcra": PendingWampCra,
     "cryptosign": PendingCryptosign,
     "scram": PendingScram,
+    "tls": PendingTls,
 }

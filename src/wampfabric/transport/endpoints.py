@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import ssl
+import tempfile
 from pathlib import Path
 
 
@@ -52,3 +55,83 @@ def listening_socket(endpoint: dict, cbdir: str | os.PathLike) -> socket.socket:
         sock.setblocking(False)
         return sock
     raise ValueError(f"unsupported endpoint type {kind!r}")
+
+
+def tls_context(tls: dict, cbdir: str | os.PathLike) -> ssl.SSLContext:
+    """A server TLS context from Crossbar.io's ``endpoint.tls`` config.
+
+    ``key`` / ``certificate``: PEM files (relative to the node directory);
+    ``chain_certificates``: intermediate CA certificates sent after ours;
+    ``ca_certificates``: CAs whose client certificates are accepted (then
+    clients may present one: the ``tls`` authmethod uses it);
+    ``ciphers``: an OpenSSL cipher string for TLS 1.2 and below.
+    """
+    base = Path(cbdir)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    cert = base / tls["certificate"]
+    key = base / tls["key"]
+    chain = [base / c for c in tls.get("chain_certificates", [])]
+    if chain:
+        # the ssl module takes the chain as part of the certificate file
+        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+            combined = f.name
+            f.write(cert.read_text())
+            for c in chain:
+                f.write("\n" + c.read_text())
+        try:
+            ctx.load_cert_chain(combined, key)
+        finally:
+            os.unlink(combined)
+    else:
+        ctx.load_cert_chain(cert, key)
+    cas = tls.get("ca_certificates", [])
+    for ca in cas:
+        ctx.load_verify_locations(base / ca)
+    if cas:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    if "ciphers" in tls:
+        ctx.set_ciphers(tls["ciphers"])
+    return ctx
+
+
+def channel_id(transport, kind: str) -> bytes | None:
+    """The WAMP channel id of a TLS connection: SHA-256 of its channel binding data
+    (for ``tls-unique``: the first Finished message), 32 octets as cryptosign XORs
+    them into the challenge; None without TLS."""
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    try:
+        data = ssl_object.get_channel_binding(kind)
+    except ValueError:
+        return None
+    return hashlib.sha256(data).digest() if data else None
+
+
+def peer_certificate(transport) -> dict | None:
+    """The verified client certificate of a TLS connection: subject, issuer and fingerprints."""
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+
+    info = ssl_object.getpeercert() or {}
+
+    def fingerprint(algo):
+        return ":".join(f"{b:02X}" for b in hashlib.new(algo, der).digest())
+
+    def name(rdns):
+        return {k: v for rdn in rdns or () for k, v in rdn}
+
+    return {
+        "sha1": fingerprint("sha1"),
+        "sha256": fingerprint("sha256"),
+        "subject": name(info.get("subject")),
+        "issuer": name(info.get("issuer")),
+        "serial": info.get("serialNumber"),
+        "not_after": info.get("notAfter"),
+    }

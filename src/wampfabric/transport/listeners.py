@@ -10,7 +10,7 @@ from pathlib import Path
 
 from picows import ws_create_server
 
-from .endpoints import endpoint_description, listening_socket
+from .endpoints import endpoint_description, listening_socket, tls_context
 from .rawsocket import RawSocketService
 from .web import WebPaths
 from .websocket import WebSocketService
@@ -46,6 +46,11 @@ class RouterTransport:
     async def start(self) -> None:
         raise NotImplementedError
 
+    def _tls(self) -> dict:
+        """``ssl=`` for the server when the endpoint has ``tls``."""
+        tls = self.config["endpoint"].get("tls")
+        return {"ssl": tls_context(tls, self.cbdir)} if tls else {}
+
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
@@ -80,7 +85,8 @@ class WebSocketRouterTransport(RouterTransport):
     async def start(self) -> None:
         self.service = WebSocketService(self.router, self.config)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        self.server = await ws_create_server(self.service.upgrade, sock=sock, **self._ws_server_kwargs([self.service]))
+        self.server = await ws_create_server(self.service.upgrade, sock=sock, **self._tls(),
+                                             **self._ws_server_kwargs([self.service]))
 
 
 class WebRouterTransport(RouterTransport):
@@ -94,7 +100,8 @@ class WebRouterTransport(RouterTransport):
             self.add_service(path, svc_cfg)
         ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        self.server = await ws_create_server(self.paths.route, sock=sock, **self._ws_server_kwargs(ws_services))
+        self.server = await ws_create_server(self.paths.route, sock=sock, **self._tls(),
+                                             **self._ws_server_kwargs(ws_services))
 
     def add_service(self, path: str, svc_cfg: dict):
         factory = self.personality.WEB_SERVICE_FACTORIES[svc_cfg["type"]]
@@ -118,4 +125,4 @@ class RawSocketRouterTransport(RouterTransport):
         if sock.family == getattr(__import__("socket"), "AF_UNIX", None):
             self.server = await loop.create_unix_server(service, sock=sock)
         else:
-            self.server = await loop.create_server(service, sock=sock)
+            self.server = await loop.create_server(service, sock=sock, **self._tls())

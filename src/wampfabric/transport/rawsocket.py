@@ -12,6 +12,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
 from .coalesce import Coalescer
+from .endpoints import channel_id, peer_certificate
 from .websocket import peer_of
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
@@ -142,6 +143,14 @@ class WampRawSocketProtocol(asyncio.Protocol):
     @property
     def peer(self) -> str:
         return peer_of(self._transport) if self._transport is not None else "?"
+
+    transport_type = "rawsocket"
+
+    def channel_id(self, kind: str) -> bytes | None:
+        return channel_id(self._transport, kind)
+
+    def peer_cert(self) -> dict | None:
+        return peer_certificate(self._transport)
 
     def send(self, data: bytes) -> None:
         if self._closed:

@@ -18,6 +18,7 @@ from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWi
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
 from .coalesce import Coalescer
+from .endpoints import channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.websocket")
 
@@ -192,6 +193,14 @@ class WampWebSocketListener(WSListener):
     @property
     def peer(self) -> str:
         return peer_of(self._tcp) if self._tcp is not None else "?"
+
+    transport_type = "websocket"
+
+    def channel_id(self, kind: str) -> bytes | None:
+        return channel_id(self._tcp, kind)
+
+    def peer_cert(self) -> dict | None:
+        return peer_certificate(self._tcp)
 
     def send(self, data: bytes) -> None:
         """Queue one message; it is written with everything else queued this turn."""
