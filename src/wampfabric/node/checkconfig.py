@@ -328,8 +328,8 @@ def check_role(role, path: str) -> None:
     check_dict(role, path, {"name": str}, {"permissions": list, "authorizer": str})
     if "permissions" in role and "authorizer" in role:
         raise ConfigError(path, "a role has either 'permissions' or an 'authorizer', not both")
-    if "authorizer" in role:
-        raise ConfigError(f"{path}.authorizer", "dynamic authorizers are not supported by this version yet")
+    if "authorizer" in role and not check_uri(role["authorizer"], False):
+        raise ConfigError(f"{path}.authorizer", f"invalid authorizer procedure URI '{role['authorizer']}'")
     for i, perm in enumerate(role.get("permissions", [])):
         check_permission(perm, f"{path}.permissions[{i}]")
 

@@ -14,7 +14,11 @@ which means a prefix.
 
 from __future__ import annotations
 
+import logging
+
 from .urimap import EXACT, PREFIX, UriMap
+
+log = logging.getLogger("wampfabric.router.authorization")
 
 ACTIONS = ("call", "register", "publish", "subscribe")
 
@@ -68,7 +72,9 @@ class RouterRole:
             self._map.set(perm.uri, perm.match, perm)
         self._cache: dict = {}
 
-    def authorize(self, uri: str, action: str) -> tuple[bool, bool]:
+    dynamic = False
+
+    def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
         """Return ``(allowed, disclose)`` for ``action`` on ``uri``."""
         key = (uri, action)
         hit = self._cache.get(key)
@@ -92,5 +98,73 @@ class TrustedRole:
         self.name = name
         self.config = {"name": name}
 
-    def authorize(self, uri: str, action: str) -> tuple[bool, bool]:
+    dynamic = False
+
+    def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
         return True, False
+
+
+class DenyRole:
+    """Stands in for a role that was stopped while sessions still had it."""
+
+    __slots__ = ("name", "config")
+    dynamic = False
+
+    def __init__(self, name: str):
+        self.name = name
+        self.config = {"name": name}
+
+    def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
+        return DENY
+
+
+class DynamicRole:
+    """A role whose permissions an ``authorizer`` procedure decides (Crossbar.io:
+    ``{"name": "user", "authorizer": "com.example.authorize"}``).
+
+    The authorizer is called as ``authorize(session_details, uri, action, options)``
+    and answers a bool or ``{"allow": bool, "disclose": bool, "cache": bool}``.
+    Answers with ``cache`` are kept per session until the realm's roles change.
+    ``authorize`` returns None when the authorizer has to be asked; the session
+    then holds its messages until the answer is in (see RouterSession).
+    """
+
+    __slots__ = ("name", "config", "authorizer", "realm")
+    dynamic = True
+
+    def __init__(self, name: str, authorizer: str, config: dict, realm):
+        self.name = name
+        self.config = config
+        self.authorizer = authorizer
+        self.realm = realm
+
+    def authorize(self, uri: str, action: str, session=None):
+        cache = session.authz_cache if session is not None else None
+        if cache:
+            return cache.get((uri, action))
+        return None
+
+    def ask(self, session, uri: str, action: str, options: dict, done) -> None:
+        """Call the authorizer; ``done((allowed, disclose), cache)`` runs with its answer."""
+        from .realm import session_info
+
+        def on_result(result):
+            if isinstance(result, bool):
+                answer, cache = (result, False), False
+            elif isinstance(result, dict) and isinstance(result.get("allow"), bool):
+                answer = (result["allow"], bool(result.get("disclose", False)))
+                cache = bool(result.get("cache", False))
+            else:
+                log.warning("authorizer %s returned an invalid answer %r: denied", self.authorizer, result)
+                answer, cache = DENY, False
+            done(answer, cache)
+
+        def on_error(error):
+            log.warning("authorizer %s failed for %s on %s: %s (denied)", self.authorizer, action, uri, error)
+            done(DENY, False)
+
+        service = self.realm.service
+        if service is None:
+            done(DENY, False)
+            return
+        service.call(self.authorizer, [session_info(session), uri, action, options], on_result, on_error)

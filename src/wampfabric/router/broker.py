@@ -123,7 +123,11 @@ class Broker:
         if not check_pattern(topic, match, self.realm.strict_uris):
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI, [f"subscribe for invalid topic URI '{topic}'"])
             return
-        allowed, _ = session.role.authorize(topic, "subscribe")
+        answer = session.role.authorize(topic, "subscribe", session)
+        if answer is None:  # a dynamic authorizer decides: ask, then process this message again
+            session.defer_for_authorization(self.subscribe, msg, topic, "subscribe")
+            return
+        allowed, _ = answer
         if not allowed:
             session.send_error(
                 MSG_SUBSCRIBE, msg.request, E.NOT_AUTHORIZED,
@@ -198,7 +202,11 @@ class Broker:
                 session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI,
                                    [f"publish to restricted topic URI '{topic}' (wamp.* is reserved for the router)"])
             return
-        allowed, disclose = session.role.authorize(topic, "publish")
+        answer = session.role.authorize(topic, "publish", session)
+        if answer is None:
+            session.defer_for_authorization(self.publish, msg, topic, "publish")
+            return
+        allowed, disclose = answer
         if not allowed:
             if acknowledge:
                 session.send_error(

@@ -118,7 +118,11 @@ class Dealer:
                 [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
             )
             return
-        allowed, _ = session.role.authorize(proc, "register")
+        answer = session.role.authorize(proc, "register", session)
+        if answer is None:
+            session.defer_for_authorization(self.register, msg, proc, "register")
+            return
+        allowed, _ = answer
         if not allowed:
             session.send_error(
                 MSG_REGISTER, msg.request, E.NOT_AUTHORIZED,
@@ -217,7 +221,11 @@ class Dealer:
         if inv is not None:
             self._continue_progressive(session, inv, msg)
             return
-        allowed, disclose = session.role.authorize(proc, "call")
+        answer = session.role.authorize(proc, "call", session)
+        if answer is None:
+            session.defer_for_authorization(self.call, msg, proc, "call")
+            return
+        allowed, disclose = answer
         if not allowed:
             session.send_error(
                 MSG_CALL, request, E.NOT_AUTHORIZED, [f"session is not authorized to call procedure '{proc}'"]

@@ -7,7 +7,7 @@ import logging
 import os
 
 from ..protocol import errors as E
-from .authorization import RouterRole, TrustedRole
+from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
@@ -59,13 +59,30 @@ class Realm:
         else:
             self.service = None
 
-    def add_role(self, role_cfg: dict) -> RouterRole:
-        role = RouterRole(role_cfg["name"], role_cfg.get("permissions", []), role_cfg)
-        self.roles[role.name] = role
+    def add_role(self, role_cfg: dict):
+        """Start (or replace) a role; sessions of that role switch to it at once and
+        their cached authorization answers are dropped."""
+        name = role_cfg["name"]
+        if role_cfg.get("authorizer"):
+            role = DynamicRole(name, role_cfg["authorizer"], role_cfg, self)
+        else:
+            role = RouterRole(name, role_cfg.get("permissions", []), role_cfg)
+        self.roles[name] = role
+        self._rebind_role(name, role)
         return role
 
     def remove_role(self, name: str):
-        return self.roles.pop(name, None)
+        """Stop a role: its sessions stay joined but are denied everything."""
+        role = self.roles.pop(name, None)
+        if role is not None:
+            self._rebind_role(name, DenyRole(name))
+        return role
+
+    def _rebind_role(self, name: str, role) -> None:
+        for s in getattr(self, "sessions", {}).values():
+            if s.authrole == name and not s.trusted:
+                s.role = role
+                s.authz_cache = None
 
     def call_later(self, delay: float, fn, *args):
         return asyncio.get_running_loop().call_later(delay, fn, *args)

@@ -223,7 +223,8 @@ class RouterServiceAgent:
             raise MetaError(E.INVALID_ARGUMENT, "args must be a list and kwargs a dict")
         if publish_options is not None and not isinstance(publish_options, dict):
             raise MetaError(E.INVALID_ARGUMENT, "publish_options must be a dict")
-        allowed, _ = caller.role.authorize(topic, "publish")
+        answer = caller.role.authorize(topic, "publish", caller)
+        allowed = bool(answer and answer[0])
         if not allowed or (topic.startswith("wamp.") and not caller.trusted):
             raise MetaError(E.NOT_AUTHORIZED, f"session is not authorized to publish to topic '{topic}'")
         if caller.testaments is None:

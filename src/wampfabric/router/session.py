@@ -76,6 +76,9 @@ def anonymous_authid() -> str:
     return "-".join("".join(chars[i : i + 4]) for i in range(0, 24, 4))
 
 
+MAX_HELD = 1000  # messages a session may send while an authorizer is asked
+
+
 class _Detached:
     """Stands in for the transport of a session whose connection is gone, so
     late sends are no-ops and the session <-> transport reference cycle is
@@ -102,7 +105,7 @@ class RouterSession:
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
-        "__weakref__",
+        "authz_cache", "_held", "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -128,6 +131,8 @@ class RouterSession:
         self._inv_seq = 0
         self._pending_auth = None
         self.testaments = None  # {"detached": [...], "destroyed": [...]} once one is added
+        self.authz_cache = None  # dynamic authorizer answers: (uri, action) -> (allowed, disclose)
+        self._held = None  # messages held while a dynamic authorizer is asked
 
     # -- output -----------------------------------------------------------------
 
@@ -151,6 +156,13 @@ class RouterSession:
 
     def on_message(self, data: bytes) -> None:
         """A complete message arrived from the transport."""
+        if self._held is not None:
+            # an earlier message waits for a dynamic authorizer: keep the order
+            if len(self._held) >= MAX_HELD:
+                self.abort("wamp.error.runtime_error", "too many messages while waiting for authorization")
+                return
+            self._held.append(data)
+            return
         ser = self.serializer
         try:
             if ser.BATCHED:
@@ -177,6 +189,42 @@ class RouterSession:
                 log.exception("internal error processing %s from session %s", type(msg).__name__, self.session_id)
                 self.abort("wamp.error.runtime_error", "internal router error")
                 return
+
+    def defer_for_authorization(self, handler, msg, uri: str, action: str) -> None:
+        """Ask the role's authorizer about ``action`` on ``uri``, then run
+        ``handler(self, msg)`` with the answer; hold later messages meanwhile."""
+        if self._held is None:
+            self._held = []
+        role = self.role
+
+        def done(answer, keep: bool) -> None:
+            if self.state != ESTABLISHED or self.role is not role:
+                self._release_held()  # left, or the role changed meanwhile: nothing to apply
+                return
+            cache = self.authz_cache
+            if cache is None:
+                cache = self.authz_cache = {}
+            # the handler's authorize() finds the answer here; it stays only if cacheable
+            cache[(uri, action)] = answer
+            try:
+                handler(self, msg)
+            except Exception:
+                log.exception("internal error processing a deferred message of session %s", self.session_id)
+            if not keep and self.authz_cache is cache:
+                cache.pop((uri, action), None)
+            self._release_held()
+
+        role.ask(self, uri, action, dict(getattr(msg, "options", None) or {}), done)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if not held:
+            return
+        for i, data in enumerate(held):
+            if self._held is not None:  # deferred again: keep the rest in order
+                self._held.extend(held[i:])
+                return
+            self.on_message(data)
 
     def _dispatch(self, code: int, msg) -> None:
         state = self.state
