@@ -210,14 +210,28 @@ def check_auth(auth, path: str) -> None:
             else:
                 required = {"type": str, **({"create": str} if kind == "function" else {"authenticator": str})}
                 check_dict(cfg, p, required, extra)
-        elif method in ("cookie", "cryptosign-proxy", "anonymous-proxy"):
+        elif method == "cookie":
+            check_dict(cfg, p, {}, {"type": str})
+        elif method in ("cryptosign-proxy", "anonymous-proxy"):
             raise ConfigError(p, f"authentication method '{method}' is not supported by this version yet")
         else:
             raise ConfigError(p, f"unknown authentication method '{method}'")
 
 
+def check_cookie(cfg, path: str) -> None:
+    check_dict(cfg, path, {}, {"name": str, "length": int, "max_age": int, "store": dict})
+    if "store" in cfg:
+        store = check_dict(cfg["store"], f"{path}.store", {"type": str}, {"filename": str})
+        if store["type"] not in ("memory", "file"):
+            raise ConfigError(f"{path}.store.type", f"invalid cookie store type '{store['type']}' (memory, file)")
+    if not 8 <= cfg.get("length", 24) <= 64:
+        raise ConfigError(f"{path}.length", "must be 8..64")
+
+
 def check_websocket_settings(cfg, path: str, extra_required=None) -> None:
     """Attributes shared by a ``websocket`` transport and a ``websocket`` web service."""
+    if "cookie" in cfg:
+        check_cookie(cfg["cookie"], f"{path}.cookie")
     if "serializers" in cfg:
         check_serializers(cfg["serializers"], f"{path}.serializers")
     if "options" in cfg:

@@ -70,10 +70,17 @@ def authenticate(router, session, realm_name, details: dict) -> None:
         cls = PENDING.get(key)
         if cfg is None or cls is None:
             continue
+        if key == "cookie" and cookie_identity(session.transport) is None:
+            continue  # no authenticated cookie on this connection: try the next method
         pending = cls(router, session, realm_name, details, cfg, method)
         pending.start()
         return
     session.abort(NO_AUTH_METHOD, f"cannot authenticate using any of the offered authmethods {requested}")
+
+
+def cookie_identity(transport) -> dict | None:
+    store = getattr(transport, "cookie_store", None)
+    return store.identity(getattr(transport, "cbtid", None)) if store is not None else None
 
 
 def load_function(dotted: str):
@@ -216,6 +223,12 @@ class PendingAuth:
         if authextra:
             extra.update(authextra)
         self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra)
+        t = self.session.transport
+        store = getattr(t, "cookie_store", None)
+        if store is not None and getattr(t, "cbtid", None) and self.METHOD not in ("cookie", "anonymous"):
+            # the cookie now identifies this principal on later connections
+            store.set_identity(t.cbtid, {"authid": authid, "authrole": role, "authrealm": realm_name,
+                                         "authmethod": self.METHOD, "authextra": principal.get("extra") or {}})
 
     def deny(self, d: Deny) -> None:
         if self._done:
@@ -519,6 +532,19 @@ class PendingTls(PendingAuth):
         self.accept(principal)
 
 
+class PendingCookie(PendingAuth):
+    """The connection carries a cookie of an earlier authenticated session
+    (see transport/cookies.py): authenticated again as that principal."""
+
+    METHOD = "cookie"
+
+    def start(self) -> None:
+        ident = cookie_identity(self.session.transport)
+        self.provider = "cookie"
+        self.accept({"authid": ident["authid"], "role": ident["authrole"], "realm": ident["authrealm"],
+                     "extra": ident.get("authextra") or {}})
+
+
 PENDING = {
     "anonymous": PendingAnonymous,
     "ticket": PendingTicket,
@@ -526,4 +552,5 @@ PENDING = {
     "cryptosign": PendingCryptosign,
     "scram": PendingScram,
     "tls": PendingTls,
+    "cookie": PendingCookie,
 }

@@ -83,7 +83,7 @@ class WebSocketRouterTransport(RouterTransport):
     TYPE = "websocket"
 
     async def start(self) -> None:
-        self.service = WebSocketService(self.router, self.config)
+        self.service = WebSocketService(self.router, self.config, cbdir=self.cbdir)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         self.server = await ws_create_server(self.service.upgrade, sock=sock, **self._tls(),
                                              **self._ws_server_kwargs([self.service]))

@@ -57,7 +57,7 @@ class WebSocketWebService(WebService):
 
     def __init__(self, transport, config: dict):
         super().__init__(transport, config)
-        self.ws = WebSocketService(transport.router, config, transport.config.get("auth"))
+        self.ws = WebSocketService(transport.router, config, transport.config.get("auth"), transport.cbdir)
 
     def handle(self, request, subpath: str):
         if not _is_upgrade(request):

@@ -18,6 +18,7 @@ from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWi
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
 from .coalesce import Coalescer
+from .cookies import create_cookie_store
 from .endpoints import channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.websocket")
@@ -53,9 +54,10 @@ class WebSocketService:
     a ``websocket`` path of a ``web`` transport), and the factory of its
     connection listeners."""
 
-    def __init__(self, router, config: dict, auth_config: dict | None = None):
+    def __init__(self, router, config: dict, auth_config: dict | None = None, cbdir="."):
         self.router = router
         self.config = config
+        self.cookie_store = create_cookie_store(config["cookie"], cbdir) if "cookie" in config else None
         options = config.get("options", {})
         names = config.get("serializers") or ["cbor", "msgpack", "json"]
         self.subprotocols = {}
@@ -107,6 +109,13 @@ class WebSocketService:
             serializer = self.default_serializer  # legacy client without a subprotocol
         listener = WampWebSocketListener(self, serializer)
         extra = {"Sec-WebSocket-Protocol": chosen} if chosen else {}
+        store = self.cookie_store
+        if store is not None:
+            cbtid = store.cookie_from(headers.get("Cookie"))
+            if store.get(cbtid) is None:
+                cbtid = store.create()
+                extra["Set-Cookie"] = store.header(cbtid)
+            listener.cbtid = cbtid
         return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra), listener)
 
 
@@ -124,13 +133,14 @@ class WampWebSocketListener(WSListener):
 
     # idle connections are most of a router's memory: no per-instance __dict__
     __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
-                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size")
+                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "cbtid")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
         self.serializer = serializer
         self.auth_config = service.auth_config
         self.session = None
+        self.cbtid = None
         self._ws = None
         self._tcp = None
         self._msg_type = _BINARY if serializer.BINARY else _TEXT
@@ -195,6 +205,10 @@ class WampWebSocketListener(WSListener):
         return peer_of(self._tcp) if self._tcp is not None else "?"
 
     transport_type = "websocket"
+
+    @property
+    def cookie_store(self):
+        return self.service.cookie_store
 
     def channel_id(self, kind: str) -> bytes | None:
         return channel_id(self._tcp, kind)

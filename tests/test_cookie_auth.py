@@ -1,0 +1,98 @@
+"""Cookie tracking and the ``cookie`` authmethod on WebSocket transports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from conftest import free_port, start_node, stop_node
+from wampfabric.transport.cookies import create_cookie_store
+
+ROLES = {"subscriber": {}, "caller": {}}
+
+
+@pytest.fixture(scope="module")
+def cookie_node():
+    ports = {}
+
+    def config(p, rs_path):
+        ports.update(ws=free_port())
+        p.clear()
+        p.update(ports)
+        perms = [{"uri": "com.", "match": "prefix", "allow": {"call": True, "subscribe": True}}]
+        return {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": [
+            {"name": "user", "permissions": perms}, {"name": "anonymous", "permissions": perms}]}],
+            "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1",
+                                                              "port": ports["ws"]},
+                            "cookie": {"name": "cbtid", "max_age": 600, "store": {"type": "file",
+                                                                                 "filename": "cookies.dat"}},
+                            "auth": {"cookie": {},
+                                     "ticket": {"type": "static", "principals": {
+                                         "joe": {"ticket": "s3cret", "role": "user"}}},
+                                     "anonymous": {"type": "static", "role": "anonymous"}}}]}]}
+
+    node = start_node(config)
+    yield node
+    stop_node(node)
+
+
+def hello(ws, authmethods, authid=None):
+    details = {"roles": ROLES, "authmethods": authmethods}
+    if authid:
+        details["authid"] = authid
+    ws.send(json.dumps([1, "realm1", details]))
+    return json.loads(ws.recv(timeout=5))
+
+
+def test_cookie_set_then_used_for_authentication(cookie_node):
+    url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
+    with ws_connect(url, subprotocols=["wamp.2.json"]) as ws:
+        cookie = ws.response.headers["Set-Cookie"]
+        assert cookie.startswith("cbtid=") and "HttpOnly" in cookie
+        cbtid = cookie.split(";")[0].split("=", 1)[1]
+        # no authenticated cookie yet: "cookie" is skipped, ticket is used
+        msg = hello(ws, ["cookie", "ticket"], "joe")
+        assert msg[0] == 4 and msg[1] == "ticket"
+        ws.send(json.dumps([5, "s3cret", {}]))
+        msg = json.loads(ws.recv(timeout=5))
+        assert msg[0] == 2 and msg[2]["authmethod"] == "ticket"
+    # a new connection with the cookie is authenticated by it, as joe/user
+    with ws_connect(url, subprotocols=["wamp.2.json"], additional_headers={"Cookie": f"cbtid={cbtid}"}) as ws:
+        assert "Set-Cookie" not in ws.response.headers
+        msg = hello(ws, ["cookie", "ticket"])
+        assert msg[0] == 2, msg
+        assert msg[2]["authmethod"] == "cookie" and msg[2]["authid"] == "joe" and msg[2]["authrole"] == "user"
+    # the store file is private
+    store = cookie_node.cbdir / "cookies.dat"
+    assert store.stat().st_mode & 0o777 == 0o600
+
+
+def test_unknown_or_forged_cookie_does_not_authenticate(cookie_node):
+    url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
+    with ws_connect(url, subprotocols=["wamp.2.json"], additional_headers={"Cookie": "cbtid=forged"}) as ws:
+        assert "Set-Cookie" in ws.response.headers  # a fresh cookie replaces the unknown one
+        msg = hello(ws, ["cookie"])
+        assert msg[0] == 3 and msg[2] == "wamp.error.no_auth_method"
+
+
+def test_anonymous_login_does_not_mark_the_cookie(cookie_node):
+    url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
+    with ws_connect(url, subprotocols=["wamp.2.json"]) as ws:
+        cbtid = ws.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert hello(ws, ["anonymous"])[0] == 2
+    with ws_connect(url, subprotocols=["wamp.2.json"], additional_headers={"Cookie": f"cbtid={cbtid}"}) as ws:
+        msg = hello(ws, ["cookie"])
+        assert msg[0] == 3
+
+
+def test_file_store_survives_a_restart(tmp_path):
+    cfg = {"name": "cbtid", "max_age": 600, "store": {"type": "file", "filename": "c.dat"}}
+    s1 = create_cookie_store(cfg, tmp_path)
+    cbtid = s1.create()
+    s1.set_identity(cbtid, {"authid": "joe", "authrole": "user", "authrealm": "realm1", "authmethod": "ticket"})
+    s2 = create_cookie_store(cfg, tmp_path)
+    assert s2.identity(cbtid)["authid"] == "joe"
+    expired = create_cookie_store(dict(cfg, max_age=0), tmp_path)
+    assert expired.identity(cbtid) is None
