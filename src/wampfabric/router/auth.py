@@ -204,6 +204,8 @@ class PendingAuth:
 
     # -- outcomes ---------------------------------------------------------------------
 
+    session_id: int | None = None  # set when a challenge announced the session ID (WAMP-CRA)
+
     def accept(self, principal: dict, authextra: dict | None = None) -> None:
         if self._done:
             return
@@ -222,7 +224,7 @@ class PendingAuth:
         extra = dict(principal.get("extra") or {})
         if authextra:
             extra.update(authextra)
-        self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra)
+        self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra, session_id=self.session_id)
         t = self.session.transport
         store = getattr(t, "cookie_store", None)
         if store is not None and getattr(t, "cbtid", None) and self.METHOD not in ("cookie", "anonymous"):
@@ -350,9 +352,9 @@ class PendingWampCra(PendingAuth):
         if not isinstance(secret, str):
             raise Deny(log_message=f"principal {self.authid!r} has no secret")
         self.principal = principal
-        self.pending_session = self.session_id_hint()
+        self.session_id = self.session_id_hint()
         self.challenge_str = crypto.wampcra_challenge(
-            principal.get("authid") or self.authid, principal["role"], self.provider, self.pending_session)
+            principal.get("authid") or self.authid, principal["role"], self.provider, self.session_id)
         extra = {"challenge": self.challenge_str}
         if "salt" in principal:
             extra.update(salt=principal["salt"], iterations=principal.get("iterations", 1000),

@@ -304,9 +304,10 @@ class RouterSession:
         pending.authenticate(self, msg.signature, msg.extra)
 
     def welcome(self, realm, authid: str, authrole: str, authmethod: str, authprovider: str,
-                authextra: dict | None = None, role=None) -> None:
-        """Authentication succeeded: join ``realm`` and send WELCOME."""
-        self.session_id = secure_id()
+                authextra: dict | None = None, role=None, session_id: int | None = None) -> None:
+        """Authentication succeeded: join ``realm`` and send WELCOME (with
+        ``session_id`` when a challenge already announced it)."""
+        self.session_id = session_id or secure_id()
         self.realm = realm
         self.authid = authid
         self.authrole = authrole
