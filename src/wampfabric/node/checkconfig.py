@@ -368,21 +368,150 @@ def check_realm(realm, path: str) -> None:
 
 # -- workers -----------------------------------------------------------------------
 
+RESTART_POLICIES = ("restart-never", "restart-always", "restart-on-failed")
+CONTAINER_SHUTDOWN = ("shutdown-manual", "shutdown-on-last-component-stopped")
+NODE_SHUTDOWN_TRIGGERS = ("shutdown_on_shutdown_requested", "shutdown_on_worker_exit",
+                          "shutdown_on_worker_exit_with_error", "shutdown_on_last_worker_exit")
+
+
+def check_env(env, path: str) -> None:
+    check_dict(env, path, {}, {"inherit": (bool, list), "vars": dict})
+    if isinstance(env.get("inherit"), list):
+        for i, name in enumerate(env["inherit"]):
+            check_type(name, str, f"{path}.inherit[{i}]")
+    for k, v in env.get("vars", {}).items():
+        check_type(v, (str, int, float, bool), f"{path}.vars.{k}")
+
+
+def check_restart(value, path: str) -> None:
+    check_type(value, str, path)
+    if value not in RESTART_POLICIES:
+        raise ConfigError(path, f"invalid restart policy '{value}' (one of: {', '.join(RESTART_POLICIES)})")
+
+
+NATIVE_WORKER_OPTIONS = {"title": str, "disabled": (bool, str), "pythonpath": list, "cpu_affinity": list,
+                         "env": dict, "reactor": dict, "expose_controller": bool, "expose_shared": bool,
+                         "restart": str}
+
+
+def _check_native_options(options, path: str, extra: dict) -> None:
+    check_dict(options, path, {}, {**NATIVE_WORKER_OPTIONS, **extra})
+    for i, p in enumerate(options.get("pythonpath", [])):
+        check_type(p, str, f"{path}.pythonpath[{i}]")
+    if "env" in options:
+        check_env(options["env"], f"{path}.env")
+    if "restart" in options:
+        check_restart(options["restart"], f"{path}.restart")
+
+
+def check_router_worker_options(options, path: str, personality=None) -> None:
+    _check_native_options(options, path, {})
+
+
+def check_container_worker_options(options, path: str, personality=None) -> None:
+    _check_native_options(options, path, {"shutdown": str})
+    if options.get("shutdown", "shutdown-manual") not in CONTAINER_SHUTDOWN:
+        raise ConfigError(f"{path}.shutdown",
+                          f"invalid shutdown mode '{options['shutdown']}' (one of: {', '.join(CONTAINER_SHUTDOWN)})")
+
+
+def check_native_worker_options(worker_type: str, options, path: str, personality) -> None:
+    checker = personality.NATIVE_WORKERS[worker_type]["checkconfig_options"]
+    checker(options, path, personality)
+
+
+def check_connecting_endpoint(ep, path: str) -> None:
+    check_type(ep, dict, path)
+    kind = ep.get("type")
+    if kind == "tcp":
+        check_dict(ep, path, {"type": str, "port": int}, {"host": str, "version": int, "timeout": int, "tls": dict})
+        check_port(ep["port"], f"{path}.port")
+        if "tls" in ep:
+            raise ConfigError(f"{path}.tls", "TLS client endpoints are not supported yet by this version")
+    elif kind == "unix":
+        check_dict(ep, path, {"type": str, "path": str}, {"timeout": int})
+    elif kind is None:
+        raise ConfigError(path, "missing mandatory attribute 'type' (one of: tcp, unix)")
+    else:
+        raise ConfigError(f"{path}.type", f"invalid endpoint type '{kind}' (one of: tcp, unix)")
+
+
+def check_connecting_transport(tr, path: str) -> None:
+    check_type(tr, dict, path)
+    kind = tr.get("type")
+    if kind == "websocket":
+        check_dict(tr, path, {"type": str, "endpoint": dict}, {"url": str, "serializers": list, "options": dict,
+                                                                "id": str})
+    elif kind == "rawsocket":
+        check_dict(tr, path, {"type": str, "endpoint": dict}, {"serializer": str, "serializers": list,
+                                                                "options": dict, "id": str})
+        if "serializer" in tr:
+            check_serializers([tr["serializer"]], f"{path}.serializer")
+    elif kind is None:
+        raise ConfigError(path, "missing mandatory attribute 'type' (one of: websocket, rawsocket)")
+    else:
+        raise ConfigError(f"{path}.type", f"invalid transport type '{kind}' (one of: websocket, rawsocket)")
+    check_connecting_endpoint(tr["endpoint"], f"{path}.endpoint")
+    if "serializers" in tr:
+        check_serializers(tr["serializers"], f"{path}.serializers")
+
+
+COMPONENT_CALLBACKS = ("join", "leave", "connect", "disconnect", "ready")
+
+
+def _check_component(comp, path: str, extra_required: dict, extra_optional: dict) -> None:
+    check_type(comp, dict, path)
+    kind = comp.get("type")
+    common = {"id": str, "extra": (dict, list, str, int, float, bool, type(None)), **extra_optional}
+    if kind == "class":
+        check_dict(comp, path, {"type": str, "classname": str, "realm": str, **extra_required}, common)
+    elif kind == "function":
+        check_dict(comp, path, {"type": str, "realm": str, "callbacks": dict, **extra_required}, common)
+        for ev, fn in comp["callbacks"].items():
+            if ev not in COMPONENT_CALLBACKS:
+                raise ConfigError(f"{path}.callbacks.{ev}",
+                                  f"unknown callback '{ev}' (one of: {', '.join(COMPONENT_CALLBACKS)})")
+            check_type(fn, str, f"{path}.callbacks.{ev}")
+    elif kind is None:
+        raise ConfigError(path, "missing mandatory attribute 'type' (one of: class, function)")
+    else:
+        raise ConfigError(f"{path}.type", f"invalid component type '{kind}' (one of: class, function)")
+    if not check_uri(comp["realm"], False):
+        raise ConfigError(f"{path}.realm", f"invalid realm name '{comp['realm']}'")
+
+
+def check_container_component(comp, path: str) -> None:
+    _check_component(comp, path, {"transport": dict}, {})
+    check_connecting_transport(comp["transport"], f"{path}.transport")
+
+
+def check_router_component(comp, path: str) -> None:
+    _check_component(comp, path, {}, {"role": str, "references": list})
+
+
+def _check_ids(items: list, path: str, what: str) -> None:
+    ids = set()
+    for i, item in enumerate(items):
+        iid = item.get("id") if isinstance(item, dict) else None
+        if iid is not None:
+            check_type(iid, str, f"{path}[{i}].id")
+            if iid in ids:
+                raise ConfigError(f"{path}[{i}].id", f"duplicate {what} id '{iid}'")
+            ids.add(iid)
+
+
 def check_router_worker(worker, path: str, personality) -> None:
     check_dict(worker, path, {"type": str},
                {"id": str, "options": dict, "manhole": dict, "realms": list, "transports": list,
                 "components": list, "connections": list})
     if "options" in worker:
-        check_dict(worker["options"], f"{path}.options", {},
-                   {"title": str, "disabled": (bool, str), "pythonpath": list, "cpu_affinity": list, "env": dict,
-                    "reactor": dict, "expose_controller": bool, "expose_shared": bool})
+        check_router_worker_options(worker["options"], f"{path}.options", personality)
     names = set()
     for i, realm in enumerate(worker.get("realms", [])):
         check_realm(realm, f"{path}.realms[{i}]")
         if realm["name"] in names:
             raise ConfigError(f"{path}.realms[{i}].name", f"duplicate realm '{realm['name']}'")
         names.add(realm["name"])
-    ids = set()
     for i, transport in enumerate(worker.get("transports", [])):
         tpath = f"{path}.transports[{i}]"
         check_type(transport, dict, tpath)
@@ -394,16 +523,94 @@ def check_router_worker(worker, path: str, personality) -> None:
             known = ", ".join(sorted(personality.ROUTER_TRANSPORT_CHECKERS))
             raise ConfigError(f"{tpath}.type", f"unknown transport type '{kind}' (available: {known})")
         checker(transport, tpath, personality)
-        tid = transport.get("id")
-        if tid is not None:
-            if tid in ids:
-                raise ConfigError(f"{tpath}.id", f"duplicate transport id '{tid}'")
-            ids.add(tid)
-    if worker.get("components"):
-        raise ConfigError(f"{path}.components", "router components are not supported by this version yet")
+    _check_ids(worker.get("transports", []), f"{path}.transports", "transport")
+    for i, comp in enumerate(worker.get("components", [])):
+        check_router_component(comp, f"{path}.components[{i}]")
+        if comp["realm"] not in names:
+            raise ConfigError(f"{path}.components[{i}].realm", f"no realm '{comp['realm']}' on this router worker")
+    _check_ids(worker.get("components", []), f"{path}.components", "component")
+    if worker.get("connections"):
+        raise ConfigError(f"{path}.connections", "connections are not supported by this version yet")
 
 
-WORKER_CHECKERS = {"router": check_router_worker}
+def check_container_worker(worker, path: str, personality) -> None:
+    check_dict(worker, path, {"type": str},
+               {"id": str, "options": dict, "manhole": dict, "components": list, "connections": list})
+    if "options" in worker:
+        check_container_worker_options(worker["options"], f"{path}.options", personality)
+    for i, comp in enumerate(worker.get("components", [])):
+        check_container_component(comp, f"{path}.components[{i}]")
+    _check_ids(worker.get("components", []), f"{path}.components", "component")
+    if worker.get("connections"):
+        raise ConfigError(f"{path}.connections", "connections are not supported by this version yet")
+
+
+def check_guest_worker(worker, path: str, personality=None) -> None:
+    check_dict(worker, path, {"type": str, "executable": str}, {"id": str, "arguments": list, "options": dict})
+    for i, a in enumerate(worker.get("arguments", [])):
+        check_type(a, (str, int, float), f"{path}.arguments[{i}]")
+    options = worker.get("options", {})
+    opath = f"{path}.options"
+    check_dict(options, opath, {}, {"env": dict, "workdir": str, "stdin": (str, dict), "stdout": str,
+                                    "stderr": str, "watch": dict, "disabled": (bool, str), "restart": str,
+                                    "title": str})
+    if "env" in options:
+        check_env(options["env"], f"{opath}.env")
+    if "restart" in options:
+        check_restart(options["restart"], f"{opath}.restart")
+    for name in ("stdout", "stderr"):
+        if options.get(name, "log") not in ("log", "drop", "close"):
+            raise ConfigError(f"{opath}.{name}", f"must be one of: log, drop, close (not '{options[name]}')")
+    stdin = options.get("stdin")
+    if isinstance(stdin, str) and stdin != "close":
+        raise ConfigError(f"{opath}.stdin", "must be 'close' or an object {type: json, value, close}")
+    if isinstance(stdin, dict):
+        check_dict(stdin, f"{opath}.stdin", {"type": str},
+                   {"value": (dict, list, str, int, float, bool, type(None)), "close": bool})
+        if stdin["type"] != "json":
+            raise ConfigError(f"{opath}.stdin.type", "must be 'json'")
+    if "watch" in options:
+        raise ConfigError(f"{opath}.watch", "watching directories is not supported by this version yet")
+
+
+WORKER_CHECKERS = {"router": check_router_worker, "container": check_container_worker, "guest": check_guest_worker}
+
+
+def check_controller(controller, path: str, personality) -> None:
+    check_dict(controller, path, {},
+               {"id": str, "options": dict, "manhole": dict, "transport": dict, "fabric": dict,
+                "enable_docker": bool, "connections": list, "blockchain": (dict, type(None))})
+    if "id" in controller and not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", controller["id"]):
+        raise ConfigError(f"{path}.id",
+                          f"invalid node id '{controller['id']}' (must match ^[a-z][a-z0-9_]{{2,63}}$)")
+    if "options" in controller:
+        opath = f"{path}.options"
+        opts = check_dict(controller["options"], opath, {},
+                          {"title": str, "shutdown": list, "shutdown_timeout": (int, float), "env": dict,
+                           "enable_parallel_worker_start": bool})
+        for i, trig in enumerate(opts.get("shutdown", [])):
+            check_type(trig, str, f"{opath}.shutdown[{i}]")
+            if trig not in NODE_SHUTDOWN_TRIGGERS:
+                raise ConfigError(f"{opath}.shutdown[{i}]",
+                                  f"invalid shutdown trigger '{trig}' (one of: {', '.join(NODE_SHUTDOWN_TRIGGERS)})")
+        if opts.get("shutdown_timeout", 1) <= 0:
+            raise ConfigError(f"{opath}.shutdown_timeout", "must be positive")
+    if "transport" in controller:
+        tpath = f"{path}.transport"
+        tr = check_dict(controller["transport"], tpath, {"type": str, "endpoint": dict},
+                        {"serializers": list, "auth": dict, "options": dict, "id": str})
+        if tr["type"] != "rawsocket":
+            raise ConfigError(f"{tpath}.type", "the node management transport must be 'rawsocket'")
+        ep = check_dict(tr["endpoint"], f"{tpath}.endpoint", {"type": str, "path": str}, {"backlog": int})
+        if ep["type"] != "unix":
+            raise ConfigError(f"{tpath}.endpoint.type",
+                              "the node management transport listens on a Unix socket only (type 'unix')")
+        if not ep["path"] or ep["path"].startswith("/") or ".." in ep["path"].split("/"):
+            raise ConfigError(f"{tpath}.endpoint.path", "must be a relative path inside the node directory")
+        if "serializers" in tr:
+            check_serializers(tr["serializers"], f"{tpath}.serializers")
+        if "auth" in tr:
+            check_auth(tr["auth"], f"{tpath}.auth")
 
 
 def check_config(config, personality) -> dict:
@@ -412,13 +619,8 @@ def check_config(config, personality) -> dict:
     version = config.get("version", 1)
     if version != 2:
         raise ConfigError(f"{path}.version", f"unsupported config version {version!r} (only version 2 is supported)")
-    controller = config.get("controller", {})
-    check_dict(controller, f"{path}.controller", {},
-               {"id": str, "options": dict, "manhole": dict, "transport": dict, "fabric": dict,
-                "enable_docker": bool, "connections": list, "blockchain": (dict, type(None))})
-    if "id" in controller and not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", controller["id"]):
-        raise ConfigError(f"{path}.controller.id",
-                          f"invalid node id '{controller['id']}' (must match ^[a-z][a-z0-9_]{{2,63}}$)")
+    check_controller(config.get("controller", {}), f"{path}.controller", personality)
+    checkers = getattr(personality, "WORKER_CHECKERS", None) or WORKER_CHECKERS
     ids = set()
     for i, worker in enumerate(config.get("workers", [])):
         wpath = f"{path}.workers[{i}]"
@@ -426,15 +628,17 @@ def check_config(config, personality) -> dict:
         kind = worker.get("type")
         if kind is None:
             raise ConfigError(wpath, "missing mandatory attribute 'type'")
-        checker = WORKER_CHECKERS.get(kind)
+        checker = checkers.get(kind)
         if checker is None:
-            if kind in ("container", "guest", "proxy", "xbrmm", "hostmonitor", "websocket-testee"):
+            if kind in ("proxy", "xbrmm", "hostmonitor", "websocket-testee"):
                 raise ConfigError(f"{wpath}.type", f"worker type '{kind}' is not supported by this version yet")
-            raise ConfigError(f"{wpath}.type", f"unknown worker type '{kind}' (available: {', '.join(WORKER_CHECKERS)})")
+            raise ConfigError(f"{wpath}.type", f"unknown worker type '{kind}' (available: {', '.join(checkers)})")
         checker(worker, wpath, personality)
         wid = worker.get("id")
         if wid is not None:
             if wid in ids:
                 raise ConfigError(f"{wpath}.id", f"duplicate worker id '{wid}'")
+            if wid == "controller" or "." in wid:
+                raise ConfigError(f"{wpath}.id", f"invalid worker id '{wid}' ('controller' and '.' are reserved)")
             ids.add(wid)
     return config

@@ -101,18 +101,122 @@ def init(appdir):
     click.echo(f"Start the node: wampfabric start --cbdir {cbdir}")
 
 
+LOGLEVELS = click.Choice(["none", "error", "warn", "info", "debug", "trace"])
+
+
 @main.command()
 @cbdir_option
 @config_option
 @personality_option
-@click.option("--loglevel", default="info", type=click.Choice(["none", "error", "warn", "info", "debug", "trace"]))
+@click.option("--loglevel", default="info", type=LOGLEVELS)
 def start(cbdir, config, personality, loglevel):
-    """Start a node in the foreground."""
+    """Start a node in the foreground (the node controller and its workers)."""
     from .logs import setup_logging
     from .node import run_node
 
     setup_logging(loglevel)
-    sys.exit(run_node(_personality(personality), _cbdir(cbdir), config))
+    sys.exit(run_node(_personality(personality), _cbdir(cbdir), config, loglevel))
+
+
+@main.command()
+@cbdir_option
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the node to exit.")
+@click.option("--kill", "kill_", is_flag=True, help="Kill the node at once (SIGKILL) instead of SIGTERM.")
+def stop(cbdir, timeout, kill_):
+    """Stop the node running from a node directory (SIGTERM, then wait for it)."""
+    import signal
+    import time
+
+    import psutil
+
+    from . import pidfile
+
+    cb = _cbdir(cbdir)
+    info = pidfile.read(cb)
+    if not pidfile.is_alive(info):
+        click.echo(f"No node running from node directory {cb}", err=True)
+        sys.exit(EXIT_NOT_RUNNING)
+    pid = info["pid"]
+    proc = psutil.Process(pid)
+    click.echo(f"Stopping node (PID {pid}) ..")
+    proc.send_signal(signal.SIGKILL if kill_ else signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        click.echo(f"Node (PID {pid}) did not exit within {timeout:.0f}s: killing it", err=True)
+        proc.kill()  # its workers die with it (parent-death signal, end of their pipes)
+        proc.wait(10)
+    # a killed node cannot remove its pid file
+    time.sleep(0.05)
+    if pidfile.read(cb) is not None and not pidfile.is_alive(pidfile.read(cb)):
+        try:
+            pidfile.path(cb).unlink()
+        except FileNotFoundError:
+            pass
+    click.echo("Node stopped")
+
+
+EXIT_NOT_RUNNING = 3  # LSB: "program is not running"
+
+
+@main.command()
+@cbdir_option
+@config_option
+@personality_option
+def status(cbdir, config, personality):
+    """Show whether a node runs from a node directory (and its workers, via the management socket)."""
+    from . import pidfile
+
+    cb = _cbdir(cbdir)
+    info = pidfile.read(cb)
+    alive = pidfile.is_alive(info)
+    sock = _management_socket(cb, config, personality)
+    if alive and sock is not None and sock.is_socket():
+        import asyncio
+
+        try:
+            res = asyncio.run(_status_over_socket(str(sock)))
+        except Exception as e:
+            click.echo(f"Node running (PID {info['pid']}), but its management socket {sock} failed: {e}")
+            sys.exit(0)
+        status_, workers = res
+        click.echo(f"Node '{status_.get('node_id')}' running (PID {status_['controller_pid']}), "
+                   f"started {status_['started']}, {status_['running_workers']} worker(s)")
+        click.echo(f"  directory:  {status_['directory']}")
+        click.echo(f"  public key: {status_['pubkey']}")
+        for w in workers:
+            click.echo(f"  worker {w['id']:<16} {w['type']:<10} {w['status']:<9} pid {w['pid']}")
+        sys.exit(0)
+    if alive:
+        click.echo(f"Node running from node directory {cb} (PID {info['pid']})")
+        sys.exit(0)
+    click.echo(f"No node running from node directory {cb}")
+    sys.exit(EXIT_NOT_RUNNING)
+
+
+def _management_socket(cbdir: Path, config_name, personality) -> Path | None:
+    from .checkconfig import ConfigError
+    from .config import find_config, load_config
+    from .management import socket_path
+
+    try:
+        cfg = load_config(find_config(cbdir, config_name), _personality(personality))
+    except ConfigError:
+        return None
+    tcfg = cfg.get("controller", {}).get("transport")
+    return socket_path(cbdir, tcfg) if tcfg else None
+
+
+async def _status_over_socket(path: str):
+    from ..client.rawsocket import connect_rawsocket
+
+    s = await connect_rawsocket("crossbar", path=path)
+    try:
+        status_ = await s.call("crossbar.get_status")
+        workers = [await s.call("crossbar.get_worker", wid) for wid in await s.call("crossbar.get_workers")]
+    finally:
+        await s.leave()
+    return status_, workers
 
 
 @main.command()
@@ -146,6 +250,31 @@ def keys(cbdir):
     if created:
         click.echo("New node key pair generated.")
     click.echo(f"public-key-ed25519: {key.public_hex}")
+
+
+@main.command()
+def keygen():
+    """Generate a new Ed25519 key pair (e.g. for a cryptosign client) and print it as hex."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    priv = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption()).hex()
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    click.echo("New Ed25519 key pair generated (keep the private key secret):")
+    click.echo(f"public-key-ed25519: {pub}")
+    click.echo(f"private-key-ed25519: {priv}")
+
+
+@main.command("_exec_worker", hidden=True, context_settings={"ignore_unknown_options": True,
+                                                             "allow_extra_args": True})
+@click.pass_context
+def exec_worker(ctx):
+    """Run a native worker (used by the node controller when running frozen)."""
+    from ..worker.main import main as worker_main
+
+    sys.exit(worker_main(ctx.args))
 
 
 if __name__ == "__main__":  # pragma: no cover

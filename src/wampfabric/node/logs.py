@@ -1,5 +1,9 @@
 """Log output in Crossbar.io's line format:
-``2026-11-27T21:42:15+0000 [Controller  32657] message``."""
+``2026-11-27T21:42:15+0000 [Controller  32657] message``.
+
+Worker processes write their lines in the same format (``[Router    1234]``)
+to their stdout; the controller passes them through (records with
+``extra={"raw": True}``)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ class NodeLogFormatter(logging.Formatter):
         self.prefix = f"[{kind:<10} {os.getpid():>6}]"
 
     def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "raw", False):
+            # a worker's line, already formatted (with the worker's prefix)
+            return record.getMessage()
         ts = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(record.created))
         msg = record.getMessage()
         if record.exc_info:

@@ -1,8 +1,24 @@
-"""A node: node key, config, and the router workers it runs.
+"""The node: node key, config, the local node management router, the node
+controller and the workers it boots (design document, "Node Booting").
 
-This version runs its router workers inside the node process; the process
-model with a node controller and worker processes builds on this (see
-docs/architecture.md).
+``wampfabric start`` runs this in the foreground: the process is the node
+controller.  It
+
+1. loads (or creates) the node key and loads and checks the config;
+2. writes the pid file ``node.pid`` in the node directory (refusing to start
+   when a live node owns it);
+3. starts the node management router (a ``Router`` with the one realm
+   ``crossbar``) which never listens on the network -- unless
+   ``controller.transport`` asks for a Unix socket in the node directory
+   (``management.py``);
+4. attaches the ``NodeController`` session through the function-call
+   transport and boots the workers of the config by calling the management
+   API (``crossbar.start_worker``, then ``crossbar.worker.<id>.start_*``),
+   exactly as a remote manager would;
+5. publishes ``crossbar.on_ready`` and runs until SIGTERM/SIGINT,
+   ``crossbar.shutdown`` or a shutdown trigger; then it stops all workers
+   (SIGTERM, SIGKILL after a timeout), publishes ``crossbar.on_shutdown``
+   and removes the pid file.
 """
 
 from __future__ import annotations
@@ -14,56 +30,64 @@ import os
 import signal
 from pathlib import Path
 
+from ..client.session import ApplicationError
 from ..router.realm import Router
+from . import pidfile
 from .checkconfig import ConfigError
 from .config import find_config, load_config
+from .controller import NODE_SHUTDOWN_ON_WORKER_EXIT, NodeController
 from .keys import load_or_create_node_key
 
 log = logging.getLogger("wampfabric.node")
 
+MANAGEMENT_REALM = "crossbar"
+DEFAULT_WORKER_STOP_TIMEOUT = 10.0
 
-class RouterWorker:
-    """A router worker: a ``Router`` with its realms and transports."""
 
-    def __init__(self, node: "Node", worker_id: str, config: dict):
-        self.node = node
-        self.worker_id = worker_id
-        self.config = config
-        self.router = Router(node_id=node.node_id, worker_id=worker_id)
-        self.transports: dict = {}
+def management_realm_config() -> dict:
+    """Realm ``crossbar``: workers get per-worker roles when they start; ``management``
+    is the role of local management clients (Unix socket): they may call and
+    subscribe, never register or publish (so they cannot pose as the node or a worker)."""
+    return {
+        "name": MANAGEMENT_REALM,
+        "roles": [{"name": "management", "permissions": [
+            {"uri": "", "match": "prefix", "allow": {"call": True, "subscribe": True}}]}],
+    }
 
-    async def start(self) -> None:
-        for realm_cfg in self.config.get("realms", []):
-            self.router.start_realm(realm_cfg)
-        for i, tcfg in enumerate(self.config.get("transports", [])):
-            await self.start_transport(tcfg.get("id", f"transport{i + 1:03d}"), tcfg)
 
-    async def start_transport(self, transport_id: str, config: dict):
-        cls = self.node.personality.ROUTER_TRANSPORTS[config["type"]]
-        transport = cls(self.router, transport_id, config, self.node.cbdir, self.node.personality)
-        await transport.start()
-        self.transports[transport_id] = transport
-        log.info("Router %s: %s started", self.worker_id, transport.description)
-        return transport
-
-    async def stop(self) -> None:
-        for tid, t in list(self.transports.items()):
-            await t.stop()
-            del self.transports[tid]
-        for name in list(self.router.realms):
-            self.router.stop_realm(name)
+def disabled_reason(worker_cfg: dict) -> str | None:
+    """``options.disabled``: ``true``, or the name of an environment variable that disables when set
+    to 1/true/yes/on.  Returns the reason of the design document's log line, or None."""
+    disabled = worker_cfg.get("options", {}).get("disabled")
+    if disabled is True:
+        return "disabled from config parameter"
+    if isinstance(disabled, str) and disabled:
+        if os.environ.get(disabled, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"disabled from envvar {disabled}"
+    return None
 
 
 class Node:
-    def __init__(self, personality, cbdir: Path, config_name: str | None = None):
+    def __init__(self, personality, cbdir: Path, config_name: str | None = None, loglevel: str = "info"):
         self.personality = personality
         self.cbdir = Path(cbdir).resolve()
         self.config_path = find_config(self.cbdir, config_name)
         self.config: dict = {}
         self.key = None
         self.node_id = "node1"
-        self.workers: dict[str, RouterWorker] = {}
+        self.loglevel = loglevel
+        self.realm_name = MANAGEMENT_REALM
+        self.router: Router | None = None
+        self.management_realm = None
+        self.controller: NodeController | None = None
+        self.management = None
+        self.worker_configs: dict[str, dict] = {}
+        self.shutdown_triggers: list[str] = [NODE_SHUTDOWN_ON_WORKER_EXIT]
+        self.worker_stop_timeout = DEFAULT_WORKER_STOP_TIMEOUT
+        self.exit_code = 0
         self._stopped: asyncio.Event | None = None
+        self._shutting_down = False
+        self._counters: dict[str, int] = {}
 
     def load_keys(self) -> None:
         self.key, created = load_or_create_node_key(self.cbdir)
@@ -74,42 +98,123 @@ class Node:
 
     def load_config(self) -> None:
         self.config = load_config(self.config_path, self.personality)
-        self.node_id = self.config.get("controller", {}).get("id") or os.uname().nodename.split(".")[0] or "node1"
+        controller = self.config.get("controller", {})
+        self.node_id = controller.get("id") or os.uname().nodename.split(".")[0] or "node1"
+        options = controller.get("options", {})
+        if "shutdown" in options:
+            self.shutdown_triggers = list(options["shutdown"])
+        if "shutdown_timeout" in options:
+            self.worker_stop_timeout = float(options["shutdown_timeout"])
         log.info("Node configuration loaded from %s", self.config_path)
+
+    # -- start ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._stopped = asyncio.Event()
-        count = {}
-        for worker_cfg in self.config.get("workers", []):
-            kind = worker_cfg["type"]
-            count[kind] = count.get(kind, 0) + 1
-            worker_id = worker_cfg.get("id", f"worker{len(self.workers) + 1:03d}")
-            worker = RouterWorker(self, worker_id, worker_cfg)
-            try:
-                await worker.start()
-            except OSError as e:
-                await worker.stop()
-                raise NodeStartError(f"worker '{worker_id}' could not start: {e}") from None
-            self.workers[worker_id] = worker
-        log.info("Node %s ready (%d worker(s): %s)", self.node_id, len(self.workers),
-                 ", ".join(f"{n} {k}" for k, n in count.items()) or "none")
+        self.router = Router(node_id=self.node_id, worker_id="controller")
+        self.management_realm = self.router.start_realm(management_realm_config())
+        self.controller = NodeController(self)
+        await self.controller.start()
+        log.info("Node management router started (realm '%s'); node controller attached", self.realm_name)
+        tcfg = self.config.get("controller", {}).get("transport")
+        if tcfg:
+            from .management import ManagementSocket
 
-    async def stop(self) -> None:
-        for wid, w in list(self.workers.items()):
-            await w.stop()
-            del self.workers[wid]
+            self.management = ManagementSocket(self, tcfg)
+            await self.management.start()
+
+    def _next_id(self, kind: str) -> str:
+        self._counters[kind] = self._counters.get(kind, 0) + 1
+        return f"{kind}{self._counters[kind]:03d}"
+
+    async def boot_from_config(self) -> None:
+        """Start the workers of the config through the management API."""
+        started = {}
+        for worker_cfg in self.config.get("workers", []):
+            wtype = worker_cfg["type"]
+            worker_id = worker_cfg.get("id") or self._next_id("worker")
+            reason = disabled_reason(worker_cfg)
+            if reason:
+                logname = self.personality.worker_logname(wtype)
+                log.info("Skip start of worker %s %s (%s)", logname, worker_id, reason)
+                continue
+            self.worker_configs[worker_id] = worker_cfg
+            await self.boot_worker(worker_id, worker_cfg)
+            started[wtype] = started.get(wtype, 0) + 1
+        log.info("Node %s ready (%d worker(s): %s)", self.node_id, sum(started.values()),
+                 ", ".join(f"{n} {k}" for k, n in started.items()) or "none")
+
+    async def boot_worker(self, worker_id: str, worker_cfg: dict) -> None:
+        """Start one worker and everything its config describes (also used to restart it)."""
+        call = self.controller.session.call
+        wtype = worker_cfg["type"]
+        if wtype == "guest":
+            await call("crossbar.start_worker", worker_id, "guest", worker_cfg)
+            return
+        await call("crossbar.start_worker", worker_id, wtype, worker_cfg.get("options", {}))
+        prefix = f"crossbar.worker.{worker_id}"
+        if wtype == "router":
+            n = 0
+            for realm in worker_cfg.get("realms", []):
+                n += 1
+                await call(f"{prefix}.start_router_realm", realm.get("id") or f"realm{n:03d}", realm)
+            for n, transport in enumerate(worker_cfg.get("transports", []), 1):
+                await call(f"{prefix}.start_router_transport", transport.get("id") or f"transport{n:03d}",
+                           transport)
+            for n, comp in enumerate(worker_cfg.get("components", []), 1):
+                await call(f"{prefix}.start_router_component", comp.get("id") or f"component{n:03d}", comp)
+        elif wtype == "container":
+            for n, comp in enumerate(worker_cfg.get("components", []), 1):
+                await call(f"{prefix}.start_component", comp.get("id") or f"component{n:03d}", comp)
+        else:
+            booter = self.personality.WORKER_BOOTERS.get(wtype)
+            if booter is not None:
+                await booter(self, worker_id, worker_cfg)
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    async def shutdown(self, exit_code: int = 0, reason: str = "") -> None:
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self.exit_code = exit_code
+        log.info("Node shutting down%s ..", f" ({reason})" if reason else "")
+        ctl = self.controller
+        if ctl is not None:
+            ctl.shutdown_requested = True
+            ctl.cancel_restarts()
+            info = {"node_id": self.node_id, "reason": reason, "was_clean": exit_code == 0}
+            if ctl.session is not None and ctl.session.is_attached:
+                try:
+                    await asyncio.wait_for(ctl.session.publish("crossbar.on_shutdown", info,
+                                                               options={"acknowledge": True}), 2)
+                except Exception:
+                    pass
+            workers = list(ctl.workers.values())
+            # containers first (their components talk to the routers), then the rest
+            order = sorted(workers, key=lambda w: {"container": 0, "guest": 1}.get(w.TYPE, 2))
+            for group in ("container", "guest", None):
+                batch = [w for w in order if (w.TYPE == group) or (group is None and w.TYPE not in ("container", "guest"))]
+                if batch:
+                    await asyncio.gather(*(w.stop(timeout=self.worker_stop_timeout) for w in batch),
+                                         return_exceptions=True)
+        if self.management is not None:
+            await self.management.stop()
         if self._stopped is not None:
             self._stopped.set()
 
-    async def run_until_stopped(self) -> None:
+    async def run_until_stopped(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(self._on_signal(s)))
         await self._stopped.wait()
+        return self.exit_code
 
     async def _on_signal(self, sig) -> None:
+        if self._shutting_down:
+            return
         log.info("Received %s, shutting down node ..", signal.Signals(sig).name)
-        await self.stop()
+        await self.shutdown(0, signal.Signals(sig).name)
 
 
 def tune_gc() -> None:
@@ -127,18 +232,9 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-class NodeStartError(Exception):
-    pass
-
-
-def run_node(personality, cbdir: Path, config_name: str | None = None) -> int:
-    """Run a node in the foreground until SIGINT/SIGTERM; returns the exit code."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        uvloop = None
-
-    node = Node(personality, cbdir, config_name)
+def run_node(personality, cbdir: Path, config_name: str | None = None, loglevel: str = "info") -> int:
+    """Run a node in the foreground until it is stopped; returns the exit code."""
+    node = Node(personality, cbdir, config_name, loglevel)
     try:
         node.load_config()
         node.load_keys()
@@ -149,18 +245,32 @@ def run_node(personality, cbdir: Path, config_name: str | None = None) -> int:
         log.error("%s", e)
         return 1
 
+    try:
+        pid_info = pidfile.acquire(node.cbdir)
+    except pidfile.AlreadyRunning as e:
+        log.error("%s", e)
+        return 1
+    if pid_info.get("replaced_stale"):
+        log.warning("Removed stale pid file of node process %s (not running)", pid_info["replaced_stale"])
+
     async def main() -> int:
         try:
             await node.start()
-        except NodeStartError as e:
-            log.error("%s", e)
-            await node.stop()
+            await node.boot_from_config()
+        except (ApplicationError, OSError) as e:
+            log.error("Node could not start: %s", e)
+            await node.shutdown(1, "start failed")
             return 1
-        tune_gc()
-        await node.run_until_stopped()
-        log.info("Node stopped")
-        return 0
+        node.controller.publish("crossbar.on_ready", {"node_id": node.node_id, "pid": os.getpid()})
+        return await node.run_until_stopped()
 
-    if uvloop is not None:
-        return uvloop.run(main())
-    return asyncio.run(main())
+    try:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover
+            uvloop = None
+        code = uvloop.run(main()) if uvloop is not None else asyncio.run(main())
+    finally:
+        pidfile.release(node.cbdir)
+    log.info("Node stopped (exit code %d)", code)
+    return code

@@ -1,0 +1,136 @@
+"""Entry point of a native worker process.
+
+The node controller runs ``python -m wampfabric.worker --type router --id
+router1 --cbdir DIR --node NODE_ID --wamp-fds R,W --controller-pid PID``
+(or ``wampfabric _exec_worker ...`` from a frozen executable).  The worker:
+
+1. asks the kernel to send it SIGTERM when the controller dies
+   (``prctl(PR_SET_PDEATHSIG)`` on Linux) and exits at once if the
+   controller is already gone;
+2. writes its log lines to stdout (the controller prefixes nothing: lines
+   already carry ``[Router    1234]``; anything else the process prints is
+   prefixed by the controller);
+3. joins realm ``crossbar`` on the node management router over the pipes
+   ``--wamp-fds`` (see ``transport/stdio.py``) and runs its controller until
+   ``shutdown`` is called, SIGTERM arrives, or the pipe reaches end of file
+   (the controller is gone): then it releases everything and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+
+log = logging.getLogger("wampfabric.worker")
+
+PR_SET_PDEATHSIG = 1
+STOP_TIMEOUT = 8.0
+
+
+def set_pdeathsig(sig: int = signal.SIGTERM) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="wampfabric.worker")
+    p.add_argument("--type", required=True)
+    p.add_argument("--id", required=True)
+    p.add_argument("--cbdir", required=True)
+    p.add_argument("--node", default="node1")
+    p.add_argument("--realm", default="crossbar")
+    p.add_argument("--personality", default="standalone")
+    p.add_argument("--loglevel", default="info")
+    p.add_argument("--wamp-fds", required=True, help="R,W: pipe fds carrying WAMP to/from the controller")
+    p.add_argument("--controller-pid", type=int, default=0)
+    p.add_argument("--options", default="{}", help="worker options (JSON)")
+    p.add_argument("--title", default=None)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_pdeathsig(signal.SIGTERM)
+    if args.controller_pid and os.getppid() != args.controller_pid:
+        return 1  # the controller died before we could ask to be told
+    # Ctrl-C in a terminal reaches the whole process group: the controller
+    # handles it and stops its workers in order
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    import json
+
+    from ..node.logs import setup_logging
+    from ..personality import PERSONALITIES
+
+    personality = PERSONALITIES.get(args.personality) or PERSONALITIES["standalone"]
+    wtype = personality.NATIVE_WORKERS.get(args.type)
+    kind = wtype["logname"] if wtype else args.type.capitalize()
+    setup_logging(args.loglevel, kind=kind)
+    if wtype is None:
+        log.error("unknown native worker type '%s'", args.type)
+        return 1
+    options = json.loads(args.options)
+    rfd, wfd = (int(x) for x in args.wamp_fds.split(","))
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        uvloop = None
+    coro = run(args, personality, wtype, options, rfd, wfd)
+    if uvloop is not None and args.type != "container":
+        return uvloop.run(coro)
+    # containers run the stock asyncio loop: Twisted's asyncio reactor needs it
+    return asyncio.run(coro)
+
+
+async def run(args, personality, wtype, options: dict, rfd: int, wfd: int) -> int:
+    from ..transport.stdio import connect_stdio_client
+    from ..node.node import tune_gc
+
+    loop = asyncio.get_running_loop()
+    session = await connect_stdio_client(rfd, wfd)
+    try:
+        await session.join(args.realm)
+    except Exception as e:
+        log.error("cannot join the node management realm: %s", e)
+        return 1
+    cls = wtype["controller"]
+    if isinstance(cls, str):
+        import importlib
+
+        mod, _, name = cls.rpartition(".")
+        cls = getattr(importlib.import_module(mod), name)
+    ctl = cls(session, args.id, args.node, args.cbdir, personality, options)
+
+    def on_sigterm():
+        # a second SIGTERM (e.g. to the whole process group and from the controller) changes
+        # nothing: the stop already runs, bounded by STOP_TIMEOUT
+        ctl._shutdown_requested = True
+        ctl.request_exit(0, "SIGTERM received")
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    session.on_leave.append(lambda reason: ctl.request_exit(1, f"lost the node controller ({reason})"))
+    try:
+        await ctl.start()
+    except Exception as e:
+        log.error("worker start failed: %s: %s", type(e).__name__, e)
+        return 1
+    if args.type == "router":
+        tune_gc()
+    code = await ctl.wait()
+    # a stop that hangs must not keep an orphan alive
+    loop.call_later(STOP_TIMEOUT, os._exit, code or 1)
+    await ctl.stop()
+    log.info("%s worker '%s' stopped (exit code %d)", wtype["logname"], args.id, code)
+    return code
