@@ -10,7 +10,13 @@ It *verifies while it measures*:
     answered exactly once, the callee sees every invocation;
   * pubsub: every subscriber receives every event exactly once and in order;
   * sessions: every session receives exactly the one event published to its
-    own topic.
+    own topic;
+  * pubsub-patterns / rpc-patterns: as pubsub / rpc in every phase, plus: no
+    event or invocation ever reaches a non-matching pattern, an EVENT on a
+    pattern subscription carries Details.topic, every call is routed to the
+    registration the spec's precedence picks (exact, then longest prefix, then
+    wildcard) with Details.procedure for a pattern registration, and every
+    pattern gets its own subscription/registration id.
 Any violation makes the scenario fail (exit code 1, "ok": false in JSON).
 
 Scenarios:
@@ -22,6 +28,21 @@ Scenarios:
   latency   1 caller, sequential calls: latency p50/p99.
   sessions  M sessions (default 2000) join with bounded concurrency (default 50)
             and each subscribes to its own topic: joins/s, router RSS/session.
+  pubsub-patterns
+            pubsub on com.bench.topic in 3 phases (each warm-up + window):
+            base (8 exact subscribers, no pattern in the router); exact (the
+            same after --prefix-patterns + --wildcard-patterns, default 10,000
+            each, non-matching pattern subscriptions were created, pipelined,
+            by --pattern-sessions sessions); patterns (3 of the 8 subscribers
+            moved to matching patterns: prefix "com.bench.", wildcards
+            "com..topic" and ".bench.topic"). Same fan-out in every phase:
+            publishes/s and CPU per event compare directly; ratios to base.
+  rpc-patterns
+            rpc in 4 phases: base (exact registration, no pattern); then with
+            the non-matching pattern registrations and the callee's competing
+            patterns (RPC_CALLEE_PATTERNS): exact (call the exact procedure),
+            prefix (a procedure whose best match is the longest of two
+            prefixes), wildcard (one matched by a wildcard only).
 
 If --router-pid is given, the router's CPU time (user+sys) and RSS are sampled
 at the edges of the measurement window, so CPU cost per call/event/join can be
@@ -35,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import resource
@@ -83,6 +105,52 @@ YIELD = 70
 ECHO_PROC = "com.bench.echo"
 PUBSUB_TOPIC = "com.bench.topic"
 SESSION_TOPIC_PREFIX = "com.bench.s."
+
+# pubsub-patterns: the measured topic and the pattern subscriptions that match
+# it (each held by one of the measured subscribers, the others stay exact)
+PATTERN_TOPIC = PUBSUB_TOPIC  # "com.bench.topic"
+PATTERN_TOPIC_MATCHING = [("com.bench.", "prefix"), ("com..topic", "wildcard"), (".bench.topic", "wildcard")]
+
+# rpc-patterns: the procedures called and the callee's registrations. Every
+# called procedure is matched by several of them; the dealer must pick the
+# expected one (exact, then longest prefix, then wildcard).
+RPC_EXACT_PROC = "com.bench.rpc.echo"
+RPC_PREFIX_PROC = "com.bench.rpc.deep.echo"
+RPC_WILDCARD_PROC = "com.bench.wc.echo"
+RPC_CALLEE_PATTERNS = [
+    ("com.bench.rpc.", "prefix"),         # matches RPC_EXACT_PROC and RPC_PREFIX_PROC
+    ("com.bench.rpc.deep.", "prefix"),    # longest prefix of RPC_PREFIX_PROC
+    ("com.bench..echo", "wildcard"),      # matches RPC_EXACT_PROC and RPC_WILDCARD_PROC
+    ("com.bench.rpc..echo", "wildcard"),  # matches RPC_PREFIX_PROC
+]
+# (phase, procedure called, registration it must be routed to)
+RPC_PATTERN_PHASES = [
+    ("exact", RPC_EXACT_PROC, (RPC_EXACT_PROC, "exact")),
+    ("prefix", RPC_PREFIX_PROC, ("com.bench.rpc.deep.", "prefix")),
+    ("wildcard", RPC_WILDCARD_PROC, ("com.bench..echo", "wildcard")),
+]
+
+
+def _shapes(n: int, shapes: list) -> list:
+    """n distinct URIs: shape k % len(shapes) formatted with i = k."""
+    return [shapes[k % len(shapes)].format(i=k) for k in range(n)]
+
+
+def nonmatching_topic_patterns(n_prefix: int, n_wildcard: int) -> list:
+    """(uri, match) subscriptions that do NOT match PATTERN_TOPIC but share
+    leading components / its component count with it (so a matcher cannot
+    dismiss them on the first component or on the length alone)."""
+    return ([(u, "prefix") for u in _shapes(n_prefix, ["com.bench.p{i}.", "com.bench.t{i}."])] +
+            [(u, "wildcard") for u in _shapes(n_wildcard, [
+                "com..w{i}", ".bench.w{i}", "com.w{i}.", ".w{i}.topic", "com.bench..w{i}"])])
+
+
+def nonmatching_procedure_patterns(n_prefix: int, n_wildcard: int) -> list:
+    """(uri, match) registrations that match none of the RPC_*_PROC procedures."""
+    return ([(u, "prefix") for u in _shapes(n_prefix, ["com.bench.rpc.p{i}.", "com.bench.p{i}."])] +
+            [(u, "wildcard") for u in _shapes(n_wildcard, [
+                "com.bench..w{i}", "com..w{i}.echo", ".bench.w{i}.echo",        # 4 components
+                "com.bench.rpc..w{i}", "com.bench..w{i}.echo"])])               # 5 components
 
 HELLO_DETAILS = {
     "roles": {
@@ -346,6 +414,53 @@ class WampSession(WSListener):
         reply = await self.request([REGISTER, self.next_id(), options, proc])
         return reply[2]
 
+    async def unsubscribe(self, subscription: int) -> None:
+        await self.request([UNSUBSCRIBE, self.next_id(), subscription])
+
+    async def pipeline(self, msgs: list, window: int, progress: list | None = None) -> list:
+        """Send control requests (SUBSCRIBE/REGISTER/...) keeping up to `window`
+        of them unanswered, instead of waiting for each reply before the next
+        request. Returns the replies in request order. `progress[0]` (if given)
+        is incremented per reply, so a caller can report how far a timed-out
+        pipeline got."""
+        n = len(msgs)
+        replies: list = [None] * n
+        if not n:
+            return replies
+        loop = self.run.loop
+        all_done = loop.create_future()
+        all_done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        state = [0, 0]  # next index to send, replies received
+
+        def on_reply(i, fut):
+            if all_done.done():
+                return
+            if fut.cancelled() or fut.exception() is not None:
+                all_done.set_exception(fut.exception() if not fut.cancelled() else BenchFailure("cancelled"))
+                return
+            replies[i] = fut.result()
+            state[1] += 1
+            if progress is not None:
+                progress[0] += 1
+            if state[1] == n:
+                all_done.set_result(None)
+            else:
+                pump()
+
+        def pump():
+            while state[0] < n and state[0] - state[1] < window:
+                i = state[0]
+                state[0] += 1
+                msg = msgs[i]
+                fut = loop.create_future()
+                fut.add_done_callback(functools.partial(on_reply, i))
+                self.pending[msg[1]] = fut
+                self.send(msg)
+
+        pump()
+        await all_done
+        return replies
+
     async def leave(self, timeout: float = 5.0) -> None:
         """Graceful GOODBYE handshake, then WebSocket close."""
         if self.transport is None or self._closing:
@@ -420,14 +535,62 @@ class EchoCallee:
             self.sess.send([YIELD, msg[1], EMPTY, msg[4], msg[5]])
 
 
+class RoutedCallee:
+    """Echo callee holding several registrations (exact, prefix, wildcard).
+
+    In each measured phase every call goes to one procedure, and every
+    invocation must arrive on the one registration the dealer has to pick for
+    it (exact, then longest prefix, then wildcard); for a pattern registration
+    INVOCATION.Details.procedure must be the procedure actually called."""
+
+    def __init__(self, sess: WampSession):
+        self.sess = sess
+        self.invocations = 0
+        self.regs = {}  # (uri, match) -> registration id
+        self.names = {}  # registration id -> "match uri"
+        self.expect_reg = None
+        self.expect_proc = None  # INVOCATION.Details.procedure, pattern registrations only
+        sess.on_invocation = self.on_invocation
+
+    async def add(self, uri: str, match: str = "exact") -> int:
+        rid = await self.sess.register(uri, EMPTY if match == "exact" else {"match": match})
+        if rid in self.names:
+            raise BenchFailure(f"callee: registration id {rid} returned twice ({match} {uri!r})")
+        self.regs[(uri, match)] = rid
+        self.names[rid] = f"{match} {uri!r}"
+        return rid
+
+    def expect(self, uri: str, match: str, proc: str) -> None:
+        self.expect_reg = self.regs[(uri, match)]
+        self.expect_proc = None if match == "exact" else proc
+        self.called = proc
+
+    def on_invocation(self, msg):
+        # [INVOCATION, Request|id, REGISTERED.Registration|id, Details|dict, (Args|list, (ArgsKw|dict))]
+        if msg[2] != self.expect_reg:
+            raise BenchFailure(f"callee: call to {self.called!r} was routed to registration "
+                               f"{self.names.get(msg[2], msg[2])}, expected {self.names[self.expect_reg]}: {msg!r}")
+        if self.expect_proc is not None and msg[3].get("procedure") != self.expect_proc:
+            raise BenchFailure(f"callee: INVOCATION.Details.procedure should be {self.expect_proc!r}: {msg!r}")
+        self.invocations += 1
+        n = len(msg)
+        if n == 4:
+            self.sess.send([YIELD, msg[1], EMPTY])
+        elif n == 5:
+            self.sess.send([YIELD, msg[1], EMPTY, msg[4]])
+        else:
+            self.sess.send([YIELD, msg[1], EMPTY, msg[4], msg[5]])
+
+
 class Caller:
     """Keeps `outstanding` calls in flight; verifies each result's args."""
 
-    def __init__(self, run: Run, sess: WampSession, caller_id: int, outstanding: int):
+    def __init__(self, run: Run, sess: WampSession, caller_id: int, outstanding: int, proc: str = ECHO_PROC):
         self.run = run
         self.sess = sess
         self.cid = caller_id
         self.outstanding = outstanding
+        self.proc = proc
         self.inflight = {}  # request id -> (t0_ns, args)
         self.seq = 0
         self.issued = 0
@@ -451,7 +614,7 @@ class Caller:
         args = [self.cid, self.seq]
         self.inflight[req] = (time.perf_counter_ns(), args)
         self.issued += 1
-        sess.transport.send(self._ftype, self._dumps([CALL, req, EMPTY, ECHO_PROC, args]))
+        sess.transport.send(self._ftype, self._dumps([CALL, req, EMPTY, self.proc, args]))
 
     def on_result(self, msg):
         now = time.perf_counter_ns()
@@ -496,6 +659,27 @@ class Subscriber:
             raise BenchFailure(f"subscriber {self.idx}: expected event seq {self.next_seq}, got {msg!r} "
                                f"(lost, duplicated or reordered event)")
         self.next_seq += 1
+
+
+class PatternSubscriber(Subscriber):
+    """A Subscriber on a prefix or wildcard subscription: same checks, plus
+    EVENT.Details.topic must be the topic actually published to."""
+
+    def __init__(self, run: Run, sess: WampSession, idx: int, topic: str):
+        super().__init__(run, sess, idx)
+        self.topic = topic
+
+    async def start(self, pattern: str, match: str):
+        self.subscription = await self.sess.subscribe(pattern, {"match": match})
+
+    def on_event(self, msg):
+        try:
+            topic = msg[3].get("topic")
+        except (IndexError, AttributeError):
+            topic = None
+        if topic != self.topic:
+            raise BenchFailure(f"subscriber {self.idx}: EVENT.Details.topic should be {self.topic!r}: {msg!r}")
+        Subscriber.on_event(self, msg)
 
 
 class Publisher:
@@ -667,6 +851,94 @@ def per_unit_us(cpu_s, count):
 # --------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------
+async def measure_calls(run: Run, a, callers: list, callee) -> dict:
+    """One measured phase of calls: warm-up, window, drain, verification.
+    `callers` are fresh Caller objects (not started); `callee` counts invocations."""
+    window = Window(ProcSampler(a.router_pid), a.aux_pids)
+    inv0 = callee.invocations
+    run.phase = WARMUP
+    run.running = True
+    for c in callers:
+        c.start()
+    await run.sleep_or_fail(a.warmup)
+    run.phase = MEASURE
+    window.begin()
+    mark0 = [len(c.latencies) for c in callers]
+    await run.sleep_or_fail(a.duration)
+    mark1 = [len(c.latencies) for c in callers]
+    window.end()
+    run.phase = DRAIN
+    run.running = False
+
+    # drain: every issued call must be answered exactly once
+    await run.wait_until(lambda: all(not c.inflight for c in callers), a.drain_timeout,
+                         "outstanding calls to complete")
+    await asyncio.sleep(0.1)  # catch late duplicates
+    run.check()
+    issued = sum(c.issued for c in callers)
+    completed = sum(c.completed for c in callers)
+    if completed != issued:
+        raise BenchFailure(f"issued {issued} calls but {completed} completed")
+    if callee.invocations - inv0 != issued:
+        raise BenchFailure(f"issued {issued} calls but callee saw {callee.invocations - inv0} invocations")
+
+    w = window.result()
+    latencies = []
+    for c, i0, i1 in zip(callers, mark0, mark1):
+        latencies.extend(c.latencies[i0:i1])
+    calls = len(latencies)
+    return {
+        "calls": calls,
+        "calls_per_s": calls / w["window_s"],
+        "total_calls_verified": issued,
+        **latency_stats(latencies),
+        **w,
+        "router_us_per_call": per_unit_us(w["router_cpu_s"], calls),
+    }
+
+
+async def measure_pubsub(run: Run, a, subs: list, pub) -> dict:
+    """One measured phase of publishes: warm-up, window, drain, verification.
+    `subs` all receive every event of `pub` (fresh objects, seq 0)."""
+    window = Window(ProcSampler(a.router_pid), a.aux_pids)
+    run.phase = WARMUP
+    run.running = True
+    pub.start()
+    await run.sleep_or_fail(a.warmup)
+    run.phase = MEASURE
+    window.begin()
+    ev0, pub0 = sum(s.next_seq for s in subs), pub.acked
+    await run.sleep_or_fail(a.duration)
+    ev1, pub1 = sum(s.next_seq for s in subs), pub.acked
+    window.end()
+    run.phase = DRAIN
+    run.running = False
+
+    await run.wait_until(lambda: not pub.inflight, a.drain_timeout, "outstanding publishes to be acknowledged")
+    total = pub.seq
+    await run.wait_until(lambda: all(s.next_seq >= total for s in subs), a.drain_timeout,
+                         "all subscribers to receive all events")
+    await asyncio.sleep(0.2)  # catch late duplicates
+    run.check()
+    for s in subs:
+        if s.next_seq != total:
+            raise BenchFailure(f"subscriber {s.idx} received {s.next_seq} events, {total} were published")
+
+    w = window.result()
+    events, publishes = ev1 - ev0, pub1 - pub0
+    return {
+        "events": events,
+        "events_per_s": events / w["window_s"],
+        "publishes": publishes,
+        "publishes_per_s": publishes / w["window_s"],
+        "total_publishes_verified": total,
+        "total_events_verified": total * len(subs),
+        **w,
+        "router_us_per_event": per_unit_us(w["router_cpu_s"], events),
+        "router_us_per_publish": per_unit_us(w["router_cpu_s"], publishes),
+    }
+
+
 async def scenario_calls(run: Run, a, n_callers: int, outstanding: int) -> dict:
     """rpc (n_callers x outstanding) and latency (1 x 1)."""
     ser = Serializer(a.serializer)
@@ -681,47 +953,8 @@ async def scenario_calls(run: Run, a, n_callers: int, outstanding: int) -> dict:
             s = await connect_session(run, a.url, ser, a.realm, f"caller{i}")
             sessions.append(s)
             callers.append(Caller(run, s, i, outstanding))
-        window = Window(ProcSampler(a.router_pid), a.aux_pids)
-
-        for c in callers:
-            c.start()
-        await run.sleep_or_fail(a.warmup)
-        run.phase = MEASURE
-        window.begin()
-        mark0 = [len(c.latencies) for c in callers]
-        await run.sleep_or_fail(a.duration)
-        mark1 = [len(c.latencies) for c in callers]
-        window.end()
-        run.phase = DRAIN
-        run.running = False
-
-        # drain: every issued call must be answered exactly once
-        await run.wait_until(lambda: all(not c.inflight for c in callers), a.drain_timeout,
-                             "outstanding calls to complete")
-        await asyncio.sleep(0.1)  # catch late duplicates
-        run.check()
-        issued = sum(c.issued for c in callers)
-        completed = sum(c.completed for c in callers)
-        if completed != issued:
-            raise BenchFailure(f"issued {issued} calls but {completed} completed")
-        if callee.invocations != issued:
-            raise BenchFailure(f"issued {issued} calls but callee saw {callee.invocations} invocations")
-
-        w = window.result()
-        latencies = []
-        for c, i0, i1 in zip(callers, mark0, mark1):
-            latencies.extend(c.latencies[i0:i1])
-        calls = len(latencies)
-        res = {
-            "calls": calls,
-            "calls_per_s": calls / w["window_s"],
-            "total_calls_verified": issued,
-            **latency_stats(latencies),
-            **w,
-            "router_us_per_call": per_unit_us(w["router_cpu_s"], calls),
-            "callers": n_callers,
-            "outstanding_per_caller": outstanding,
-        }
+        res = await measure_calls(run, a, callers, callee)
+        res.update(callers=n_callers, outstanding_per_caller=outstanding)
         return res
     finally:
         await asyncio.gather(*(s.leave() for s in sessions), return_exceptions=True)
@@ -741,46 +974,241 @@ async def scenario_pubsub(run: Run, a) -> dict:
         ps = await connect_session(run, a.url, ser, a.realm, "publisher")
         sessions.append(ps)
         pub = Publisher(run, ps, PUBSUB_TOPIC, a.pub_outstanding)
-        window = Window(ProcSampler(a.router_pid), a.aux_pids)
+        res = await measure_pubsub(run, a, subs, pub)
+        res.update(subscribers=a.subscribers, outstanding_publishes=a.pub_outstanding)
+        return res
+    finally:
+        await asyncio.gather(*(s.leave() for s in sessions), return_exceptions=True)
 
-        pub.start()
-        await run.sleep_or_fail(a.warmup)
-        run.phase = MEASURE
-        window.begin()
-        ev0, pub0 = sum(s.next_seq for s in subs), pub.acked
-        await run.sleep_or_fail(a.duration)
-        ev1, pub1 = sum(s.next_seq for s in subs), pub.acked
-        window.end()
-        run.phase = DRAIN
-        run.running = False
 
-        await run.wait_until(lambda: not pub.inflight, a.drain_timeout, "outstanding publishes to be acknowledged")
-        total = pub.seq
-        await run.wait_until(lambda: all(s.next_seq >= total for s in subs), a.drain_timeout,
-                             "all subscribers to receive all events")
-        await asyncio.sleep(0.2)  # catch late duplicates
-        run.check()
-        for s in subs:
-            if s.next_seq != total:
-                raise BenchFailure(f"subscriber {s.idx} received {s.next_seq} events, {total} were published")
+async def setup_patterns(run: Run, a, ser: Serializer, out_sessions: list, code: int, patterns: list) -> dict:
+    """Create the non-matching pattern subscriptions (code=SUBSCRIBE) or
+    registrations (code=REGISTER) from --pattern-sessions sessions, pipelined
+    (--setup-window requests in flight per session), within --setup-timeout."""
+    sampler = ProcSampler(a.router_pid)
+    rss0 = sampler.rss()
+    k = max(1, a.pattern_sessions)
+    t0 = time.perf_counter()
+    sessions = []
+    for i in range(k):
+        s = await connect_session(run, a.url, ser, a.realm, f"patterns{i}")
+        out_sessions.append(s)
+        sessions.append(s)
+    per = [[] for _ in sessions]
+    for j, (uri, match) in enumerate(patterns):
+        s = sessions[j % k]
+        per[j % k].append([code, s.next_id(), {"match": match}, uri])
+    progress = [0]
+    window = Window(sampler, a.aux_pids)
+    window.begin()
+    task = asyncio.ensure_future(asyncio.gather(*(s.pipeline(m, a.setup_window, progress)
+                                                  for s, m in zip(sessions, per))))
+    task.add_done_callback(lambda f: f.cancelled() or f.exception())
+    remaining = max(0.1, a.setup_timeout - (time.perf_counter() - t0))
+    await asyncio.wait([task, run.failed], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+    run.check()
+    what = "subscriptions" if code == SUBSCRIBE else "registrations"
+    if not task.done():
+        task.cancel()
+        raise BenchFailure(f"setup: only {progress[0]:,} of {len(patterns):,} pattern {what} were acknowledged "
+                           f"within --setup-timeout {a.setup_timeout:g}s")
+    replies = task.result()
+    window.end()
+    elapsed = time.perf_counter() - t0
+    ids = {r[2] for rs in replies for r in rs}
+    if len(ids) != len(patterns):
+        raise BenchFailure(f"setup: {len(patterns):,} distinct pattern {what} got only {len(ids):,} distinct ids")
+    rss1 = sampler.rss()
+    w = window.result()
+    n = len(patterns)
+    return {
+        "setup_patterns": n,
+        "setup_prefix": sum(1 for _, m in patterns if m == "prefix"),
+        "setup_wildcard": sum(1 for _, m in patterns if m == "wildcard"),
+        "setup_sessions": k,
+        "setup_window": a.setup_window,
+        "setup_s": elapsed,  # connect + all requests acknowledged
+        "setup_per_s": n / w["window_s"],  # requests acknowledged per second (pipelined)
+        "setup_router_us_per_pattern": per_unit_us(w["router_cpu_s"], n),
+        "setup_rss_per_pattern_bytes": (rss1 - rss0) / n if (rss0 is not None and rss1 is not None) else None,
+    }
 
-        w = window.result()
-        events, publishes = ev1 - ev0, pub1 - pub0
-        return {
-            "events": events,
-            "events_per_s": events / w["window_s"],
-            "publishes": publishes,
-            "publishes_per_s": publishes / w["window_s"],
-            "total_publishes_verified": total,
-            "total_events_verified": total * len(subs),
-            **w,
-            "router_us_per_event": per_unit_us(w["router_cpu_s"], events),
-            "router_us_per_publish": per_unit_us(w["router_cpu_s"], publishes),
+
+async def teardown_patterns(run: Run, a, sessions: list, ping: WampSession) -> dict:
+    """The pattern-holding sessions leave (GOODBYE); time until the router has
+    answered their GOODBYEs and then answers a SUBSCRIBE on `ping` again,
+    i.e. until it has removed every pattern and is responsive. Reported, not
+    verified (a slow teardown is a warning)."""
+    t0 = time.perf_counter()
+    await asyncio.gather(*(s.leave(timeout=a.setup_timeout) for s in sessions))
+    acked = all(s.goodbye.done() and s.goodbye.result() is not None for s in sessions)
+    out = {"teardown_s": None}
+    if not acked:
+        out["teardown_warning"] = (f"teardown: the router did not answer GOODBYE of the sessions holding "
+                                   f"the patterns within {a.setup_timeout:g}s")
+        return out
+    try:
+        await asyncio.wait_for(ping.subscribe("com.bench.ping"), a.setup_timeout)
+    except asyncio.TimeoutError:
+        out["teardown_warning"] = f"teardown: router unresponsive for {a.setup_timeout:g}s after the patterns' sessions left"
+        return out
+    out["teardown_s"] = time.perf_counter() - t0
+    return out
+
+
+_PHASE_KEYS = ("calls_per_s", "router_us_per_call", "lat_p50_ms", "lat_p99_ms",
+               "events_per_s", "publishes_per_s", "router_us_per_event", "router_us_per_publish",
+               "router_cpu_share", "loadgen_cpu_share")
+
+
+def summarize_phases(phases: dict, rate_key: str, cpu_key: str) -> dict:
+    """Flatten per-phase figures to '<phase>_<key>' and add, per pattern phase,
+    rate_ratio = rate / base rate (goal > 0.5: less than 2x slower) and
+    cpu_ratio = router CPU per op / base CPU per op. The window context
+    (loadgen/router/other CPU) at top level is the maximum over the phases."""
+    out: dict = {"phases": phases}
+    base = phases["base"]
+    for name, r in phases.items():
+        for k in _PHASE_KEYS:
+            if k in r:
+                out[f"{name}_{k}"] = r[k]
+        if name == "base":
+            continue
+        out[f"{name}_rate_ratio"] = r[rate_key] / base[rate_key] if base.get(rate_key) else None
+        c, cb = r.get(cpu_key), base.get(cpu_key)
+        out[f"{name}_cpu_ratio"] = c / cb if (c is not None and cb) else None
+    pats = [n for n in phases if n != "base"]
+    rr = [out[f"{n}_rate_ratio"] for n in pats if out[f"{n}_rate_ratio"] is not None]
+    cr = [out[f"{n}_cpu_ratio"] for n in pats if out[f"{n}_cpu_ratio"] is not None]
+    out["worst_rate_ratio"] = min(rr) if rr else None
+    out["worst_cpu_ratio"] = max(cr) if cr else None
+    out["goal_met"] = (out["worst_rate_ratio"] > 0.5) if rr else None
+    for k in ("window_s", "loadgen_cpu_share", "router_cpu_share", "router_aux_cpu_share",
+              "other_cpu_cores", "irq_cpu_cores"):
+        vals = [r.get(k) for r in phases.values() if r.get(k) is not None]
+        out[k] = max(vals) if vals else None
+    return out
+
+
+def _fresh_subscriber(run: Run, sub: Subscriber) -> Subscriber:
+    """Same session and subscription, sequence check restarted (next phase)."""
+    s2 = Subscriber(run, sub.sess, sub.idx)
+    s2.subscription = sub.subscription
+    return s2
+
+
+async def scenario_pubsub_patterns(run: Run, a) -> dict:
+    """Phases (same publisher and fan-out, so publishes/s compare directly):
+    base      pubsub on PATTERN_TOPIC, no pattern subscription in the router;
+    exact     the same after --prefix-patterns + --wildcard-patterns
+              non-matching pattern subscriptions were created;
+    patterns  then 3 of the subscribers on matching patterns (1 prefix,
+              2 wildcard, PATTERN_TOPIC_MATCHING) instead of exact."""
+    ser = Serializer(a.serializer)
+    n_match = len(PATTERN_TOPIC_MATCHING)
+    if a.subscribers <= n_match:
+        raise BenchFailure(f"pubsub-patterns needs --subscribers > {n_match}")
+    sessions: list = []
+    setup_sessions: list = []
+    try:
+        subs = []
+        for i in range(a.subscribers):
+            s = await connect_session(run, a.url, ser, a.realm, f"sub{i}")
+            sessions.append(s)
+            sub = Subscriber(run, s, i)
+            await sub.start(PATTERN_TOPIC)
+            subs.append(sub)
+        ps = await connect_session(run, a.url, ser, a.realm, "publisher")
+        sessions.append(ps)
+        phases = {}
+        # 1. exact-match case: no pattern in the router
+        phases["base"] = await measure_pubsub(run, a, subs, Publisher(run, ps, PATTERN_TOPIC, a.pub_outstanding))
+        phases["base"]["subscriptions"] = {"exact": a.subscribers}
+
+        # 2. the same exact subscribers, with the non-matching patterns in the router
+        setup = await setup_patterns(run, a, ser, setup_sessions, SUBSCRIBE,
+                                     nonmatching_topic_patterns(a.prefix_patterns, a.wildcard_patterns))
+        subs = [_fresh_subscriber(run, sub) for sub in subs]
+        phases["exact"] = await measure_pubsub(run, a, subs, Publisher(run, ps, PATTERN_TOPIC, a.pub_outstanding))
+        phases["exact"]["subscriptions"] = {"exact": a.subscribers}
+
+        # 3. n_match of them move from the exact subscription to a matching pattern
+        n_exact = a.subscribers - n_match
+        subs2 = [_fresh_subscriber(run, sub) for sub in subs[:n_exact]]
+        for sub, (pattern, match) in zip(subs[n_exact:], PATTERN_TOPIC_MATCHING):
+            await sub.sess.unsubscribe(sub.subscription)
+            s2 = PatternSubscriber(run, sub.sess, sub.idx, PATTERN_TOPIC)
+            await s2.start(pattern, match)
+            subs2.append(s2)
+        phases["patterns"] = await measure_pubsub(run, a, subs2, Publisher(run, ps, PATTERN_TOPIC, a.pub_outstanding))
+        phases["patterns"]["subscriptions"] = {"exact": n_exact, **{f"{m} {p}": 1 for p, m in PATTERN_TOPIC_MATCHING}}
+
+        teardown = await teardown_patterns(run, a, setup_sessions, ps)
+        res = {
+            **summarize_phases(phases, "publishes_per_s", "router_us_per_event"),
+            **setup,
+            **teardown,
+            "topic": PATTERN_TOPIC,
+            "matching_patterns": [f"{m} {p}" for p, m in PATTERN_TOPIC_MATCHING],
+            "total_publishes_verified": sum(r["total_publishes_verified"] for r in phases.values()),
+            "total_events_verified": sum(r["total_events_verified"] for r in phases.values()),
             "subscribers": a.subscribers,
             "outstanding_publishes": a.pub_outstanding,
         }
+        return res
     finally:
-        await asyncio.gather(*(s.leave() for s in sessions), return_exceptions=True)
+        await asyncio.gather(*(s.leave() for s in sessions + setup_sessions), return_exceptions=True)
+
+
+async def scenario_rpc_patterns(run: Run, a) -> dict:
+    """rpc on an exact registration, then with --prefix-patterns +
+    --wildcard-patterns non-matching pattern registrations in the router:
+    calls to the exact procedure, to one routed via the longest prefix, and
+    to one routed via a wildcard (see RPC_CALLEE_PATTERNS)."""
+    ser = Serializer(a.serializer)
+    sessions: list = []
+    setup_sessions: list = []
+    try:
+        callee_sess = await connect_session(run, a.url, ser, a.realm, "callee")
+        sessions.append(callee_sess)
+        callee = RoutedCallee(callee_sess)
+        await callee.add(RPC_EXACT_PROC, "exact")
+        caller_sessions = []
+        for i in range(a.callers):
+            s = await connect_session(run, a.url, ser, a.realm, f"caller{i}")
+            sessions.append(s)
+            caller_sessions.append(s)
+        phases = {}
+
+        async def phase(name, proc, reg):
+            callee.expect(reg[0], reg[1], proc)
+            callers = [Caller(run, s, i, a.outstanding, proc) for i, s in enumerate(caller_sessions)]
+            r = await measure_calls(run, a, callers, callee)
+            r.update(procedure=proc, routed_to=f"{reg[1]} {reg[0]}")
+            phases[name] = r
+
+        # 1. exact-match case: no pattern in the router
+        await phase("base", RPC_EXACT_PROC, (RPC_EXACT_PROC, "exact"))
+        # 2. the non-matching patterns, the callee's competing patterns, then each route
+        setup = await setup_patterns(run, a, ser, setup_sessions, REGISTER,
+                                     nonmatching_procedure_patterns(a.prefix_patterns, a.wildcard_patterns))
+        for uri, match in RPC_CALLEE_PATTERNS:
+            await callee.add(uri, match)
+        for name, proc, reg in RPC_PATTERN_PHASES:
+            await phase(name, proc, reg)
+
+        teardown = await teardown_patterns(run, a, setup_sessions, caller_sessions[0])
+        return {
+            **summarize_phases(phases, "calls_per_s", "router_us_per_call"),
+            **setup,
+            **teardown,
+            "callee_registrations": list(callee.names.values()),
+            "total_calls_verified": sum(r["total_calls_verified"] for r in phases.values()),
+            "callers": a.callers,
+            "outstanding_per_caller": a.outstanding,
+        }
+    finally:
+        await asyncio.gather(*(s.leave() for s in sessions + setup_sessions), return_exceptions=True)
 
 
 async def scenario_sessions(run: Run, a) -> dict:
@@ -934,6 +1362,10 @@ async def amain(a) -> dict:
         return await scenario_pubsub(run, a)
     if a.scenario == "sessions":
         return await scenario_sessions(run, a)
+    if a.scenario == "pubsub-patterns":
+        return await scenario_pubsub_patterns(run, a)
+    if a.scenario == "rpc-patterns":
+        return await scenario_rpc_patterns(run, a)
     if a.scenario == "probe":
         return await scenario_probe(run, a)
     raise SystemExit(f"unknown scenario {a.scenario}")
@@ -943,7 +1375,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Raw-WAMP load generator (verifying)")
     p.add_argument("--url", required=True, help="router WebSocket URL, e.g. ws://127.0.0.1:8080/ws")
     p.add_argument("--realm", default="realm1")
-    p.add_argument("--scenario", required=True, choices=["rpc", "pubsub", "latency", "sessions", "probe"])
+    p.add_argument("--scenario", required=True, choices=["rpc", "pubsub", "latency", "sessions", "pubsub-patterns",
+                                                       "rpc-patterns", "probe"])
     p.add_argument("--serializer", default="msgpack", choices=["msgpack", "json"])
     p.add_argument("--duration", type=float, default=10.0, help="measurement window, seconds")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up before the window, seconds")
@@ -955,6 +1388,15 @@ def parse_args(argv=None):
     p.add_argument("--sessions", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=50, help="joins in flight (sessions)")
     p.add_argument("--join-timeout", type=float, default=120.0, help="max time for all sessions to join")
+    p.add_argument("--prefix-patterns", type=int, default=10000,
+                   help="non-matching prefix subscriptions/registrations (*-patterns)")
+    p.add_argument("--wildcard-patterns", type=int, default=10000,
+                   help="non-matching wildcard subscriptions/registrations (*-patterns)")
+    p.add_argument("--pattern-sessions", type=int, default=4, help="sessions holding those patterns")
+    p.add_argument("--setup-window", type=int, default=256,
+                   help="SUBSCRIBE/REGISTER requests in flight per session during the pattern setup")
+    p.add_argument("--setup-timeout", type=float, default=90.0,
+                   help="max time to create the patterns (and to tear them down), seconds")
     p.add_argument("--router-pid", type=int, default=None, help="PID whose CPU/RSS to sample")
     p.add_argument("--aux-pids", type=lambda v: [int(x) for x in v.split(",") if x.strip()], default=[],
                    help="comma-separated PIDs of the router's other processes (CPU reported apart)")
