@@ -38,6 +38,9 @@ log = logging.getLogger("wampfabric.router.auth")
 
 AUTH_TIMEOUT = 20.0
 NO_AUTH_METHOD = "wamp.error.no_auth_method"
+# authenticator errors that are failures, not decisions: never shown to the peer
+INTERNAL_ERRORS = {"wamp.error.runtime_error", E.NO_SUCH_PROCEDURE, E.CANCELED, E.INVALID_ARGUMENT,
+                   E.NO_SUCH_REGISTRATION, "wamp.error.no_available_callee", E.TIMEOUT}
 # method names as clients send them -> config key
 METHOD_ALIASES = {"wamp-scram": "scram"}
 
@@ -73,6 +76,7 @@ def authenticate(router, session, realm_name, details: dict) -> None:
         if key == "cookie" and cookie_identity(session.transport) is None:
             continue  # no authenticated cookie on this connection: try the next method
         pending = cls(router, session, realm_name, details, cfg, method)
+        session.begin_authentication(pending)
         pending.start()
         return
     session.abort(NO_AUTH_METHOD, f"cannot authenticate using any of the offered authmethods {requested}")
@@ -183,12 +187,14 @@ class PendingAuth:
         if self._done:
             return
         uri = getattr(error, "error", None)
-        if isinstance(uri, str) and uri.startswith(("wamp.error.", "com.", "org.", "net.", "io.")):
-            args = getattr(error, "args_", None) or []
-            message = args[0] if args and isinstance(args[0], str) else "authentication denied"
-            self.deny(Deny(uri, message, f"authenticator denied: {uri} {message}"))
+        args = getattr(error, "args_", None) or []
+        message = args[0] if args and isinstance(args[0], str) else ""
+        if isinstance(uri, str) and uri not in INTERNAL_ERRORS and "." in uri:
+            # a deliberate refusal by the authenticator: its error URI and message go to the peer
+            self.deny(Deny(uri, message or "authentication denied", f"authenticator denied: {uri} {message}"))
         else:
-            self.deny(Deny(log_message=f"authenticator failed: {error!r:.300}"))
+            # the authenticator broke: the peer learns nothing of it (the text may hold its credentials)
+            self.deny(Deny(log_message=f"authenticator failed: {uri or error!r:.100} {message:.200}"))
 
     def authenticator_details(self) -> dict:
         """What dynamic authenticators get as ``details`` (Crossbar.io's shape)."""
@@ -255,6 +261,11 @@ class PendingAuth:
             self.verify(signature, extra if isinstance(extra, dict) else {})
         except Deny as d:
             self.deny(d)
+
+    def cancel(self) -> None:
+        """The session went away: whatever is still pending has no effect."""
+        self._done = True
+        self._cancel_timer()
 
     def _expire(self) -> None:
         self._timer = None
@@ -450,6 +461,7 @@ class PendingScram(PendingAuth):
             return
         self.client_nonce = nonce
         self.spec_dialect = self.method == "wamp-scram"
+        self.METHOD = self.method  # WELCOME.authmethod: what the client asked for
         self.channel_binding = self.authextra.get("channel_binding")
         if self.channel_binding not in (None, ""):
             self._done = True
@@ -485,8 +497,12 @@ class PendingScram(PendingAuth):
         self.challenge(extra)
 
     def verify(self, signature, extra: dict) -> None:
-        if self.spec_dialect and extra.get("nonce") != self.nonce:
-            raise Deny(log_message="scram nonce mismatch")
+        if self.spec_dialect:
+            if extra.get("nonce") != self.nonce:
+                raise Deny(log_message="scram nonce mismatch")
+            # channel binding must be the one HELLO asked for (none: binding is not supported)
+            if extra.get("channel_binding") or extra.get("cbind_data"):
+                raise Deny(log_message="scram channel binding in AUTHENTICATE differs from HELLO")
         auth_message = crypto.scram_auth_message(
             self.authid, self.client_nonce, self.nonce, self.salt_b64, self.iterations,
             extra.get("channel_binding") if self.spec_dialect else self.channel_binding, extra.get("cbind_data"),

@@ -56,10 +56,62 @@ class Permission:
         return True, False
 
 
+def _literal_prefix(uri: str, match: str) -> str:
+    """The string every URI matched by the pattern starts with."""
+    if match == PREFIX:
+        return uri
+    comps = uri.split(".")
+    lead = []
+    for c in comps:
+        if not c:
+            break
+        lead.append(c)
+    return ".".join(lead) + ("." if len(lead) < len(comps) else "")
+
+
+def _wild_compatible(a: str, b: str) -> bool:
+    """Could two wildcard patterns (or a wildcard and an exact URI) match a common URI?"""
+    ca, cb = a.split("."), b.split(".")
+    return len(ca) == len(cb) and all(x == y or not x or not y for x, y in zip(ca, cb))
+
+
+def _covers(perm: "Permission", uri: str, match: str) -> bool:
+    """Does ``perm`` match every URI that the pattern (uri, match) matches?"""
+    if perm.match == PREFIX:
+        return _literal_prefix(uri, match).startswith(perm.uri)
+    if perm.match == "wildcard" and match == "wildcard":
+        cp, cu = perm.uri.split("."), uri.split(".")
+        return len(cp) == len(cu) and all(not p or (p == u and u) for p, u in zip(cp, cu))
+    return False  # an exact permission covers no pattern; a wildcard one no prefix pattern
+
+
+def _overlaps(perm: "Permission", uri: str, match: str) -> bool:
+    """Could ``perm`` and the pattern (uri, match) match a common URI?"""
+    if perm.match == EXACT:
+        if match == PREFIX:
+            return perm.uri.startswith(uri)
+        return _wild_compatible(uri, perm.uri)
+    if perm.match == PREFIX:
+        lit = _literal_prefix(uri, match)
+        return perm.uri.startswith(lit) or lit.startswith(perm.uri)
+    if match == "wildcard":
+        return _wild_compatible(uri, perm.uri)
+    lit = _literal_prefix(perm.uri, "wildcard")
+    return lit.startswith(uri) or uri.startswith(lit)
+
+
+def _rank(perm: "Permission") -> tuple:
+    if perm.match == EXACT:
+        return (3, len(perm.uri))
+    if perm.match == PREFIX:
+        return (2, len(perm.uri))
+    return (1, sum(1 for c in perm.uri.split(".") if c))
+
+
 class RouterRole:
     """One role of a realm with its static permissions."""
 
-    __slots__ = ("name", "config", "_map", "_cache")
+    __slots__ = ("name", "config", "_map", "_cache", "_perms")
 
     CACHE_LIMIT = 10000
 
@@ -67,9 +119,11 @@ class RouterRole:
         self.name = name
         self.config = config if config is not None else {"name": name, "permissions": permissions}
         self._map = UriMap()
+        self._perms = []
         for p in permissions:
             perm = Permission(p)
             self._map.set(perm.uri, perm.match, perm)
+            self._perms.append(perm)
         self._cache: dict = {}
 
     dynamic = False
@@ -89,6 +143,21 @@ class RouterRole:
         return answer
 
 
+    def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
+        """Authorize a pattern-based subscription/registration: a permission must
+        allow ``action`` on *every* URI the pattern matches, and no more specific
+        permission that denies it may overlap the pattern (otherwise a role allowed
+        one exact URI could subscribe to everything below it)."""
+        allowing = [p for p in self._perms if p.allow.get(action) and _covers(p, uri, match)]
+        if not allowing:
+            return DENY
+        best = max(allowing, key=_rank)
+        for p in self._perms:
+            if not p.allow.get(action) and _rank(p) > _rank(best) and _overlaps(p, uri, match):
+                return DENY
+        return True, False
+
+
 class TrustedRole:
     """The role of router-internal sessions: everything is allowed."""
 
@@ -103,6 +172,9 @@ class TrustedRole:
     def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
         return True, False
 
+    def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
+        return True, False
+
 
 class DenyRole:
     """Stands in for a role that was stopped while sessions still had it."""
@@ -115,6 +187,9 @@ class DenyRole:
         self.config = {"name": name}
 
     def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
+        return DENY
+
+    def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
         return DENY
 
 
@@ -144,6 +219,10 @@ class DynamicRole:
             return cache.get((uri, action))
         return None
 
+    def authorize_pattern(self, uri: str, match: str, action: str, session=None):
+        # the authorizer sees options.match; its answer is kept apart from the exact URI's
+        return self.authorize(pattern_key(uri, match), action, session)
+
     def ask(self, session, uri: str, action: str, options: dict, done) -> None:
         """Call the authorizer; ``done((allowed, disclose), cache)`` runs with its answer."""
         from .realm import session_info
@@ -168,3 +247,8 @@ class DynamicRole:
             done(DENY, False)
             return
         service.call(self.authorizer, [session_info(session), uri, action, options], on_result, on_error)
+
+
+def pattern_key(uri: str, match: str) -> str:
+    """Cache key of a pattern (never equal to a URI: URIs have no NUL)."""
+    return f"{uri}\x00{match}"

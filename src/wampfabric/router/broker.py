@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from ..protocol import errors as E
 from ..protocol.messages import Published, Subscribed, Unsubscribed
 from ..protocol.uri import check_pattern, check_uri
+from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -123,9 +124,14 @@ class Broker:
         if not check_pattern(topic, match, self.realm.strict_uris):
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI, [f"subscribe for invalid topic URI '{topic}'"])
             return
-        answer = session.role.authorize(topic, "subscribe", session)
+        if match == EXACT:
+            answer = session.role.authorize(topic, "subscribe", session)
+            key = topic
+        else:
+            answer = session.role.authorize_pattern(topic, match, "subscribe", session)
+            key = pattern_key(topic, match)
         if answer is None:  # a dynamic authorizer decides: ask, then process this message again
-            session.defer_for_authorization(self.subscribe, msg, topic, "subscribe")
+            session.defer_for_authorization(self.subscribe, msg, key, "subscribe", topic)
             return
         allowed, _ = answer
         if not allowed:

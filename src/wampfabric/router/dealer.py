@@ -16,6 +16,7 @@ from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
 from ..protocol.uri import check_pattern, check_uri
 from .broker import iso_utc
+from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -118,9 +119,14 @@ class Dealer:
                 [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
             )
             return
-        answer = session.role.authorize(proc, "register", session)
-        if answer is None:
-            session.defer_for_authorization(self.register, msg, proc, "register")
+        if match == EXACT:
+            answer = session.role.authorize(proc, "register", session)
+            key = proc
+        else:
+            answer = session.role.authorize_pattern(proc, match, "register", session)
+            key = pattern_key(proc, match)
+        if answer is None:  # a dynamic authorizer decides: ask, then process this message again
+            session.defer_for_authorization(self.register, msg, key, "register", proc)
             return
         allowed, _ = answer
         if not allowed:

@@ -105,7 +105,7 @@ class RouterSession:
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
-        "authz_cache", "_held", "__weakref__",
+        "authz_cache", "_held", "_challenged", "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -132,6 +132,7 @@ class RouterSession:
         self._pending_auth = None
         self.testaments = None  # {"detached": [...], "destroyed": [...]} once one is added
         self.authz_cache = None  # dynamic authorizer answers: (uri, action) -> (allowed, disclose)
+        self._challenged = False  # a CHALLENGE awaits its AUTHENTICATE
         self._held = None  # messages held while a dynamic authorizer is asked
 
     # -- output -----------------------------------------------------------------
@@ -190,9 +191,10 @@ class RouterSession:
                 self.abort("wamp.error.runtime_error", "internal router error")
                 return
 
-    def defer_for_authorization(self, handler, msg, uri: str, action: str) -> None:
-        """Ask the role's authorizer about ``action`` on ``uri``, then run
-        ``handler(self, msg)`` with the answer; hold later messages meanwhile."""
+    def defer_for_authorization(self, handler, msg, key: str, action: str, uri: str | None = None) -> None:
+        """Ask the role's authorizer about ``action`` on ``uri`` (cached under ``key``),
+        then run ``handler(self, msg)`` with the answer; hold later messages meanwhile."""
+        uri = key if uri is None else uri
         if self._held is None:
             self._held = []
         role = self.role
@@ -205,13 +207,13 @@ class RouterSession:
             if cache is None:
                 cache = self.authz_cache = {}
             # the handler's authorize() finds the answer here; it stays only if cacheable
-            cache[(uri, action)] = answer
+            cache[(key, action)] = answer
             try:
                 handler(self, msg)
             except Exception:
                 log.exception("internal error processing a deferred message of session %s", self.session_id)
             if not keep and self.authz_cache is cache:
-                cache.pop((uri, action), None)
+                cache.pop((key, action), None)
             self._release_held()
 
         role.ask(self, uri, action, dict(getattr(msg, "options", None) or {}), done)
@@ -298,15 +300,26 @@ class RouterSession:
         self.router.authenticate(self, msg.realm, details)
 
     def _on_authenticate(self, msg) -> None:
-        pending, self._pending_auth = self._pending_auth, None
-        if pending is None:
+        pending = self._pending_auth
+        if pending is None or not self._challenged:
             raise ProtocolError("AUTHENTICATE without a pending CHALLENGE")
+        self._challenged = False  # one AUTHENTICATE per CHALLENGE
         pending.authenticate(self, msg.signature, msg.extra)
+
+    def begin_authentication(self, pending) -> None:
+        """An authentication starts: from now on only AUTHENTICATE (after a CHALLENGE) or ABORT is valid."""
+        self.state = AUTHENTICATING
+        self._pending_auth = pending
+        self._challenged = False
 
     def welcome(self, realm, authid: str, authrole: str, authmethod: str, authprovider: str,
                 authextra: dict | None = None, role=None, session_id: int | None = None) -> None:
         """Authentication succeeded: join ``realm`` and send WELCOME (with
         ``session_id`` when a challenge already announced it)."""
+        if self.state not in (NEW, AUTHENTICATING):
+            return  # the connection went away while an authenticator decided: no ghost session
+        self._pending_auth = None
+        self._challenged = False
         self.session_id = session_id or secure_id()
         self.realm = realm
         self.authid = authid
@@ -335,8 +348,9 @@ class RouterSession:
         self.send([WELCOME, self.session_id, details])
 
     def challenge(self, pending, method: str, extra: dict) -> None:
-        self.state = AUTHENTICATING
-        self._pending_auth = pending
+        if self.state != AUTHENTICATING or self._pending_auth is not pending:
+            return
+        self._challenged = True
         self.send([CHALLENGE, method, extra])
 
     # -- session closing ----------------------------------------------------------
@@ -373,7 +387,6 @@ class RouterSession:
         """The transport is gone."""
         self._leave()
         self.state = CLOSED
-        self._pending_auth = None
         detached = _Detached(self.transport.peer)
         self.transport = detached
         self.send_raw = detached.send
@@ -381,7 +394,9 @@ class RouterSession:
     def _leave(self) -> None:
         if self.state == ESTABLISHED and self.realm is not None:
             self.realm.detach(self)
-        self._pending_auth = None
+        pending, self._pending_auth = self._pending_auth, None
+        if pending is not None:
+            pending.cancel()
 
     def __repr__(self) -> str:
         return f"<RouterSession {self.session_id} {self.authid}@{self.realm.name if self.realm else None}>"
