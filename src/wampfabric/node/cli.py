@@ -138,16 +138,28 @@ def stop(cbdir, timeout, kill_):
         sys.exit(EXIT_NOT_RUNNING)
     pid = info["pid"]
     proc = psutil.Process(pid)
+
+    def gone(within: float) -> bool:
+        # a zombie has exited (its parent, e.g. a shell or a test, has not reaped it yet)
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.NoSuchProcess:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
     click.echo(f"Stopping node (PID {pid}) ..")
     proc.send_signal(signal.SIGKILL if kill_ else signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except psutil.TimeoutExpired:
+    if not gone(timeout):
         click.echo(f"Node (PID {pid}) did not exit within {timeout:.0f}s: killing it", err=True)
         proc.kill()  # its workers die with it (parent-death signal, end of their pipes)
-        proc.wait(10)
+        if not gone(10):
+            raise click.ClickException(f"node process {pid} does not exit")
     # a killed node cannot remove its pid file
-    time.sleep(0.05)
     if pidfile.read(cb) is not None and not pidfile.is_alive(pidfile.read(cb)):
         try:
             pidfile.path(cb).unlink()

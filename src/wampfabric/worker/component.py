@@ -119,6 +119,7 @@ def client_connector(config: dict, cbdir: str, flavour: str):
     tcfg = config["transport"]
     ep = tcfg["endpoint"]
     kind = tcfg["type"]
+    names = tcfg.get("serializers") or ([tcfg["serializer"]] if tcfg.get("serializer") else None)
     path = os.path.join(cbdir, ep["path"]) if ep["type"] == "unix" else None
     host = ep.get("host", "127.0.0.1")
     port = ep.get("port")
@@ -132,11 +133,11 @@ def client_connector(config: dict, cbdir: str, flavour: str):
             if kind == "websocket":
                 from autobahn.twisted.websocket import WampWebSocketClientFactory
 
-                factory = WampWebSocketClientFactory(create, url=url, serializers=_serializers(tcfg.get("serializers"), flavour))
+                factory = WampWebSocketClientFactory(create, url=url, serializers=_serializers(names, flavour))
             else:
                 from autobahn.twisted.rawsocket import WampRawSocketClientFactory
 
-                sers = _serializers(tcfg.get("serializers"), flavour)
+                sers = _serializers(names, flavour)
                 factory = WampRawSocketClientFactory(create, serializer=sers[0] if sers else None)
             endpoint = (UNIXClientEndpoint(reactor, path) if path else
                         TCP4ClientEndpoint(reactor, host, port, timeout=ep.get("timeout", 10)))
@@ -149,11 +150,11 @@ def client_connector(config: dict, cbdir: str, flavour: str):
         if kind == "websocket":
             from autobahn.asyncio.websocket import WampWebSocketClientFactory
 
-            factory = WampWebSocketClientFactory(create, url=url, serializers=_serializers(tcfg.get("serializers"), flavour))
+            factory = WampWebSocketClientFactory(create, url=url, serializers=_serializers(names, flavour))
         else:
             from autobahn.asyncio.rawsocket import WampRawSocketClientFactory
 
-            sers = _serializers(tcfg.get("serializers"), flavour)
+            sers = _serializers(names, flavour)
             factory = WampRawSocketClientFactory(create, serializer=sers[0] if sers else None)
         if path:
             transport, _ = await loop.create_unix_connection(factory, path)
@@ -325,14 +326,28 @@ class ComponentRunner:
             self.status = "failed"
             raise ApplicationError("crossbar.error.cannot_start",
                                    f"component '{self.id}': {self.error}") from None
-        try:
-            await asyncio.wait_for(asyncio.shield(self._joined), JOIN_TIMEOUT)
-        except asyncio.TimeoutError:
-            self._fail("did not join within %ss" % JOIN_TIMEOUT)
-            self._close_transport()
-            raise ApplicationError("crossbar.error.cannot_start", f"component '{self.id}': {self.error}") from None
-        except ApplicationError:
-            raise
+        deadline = loop.time() + JOIN_TIMEOUT
+        while not self._joined.done():
+            # the connection may close before any session exists (e.g. a refused handshake)
+            await asyncio.wait([self._joined], timeout=0.1)
+            if self._joined.done():
+                break
+            if self._transport_closed() and self.session is None or loop.time() > deadline:
+                self._fail(self.error or ("the connection closed before the session opened"
+                                          if loop.time() <= deadline else f"did not join within {JOIN_TIMEOUT}s"))
+                self.status = "failed"
+                self._close_transport()
+                raise ApplicationError("crossbar.error.cannot_start", f"component '{self.id}': {self.error}")
+        self._joined.result()
+
+    def _transport_closed(self) -> bool:
+        t = self.transport
+        if t is None:
+            return False
+        is_closing = getattr(t, "is_closing", None)
+        if callable(is_closing):
+            return is_closing()
+        return getattr(t, "disconnected", False) or getattr(t, "connected", 1) == 0
 
     def _fail(self, error: str) -> None:
         if not self.failed:
