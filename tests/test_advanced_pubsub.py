@@ -280,12 +280,6 @@ async def test_retained_events_for_pattern_subscriptions(ac):
             assert d.retained is True and d.topic == f"{base}.{args[0]}", d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: pubsub_event_retention: 'the Broker MUST send the Subscriber the most recent Retained Event that they "
-    "would have received' and retention is 'one event that all subscribers would receive, and MAY include "
-    "supplemental events that have limited distribution' -- the broker keeps one retained event per topic, so a "
-    "retained publication with eligible/exclude lists replaces the general one and a subscriber not on the list "
-    "gets no retained event at all"))
 async def test_filtered_retained_event_does_not_hide_the_general_one(ac):
     pub = await ac("websocket", "json")
     topic = f"com.adv.retain.displace.{uid()}"
@@ -375,11 +369,6 @@ async def test_event_history_prefix_subscription(ac):
     assert [e["publication"] for e in basket] == ids[1:4]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: pubsub_event_history 'Security Aspects': 'if the original publication contains eligible_authrole = "
-    "admin, but the request for history came from a peer with authrole = user ... this publication must be "
-    "filtered out' -- wamp.subscription.get_events returns every stored event regardless of the publication's "
-    "eligible_authrole/exclude_authrole/eligible_authid/exclude_authid and the calling session"))
 async def test_event_history_respects_authrole_authid_lists(ac):
     topic = "com.example.hsec"
     pub = await ac("websocket", "json")
@@ -395,10 +384,6 @@ async def test_event_history_respects_authrole_authid_lists(ac):
     assert got_carol == [["public"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (spec SHOULD): pubsub_event_history: 'all events published with Options.exclude|list[int] or "
-    "Options.eligible|list[int] should be ignored by the Event History mechanism and not be saved at all' -- the "
-    "broker stores them, and get_events hands them to any caller (a session excluded by id can read the event)"))
 async def test_event_history_does_not_store_session_filtered_events(ac):
     topic = "com.example.hbw"
     pub = await ac("websocket", "json")
@@ -411,13 +396,6 @@ async def test_event_history_does_not_store_session_filtered_events(ac):
     assert got == [["plain"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: pubsub_event_history: wamp.subscription.get_events accepts only limit/reverse/topic; the spec's "
-    "from_time/after_time/before_time/until_time and from_publication/after_publication/before_publication/"
-    "until_publication arguments fail with wamp.error.invalid_argument, so the spec's pagination (limit + "
-    "after_publication of the last event of the previous page, in order of occurrence) is impossible. Also "
-    "limit without reverse returns the NEWEST n events, where traversal 'in order of occurrence' + limit "
-    "(as the pagination text implies) gives the oldest n"))
 async def test_event_history_pagination(ac):
     topic = "com.example.hpage"
     pub = await ac("websocket", "msgpack")

@@ -15,8 +15,8 @@ publisher), ``member`` and ``guest``, extra WebSocket transports with fixed
 authid/authrole, and an event store (``store`` / ``event-history``).  The
 PubSub and meta API modules import the node config and the helpers from here.
 
-Router bugs are ``xfail(strict=True, reason="BUG: ...")``: the test asserts
-the spec behaviour and fails until the router is fixed.
+Every test asserts the spec's behaviour (where the issue text and the spec
+disagree, e.g. the call timeout's error URI, the spec wins).
 """
 
 from __future__ import annotations
@@ -241,11 +241,6 @@ def test_progressive_results_raw_message_flow(raw):
     silent(caller)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rpc_progressive_call_results: 'If a Callee supports Progressive Call Results, but not Call Canceling, "
-    "then the Dealer disregards the Callees Progressive Call Results feature' -- the dealer (dealer.call) only "
-    "checks callee.supports('callee', 'progressive_call_results') and still sets INVOCATION.Details."
-    "receive_progress=true for a callee that did not announce call_canceling"))
 def test_progressive_results_disregarded_without_callee_call_canceling(raw):
     caller = raw({"caller": ["progressive_call_results"]})
     callee = raw({"callee": ["progressive_call_results"]})  # no call_canceling
@@ -400,11 +395,6 @@ def test_progressive_call_invocations_caller_leaves_or_callee_leaves(raw):
     assert err[:3] == [ERROR, CALL, req] and err[4] == "wamp.error.canceled", err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rpc_progressive_call_invocations 'Freezing of Options': INVOCATION Details of continuation chunks "
-    "'shall be based on the initiating progressive CALL' (e.g. disclose_me -> every INVOCATION carries caller "
-    "identity); dealer._continue_progressive sends only {'progress': true} / {} -- no caller, caller_authid, "
-    "caller_authrole, procedure (pattern registration) or receive_progress in the 2nd and later INVOCATIONs"))
 def test_progressive_call_invocations_options_frozen(raw):
     caller = raw(CALLER_PCI)
     callee = raw(CALLEE_PCI)
@@ -424,11 +414,6 @@ def test_progressive_call_invocations_options_frozen(raw):
             assert d.get(k) == d0.get(k), (k, d, d0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rpc_progressive_call_invocations 'Continuations on Completed Calls': a CALL continuation (same request "
-    "ID, progress=true) arriving after the callee already ended the call with ERROR/YIELD 'MUST be ignored and "
-    "discarded without any further correlated response'; the dealer treats it as a NEW call and sends a fresh "
-    "INVOCATION to the callee (no request-ID watermark / completed-call tracking)"))
 def test_progressive_call_invocation_continuation_after_completion_is_discarded(raw):
     caller = raw(CALLER_PCI)
     callee = raw(CALLEE_PCI)
@@ -476,10 +461,6 @@ async def test_call_timeout_router_enforced_interrupts_callee(ac):
     assert await w(caller.call(proc + ".after", options=CallOptions(timeout=2000))) == "ok"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (or spec/issue conflict): rpc_call_timeout: 'The error message that is returned to the Caller MUST use "
-    "wamp.error.timeout as the reason URI'; dealer._timeout sends wamp.error.canceled (which issue 4's text asks "
-    "for). The INTERRUPT carries {'reason': 'wamp.error.timeout'} but no 'mode' (spec: implicitly killnowait)"))
 def test_call_timeout_error_uri_is_wamp_error_timeout(raw):
     caller = raw({"caller": ["call_timeout", "call_canceling"]})
     callee = raw(CALLEE_CANCEL)
@@ -528,11 +509,6 @@ def test_call_timeout_not_triggered_and_zero_means_none(raw):
     silent(callee)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rpc_progressive_call_results 'Timeouts': with progressive results CALL.Options.timeout is the limit "
-    "between the call and the first result and between results thereafter; the dealer's timer is started once "
-    "per CALL and never re-armed on a progressive YIELD, so a stream yielding every 150 ms under timeout=300 ms "
-    "is canceled after 300 ms"))
 def test_call_timeout_is_per_progressive_result(raw):
     caller = raw({"caller": ["progressive_call_results"]})
     callee = raw(CALLEE_CANCEL)
@@ -687,11 +663,6 @@ async def test_caller_disclosed_by_role(ac, transport, serializer):
     assert await w(caller.call(proc)) == [caller.session_id, "dave", "discloser"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (spec gap, not in issue 4's list): rpc_caller_identification: 'A Callee MAY request the disclosure of "
-    "caller identity via REGISTER.Options.disclose_caller|bool := true ... the registered procedure is called "
-    "with the caller's sessionID as part of the call details' -- the dealer ignores REGISTER.Options."
-    "disclose_caller, INVOCATION.Details has no caller"))
 def test_callee_requests_disclose_caller(raw):
     callee = raw({"callee": ["caller_identification"]})
     proc = f"com.adv.disclose.callee.{uid()}"

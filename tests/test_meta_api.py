@@ -168,10 +168,6 @@ async def test_session_kill_by_authid(ac):
     assert bob.is_attached()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: meta_api_sessions kill/kill_by_authid/kill_by_authrole/kill_all: 'wamp.error.invalid_uri - A reason "
-    "keyword argument has a value that is not a valid non-empty URI' -- service._close_reason does "
-    "'reason = reason or wamp.close.killed', so reason='' is taken as the default and the sessions ARE killed"))
 @pytest.mark.parametrize("proc", ["kill", "kill_by_authid", "kill_by_authrole", "kill_all"])
 async def test_session_kill_empty_reason_is_invalid_uri(ac, proc):
     admin = await ac("websocket", "json", identity="alice")
@@ -298,12 +294,6 @@ async def test_subscription_remove_subscriber_meta_events(ac, raw):
                        "wamp.error.no_such_subscription")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: meta_api_subscriptions: on_create is 'Fired when a subscription is created through a subscription "
-    "request for a topic which was previously without subscribers' and 'on_subscribe MUST always be fired "
-    "subsequent to a wamp.subscription.on_create event'; for a topic with event history (realm store) the broker "
-    "pre-creates a subscription at realm start, so the first SUBSCRIBE yields on_subscribe for a subscription id "
-    "no on_create ever announced (and the last UNSUBSCRIBE yields on_unsubscribe but no on_delete)"))
 async def test_subscription_meta_events_for_history_topic(ac):
     obs = await ac("websocket", "json")
     log = await _meta_log(obs, "subscription", SUB_EVENTS)
@@ -517,11 +507,6 @@ def test_ppt_payload_forwarded_untouched_bare_bytes(raw):
     assert (res[3][0] if isinstance(res[3], list) else res[3]) == BLOB[::-1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: payload_passthru_mode 'Message Structure': 'the message payload MUST be sent as one binary item within "
-    "Arguments|list' -- the router forwards INVOCATION/RESULT/EVENT/ERROR as [..., Details, Payload|binary] "
-    "(bare bytes in the Arguments position) instead of [..., Details, [Payload|binary]]: dealer.call/yield_/"
-    "invocation_error and broker.publish append msg.payload without re-wrapping it in a list"))
 @pytest.mark.parametrize("caller_ser,callee_ser", [("msgpack", "msgpack"), ("json", "cbor")])
 def test_ppt_spec_layout_rpc(raw, caller_ser, callee_ser):
     caller, callee = _ppt_peers(raw, caller_ser, callee_ser)
@@ -544,9 +529,6 @@ def test_ppt_spec_layout_rpc(raw, caller_ser, callee_ser):
     assert err == [ERROR, CALL, req, PPT_OPTS, "com.myapp.error", [_blob(caller_ser, b"err")]], err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: payload_passthru_mode: EVENT for a PUBLISH with ppt_scheme carries the payload as bare bytes "
-    "[36, sub, pub, Details, Payload|binary] instead of one binary item in Arguments|list"))
 def test_ppt_spec_layout_pubsub(raw):
     sub = raw(PPT_ALL, serializer="cbor")
     topic = f"com.adv.ppt.topic.{uid()}"
@@ -570,11 +552,6 @@ def test_ppt_event_payload_untouched(raw):
     assert (ev[4][0] if isinstance(ev[4], list) else ev[4]) == BLOB
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: payload_passthru_mode: 'Cases where a Caller sends a CALL message with payload passthru to a Dealer that "
-    "supports this feature, which then must be routed to a Callee which doesn't support payload passthru, MUST be "
-    "treated as APPLICATION ERRORS and the Dealer MUST respond to the Caller with wamp.error.feature_not_supported' "
-    "-- the dealer never checks the callee's payload_passthru_mode announcement and sends it the INVOCATION"))
 def test_ppt_callee_without_feature_gets_feature_not_supported(raw):
     callee_no = raw({})
     proc = f"com.adv.ppt.nofeat.{uid()}"
@@ -588,10 +565,6 @@ def test_ppt_callee_without_feature_gets_feature_not_supported(raw):
     assert m[0] == ERROR and m[4] == "wamp.error.feature_not_supported", m
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: payload_passthru_mode: a CALL or PUBLISH with ppt_scheme from a peer that did not announce "
-    "payload_passthru_mode 'MUST be treated as PROTOCOL ERRORS and underlying WAMP connections must be aborted "
-    "with wamp.error.protocol_violation' -- the router routes the CALL/PUBLISH as usual, no ABORT"))
 @pytest.mark.parametrize("kind", ["call", "publish"])
 def test_ppt_from_peer_without_feature_is_protocol_violation(raw, kind):
     callee = raw(PPT_ALL)
@@ -621,12 +594,6 @@ class _JsonCodec(IPayloadCodec):
         return uri, d["args"], d["kwargs"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: autobahn-python payload transparency (enc_algo/enc_serializer/enc_key, the layout the router's "
-    "protocol/messages.py accepts and documents as copied 'from CALL to INVOCATION (and PUBLISH to EVENT, YIELD "
-    "to RESULT)') does not work through the router: dealer/broker copy only ppt_* keys, so the INVOCATION/EVENT "
-    "arrives with the binary payload but without enc_algo/enc_serializer; autobahn then does not decode it and "
-    "calls the endpoint with NO arguments -- the payload is silently lost (call returns [[], {}])"))
 async def test_ppt_autobahn_payload_codec(ac):
     callee = await ac("rawsocket-tcp", "msgpack")
     caller = await ac("websocket", "cbor")

@@ -26,11 +26,38 @@ log = logging.getLogger("wampfabric.router.broker")
 
 MSG_PUBLISH, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE, MSG_UNSUBSCRIBED, MSG_EVENT = 16, 32, 34, 35, 36
 PPT_KEYS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
+ENC_KEYS = ("enc_algo", "enc_serializer", "enc_key")
+RETAINED_FILTERED_KEPT = 16  # retained events with black/white lists kept per topic besides the general one
+
+
+def passthru_tail(payload, meta: dict, details: dict) -> list:
+    """A passthru payload (advanced/payload_passthru_mode) as the tail of the forwarded
+    message, copying the attributes that describe it into ``details``: spec layout
+    ``[Payload]`` with ``ppt_*``; autobahn's ``enc_*`` layout keeps the bare payload."""
+    if meta.get("ppt_scheme"):
+        for k in PPT_KEYS:
+            if k in meta:
+                details[k] = meta[k]
+        return [[payload]]
+    for k in ENC_KEYS:
+        if k in meta:
+            details[k] = meta[k]
+    return [payload]
 FILTER_KEYS = ("eligible", "exclude", "eligible_authid", "exclude_authid", "eligible_authrole", "exclude_authrole")
 
 
 def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_rfc3339(value: str) -> float:
+    """An RFC 3339 timestamp as POSIX seconds (ValueError when malformed)."""
+    if not isinstance(value, str):
+        raise ValueError("timestamp must be an RFC 3339 string")
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
 
 
 class Subscription:
@@ -51,11 +78,14 @@ class Subscription:
 
 
 class _Retained:
-    """The retained event of a topic (advanced/pubsub_event_retention)."""
+    """A retained event of a topic (advanced/pubsub_event_retention)."""
 
-    __slots__ = ("publication", "publisher", "disclose", "tail", "ppt", "filters", "exclude_me")
+    __slots__ = ("publication", "publisher", "disclose", "tail", "ppt", "filters", "exclude_me", "seq")
+    _seq = 0
 
     def __init__(self, publication, publisher, disclose, tail, ppt, filters, exclude_me):
+        _Retained._seq += 1
+        self.seq = _Retained._seq
         self.publication = publication
         self.publisher = publisher
         self.disclose = disclose
@@ -83,7 +113,8 @@ class Broker:
         self.realm = realm
         self._subs = UriMap()
         self._by_id: dict[int, Subscription] = {}
-        self._retained: dict[str, _Retained] = {}
+        # topic -> [general retained event or None, deque of recent retained events with black/white lists]
+        self._retained: dict[str, list] = {}
         self.stats = realm.stats
         # event history: realm "store" config, e.g. {"type": "memory", "event-history":
         # [{"uri": "com.example.topic", "match": "exact", "limit": 100}]}; a subscription
@@ -144,6 +175,8 @@ class Broker:
         created = sub is None
         if created:
             sub = self._create(topic, match)
+        elif sub.persistent and not sub.subscribers:
+            created = True  # a history-keeping subscription gets its first subscriber: announce it now
         elif session in sub.subscribers:
             # spec: subscribing again returns the existing subscription
             session.send(Subscribed(msg.request, sub.id).marshal())
@@ -172,9 +205,11 @@ class Broker:
     def _drop(self, sub: Subscription, session) -> None:
         sub.subscribers.pop(session, None)
         self.publish_meta("wamp.subscription.on_unsubscribe", [session.session_id, sub.id])
-        if not sub.subscribers and not sub.persistent:
-            self._subs.pop(sub.uri, sub.match)
-            self._by_id.pop(sub.id, None)
+        if not sub.subscribers:
+            if not sub.persistent:
+                self._subs.pop(sub.uri, sub.match)
+                self._by_id.pop(sub.id, None)
+            # a history-keeping subscription stays (keeping events), but for subscribers it is gone
             self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
 
     def remove_subscriber(self, sub: Subscription, session, reason: str | None = None) -> None:
@@ -231,10 +266,13 @@ class Broker:
             if any(k in options for k in FILTER_KEYS):
                 filters = _Filters(options)
             exclude_me = options.get("exclude_me", True) is not False
-            if msg.payload is not None:
-                ppt = {k: options[k] for k in PPT_KEYS if k in options}
         if msg.payload is not None:
-            tail = [msg.payload]
+            if options.get("ppt_scheme") and not session.supports("publisher", "payload_passthru_mode"):
+                session.protocol_violation("PUBLISH with ppt_scheme from a publisher that did not announce "
+                                           "payload_passthru_mode")
+                return
+            ppt = {}
+            tail = passthru_tail(msg.payload, options, ppt)
         elif msg.kwargs:
             tail = [msg.args or [], msg.kwargs]
         elif msg.args:
@@ -246,9 +284,19 @@ class Broker:
             self._dispatch(subs, topic, publication, session if exclude_me else None, disclose and session, tail, ppt,
                            filters)
         if options and options.get("retain"):
-            self._retained[topic] = _Retained(publication, session.session_id, disclose and
-                                              (session.session_id, session.authid, session.authrole),
-                                              tail, ppt, filters, session.session_id if exclude_me else None)
+            ret = _Retained(publication, session.session_id, disclose and
+                            (session.session_id, session.authid, session.authrole),
+                            tail, ppt, filters, session.session_id if exclude_me else None)
+            slot = self._retained.get(topic)
+            if slot is None:
+                slot = self._retained[topic] = [None, deque(maxlen=RETAINED_FILTERED_KEPT)]
+            if filters is None:
+                # an event (nearly: maybe not its publisher) every subscriber would receive;
+                # older events with black/white lists are superseded by it
+                slot[0] = ret
+                slot[1].clear()
+            else:
+                slot[1].append(ret)
         if acknowledge:
             session.send(Published(msg.request, publication).marshal())
 
@@ -265,8 +313,10 @@ class Broker:
             if ppt:
                 details.update(ppt)
             event = [MSG_EVENT, sub.id, publication, details, *tail]
-            if sub.history is not None:
-                sub.history.append((time.time(), topic, publication, details, tail))
+            if sub.history is not None and (filters is None or (filters.eligible is None and filters.exclude is None)):
+                # pubsub_event_history: events for listed session IDs are not kept; authid/authrole
+                # lists are kept with the event and applied to whoever asks for the history
+                sub.history.append((time.time(), topic, publication, details, tail, filters))
             last_ser = None
             data = None
             cache = None
@@ -310,15 +360,24 @@ class Broker:
 
     def _send_retained(self, session, sub: Subscription) -> None:
         if sub.match == EXACT:
-            candidates = [(sub.uri, self._retained.get(sub.uri))]
+            slots = [(sub.uri, self._retained.get(sub.uri))]
         else:
             probe = UriMap()
             probe.set(sub.uri, sub.match, True)
-            candidates = [(t, r) for t, r in self._retained.items() if probe.best(t)]
-        for topic, ret in candidates:
-            if ret is None or ret.exclude_me == session.session_id:
+            slots = [(t, r) for t, r in self._retained.items() if probe.best(t)]
+        for topic, slot in slots:
+            if slot is None:
                 continue
-            if ret.filters is not None and not ret.filters.admits(session):
+            # the most recent retained event this subscriber would have received
+            ret = None
+            for cand in sorted([c for c in (slot[0], *slot[1]) if c is not None], key=lambda c: -c.seq):
+                if cand.exclude_me == session.session_id:
+                    continue
+                if cand.filters is not None and not cand.filters.admits(session):
+                    continue
+                ret = cand
+                break
+            if ret is None:
                 continue
             details = {"retained": True}
             if ret.disclose:
@@ -329,20 +388,45 @@ class Broker:
                 details.update(ret.ppt)
             session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.tail])
 
-    def get_events(self, sub: Subscription, limit: int | None = None, reverse: bool = False,
-                   topic: str | None = None) -> list[dict]:
-        """The event history of a subscription (advanced/pubsub_event_history)."""
+    def get_events(self, sub: Subscription, caller=None, limit: int | None = None, reverse: bool = False,
+                   topic: str | None = None, **filters) -> list[dict]:
+        """The event history of a subscription (advanced/pubsub_event_history), in order
+        of occurrence (or reversed), without events the caller could not have received,
+        filtered by time (RFC 3339 strings) and publication bounds; ``limit`` cuts the
+        result after filtering (pagination: pass the last publication as ``after_publication``)."""
         if sub.history is None:
             return []
-        events = list(sub.history)
+        events = [e for e in sub.history if e[5] is None or caller is None or e[5].admits(caller)]
         if topic is not None:
             events = [e for e in events if e[1] == topic]
+        for key, cmp in (("from_time", lambda t, b: t >= b), ("after_time", lambda t, b: t > b),
+                         ("before_time", lambda t, b: t < b), ("until_time", lambda t, b: t <= b)):
+            if filters.get(key) is not None:
+                bound = parse_rfc3339(filters[key])
+                events = [e for e in events if cmp(e[0], bound)]
+        pubs = [e[2] for e in events]
+        for key in ("from_publication", "after_publication", "before_publication", "until_publication"):
+            pub = filters.get(key)
+            if pub is None:
+                continue
+            if pub not in pubs:
+                events, pubs = [], []
+                break
+            i = pubs.index(pub)
+            if key == "from_publication":
+                events, pubs = events[i:], pubs[i:]
+            elif key == "after_publication":
+                events, pubs = events[i + 1:], pubs[i + 1:]
+            elif key == "before_publication":
+                events, pubs = events[:i], pubs[:i]
+            else:
+                events, pubs = events[:i + 1], pubs[:i + 1]
         if reverse:
             events.reverse()
         if limit is not None:
-            events = events[-limit:] if not reverse else events[:limit]
+            events = events[:limit]
         out = []
-        for ts, _topic, publication, details, tail in events:
+        for ts, _topic, publication, details, tail, _filters in events:
             rec = {"timestamp": iso_utc(ts), "subscription": sub.id, "publication": publication, "details": details}
             if tail:
                 rec["args"] = tail[0]

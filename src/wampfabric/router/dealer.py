@@ -15,7 +15,7 @@ import time
 from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
 from ..protocol.uri import check_pattern, check_uri
-from .broker import iso_utc
+from .broker import iso_utc, passthru_tail
 from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
@@ -25,10 +25,11 @@ log = logging.getLogger("wampfabric.router.dealer")
 MSG_CALL, MSG_REGISTER, MSG_UNREGISTER, MSG_INVOCATION = 48, 64, 66, 68
 
 INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
+COMPLETED_PROGRESSIVE_KEPT = 64  # recent progressive call IDs whose late continuations are discarded
 
 
 class Registration:
-    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_rr")
+    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_rr", "disclose_caller")
 
     def __init__(self, reg_id: int, uri: str, match: str, invoke: str):
         self.id = reg_id
@@ -38,6 +39,7 @@ class Registration:
         self.callees: list = []
         self.created = time.time()
         self._rr = 0
+        self.disclose_caller = False  # REGISTER.Options.disclose_caller (advanced/rpc_caller_identification)
 
     def details(self) -> dict:
         return {"id": self.id, "created": iso_utc(self.created), "uri": self.uri, "match": self.match,
@@ -59,7 +61,7 @@ class Registration:
 
 class InvocationRequest:
     __slots__ = ("id", "caller", "call_request", "callee", "registration", "receive_progress", "timer", "canceled",
-                 "progressive_in")
+                 "progressive_in", "details", "timeout")
 
     def __init__(self, inv_id, caller, call_request, callee, registration, receive_progress):
         self.id = inv_id
@@ -71,6 +73,8 @@ class InvocationRequest:
         self.timer = None
         self.canceled = False
         self.progressive_in = False  # the caller is still streaming progressive CALLs
+        self.details = None  # INVOCATION details of a progressive call invocation (frozen for all chunks)
+        self.timeout = 0.0  # seconds; re-armed by each progressive result
 
 
 class Dealer:
@@ -160,6 +164,8 @@ class Dealer:
             self._regs.set(proc, match, reg)
             self._by_id[reg.id] = reg
         reg.callees.append(session)
+        if options.get("disclose_caller"):
+            reg.disclose_caller = True
         session.registrations[reg.id] = reg
         self.stats["register"] += 1
         session.send(Registered(msg.request, reg.id).marshal())
@@ -227,6 +233,9 @@ class Dealer:
         if inv is not None:
             self._continue_progressive(session, inv, msg)
             return
+        done = session.progressive_done
+        if done and request in done:
+            return  # advanced/rpc_progressive_call_invocations: continuation of a completed call: discard
         answer = session.role.authorize(proc, "call", session)
         if answer is None:
             session.defer_for_authorization(self.call, msg, proc, "call")
@@ -250,7 +259,9 @@ class Dealer:
         if options:
             if options.get("disclose_me"):
                 disclose = True
-            if options.get("receive_progress") and callee.supports("callee", "progressive_call_results"):
+            # progressive results need call canceling on the callee too (rpc_progressive_call_results)
+            if (options.get("receive_progress") and callee.supports("callee", "progressive_call_results")
+                    and callee.supports("callee", "call_canceling")):
                 receive_progress = True
                 details["receive_progress"] = True
             timeout = options.get("timeout")
@@ -269,7 +280,15 @@ class Dealer:
                 details["progress"] = True
         else:
             timeout = None
-        if disclose or callee.trusted:
+        if msg.payload is not None and options.get("ppt_scheme"):
+            if not session.supports("caller", "payload_passthru_mode"):
+                session.protocol_violation("CALL with ppt_scheme from a caller that did not announce payload_passthru_mode")
+                return
+            if not callee.supports("callee", "payload_passthru_mode"):
+                session.send_error(MSG_CALL, request, E.FEATURE_NOT_SUPPORTED,
+                                   ["callee does not support payload passthru mode"])
+                return
+        if disclose or callee.trusted or reg.disclose_caller:
             details["caller"] = session.session_id
             details["caller_authid"] = session.authid
             details["caller_authrole"] = session.authrole
@@ -278,14 +297,13 @@ class Dealer:
         callee._inv_seq += 1
         inv_id = callee._inv_seq
         inv = InvocationRequest(inv_id, session, request, callee, reg, receive_progress)
-        inv.progressive_in = progressive_in
+        if progressive_in:
+            inv.progressive_in = True
+            inv.details = {k: v for k, v in details.items() if k != "progress"}
         callee.pending_invocations[inv_id] = inv
         session.pending_calls[request] = inv
         if msg.payload is not None:
-            for k in ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"):
-                if k in options:
-                    details[k] = options[k]
-            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.payload])
+            callee.send([MSG_INVOCATION, inv_id, reg.id, details, *passthru_tail(msg.payload, options, details)])
         elif msg.kwargs:
             callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs])
         elif msg.args:
@@ -295,7 +313,8 @@ class Dealer:
         self.stats["invocation"] += 1
         if timeout:
             if type(timeout) is int and timeout > 0:
-                inv.timer = self.realm.call_later(timeout / 1000.0, self._timeout, inv)
+                inv.timeout = timeout / 1000.0
+                inv.timer = self.realm.call_later(inv.timeout, self._timeout, inv)
 
     def _continue_progressive(self, session, inv: InvocationRequest, msg) -> None:
         """A further CALL of a progressive call invocation: one more INVOCATION to the same callee."""
@@ -304,9 +323,11 @@ class Dealer:
             return
         progress = bool(msg.options.get("progress"))
         inv.progressive_in = progress
-        details = {"progress": True} if progress else {}
+        # "Freezing of Options": every chunk carries the details of the initiating CALL
+        details = dict(inv.details, progress=True) if progress else dict(inv.details)
         if msg.payload is not None:
-            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.payload])
+            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details,
+                             *passthru_tail(msg.payload, msg.options, details)])
         elif msg.kwargs:
             inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs])
         elif msg.args:
@@ -316,14 +337,15 @@ class Dealer:
         self.stats["invocation"] += 1
 
     def _timeout(self, inv: InvocationRequest) -> None:
-        # spec rpc_call_timeout: the dealer cancels the call (kill semantics)
+        # advanced/rpc_call_timeout: the caller gets wamp.error.timeout, the callee an INTERRUPT
+        # (implicitly killnowait)
         inv.timer = None
         if inv.callee.pending_invocations.get(inv.id) is not inv:
             return
         self._finish(inv)
-        inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["call timed out"])
+        inv.caller.send_error(MSG_CALL, inv.call_request, E.TIMEOUT, ["call timed out"])
         if inv.callee.supports("callee", "call_canceling"):
-            inv.callee.send([69, inv.id, {"reason": E.TIMEOUT}])
+            inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.TIMEOUT}])
 
     def _finish(self, inv: InvocationRequest) -> None:
         inv.callee.pending_invocations.pop(inv.id, None)
@@ -331,6 +353,13 @@ class Dealer:
         if inv.timer is not None:
             inv.timer.cancel()
             inv.timer = None
+        if inv.details is not None:  # a progressive call invocation: late continuations are discarded
+            done = inv.caller.progressive_done
+            if done is None:
+                done = inv.caller.progressive_done = {}
+            done[inv.call_request] = None
+            if len(done) > COMPLETED_PROGRESSIVE_KEPT:
+                del done[next(iter(done))]
 
     def cancel(self, session, msg) -> None:
         inv = session.pending_calls.get(msg.request)
@@ -362,13 +391,14 @@ class Dealer:
             if not inv.receive_progress:
                 return  # caller did not ask for progressive results: drop
             details["progress"] = True
+            if inv.timer is not None:
+                # rpc_progressive_call_results "Timeouts": the timeout runs between results
+                inv.timer.cancel()
+                inv.timer = self.realm.call_later(inv.timeout, self._timeout, inv)
         else:
             self._finish(inv)
         if msg.payload is not None:
-            for k in ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"):
-                if k in options:
-                    details[k] = options[k]
-            inv.caller.send([50, inv.call_request, details, msg.payload])
+            inv.caller.send([50, inv.call_request, details, *passthru_tail(msg.payload, options, details)])
         elif msg.kwargs:
             inv.caller.send([50, inv.call_request, details, msg.args or [], msg.kwargs])
         elif msg.args:
@@ -384,7 +414,9 @@ class Dealer:
         self._finish(inv)
         error = msg.error
         if msg.payload is not None:
-            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.payload])
+            details = {}
+            inv.caller.send([8, MSG_CALL, inv.call_request, details, error,
+                             *passthru_tail(msg.payload, msg.details, details)])
         elif msg.kwargs:
             inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs])
         elif msg.args:

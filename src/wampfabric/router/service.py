@@ -150,7 +150,8 @@ class RouterServiceAgent:
 
     @staticmethod
     def _close_reason(reason, message):
-        reason = reason or E.KILLED
+        if reason is None:
+            reason = E.KILLED
         if not isinstance(reason, str) or not check_uri(reason, False):
             raise MetaError(E.INVALID_URI, f"invalid close reason {reason!r}")
         if message is not None and not isinstance(message, str):
@@ -275,11 +276,21 @@ class RouterServiceAgent:
         self.realm.broker.remove_subscriber(sub, session, reason)
         return _NO_RESULT
 
-    def p_subscription__get_events(self, caller, subscription_id, limit=None, reverse=False, topic=None):
+    def p_subscription__get_events(self, caller, subscription_id, limit=None, reverse=False, topic=None,
+                                   from_time=None, after_time=None, before_time=None, until_time=None,
+                                   from_publication=None, after_publication=None, before_publication=None,
+                                   until_publication=None):
         sub = self._subscription(subscription_id)
         if limit is not None and (type(limit) is not int or limit < 1):
             raise MetaError(E.INVALID_ARGUMENT, "limit must be a positive integer")
-        return self.realm.broker.get_events(sub, limit, bool(reverse), topic)
+        try:
+            return self.realm.broker.get_events(
+                sub, caller, limit, bool(reverse), topic, from_time=from_time, after_time=after_time,
+                before_time=before_time, until_time=until_time, from_publication=from_publication,
+                after_publication=after_publication, before_publication=before_publication,
+                until_publication=until_publication)
+        except ValueError as e:
+            raise MetaError(E.INVALID_ARGUMENT, f"invalid time bound: {e}")
 
     # -- wamp.registration.* -------------------------------------------------------------
 

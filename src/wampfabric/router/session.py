@@ -105,7 +105,7 @@ class RouterSession:
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
-        "authz_cache", "_held", "_challenged", "__weakref__",
+        "authz_cache", "_held", "_challenged", "progressive_done", "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -133,6 +133,7 @@ class RouterSession:
         self.testaments = None  # {"detached": [...], "destroyed": [...]} once one is added
         self.authz_cache = None  # dynamic authorizer answers: (uri, action) -> (allowed, disclose)
         self._challenged = False  # a CHALLENGE awaits its AUTHENTICATE
+        self.progressive_done = None  # request IDs of recently completed progressive call invocations
         self._held = None  # messages held while a dynamic authorizer is asked
 
     # -- output -----------------------------------------------------------------
