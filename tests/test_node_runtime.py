@@ -570,3 +570,45 @@ def test_default_policy_shuts_down_when_a_worker_exits():
         assert "trigger 'shutdown_on_worker_exit' is active" in node.log()
     finally:
         kill_node(node)
+
+
+async def test_guest_and_errors_via_the_api_then_shutdown_via_the_api():
+    port = free_port()
+    controller = {"options": {"shutdown": ["shutdown_on_shutdown_requested"]},
+                  "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "node.sock"}}}
+    node = start_node(small_config(port, controller=controller), wait_ports=[port])
+    try:
+        procs = node.descendants()
+        s = await mgmt(node)
+        exits, shutdown = [], asyncio.get_running_loop().create_future()
+        await s.subscribe("crossbar.on_worker_exit", lambda ev: exits.append(ev))
+        await s.subscribe("crossbar.on_shutdown", lambda ev: shutdown.done() or shutdown.set_result(ev))
+        info = await s.call("crossbar.start_worker", "g2", "guest",
+                            {"executable": sys.executable, "arguments": ["-u", "-c", "print('api guest')"]})
+        assert info["id"] == "g2" and info["pid"]
+        deadline = time.monotonic() + T
+        while not any(e["id"] == "g2" for e in exits) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [e for e in exits if e["id"] == "g2"][0]["exit_code"] == 0
+        assert any(ln.endswith("api guest") for ln in await s.call("crossbar.get_worker_log", "g2"))
+        assert node.proc.poll() is None  # only an explicit shutdown ends this node
+        with pytest.raises(ApplicationError) as e:
+            await s.call("crossbar.start_worker", "r3", "router", {"bogus": 1})
+        assert e.value.error == "crossbar.error.invalid_configuration" and "bogus" in str(e.value)
+        with pytest.raises(ApplicationError) as e:
+            await s.call("crossbar.start_worker", "x", "nope", {})
+        assert e.value.error == "crossbar.error.invalid_configuration"
+        with pytest.raises(ApplicationError) as e:
+            await s.call("crossbar.start_worker", "g3", "guest", {"executable": "/nonexistent/program"})
+        assert e.value.error == "crossbar.error.cannot_start"
+        assert (await s.call("crossbar.shutdown"))["node_id"] == status_node_id(node)
+        ev = await asyncio.wait_for(shutdown, T)
+        assert ev["was_clean"] is True
+        assert node.proc.wait(T) == 0
+        assert_gone(procs)
+    finally:
+        kill_node(node)
+
+
+def status_node_id(node: NodeProc) -> str:
+    return os.uname().nodename.split(".")[0]

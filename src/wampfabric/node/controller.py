@@ -186,6 +186,8 @@ class NodeController:
         personality = self.node.personality
         config = worker_options if worker_options is not None else {}
         if worker_type == "guest":
+            if isinstance(config, dict):
+                config = {"type": "guest", **config}
             try:
                 checkconfig.check_guest_worker(config, "worker", personality)
             except ConfigError as e:

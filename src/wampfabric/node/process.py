@@ -44,6 +44,7 @@ LOG_BUFFER_LINES = 500
 READY_TIMEOUT = 30.0
 _OWN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[")
 PR_SET_PDEATHSIG = 1
+OPTIONS_ENV = "WAMPFABRIC_WORKER_OPTIONS"
 
 
 def _child_setup(parent_pid: int):
@@ -229,8 +230,7 @@ class NativeWorkerProcess(WorkerProcess):
             args = [sys.executable, "-u", "-m", "wampfabric.worker"]
         args += ["--type", self.TYPE, "--id", self.id, "--cbdir", str(node.cbdir), "--node", node.node_id,
                  "--realm", node.realm_name, "--personality", node.personality.NAME, "--loglevel", node.loglevel,
-                 "--wamp-fds", f"{rfd},{wfd}", "--controller-pid", str(os.getpid()),
-                 "--options", json.dumps(self.options, separators=(",", ":"))]
+                 "--wamp-fds", f"{rfd},{wfd}", "--controller-pid", str(os.getpid())]
         if self.options.get("title"):
             args += ["--title", self.options["title"]]
         return args
@@ -249,6 +249,8 @@ class NativeWorkerProcess(WorkerProcess):
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
+        # options may hold secrets (env vars): not on the command line, which every user can read
+        env[OPTIONS_ENV] = json.dumps(self.options, separators=(",", ":"))
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.command(c2w_r, w2c_w), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

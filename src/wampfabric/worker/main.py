@@ -54,7 +54,6 @@ def parse_args(argv=None):
     p.add_argument("--loglevel", default="info")
     p.add_argument("--wamp-fds", required=True, help="R,W: pipe fds carrying WAMP to/from the controller")
     p.add_argument("--controller-pid", type=int, default=0)
-    p.add_argument("--options", default="{}", help="worker options (JSON)")
     p.add_argument("--title", default=None)
     return p.parse_args(argv)
 
@@ -80,7 +79,8 @@ def main(argv=None) -> int:
     if wtype is None:
         log.error("unknown native worker type '%s'", args.type)
         return 1
-    options = json.loads(args.options)
+    # the worker options come in the environment (they may hold secrets), not on the command line
+    options = json.loads(os.environ.pop("WAMPFABRIC_WORKER_OPTIONS", "{}") or "{}")
     rfd, wfd = (int(x) for x in args.wamp_fds.split(","))
 
     try:
