@@ -125,7 +125,6 @@ class PendingAuth:
     # -- flow --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._expire)
         try:
             if self.provider == "static":
                 self.on_principal(self.static_principal())
@@ -136,8 +135,15 @@ class PendingAuth:
         except Deny as d:
             self.deny(d)
 
+    def _arm_timeout(self) -> None:
+        """From now on we wait for the peer or an authenticator: bound the wait.
+        (Synchronous static authentications need no timer: idle joins stay cheap.)"""
+        if self._timer is None and not self._done:
+            self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._expire)
+
     def lookup_principal(self) -> None:
         """Ask the dynamic authenticator or function for the principal."""
+        self._arm_timeout()
         info = self.authenticator_details()
         realm = self.realm_name
         if self.provider == "function":
@@ -227,9 +233,9 @@ class PendingAuth:
             self.session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
             return
         authid = principal.get("authid") or self.authid
-        extra = dict(principal.get("extra") or {})
+        extra = principal.get("extra") or None
         if authextra:
-            extra.update(authextra)
+            extra = {**(extra or {}), **authextra}
         self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra, session_id=self.session_id)
         t = self.session.transport
         store = getattr(t, "cookie_store", None)
@@ -248,6 +254,7 @@ class PendingAuth:
         self.session.abort(d.reason, d.message)
 
     def challenge(self, extra: dict) -> None:
+        self._arm_timeout()
         self.session.challenge(self, self.challenge_method(), extra)
 
     def challenge_method(self) -> str:
@@ -325,7 +332,6 @@ class PendingTicket(PendingAuth):
 
     def start(self) -> None:
         # the ticket arrives with AUTHENTICATE; principals are looked up then
-        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._expire)
         self.challenge({})
 
     def verify(self, signature, extra: dict) -> None:

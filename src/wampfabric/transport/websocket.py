@@ -156,6 +156,11 @@ class WampWebSocketListener(WSListener):
     def on_ws_connected(self, transport):
         self._ws = transport
         self._tcp = transport.underlying_transport
+        # picows keeps the upgrade request and response for the connection's lifetime;
+        # their header multidicts are ~2 KB per connection that nothing reads after the
+        # handshake (measured: 8.8 -> 6.8 KB per idle connection)
+        transport.request.headers.clear()
+        transport.response.headers.clear()
         self.session = RouterSession(self.service.router, self)
 
     def on_ws_frame(self, transport, frame):
