@@ -612,3 +612,49 @@ async def test_guest_and_errors_via_the_api_then_shutdown_via_the_api():
 
 def status_node_id(node: NodeProc) -> str:
     return os.uname().nodename.split(".")[0]
+
+
+async def test_router_restart_policy_and_container_ending_with_its_last_component():
+    port = free_port()
+    cfg = {
+        "version": 2,
+        "controller": {"options": {"shutdown": ["shutdown_on_worker_exit_with_error"]},
+                       "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "node.sock"}}},
+        "workers": [
+            {"id": "router1", "type": "router", "options": {"restart": "restart-on-failed"},
+             "realms": [realm()], "transports": [ws_transport(port)]},
+            {"id": "quitter", "type": "container",
+             "options": {"pythonpath": [str(APP)], "shutdown": "shutdown-on-last-component-stopped"},
+             "components": [{"type": "class", "classname": "nodeapp.Quitter", "realm": "realm1",
+                             "transport": component_transport(port)}]},
+        ],
+    }
+    node = start_node(cfg, wait_ports=[port])
+    try:
+        node.wait_log("Container worker 'quitter'")
+        node.wait_log("ended (exit code 0)")  # its only component left: the container ended cleanly
+        s = await mgmt(node)
+        assert await s.call("crossbar.get_workers") == ["router1"]
+        old = await s.call("crossbar.get_worker", "router1")
+        os.kill(old["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline:
+            try:
+                new = await s.call("crossbar.get_worker", "router1")
+                if new["pid"] != old["pid"] and new["status"] == "started":
+                    break
+            except ApplicationError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(node.log()[-3000:])
+        # restarted from its config: realm and transport are back
+        wait_port(port, timeout=T)
+        c = await ab_connect(port)
+        await c.register(lambda: 1, "com.back")
+        assert await c.call("com.back") == 1
+        c.leave()
+        assert "Restarting router worker 'router1'" in node.log()
+        await s.leave()
+    finally:
+        kill_node(node)

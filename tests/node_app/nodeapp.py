@@ -43,3 +43,10 @@ class Failing(ApplicationSession):
 def on_join(session, details):
     """Function component ('callbacks': {'join': ...})."""
     return session.register(lambda x: x * 10, "com.example.fn_times10")
+
+
+class Quitter(ApplicationSession):
+    """Leaves as soon as it has joined (a component that has done its job)."""
+
+    async def onJoin(self, details):
+        self.leave()
