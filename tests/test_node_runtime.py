@@ -314,6 +314,10 @@ async def test_process_and_system_stats(node):
     assert wps["type"] == "router" and wps["pid"] != node.proc.pid
     wmon = await s.call("crossbar.worker.container1.get_process_monitor")
     assert wmon["type"] == "container"
+    guest = await s.call("crossbar.get_worker", "guest1")
+    gps = await s.call("crossbar.worker.guest1.get_process_stats")
+    assert gps["type"] == "guest" and gps["pid"] == guest["pid"]
+    assert (await s.call("crossbar.worker.guest1.get_process_monitor"))["pid"] == guest["pid"]
     sysstats = await s.call("crossbar.get_system_stats")
     assert {"cpu", "memory", "network", "disk", "uptime"} <= set(sysstats)
     assert "AF_INET" in sysstats["network"]["connection"]
@@ -453,6 +457,16 @@ async def test_killed_container_is_restarted_and_reported(node):
     c.leave()
     assert f"Container worker 'container1' (pid {old['pid']}) died (signal SIGKILL)" in node.log()
     await s.leave()
+
+
+def test_cli_keygen_and_keys(node):
+    r = cli("keygen")
+    assert r.returncode == 0
+    tags = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
+    assert len(tags["public-key-ed25519"]) == 64 and len(tags["private-key-ed25519"]) == 64
+    r = cli("keys", "--cbdir", str(node.cbdir))
+    assert r.returncode == 0 and (node.cbdir / "key.pub").read_text().split("public-key-ed25519: ")[1][:64] in r.stdout
+    assert stat.S_IMODE(os.stat(node.cbdir / "key.priv").st_mode) == 0o600
 
 
 def test_cli_status_second_start_and_stop(node):

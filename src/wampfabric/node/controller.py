@@ -214,6 +214,7 @@ class NodeController:
         try:
             if worker.TYPE == "guest":
                 await worker.spawn()
+                await self._register_guest_procedures(worker)
                 worker.ready.set_result(None)
             else:
                 role = worker_role(worker_id)
@@ -253,6 +254,33 @@ class NodeController:
         info["exit_code"] = code
         return info
 
+    async def _register_guest_procedures(self, worker) -> None:
+        """A guest is no WAMP session: the controller answers its process procedures."""
+        import psutil
+
+        proc = psutil.Process(worker.pid)
+        monitor = ProcessMonitor("guest", worker.pid)
+
+        def stats(details=None):
+            s = process_stats(proc)
+            s.pop("cmdline", None)
+            s["type"] = "guest"
+            return s
+
+        prefix = f"crossbar.worker.{worker.id}"
+        worker.registrations = [
+            await self.session.register(f"{prefix}.get_process_stats", stats, details=True),
+            await self.session.register(f"{prefix}.get_process_monitor", lambda details=None: monitor.poll(),
+                                        details=True),
+        ]
+
+    async def _unregister_guest_procedures(self, worker) -> None:
+        for reg in getattr(worker, "registrations", ()):
+            try:
+                await self.session.unregister(reg)
+            except Exception:
+                pass
+
     # -- faults --------------------------------------------------------------------------------
 
     def worker_exited(self, worker) -> None:
@@ -262,6 +290,8 @@ class NodeController:
         self.exited[worker.id] = worker
         if worker.TYPE != "guest":
             self.node.management_realm.remove_role(f"crossbar.worker.{worker.id}")
+        else:
+            asyncio.ensure_future(self._unregister_guest_procedures(worker))
         code = worker.exit_code
         requested = worker.stop_requested or self.shutdown_requested
         sig = -code if code is not None and code < 0 else None
