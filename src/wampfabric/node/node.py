@@ -87,6 +87,7 @@ class Node:
         self.exit_code = 0
         self._stopped: asyncio.Event | None = None
         self._shutting_down = False
+        self._shutdown_task: asyncio.Future | None = None
         self._counters: dict[str, int] = {}
 
     def load_keys(self) -> None:
@@ -174,10 +175,15 @@ class Node:
     # -- stop ----------------------------------------------------------------------------------
 
     async def shutdown(self, exit_code: int = 0, reason: str = "") -> None:
-        if self._shutting_down:
-            return
-        self._shutting_down = True
-        self.exit_code = exit_code
+        """Stop the node (once; later calls wait for the first to finish)."""
+        if self._shutdown_task is None:
+            self._shutting_down = True
+            self.exit_code = exit_code
+            self._shutdown_task = asyncio.ensure_future(self._shutdown(reason))
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, reason: str) -> None:
+        exit_code = self.exit_code
         log.info("Node shutting down%s ..", f" ({reason})" if reason else "")
         ctl = self.controller
         if ctl is not None:
@@ -203,10 +209,12 @@ class Node:
         if self._stopped is not None:
             self._stopped.set()
 
-    async def run_until_stopped(self) -> int:
+    def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(self._on_signal(s)))
+
+    async def run_until_stopped(self) -> int:
         await self._stopped.wait()
         return self.exit_code
 
@@ -254,10 +262,14 @@ def run_node(personality, cbdir: Path, config_name: str | None = None, loglevel:
         log.warning("Removed stale pid file of node process %s (not running)", pid_info["replaced_stale"])
 
     async def main() -> int:
+        node.install_signal_handlers()
         try:
             await node.start()
             await node.boot_from_config()
         except (ApplicationError, OSError) as e:
+            if node._shutting_down:  # a signal (or crossbar.shutdown) during the boot
+                await node.shutdown()
+                return node.exit_code
             log.error("Node could not start: %s", e)
             await node.shutdown(1, "start failed")
             return 1
