@@ -212,8 +212,9 @@ def main_config(ports: dict) -> dict:
              "options": {"pythonpath": [str(APP)]}},
             *containers,
             {"id": "guest1", "type": "guest", "executable": sys.executable,
-             "arguments": ["-u", "-c", "import time; print('guest hello'); time.sleep(600)"],
-             "options": {"restart": "restart-always"}},
+             "arguments": ["-u", "-c", "import os, time; print('guest hello', os.environ['WF_GUEST'], "
+                           "os.getcwd()); time.sleep(600)"],
+             "options": {"restart": "restart-always", "workdir": "..", "env": {"vars": {"WF_GUEST": "from-env"}}}},
             {"id": "change_engine", "type": "container", "options": {"disabled": True}},
             {"id": "ce2", "type": "container", "options": {"disabled": "WF_TEST_DISABLE_CE"}},
         ],
@@ -291,7 +292,7 @@ async def test_twisted_component_runs_on_the_asyncio_reactor(node):
 async def test_worker_logs(node):
     s = await mgmt(node)
     guest_log = await s.call("crossbar.get_worker_log", "guest1")
-    assert any(line.endswith("guest hello") and "[Guest" in line for line in guest_log)
+    assert any(line.endswith(f"guest hello from-env {node.root}") and "[Guest" in line for line in guest_log)
     router_log = await s.call("crossbar.get_worker_log", "router1", 1000)
     assert any("[Router" in line and "Realm 'realm1' started" in line for line in router_log)
     container_log = await s.call("crossbar.get_worker_log", "container1")
@@ -299,7 +300,7 @@ async def test_worker_logs(node):
     assert len(await s.call("crossbar.get_worker_log", "router1", 2)) == 2
     # ... and in the node's log, with the worker's prefix
     node.wait_log("guest hello")
-    line = next(ln for ln in node.log().splitlines() if ln.endswith("guest hello"))
+    line = next(ln for ln in node.log().splitlines() if ln.endswith(f"guest hello from-env {node.root}"))
     assert f"[Guest" in line
     await s.leave()
 
@@ -433,6 +434,32 @@ async def test_container_component_start_stop_and_failure(node):
     with pytest.raises(ApplicationError) as e:
         await s.call("crossbar.worker.container1.start_component", "bad", {**cfg, "classname": "nodeapp.Nope"})
     assert e.value.error == "crossbar.error.class_import_failed"
+    await s.leave()
+
+
+async def test_failing_component_is_restarted_by_the_container(node):
+    s = await mgmt(node)
+    starts = []
+    await s.subscribe("crossbar.worker.container1.on_component_start", lambda info: starts.append(info["id"]))
+    cfg = {"type": "class", "classname": "nodeapp.Flaky", "realm": "realm1",
+           "transport": component_transport(node.ports["ws"])}
+    await s.call("crossbar.worker.container1.start_component", "flaky", cfg)
+    c = await ab_connect(node.ports["ws"])
+    deadline = time.monotonic() + T
+    while time.monotonic() < deadline:
+        try:
+            if await c.call("com.flaky.runs") == 3:
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("component was not restarted twice")
+    assert starts.count("flaky") == 3  # the start and two restarts
+    info = await s.call("crossbar.worker.container1.get_component", "flaky")
+    assert info["status"] == "started"
+    await s.call("crossbar.worker.container1.stop_component", "flaky")
+    c.leave()
     await s.leave()
 
 

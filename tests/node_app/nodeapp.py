@@ -50,3 +50,16 @@ class Quitter(ApplicationSession):
 
     async def onJoin(self, details):
         self.leave()
+
+
+class Flaky(ApplicationSession):
+    """Counts its runs, then fails (leaves with an error reason) shortly after joining."""
+
+    runs = 0
+
+    async def onJoin(self, details):
+        Flaky.runs += 1
+        await self.register(lambda: Flaky.runs, "com.flaky.runs")
+        if Flaky.runs < 3:
+            await asyncio.sleep(0.2)
+            self.leave("com.example.error.failed", "failing on purpose")

@@ -265,6 +265,7 @@ class ComponentRunner:
         self.error: str | None = None
         self._stop_requested = False
         self._leave_reason: str | None = None
+        self._own_leave: tuple | None = None
         self._joined: asyncio.Future | None = None
         self._gone: asyncio.Future | None = None
 
@@ -313,6 +314,15 @@ class ComponentRunner:
                 return d
 
             session.onJoin = on_join
+            orig_leave = session.leave
+
+            def leave(reason=None, message=None):
+                # the component's own reason counts (the router answers any GOODBYE with a normal one)
+                if self._own_leave is None:
+                    self._own_leave = (reason or "wamp.close.normal", message)
+                return orig_leave(reason, message)
+
+            session.leave = leave
             session.on("leave", self._on_leave)
             session.on("disconnect", self._on_disconnect)
             return session
@@ -365,9 +375,10 @@ class ComponentRunner:
             self._joined.set_result(None)
 
     def _on_leave(self, session, details) -> None:
-        self._leave_reason = getattr(details, "reason", None)
-        if self._leave_reason not in CLEAN_REASONS and not self._stop_requested:
-            self._fail(f"session closed: {self._leave_reason} {getattr(details, 'message', '') or ''}".strip())
+        reason, message = self._own_leave or (getattr(details, "reason", None), getattr(details, "message", None))
+        self._leave_reason = reason
+        if reason not in CLEAN_REASONS and not self._stop_requested:
+            self._fail(f"session closed: {reason} {message or ''}".strip())
 
     def _on_disconnect(self, session, was_clean=None, **_) -> None:
         if self.status == "starting" and not self._stop_requested:
