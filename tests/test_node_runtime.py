@@ -590,6 +590,8 @@ def test_clean_guest_exit_keeps_the_node_with_error_trigger_and_stale_pid_file_i
         node.wait_log("Node continues to run")
         assert proc.poll() is None
         assert json.loads((root / ".crossbar" / "node.pid").read_text())["pid"] == proc.pid
+        r = cli("status", "--cbdir", str(node.cbdir))  # no management socket: the pid file tells
+        assert r.returncode == 0 and f"Node running from node directory {node.cbdir} (PID {proc.pid})" in r.stdout
         procs = node.descendants()
         r = cli("stop", "--cbdir", str(node.cbdir))
         assert r.returncode == 0 and proc.wait(T) == 0
