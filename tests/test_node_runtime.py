@@ -701,3 +701,24 @@ async def test_router_restart_policy_and_container_ending_with_its_last_componen
         await s.leave()
     finally:
         kill_node(node)
+
+
+async def test_a_worker_that_dies_while_starting_reports_its_log():
+    port = free_port()
+    controller = {"options": {"shutdown": ["shutdown_on_shutdown_requested"]},
+                  "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "node.sock"}}}
+    node = start_node(small_config(port, controller=controller), wait_ports=[port])
+    try:
+        s = await mgmt(node)
+        # a broken Python home: the worker process dies before it could join
+        with pytest.raises(ApplicationError) as e:
+            await s.call("crossbar.start_worker", "bad", "router",
+                         {"env": {"vars": {"PYTHONHOME": "/nonexistent-home"}}})
+        assert e.value.error == "crossbar.error.cannot_start"
+        assert "exited with code" in str(e.value)
+        assert any("Fatal Python error" in ln and "[Router" in ln for ln in e.value.args_[1])
+        assert "bad" not in await s.call("crossbar.get_workers")
+        assert node.proc.poll() is None
+        await s.leave()
+    finally:
+        kill_node(node)

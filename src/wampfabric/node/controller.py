@@ -228,9 +228,10 @@ class NodeController:
                 worker.stop_requested = True
                 worker.signal(signal.SIGKILL)
             self.node.management_realm.remove_role(f"crossbar.worker.{worker_id}")
-            msg = f"{worker.TYPE} worker '{worker_id}' could not start: {type(e).__name__ if isinstance(e, asyncio.TimeoutError) else ''}{e}"
             if isinstance(e, asyncio.TimeoutError):
                 msg = f"{worker.TYPE} worker '{worker_id}' was not ready within {READY_TIMEOUT}s"
+            else:
+                msg = f"{worker.TYPE} worker '{worker_id}' could not start: {e}"
             log.error("%s", msg)
             raise ApplicationError("crossbar.error.cannot_start", msg, worker.get_log(20)) from None
         worker.status = "started"
