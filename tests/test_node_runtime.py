@@ -664,7 +664,7 @@ async def test_router_restart_policy_and_container_ending_with_its_last_componen
         "controller": {"options": {"shutdown": ["shutdown_on_worker_exit_with_error"]},
                        "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "node.sock"}}},
         "workers": [
-            {"id": "router1", "type": "router", "options": {"restart": "restart-on-failed"},
+            {"id": "router1", "type": "router", "options": {"restart": "restart-on-failed", "cpu_affinity": [0]},
              "realms": [realm()], "transports": [ws_transport(port)]},
             {"id": "quitter", "type": "container",
              "options": {"pythonpath": [str(APP)], "shutdown": "shutdown-on-last-component-stopped"},
@@ -679,6 +679,7 @@ async def test_router_restart_policy_and_container_ending_with_its_last_componen
         s = await mgmt(node)
         assert await s.call("crossbar.get_workers") == ["router1"]
         old = await s.call("crossbar.get_worker", "router1")
+        assert psutil.Process(old["pid"]).cpu_affinity() == [0]
         os.kill(old["pid"], signal.SIGKILL)
         deadline = time.monotonic() + T
         while time.monotonic() < deadline:

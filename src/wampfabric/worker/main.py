@@ -82,6 +82,14 @@ def main(argv=None) -> int:
     # the worker options come in the environment (they may hold secrets), not on the command line
     options = json.loads(os.environ.pop("WAMPFABRIC_WORKER_OPTIONS", "{}") or "{}")
     rfd, wfd = (int(x) for x in args.wamp_fds.split(","))
+    if options.get("cpu_affinity"):
+        try:
+            import psutil
+
+            psutil.Process().cpu_affinity([int(c) for c in options["cpu_affinity"]])
+            log.info("CPU affinity set to %s", options["cpu_affinity"])
+        except (AttributeError, ValueError, OSError) as e:
+            log.warning("cannot set CPU affinity %s: %s", options["cpu_affinity"], e)
 
     try:
         import uvloop
