@@ -644,6 +644,13 @@ async def test_guest_and_errors_via_the_api_then_shutdown_via_the_api():
         with pytest.raises(ApplicationError) as e:
             await s.call("crossbar.start_worker", "g3", "guest", {"executable": "/nonexistent/program"})
         assert e.value.error == "crossbar.error.cannot_start"
+        # a worker shut down through its own procedure: requested, not a fault
+        await s.call("crossbar.start_worker", "c9", "container", {})
+        await s.call("crossbar.worker.c9.shutdown")
+        deadline = time.monotonic() + T
+        while not any(e["id"] == "c9" for e in exits) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [e for e in exits if e["id"] == "c9"][0]["requested"] is True
         assert (await s.call("crossbar.shutdown"))["node_id"] == status_node_id(node)
         ev = await asyncio.wait_for(shutdown, T)
         assert ev["was_clean"] is True

@@ -76,6 +76,9 @@ class NodeController:
             await self.session.register(f"crossbar.{name}", getattr(self, name), details=True)
         await self.session.subscribe("crossbar.worker..on_worker_ready", self._on_worker_ready,
                                      options={"match": "wildcard"})
+        # a worker asked to shut down through its own procedure exits as requested (no policy applies)
+        await self.session.subscribe("crossbar.worker..on_shutdown_requested", self._on_worker_shutdown_requested,
+                                     options={"match": "wildcard"})
         self.started = time.time()
 
     def publish(self, topic: str, *args, **kwargs) -> None:
@@ -86,6 +89,12 @@ class NodeController:
         worker = self.workers.get(info.get("id")) if isinstance(info, dict) else None
         if worker is not None and not worker.ready.done():
             worker.ready.set_result(info)
+
+    def _on_worker_shutdown_requested(self, info: dict, **_) -> None:
+        worker = self.workers.get(info.get("id")) if isinstance(info, dict) else None
+        if worker is not None:
+            worker.stop_requested = True
+            worker.status = "stopping"
 
     # -- node -----------------------------------------------------------------------------
 
