@@ -33,3 +33,38 @@ class Coalescer:
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn.flush()
+
+
+class QueuedWriter:
+    """Output side of a coalesced connection (mixin of the WebSocket listener and
+    the RawSocket protocol): frames are queued and written once per loop turn.
+
+    The connection provides ``service`` (with ``coalescer`` and
+    ``max_outgoing_buffer``), the attributes ``_out``, ``_out_size`` and
+    ``_closed``, ``_stream()`` (its asyncio transport) and ``_overflow()``
+    (what to do when the peer does not read)."""
+
+    __slots__ = ()
+
+    def _queue(self, header: bytes, data: bytes) -> None:
+        out = self._out
+        if not out:
+            self.service.coalescer.mark(self)
+        out.append(header)
+        out.append(data)
+        self._out_size += len(data)
+        if self._out_size > self.service.max_outgoing_buffer:
+            self._overflow()
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        self._out_size = 0
+        if self._closed:
+            return
+        stream = self._stream()
+        stream.writelines(out)
+        if stream.get_write_buffer_size() > self.service.max_outgoing_buffer:
+            self._overflow()

@@ -11,7 +11,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
-from .coalesce import Coalescer
+from .coalesce import Coalescer, QueuedWriter
 from .endpoints import channel_id, peer_certificate
 from .websocket import peer_of
 
@@ -45,7 +45,7 @@ class RawSocketService:
         return WampRawSocketProtocol(self)
 
 
-class WampRawSocketProtocol(asyncio.Protocol):
+class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
@@ -163,29 +163,8 @@ class WampRawSocketProtocol(asyncio.Protocol):
             return
         self._queue(rs.frame_header(0, n), data)
 
-    def _queue(self, header: bytes, data: bytes) -> None:
-        """Queue one frame; it is written with everything else queued this turn."""
-        out = self._out
-        if not out:
-            self.service.coalescer.mark(self)
-        out.append(header)
-        out.append(data)
-        self._out_size += len(data)
-        if self._out_size > self.service.max_outgoing_buffer:
-            self._overflow()
-
-    def flush(self) -> None:
-        out = self._out
-        if not out:
-            return
-        self._out = []
-        self._out_size = 0
-        if self._closed:
-            return
-        t = self._transport
-        t.writelines(out)
-        if t.get_write_buffer_size() > self.service.max_outgoing_buffer:
-            self._overflow()
+    def _stream(self):
+        return self._transport
 
     def _overflow(self) -> None:
         log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",

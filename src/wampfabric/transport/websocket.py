@@ -17,7 +17,7 @@ from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWi
 
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
-from .coalesce import Coalescer
+from .coalesce import Coalescer, QueuedWriter
 from .cookies import create_cookie_store
 from .endpoints import channel_id, peer_certificate
 
@@ -128,7 +128,7 @@ def peer_of(transport) -> str:
     return f"unix:{peername or transport.get_extra_info('sockname')}"
 
 
-class WampWebSocketListener(WSListener):
+class WampWebSocketListener(QueuedWriter, WSListener):
     """One WAMP-over-WebSocket connection; it is the session's transport."""
 
     # idle connections are most of a router's memory: no per-instance __dict__
@@ -223,30 +223,11 @@ class WampWebSocketListener(WSListener):
 
     def send(self, data: bytes) -> None:
         """Queue one message; it is written with everything else queued this turn."""
-        if self._closed:
-            return
-        out = self._out
-        if not out:
-            self.service.coalescer.mark(self)
-        n = len(data)
-        out.append(_frame_header(self._opcode, n))
-        out.append(data)
-        self._out_size += n
-        if self._out_size > self.service.max_outgoing_buffer:
-            self._overflow()
+        if not self._closed:
+            self._queue(_frame_header(self._opcode, len(data)), data)
 
-    def flush(self) -> None:
-        out = self._out
-        if not out:
-            return
-        self._out = []
-        self._out_size = 0
-        if self._closed:
-            return
-        tcp = self._tcp
-        tcp.writelines(out)
-        if tcp.get_write_buffer_size() > self.service.max_outgoing_buffer:
-            self._overflow()
+    def _stream(self):
+        return self._tcp
 
     def _overflow(self) -> None:
         log.warning(
