@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from ..protocol import errors as E
 from ..protocol.messages import Published, Subscribed, Unsubscribed
-from ..protocol.uri import check_pattern, check_uri
+from ..protocol.uri import check_pattern
 from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
@@ -234,7 +234,7 @@ class Broker:
         topic = msg.topic
         options = msg.options
         acknowledge = options.get("acknowledge", False)
-        if not check_uri(topic, self.realm.strict_uris):
+        if not self.realm.uri_ok(topic):
             if acknowledge:
                 session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI, [f"publish with invalid topic URI '{topic}'"])
             return

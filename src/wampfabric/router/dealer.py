@@ -14,7 +14,7 @@ import time
 
 from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
-from ..protocol.uri import check_pattern, check_uri
+from ..protocol.uri import check_pattern
 from .broker import iso_utc, passthru_tail
 from .authorization import pattern_key
 from .ids import global_id
@@ -226,7 +226,7 @@ class Dealer:
     def call(self, session, msg) -> None:
         proc = msg.procedure
         request = msg.request
-        if not check_uri(proc, self.realm.strict_uris):
+        if not self.realm.uri_ok(proc):
             session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI '{proc}'"])
             return
         inv = session.pending_calls.get(request)

@@ -7,6 +7,7 @@ import logging
 import os
 
 from ..protocol import errors as E
+from ..protocol.uri import check_uri
 from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
@@ -43,6 +44,7 @@ class Realm:
         self.config = config or {"name": name}
         options = self.config.get("options", {})
         self.strict_uris = options.get("uri_check", "strict") == "strict"
+        self._valid_uris: dict[str, bool] = {}
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.roles: dict[str, object] = {"trusted": TrustedRole()}
         for role_cfg in self.config.get("roles", []):
@@ -83,6 +85,17 @@ class Realm:
             if s.authrole == name and not s.trusted:
                 s.role = role
                 s.authz_cache = None
+
+    def uri_ok(self, uri: str) -> bool:
+        """Is ``uri`` a valid concrete URI under this realm's rules?  Cached: a
+        router sees the same few procedures and topics over and over."""
+        ok = self._valid_uris.get(uri)
+        if ok is None:
+            ok = check_uri(uri, self.strict_uris)
+            if len(self._valid_uris) >= 10000:
+                self._valid_uris.clear()
+            self._valid_uris[uri] = ok
+        return ok
 
     def call_later(self, delay: float, fn, *args):
         return asyncio.get_running_loop().call_later(delay, fn, *args)

@@ -166,31 +166,46 @@ class RouterSession:
             self._held.append(data)
             return
         ser = self.serializer
+        if not ser.BATCHED:
+            # the hot path: one message per transport message
+            try:
+                wmsg = ser.unserialize_one(data)
+                msg = parse_message(wmsg)
+            except SerializationError as e:
+                self.protocol_violation(f"invalid {ser.NAME} message: {e}")
+                return
+            except ProtocolError as e:
+                self.protocol_violation(str(e))
+                return
+            self._process(wmsg[0], msg)
+            return
         try:
-            if ser.BATCHED:
-                wmsgs = ser.unserialize(data)
-            else:
-                wmsgs = (ser.unserialize_one(data),)
+            wmsgs = ser.unserialize(data)
         except SerializationError as e:
             self.protocol_violation(f"invalid {ser.NAME} message: {e}")
             return
-        for wmsg in wmsgs:
+        for i, wmsg in enumerate(wmsgs):
             if self.state == CLOSED:
+                return
+            if self._held is not None:
+                # the batch's rest waits behind a dynamic authorization, in order
+                self._held.extend(ser.serialize(m) for m in wmsgs[i:])
                 return
             try:
                 msg = parse_message(wmsg)
             except ProtocolError as e:
                 self.protocol_violation(str(e))
                 return
-            try:
-                self._dispatch(wmsg[0], msg)
-            except ProtocolError as e:
-                self.protocol_violation(str(e))
-                return
-            except Exception:  # a bug must not take the router down
-                log.exception("internal error processing %s from session %s", type(msg).__name__, self.session_id)
-                self.abort("wamp.error.runtime_error", "internal router error")
-                return
+            self._process(wmsg[0], msg)
+
+    def _process(self, code: int, msg) -> None:
+        try:
+            self._dispatch(code, msg)
+        except ProtocolError as e:
+            self.protocol_violation(str(e))
+        except Exception:  # a bug must not take the router down
+            log.exception("internal error processing %s from session %s", type(msg).__name__, self.session_id)
+            self.abort("wamp.error.runtime_error", "internal router error")
 
     def defer_for_authorization(self, handler, msg, key: str, action: str, uri: str | None = None) -> None:
         """Ask the role's authorizer about ``action`` on ``uri`` (cached under ``key``),
