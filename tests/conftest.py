@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,9 +28,23 @@ SHARED = REPO.parent / "shared"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port below the kernel's ephemeral range (32768+), so that a port
+    chosen now cannot be taken by some client connection's local port before the
+    node binds it; ports already handed out in this run are not reused."""
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+
+
+_ports_given: set[int] = set()
 
 
 def wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30.0, host="127.0.0.1"):

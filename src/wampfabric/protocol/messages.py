@@ -412,6 +412,17 @@ def _wrap_payload(meta: dict, payload):
     return [payload] if meta.get("ppt_scheme") else payload
 
 
+def _payload_tail(msg, meta) -> list:
+    """The Arguments/ArgumentsKw (or passthru payload) elements ending a message."""
+    if msg.payload is not None:
+        return [_wrap_payload(meta, msg.payload)]
+    if msg.kwargs:
+        return [msg.args or [], msg.kwargs]
+    if msg.args:
+        return [msg.args]
+    return []
+
+
 # ---------------------------------------------------------------------------
 # base class
 # ---------------------------------------------------------------------------
@@ -707,15 +718,7 @@ class Error(Message):
         return obj
 
     def marshal(self):
-        msg = [8, self.request_type, self.request, self.details, self.error]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.details, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [8, self.request_type, self.request, self.details, self.error, *_payload_tail(self, self.details)]
 
 
 # ---------------------------------------------------------------------------
@@ -765,15 +768,7 @@ class Publish(Message):
         return obj
 
     def marshal(self):
-        msg = [16, self.request, self.options, self.topic]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.options, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [16, self.request, self.options, self.topic, *_payload_tail(self, self.options)]
 
 
 class Published(Message):
@@ -996,15 +991,7 @@ class Event(Message):
         return obj
 
     def marshal(self):
-        msg = [36, self.subscription, self.publication, self.details]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.details, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [36, self.subscription, self.publication, self.details, *_payload_tail(self, self.details)]
 
 
 class EventReceived(Message):
@@ -1083,15 +1070,7 @@ class Call(Message):
         return obj
 
     def marshal(self):
-        msg = [48, self.request, self.options, self.procedure]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.options, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [48, self.request, self.options, self.procedure, *_payload_tail(self, self.options)]
 
 
 class Cancel(Message):
@@ -1160,15 +1139,7 @@ class Result(Message):
         return obj
 
     def marshal(self):
-        msg = [50, self.request, self.details]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.details, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [50, self.request, self.details, *_payload_tail(self, self.details)]
 
 
 class Register(Message):
@@ -1360,15 +1331,7 @@ class Invocation(Message):
         return obj
 
     def marshal(self):
-        msg = [68, self.request, self.registration, self.details]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.details, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [68, self.request, self.registration, self.details, *_payload_tail(self, self.details)]
 
 
 class Interrupt(Message):
@@ -1437,15 +1400,7 @@ class Yield(Message):
         return obj
 
     def marshal(self):
-        msg = [70, self.request, self.options]
-        if self.payload is not None:
-            msg.append(_wrap_payload(self.options, self.payload))
-        elif self.kwargs:
-            msg.append(self.args or [])
-            msg.append(self.kwargs)
-        elif self.args:
-            msg.append(self.args)
-        return msg
+        return [70, self.request, self.options, *_payload_tail(self, self.options)]
 
 
 # ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from ..protocol import errors as E
 from ..protocol.messages import Published, Subscribed, Unsubscribed
 from ..protocol.uri import check_pattern
-from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -155,14 +154,8 @@ class Broker:
         if not check_pattern(topic, match, self.realm.strict_uris):
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI, [f"subscribe for invalid topic URI '{topic}'"])
             return
-        if match == EXACT:
-            answer = session.role.authorize(topic, "subscribe", session)
-            key = topic
-        else:
-            answer = session.role.authorize_pattern(topic, match, "subscribe", session)
-            key = pattern_key(topic, match)
-        if answer is None:  # a dynamic authorizer decides: ask, then process this message again
-            session.defer_for_authorization(self.subscribe, msg, key, "subscribe", topic)
+        answer = session.permission(topic, match, "subscribe", self.subscribe, msg)
+        if answer is None:  # a dynamic authorizer decides first; this message is processed again then
             return
         allowed, _ = answer
         if not allowed:

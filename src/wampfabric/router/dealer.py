@@ -16,7 +16,6 @@ from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
 from ..protocol.uri import check_pattern
 from .broker import iso_utc, passthru_tail
-from .authorization import pattern_key
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -123,14 +122,8 @@ class Dealer:
                 [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
             )
             return
-        if match == EXACT:
-            answer = session.role.authorize(proc, "register", session)
-            key = proc
-        else:
-            answer = session.role.authorize_pattern(proc, match, "register", session)
-            key = pattern_key(proc, match)
-        if answer is None:  # a dynamic authorizer decides: ask, then process this message again
-            session.defer_for_authorization(self.register, msg, key, "register", proc)
+        answer = session.permission(proc, match, "register", self.register, msg)
+        if answer is None:  # a dynamic authorizer decides first; this message is processed again then
             return
         allowed, _ = answer
         if not allowed:

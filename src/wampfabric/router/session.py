@@ -14,6 +14,7 @@ import secrets
 from ..protocol import errors as E
 from ..protocol.errors import ProtocolError, SerializationError
 from ..protocol.messages import parse as parse_message
+from .authorization import pattern_key
 from .ids import secure_id
 
 log = logging.getLogger("wampfabric.router.session")
@@ -206,6 +207,19 @@ class RouterSession:
         except Exception:  # a bug must not take the router down
             log.exception("internal error processing %s from session %s", type(msg).__name__, self.session_id)
             self.abort("wamp.error.runtime_error", "internal router error")
+
+    def permission(self, uri: str, match: str, action: str, handler, msg):
+        """``(allowed, disclose)`` for ``action`` on a URI or pattern, or None when a
+        dynamic authorizer must be asked first (``handler(self, msg)`` then runs again)."""
+        if match == "exact":
+            answer = self.role.authorize(uri, action, self)
+            key = uri
+        else:
+            answer = self.role.authorize_pattern(uri, match, action, self)
+            key = pattern_key(uri, match)
+        if answer is None:
+            self.defer_for_authorization(handler, msg, key, action, uri)
+        return answer
 
     def defer_for_authorization(self, handler, msg, key: str, action: str, uri: str | None = None) -> None:
         """Ask the role's authorizer about ``action`` on ``uri`` (cached under ``key``),
