@@ -120,6 +120,7 @@ class PendingAuth:
         self.authextra = authextra if isinstance(authextra, dict) else {}
         self.principal: dict | None = None
         self._timer = None
+        self._task: asyncio.Task | None = None  # a coroutine authenticator function at work
         self._done = False
 
     # -- flow --------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class PendingAuth:
                 self._authenticator_failed(e)
                 return
             if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
+                self._task = task = asyncio.ensure_future(result)
                 task.add_done_callback(self._function_done)
             else:
                 self._authenticator_answered(result)
@@ -169,6 +170,7 @@ class PendingAuth:
                                 self._authenticator_failed)
 
     def _function_done(self, task: asyncio.Task) -> None:
+        self._task = None
         if task.cancelled():
             self._authenticator_failed(RuntimeError("authenticator cancelled"))
         elif task.exception() is not None:
@@ -273,11 +275,18 @@ class PendingAuth:
         """The session went away: whatever is still pending has no effect."""
         self._done = True
         self._cancel_timer()
+        self._cancel_task()
+
+    def _cancel_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()  # a hung authenticator function does not outlive its authentication
 
     def _expire(self) -> None:
         self._timer = None
         if not self._done:
             self.deny(Deny(E.AUTHENTICATION_FAILED, "authentication timed out", "timed out"))
+            self._cancel_task()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
