@@ -101,3 +101,15 @@ async def test_failing_authorizer_denies(setup):
     with pytest.raises(ApplicationError) as e:
         await user.call("com.app.echo", 1)
     assert e.value.error == "wamp.error.not_authorized"
+
+
+async def test_role_change_while_authorizer_is_asked_decides_under_the_new_role(setup):
+    router, realm, backend, user, asked = setup
+    await backend.register("com.slow.echo", lambda x: x)
+    call = asyncio.ensure_future(user.call("com.slow.echo", 1))  # the authorizer takes 50 ms
+    await asyncio.sleep(0.01)
+    realm.add_role({"name": "dyn", "permissions": [{"uri": "com.app.", "match": "prefix", "allow": {"call": True}}]})
+    with pytest.raises(ApplicationError) as e:
+        await asyncio.wait_for(call, 2)  # answered (denied by the new role), not lost
+    assert e.value.error == "wamp.error.not_authorized"
+    assert await user.call("com.app.echo", 3) == 3

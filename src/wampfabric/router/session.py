@@ -230,20 +230,28 @@ class RouterSession:
         role = self.role
 
         def done(answer, keep: bool) -> None:
-            if self.state != ESTABLISHED or self.role is not role:
-                self._release_held()  # left, or the role changed meanwhile: nothing to apply
-                return
-            cache = self.authz_cache
-            if cache is None:
-                cache = self.authz_cache = {}
-            # the handler's authorize() finds the answer here; it stays only if cacheable
-            cache[(key, action)] = answer
+            held, self._held = self._held, None
+            if self.state != ESTABLISHED:
+                return  # the session left meanwhile: its held messages are moot
+            same_role = self.role is role
+            cache = None
+            if same_role:
+                cache = self.authz_cache
+                if cache is None:
+                    cache = self.authz_cache = {}
+                # the handler's authorize() finds the answer here; it stays only if cacheable
+                cache[(key, action)] = answer
+            # (if the role changed meanwhile, the message is decided again under the new role)
             try:
                 handler(self, msg)
             except Exception:
                 log.exception("internal error processing a deferred message of session %s", self.session_id)
-            if not keep and self.authz_cache is cache:
+            if same_role and not keep and self.authz_cache is cache:
                 cache.pop((key, action), None)
+            if self._held is not None:  # the handler had to ask again: the rest waits behind it
+                self._held.extend(held)
+                return
+            self._held = held
             self._release_held()
 
         role.ask(self, uri, action, dict(getattr(msg, "options", None) or {}), done)
