@@ -358,6 +358,10 @@ class RouterSession:
             return  # the connection went away while an authenticator decided: no ghost session
         self._pending_auth = None
         self._challenged = False
+        # a transport may carry several sessions in turn (GOODBYE, then HELLO): nothing of
+        # an earlier session's authorization or call state carries over
+        self.authz_cache = None
+        self.progressive_done = None
         self.session_id = session_id or secure_id()
         self.realm = realm
         self.authid = authid
