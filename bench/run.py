@@ -439,6 +439,9 @@ def build_report(results: dict, args, meta: dict) -> str:
                      f"non-matching subscriptions/registrations; one window per phase; "
                      f"'base' = exact match with no pattern in the router; x = ratio to base "
                      f"(goal: rate ratio > {PATTERN_GOAL}, i.e. less than 2x slower)")
+    if args.keep_cores_awake and "latency" in args.scenarios:
+        lines.append("- latency scenario run with --keep-cores-awake: idle-priority spinners on both cores, so no "
+                     "CPU sleeps between messages (both routers alike)")
     lines.append("")
     both = len(targets) == 2
     hdr = ["scenario", "metric", "better"] + targets + (["ratio wf/cb"] if both else [])
@@ -685,6 +688,10 @@ def parse_args(argv=None):
     p.add_argument("--stop-timeout", type=float, default=10.0)
     p.add_argument("--results-dir", default=RESULTS_DIR)
     p.add_argument("--keep-dirs", action="store_true", help="keep node dirs (with router.log)")
+    p.add_argument("--keep-cores-awake", action="store_true",
+                   help="during 'latency' only, run an idle-priority (SCHED_IDLE) spinner on the router's and the "
+                        "load generator's cores, so neither sleeps between messages: separates the routers' "
+                        "latency from the cost of waking idle (virtual) CPUs; applies to both routers alike")
     a = p.parse_args(argv)
     a.scenarios = [s.strip() for s in a.only.split(",") if s.strip()]
     for s in a.scenarios:
@@ -713,6 +720,22 @@ def ensure_interpreter() -> None:
     sys.exit(2)
 
 
+def start_spinners(args) -> list:
+    """Busy loops under SCHED_IDLE (they run only when nothing else wants the CPU) on the
+    router's and the load generator's cores."""
+    procs = []
+    for cpu in {args.router_cpu, args.loadgen_cpu}:
+        procs.append(subprocess.Popen(["taskset", "-c", str(cpu), "chrt", "--idle", "0", sys.executable, "-c",
+                                       "while True: pass"], start_new_session=True))
+    return procs
+
+
+def stop_spinners(procs: list) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
 def main(argv=None) -> int:
     ensure_interpreter()
     args = parse_args(argv)
@@ -738,7 +761,13 @@ def main(argv=None) -> int:
                     r = {"target": t, "scenario": sc, "ok": False, "skipped": True,
                          "error": f"skipped: router did not start in an earlier scenario ({broken[t]})"}
                 else:
-                    r = run_one(args, sc, t)
+                    spinners = start_spinners(args) if (sc == "latency" and args.keep_cores_awake) else []
+                    try:
+                        r = run_one(args, sc, t)
+                    finally:
+                        stop_spinners(spinners)
+                    if spinners:
+                        r["cores_kept_awake"] = True
                     if r.get("start_failed"):
                         broken[t] = r.get("error_summary") or "see above"
                 results.setdefault(sc, {})[t] = r
