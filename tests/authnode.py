@@ -4,9 +4,10 @@ and the authenticators behind the ``dynamic`` and ``function`` providers.
 
 Two halves:
 
-* The **function providers** (``authenticate``, ``authenticate_async``) are
-  imported by the router subprocess by dotted name (``authnode.authenticate``
-  in a transport's ``auth.<method>.create``): the node is started with this
+* The **function providers**: Crossbar.io-style factories (``create_authenticator``,
+  ``create_async_authenticator``) named in a transport's ``auth.<method>.create``,
+  which return the authenticators ``authenticate`` / ``authenticate_async``; the
+  router subprocess imports them by dotted name: the node is started with this
   directory on ``PYTHONPATH``.  They read the credentials from the JSON file
   named by ``$WAMPFABRIC_TEST_AUTH_CREDENTIALS``.  This half imports only the
   standard library at module level.
@@ -116,8 +117,21 @@ def _credentials() -> dict:
     return _creds
 
 
+def create_authenticator(config, controller):
+    """``"type": "function", "create": "authnode.create_authenticator"``: a Crossbar.io-style
+    factory (called once with the provider's ``config``) returning the synchronous authenticator."""
+    assert config == {"flavour": "sync"}, config
+    return authenticate
+
+
+async def create_async_authenticator(config, controller):
+    """A coroutine factory returning the coroutine authenticator."""
+    assert config == {"flavour": "async"}, config
+    return authenticate_async
+
+
 def authenticate(realm, authid, details):
-    """``"type": "function", "create": "authnode.authenticate"`` (synchronous)."""
+    """The synchronous function authenticator (made by ``create_authenticator``)."""
     result = lookup(_credentials(), realm, authid, details)
     if result is HANG:
         # a synchronous function cannot hang without blocking the router: refuse instead
@@ -126,7 +140,7 @@ def authenticate(realm, authid, details):
 
 
 async def authenticate_async(realm, authid, details):
-    """``"create": "authnode.authenticate_async"``: a coroutine function (the router awaits it)."""
+    """The coroutine authenticator (made by ``create_async_authenticator``; the router awaits it)."""
     await asyncio.sleep(PROBE_DELAY if str(authid).startswith("probe-") else 0.01)
     result = lookup(_credentials(), realm, authid, details)
     if result is HANG:
@@ -316,9 +330,9 @@ def _provider(method: str, kind: str, creds: dict) -> dict:
     if kind == "dynamic-missing":
         return {"type": "dynamic", "authenticator": "com.auth.nobody_registered_this"}
     if kind == "function":
-        return {"type": "function", "create": "authnode.authenticate"}
+        return {"type": "function", "create": "authnode.create_authenticator", "config": {"flavour": "sync"}}
     if kind == "function-async":
-        return {"type": "function", "create": "authnode.authenticate_async"}
+        return {"type": "function", "create": "authnode.create_async_authenticator", "config": {"flavour": "async"}}
     raise ValueError((method, kind))
 
 

@@ -9,9 +9,9 @@ Ed25519 keys by ``cryptography``, SCRAM credentials by autobahn's
 salted WAMP-CRA keys by autobahn's ``derive_key``.  The ``dynamic`` providers
 call ``com.auth.authenticate`` on an autobahn-python session (role
 ``authenticator``, itself ticket-authenticated), one of them on another realm
-(``authenticator-realm``); the ``function`` providers are
-``authnode.authenticate`` (plain) and ``authnode.authenticate_async``
-(coroutine), imported by the router.
+(``authenticator-realm``); the ``function`` providers are the factories
+``authnode.create_authenticator`` (plain) and ``authnode.create_async_authenticator``
+(coroutine), imported by the router, which return the authenticators.
 
 * every method x provider succeeds with autobahn-python (``Session`` with
   ``add_authenticator``, as ``Component`` does; explicit ``onChallenge``;

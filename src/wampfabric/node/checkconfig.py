@@ -147,7 +147,7 @@ def check_websocket_options(opts, path: str) -> None:
 AUTH_PROVIDER_KEYS = {
     "static": {},
     "dynamic": {"authenticator": str, "authenticator-realm": str},
-    "function": {"create": str},
+    "function": {"create": str, "config": dict, "expose_controller": bool},
 }
 # per authmethod: (static principals attribute, principal attributes)
 AUTH_PRINCIPALS = {

@@ -6,15 +6,17 @@ config format: each transport's ``auth`` maps an authmethod to its config::
         "wampcra":    {"type": "static",   "users": {"joe": {"secret": "...", "role": "user"}}},
         "cryptosign": {"type": "dynamic",  "authenticator": "com.example.authenticate"},
         "anonymous":  {"type": "static",   "role": "public"},
-        "scram":      {"type": "function", "create": "mypackage.auth.authenticate"}
+        "scram":      {"type": "function", "create": "mypackage.auth.create_authenticator", "config": {}}
     }
 
 Providers: ``static`` (principals in the config), ``dynamic`` (the router
 calls the ``authenticator`` procedure, on ``authenticator-realm`` or the
 realm joined, with ``(realm, authid, details)``; it returns the principal, a
 dict with at least ``role``, or raises ``wamp.error.not_authorized``) and
-``function`` (a Python callable, dotted name in ``create``, called the same
-way; it may be a coroutine function).
+``function`` (as in Crossbar.io: ``create`` names a factory, called once with
+the provider's ``config``, that returns the authenticator callable, which is
+then called like the dynamic one; factory and authenticator may be coroutine
+functions).
 
 Every pending authentication expires after ``AUTH_TIMEOUT`` seconds; every
 challenge is fresh, single-use and random; secrets are compared in constant
@@ -98,7 +100,28 @@ def load_function(dotted: str):
     return fn
 
 
-_FUNCTIONS: dict[str, object] = {}
+_FUNCTIONS: dict[str, asyncio.Future] = {}
+
+
+def function_authenticator(cfg: dict) -> asyncio.Future:
+    """The authenticator of a ``function`` provider, as Crossbar.io defines it: ``create``
+    names a factory called once as ``create(config, controller)`` (``config`` is the
+    provider's ``config`` attribute; there is no controller object here, so None); it
+    returns (or resolves to) the callable ``authenticator(realm, authid, details)``."""
+    name = cfg.get("create")
+    fut = _FUNCTIONS.get(name)
+    if fut is None or (fut.done() and fut.exception() is not None):
+        async def create():
+            factory = load_function(name)
+            authenticator = factory(cfg.get("config", {}), None)
+            if inspect.isawaitable(authenticator):
+                authenticator = await authenticator
+            if not callable(authenticator):
+                raise ValueError(f"'{name}' returned {type(authenticator).__name__}, not an authenticator callable")
+            return authenticator
+
+        fut = _FUNCTIONS[name] = asyncio.ensure_future(create())
+    return asyncio.shield(fut)
 
 
 class PendingAuth:
@@ -148,18 +171,8 @@ class PendingAuth:
         info = self.authenticator_details()
         realm = self.realm_name
         if self.provider == "function":
-            name = self.cfg.get("create")
-            try:
-                fn = _FUNCTIONS.get(name) or _FUNCTIONS.setdefault(name, load_function(name))
-                result = fn(realm, self.authid, info)
-            except Exception as e:
-                self._authenticator_failed(e)
-                return
-            if inspect.isawaitable(result):
-                self._task = task = asyncio.ensure_future(result)
-                task.add_done_callback(self._function_done)
-            else:
-                self._authenticator_answered(result)
+            self._task = task = asyncio.ensure_future(self._run_function(realm, info))
+            task.add_done_callback(self._function_done)
             return
         procedure = self.cfg.get("authenticator")
         auth_realm = self.router.realms.get(self.cfg.get("authenticator-realm") or realm or "")
@@ -168,6 +181,13 @@ class PendingAuth:
                                    f"{self.cfg.get('authenticator-realm') or realm!r} is not available")
         auth_realm.service.call(procedure, [realm, self.authid, info], self._authenticator_answered,
                                 self._authenticator_failed)
+
+    async def _run_function(self, realm, info):
+        authenticator = await function_authenticator(self.cfg)
+        result = authenticator(realm, self.authid, info)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     def _function_done(self, task: asyncio.Task) -> None:
         self._task = None
