@@ -146,7 +146,7 @@ def check_websocket_options(opts, path: str) -> None:
 
 AUTH_PROVIDER_KEYS = {
     "static": {},
-    "dynamic": {"authenticator": str, "authenticator-realm": str},
+    "dynamic": {"authenticator": str, "authenticator-realm": str, "authenticator-role": str},
     "function": {"create": str, "config": dict, "expose_controller": bool},
 }
 # per authmethod: (static principals attribute, principal attributes)
