@@ -19,7 +19,8 @@ OUT_LIMIT = 512 * 1024
 def limited_config(ports, rs_path):
     cfg = copy.deepcopy(node_config(ports, rs_path))
     ws = cfg["workers"][0]["transports"][0]["paths"]["ws"]
-    ws["options"].update({"max_outgoing_buffer": OUT_LIMIT, "allowed_origins": ["http://good.example", "https://*.good.example"]})
+    ws["options"].update({"max_outgoing_buffer": OUT_LIMIT, "allowed_origins": ["http://good.example", "https://*.good.example"],
+                          "allow_null_origin": False})
     return cfg
 
 
@@ -95,6 +96,7 @@ def test_consumer_that_does_not_read_is_disconnected(limited_node):
     ("https://app.good.example", True),
     ("http://evil.example", False),
     (None, True),  # non-browser clients send no Origin
+    ("null", False),  # opaque origin, refused with allow_null_origin false
 ])
 def test_allowed_origins(limited_node, origin, ok):
     headers = {"Origin": origin} if origin else {}

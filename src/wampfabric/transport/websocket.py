@@ -69,6 +69,7 @@ class WebSocketService:
         self.max_message_size = options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
         self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
         self.allowed_origins = options.get("allowed_origins")
+        self.allow_null_origin = options.get("allow_null_origin", True)
         self.auth_config = config.get("auth", auth_config)
         # auto-ping (Crossbar.io option names, milliseconds)
         self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
@@ -76,7 +77,14 @@ class WebSocketService:
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def origin_allowed(self, origin: str | None) -> bool:
-        if self.allowed_origins is None or origin is None:
+        """Crossbar.io's semantics: no Origin header (non-browser client) passes; the
+        opaque origin "null" (file://, sandboxed frames) passes unless
+        ``allow_null_origin`` is false; others must match an ``allowed_origins`` pattern."""
+        if origin is None:
+            return True
+        if origin == "null":
+            return bool(self.allow_null_origin)
+        if self.allowed_origins is None:
             return True
         return any(fnmatch.fnmatchcase(origin, pat) for pat in self.allowed_origins)
 
