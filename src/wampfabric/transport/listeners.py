@@ -62,8 +62,12 @@ class RouterTransport:
         _unlink_unix(self.config["endpoint"], self.cbdir)
 
     def _ws_server_kwargs(self, services: list[WebSocketService]) -> dict:
-        max_size = max((s.max_message_size for s in services), default=16 * 1024 * 1024)
-        kw = {"max_frame_size": max_size, "websocket_handshake_timeout": 10, "logger_name": "wampfabric",
+        # picows' limits are per listening port: the most permissive of the port's services
+        # applies there, each service enforces its own message size itself
+        max_frame = max((s.max_frame_size for s in services), default=16 * 1024 * 1024)
+        handshake_timeout = max((s.open_handshake_timeout for s in services), default=10.0)
+        kw = {"max_frame_size": max_frame, "websocket_handshake_timeout": handshake_timeout,
+              "logger_name": "wampfabric",
               # grows on demand; a small start keeps idle sessions cheap
               "read_buffer_init_size": 2048,
               # uvloop's own transports: ~5 KB less per connection than aiofastnet's

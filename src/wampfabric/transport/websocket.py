@@ -67,6 +67,9 @@ class WebSocketService:
                     self.subprotocols[sub] = ser
         self.default_serializer = SERIALIZERS_BY_NAME.get("json") if "json" in names else None
         self.max_message_size = options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
+        # a message may span several frames: frames are limited separately (Crossbar.io options)
+        self.max_frame_size = min(options.get("max_frame_size") or self.max_message_size, self.max_message_size)
+        self.open_handshake_timeout = (options.get("open_handshake_timeout") or 10000) / 1000.0
         self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
         self.allowed_origins = options.get("allowed_origins")
         self.allow_null_origin = options.get("allow_null_origin", True)
