@@ -114,3 +114,46 @@ def test_unknown_subprotocol_is_refused(limited_node):
     with pytest.raises(Exception) as exc:
         ws_connect(limited_node.ws_url, subprotocols=["mqtt"])
     assert "400" in str(exc.value)
+
+
+def ping_config(ports, rs_path):
+    cfg = copy.deepcopy(node_config(ports, rs_path))
+    ws = cfg["workers"][0]["transports"][0]["paths"]["ws"]
+    ws["options"].update({"auto_ping_interval": 300, "auto_ping_timeout": 300})
+    return cfg
+
+
+def test_auto_ping_drops_a_peer_that_does_not_answer():
+    node = start_node(ping_config)
+    try:
+        # a peer that completes the upgrade and then never answers a PING
+        s = socket.create_connection(("127.0.0.1", node.ports["web"]), timeout=5)
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 101")
+        deadline = time.monotonic() + 5
+        got = b""
+        closed = False
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        s.close()
+        assert closed, "the router kept a peer that does not answer pings"
+        assert got[:1] == b"\x89"  # it was pinged first (opcode 9)
+        # a client that answers pings (websockets does) stays connected past the timeout
+        with ws_connect(node.ws_url, subprotocols=["wamp.2.msgpack"]) as ws:
+            join(ws)
+            time.sleep(1.0)
+            ws.send(msgpack.packb([48, 1, {}, "com.none"]))
+            assert msgpack.unpackb(ws.recv(timeout=5))[0] == 8
+        node.assert_alive()
+    finally:
+        stop_node(node)
