@@ -82,6 +82,10 @@ BAD = [
      "$.workers[0].transports[1].serializers[1]", "unsupported serializer 'xml'"),
     (lambda c: _set(c, ["workers", 0, "transports", 0, "paths", "ws", "options", "max_message_size"], -1),
      "$.workers[0].transports[0].paths['ws'].options.max_message_size", "must not be negative"),
+    (lambda c: _set(c, ["workers", 0, "realms", 0, "store"], {"type": "memory", "event-history": [{"match": "exact"}]}),
+     "$.workers[0].realms[0].store['event-history'][0]", "missing mandatory attribute 'uri'"),
+    (lambda c: _set(c, ["workers", 0, "realms", 0, "store"], {"type": "redis"}),
+     "$.workers[0].realms[0].store.type", "unsupported store type"),
     (lambda c: c["workers"][0]["transports"][1]["endpoint"].pop("port") and c,
      "$.workers[0].transports[1].endpoint", "missing mandatory attribute 'port'"),
 ]

@@ -364,6 +364,23 @@ def check_realm(realm, path: str) -> None:
                            "event_dispatching_chunk_size": int})
         if opts.get("uri_check", "strict") not in ("strict", "loose"):
             raise ConfigError(f"{path}.options.uri_check", "must be 'strict' or 'loose'")
+    if "store" in realm:
+        check_store(realm["store"], f"{path}.store")
+
+
+def check_store(store, path: str) -> None:
+    """A realm's event store (Crossbar.io: ``{"type": "memory", "event-history": [...]}``)."""
+    check_dict(store, path, {"type": str}, {"event-history": list, "limit": int, "maxsize": int, "path": str})
+    if store["type"] != "memory":
+        raise ConfigError(f"{path}.type", f"unsupported store type '{store['type']}' (supported: memory)")
+    for i, entry in enumerate(store.get("event-history", [])):
+        p = f"{path}['event-history'][{i}]"
+        check_dict(entry, p, {"uri": str}, {"match": str, "limit": int})
+        match = entry.get("match", "exact")
+        if match not in ("exact", "prefix", "wildcard"):
+            raise ConfigError(f"{p}.match", f"invalid match policy '{match}' (one of: exact, prefix, wildcard)")
+        if entry.get("limit", 100) < 1:
+            raise ConfigError(f"{p}.limit", "must be a positive integer")
 
 
 # -- workers -----------------------------------------------------------------------
