@@ -330,6 +330,37 @@ def _spec_scram(an, authid, password=None, mutate=None, serializer="json"):
         return reply, extra, verifier
 
 
+def test_scram_unknown_authid_gets_a_mock_challenge(an):
+    """authentication_scram: HELLO for an unknown user is answered like any other (a mock
+    CHALLENGE with a per-authid stable salt), so it does not reveal which users exist;
+    AUTHENTICATE then fails."""
+
+    def hello(authid):
+        client_nonce = base64.b64encode(secrets.token_bytes(16)).decode()
+        p = raw.WebSocketPeer(an.url("scram-static"), "json").__enter__()
+        p.send([raw.HELLO, "realm1", {"roles": raw.CLIENT_ROLES, "authmethods": ["wamp-scram"], "authid": authid,
+                                      "authextra": {"nonce": client_nonce, "channel_binding": None}}])
+        ch = p.recv()
+        return p, ch
+
+    p1, ch1 = hello("nobody-at-all")
+    p2, ch2 = hello("nobody-at-all")
+    p3, ch3 = hello("someone-else")
+    try:
+        for ch in (ch1, ch2, ch3):
+            assert ch[0] == 4 and ch[1] == "wamp-scram", ch
+            assert set(ch[2]) >= {"nonce", "salt", "kdf", "iterations"}
+        assert ch1[2]["salt"] == ch2[2]["salt"]  # stable per authid, like a real user's
+        assert ch1[2]["salt"] != ch3[2]["salt"]
+        p1.send([5, base64.b64encode(secrets.token_bytes(32)).decode(),
+                 {"nonce": ch1[2]["nonce"], "channel_binding": None, "cbind_data": None}])
+        reply = p1.recv()
+        assert reply[0] == raw.ABORT and reply[2] in ("wamp.error.authentication_failed", "wamp.error.not_authorized")
+    finally:
+        for p in (p1, p2, p3):
+            p.__exit__(None, None, None)
+
+
 @pytest.mark.parametrize("authid,kdf", [("grace", "argon2id13"), ("heidi", "pbkdf2")])
 def test_wamp_scram_spec_dialect(an, authid, kdf):
     reply, challenge, verifier = _spec_scram(an, authid)

@@ -29,9 +29,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import importlib
 import inspect
 import logging
+import secrets
 
 from ..protocol import auth as crypto
 from ..protocol import errors as E
@@ -40,6 +43,8 @@ log = logging.getLogger("wampfabric.router.auth")
 
 AUTH_TIMEOUT = 20.0
 NO_AUTH_METHOD = "wamp.error.no_auth_method"
+# keys the mock SCRAM salts of unknown authids (per process: stable while the router runs)
+_MOCK_SALT_KEY = secrets.token_bytes(32)
 # authenticator errors that are failures, not decisions: never shown to the peer
 INTERNAL_ERRORS = {"wamp.error.runtime_error", E.NO_SUCH_PROCEDURE, E.CANCELED, E.INVALID_ARGUMENT,
                    E.NO_SUCH_REGISTRATION, "wamp.error.no_available_callee", E.TIMEOUT}
@@ -508,7 +513,25 @@ class PendingScram(PendingAuth):
         return self.method
 
     def static_principal(self) -> dict:
-        return self._static_lookup()
+        try:
+            return self._static_lookup()
+        except Deny:
+            # authentication_scram: for an unknown authid the server MAY answer with a mock
+            # CHALLENGE instead of ABORT, so that HELLO does not tell which users exist; it
+            # carries the KDF parameters of the configured users and a salt that is stable
+            # per authid, and no proof can ever match it
+            return self._mock_principal()
+
+    def _mock_principal(self) -> dict:
+        principals = [p for p in (self.cfg.get("principals") or {}).values() if isinstance(p, dict)]
+        model = principals[0] if principals else {"kdf": "argon2id-13", "iterations": 4096, "memory": 512}
+        salt = hmac.new(_MOCK_SALT_KEY, (self.authid or "").encode("utf8"), hashlib.sha256).digest()[:16]
+        return {
+            "kdf": model.get("kdf", "argon2id-13"), "iterations": model.get("iterations", 4096),
+            "memory": model.get("memory"), "salt": salt.hex(), "role": "-",
+            "stored-key": secrets.token_bytes(32).hex(), "server-key": secrets.token_bytes(32).hex(),
+            "mock": True,
+        }
 
     def on_principal(self, principal: dict) -> None:
         try:
@@ -543,8 +566,9 @@ class PendingScram(PendingAuth):
             extra.get("channel_binding") if self.spec_dialect else self.channel_binding, extra.get("cbind_data"),
             self.spec_dialect)
         verifier = crypto.scram_verify(self.stored_key, self.server_key, auth_message, signature)
-        if verifier is None:
-            raise Deny(log_message=f"wrong SCRAM proof for {self.authid!r}")
+        if verifier is None or self.principal.get("mock"):
+            raise Deny(log_message=f"unknown authid {self.authid!r}" if self.principal.get("mock")
+                       else f"wrong SCRAM proof for {self.authid!r}")
         self.accept(self.principal, {"verifier": verifier, "scram_server_signature": verifier})
 
 
