@@ -96,3 +96,41 @@ def test_file_store_survives_a_restart(tmp_path):
     assert s2.identity(cbtid)["authid"] == "joe"
     expired = create_cookie_store(dict(cfg, max_age=0), tmp_path)
     assert expired.identity(cbtid) is None
+
+
+async def test_autobahn_python_authenticates_by_cookie(cookie_node):
+    """The cookie a browser-like client got after a ticket login authenticates autobahn-python."""
+    import asyncio
+
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.types import ComponentConfig
+
+    url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
+    with ws_connect(url, subprotocols=["wamp.2.json"]) as ws:
+        cbtid = ws.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert hello(ws, ["ticket"], "joe")[0] == 4
+        ws.send(json.dumps([5, "s3cret", {}]))
+        assert json.loads(ws.recv(timeout=5))[0] == 2
+
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class S(ApplicationSession):
+        def onConnect(self):
+            self.join("realm1", authmethods=["cookie"])
+
+        def onJoin(self, details):
+            joined.set_result(details)
+            self.leave()
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(RuntimeError(details.reason))
+            self.disconnect()
+
+    factory = WampWebSocketClientFactory(lambda: S(ComponentConfig("realm1")), url=url,
+                                         headers={"Cookie": f"cbtid={cbtid}"})
+    await loop.create_connection(factory, "127.0.0.1", cookie_node.ports["ws"])
+    details = await asyncio.wait_for(joined, 10)
+    assert (details.authmethod, details.authid, details.authrole) == ("cookie", "joe", "user")
