@@ -27,6 +27,7 @@ MSG_PUBLISH, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE, MSG_UNSUBSCRIBED, MSG_EVENT = 16, 3
 PPT_KEYS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
 ENC_KEYS = ("enc_algo", "enc_serializer", "enc_key")
 RETAINED_FILTERED_KEPT = 16  # retained events with black/white lists kept per topic besides the general one
+RETAINED_TOPICS_KEPT = 100_000  # topics with a retained event; the oldest retention goes beyond that
 
 
 def passthru_tail(payload, meta: dict, details: dict) -> list:
@@ -282,6 +283,9 @@ class Broker:
                             tail, ppt, filters, session.session_id if exclude_me else None)
             slot = self._retained.get(topic)
             if slot is None:
+                if len(self._retained) >= RETAINED_TOPICS_KEPT:
+                    # bounded memory: retention is best effort (spec), the oldest topic's goes first
+                    del self._retained[next(iter(self._retained))]
                 slot = self._retained[topic] = [None, deque(maxlen=RETAINED_FILTERED_KEPT)]
             if filters is None:
                 # an event (nearly: maybe not its publisher) every subscriber would receive;

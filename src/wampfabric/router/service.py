@@ -24,6 +24,7 @@ log = logging.getLogger("wampfabric.router.service")
 
 INVOCATION, YIELD, ERROR = 68, 70, 8
 SCOPES = ("destroyed", "detached")
+MAX_TESTAMENTS = 100  # per session and scope: a session cannot make the router hold unbounded data
 
 
 class MetaError(Exception):
@@ -230,6 +231,8 @@ class RouterServiceAgent:
             raise MetaError(E.NOT_AUTHORIZED, f"session is not authorized to publish to topic '{topic}'")
         if caller.testaments is None:
             caller.testaments = {"detached": [], "destroyed": []}
+        if len(caller.testaments[scope]) >= MAX_TESTAMENTS:
+            raise MetaError(E.INVALID_ARGUMENT, f"at most {MAX_TESTAMENTS} testaments per scope")
         caller.testaments[scope].append((topic, args, kwargs, publish_options or {}))
         return _NO_RESULT
 

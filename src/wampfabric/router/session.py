@@ -78,6 +78,7 @@ def anonymous_authid() -> str:
 
 
 MAX_HELD = 1000  # messages a session may send while an authorizer is asked
+MAX_CACHED_ANSWERS = 10_000  # cached authorizer answers per session
 
 
 class _Detached:
@@ -237,8 +238,8 @@ class RouterSession:
             cache = None
             if same_role:
                 cache = self.authz_cache
-                if cache is None:
-                    cache = self.authz_cache = {}
+                if cache is None or len(cache) >= MAX_CACHED_ANSWERS:
+                    cache = self.authz_cache = {}  # bounded: a session cannot grow it without limit
                 # the handler's authorize() finds the answer here; it stays only if cacheable
                 cache[(key, action)] = answer
             # (if the role changed meanwhile, the message is decided again under the new role)
