@@ -149,3 +149,22 @@ def test_version_lists_dependencies():
     assert r.returncode == 0
     for name in ("wampfabric", "picows", "msgpack", "cbor2", "Python"):
         assert name in r.stdout
+
+
+UNIVERSAL = {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1"}], "transports": [{
+    "type": "universal", "endpoint": {"type": "tcp", "port": 8080},
+    "rawsocket": {"serializers": ["cbor", "msgpack", "json"]},
+    "websocket": {"ws": {"type": "websocket", "serializers": ["json"]}},
+    "web": {"paths": {"/": {"type": "static", "directory": "../web"}, "info": {"type": "nodeinfo"}}}}]}]}
+
+
+def test_universal_transport_config(tmp_path):
+    assert run_cli("check", "--cbdir", str(write(tmp_path, UNIVERSAL))).returncode == 0
+    bad = copy.deepcopy(UNIVERSAL)
+    bad["workers"][0]["transports"][0]["rawsocket"]["serializers"] = ["xml"]
+    r = run_cli("check", "--cbdir", str(write(tmp_path, bad)))
+    assert r.returncode == 1 and "$.workers[0].transports[0].rawsocket.serializers[0]" in r.stderr
+    clash = copy.deepcopy(UNIVERSAL)
+    clash["workers"][0]["transports"][0]["web"]["paths"]["ws"] = {"type": "nodeinfo"}
+    r = run_cli("check", "--cbdir", str(write(tmp_path, clash)))
+    assert r.returncode == 1 and "already a WebSocket path" in r.stderr

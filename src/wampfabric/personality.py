@@ -56,6 +56,7 @@ class Personality:
         "websocket": listeners.WebSocketRouterTransport,
         "rawsocket": listeners.RawSocketRouterTransport,
         "web": listeners.WebRouterTransport,
+        "universal": listeners.UniversalRouterTransport,
     }
     WEB_SERVICE_FACTORIES = {
         "websocket": web.WebSocketWebService,
@@ -71,6 +72,7 @@ class Personality:
         "websocket": checkconfig.check_listening_transport_websocket,
         "rawsocket": checkconfig.check_listening_transport_rawsocket,
         "web": checkconfig.check_listening_transport_web,
+        "universal": checkconfig.check_listening_transport_universal,
     }
     # the router core's authentication methods (router/auth.py: authmethod -> pending-auth class);
     # the same dict object, so a method added here is one the router offers

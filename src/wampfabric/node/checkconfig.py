@@ -283,6 +283,36 @@ def check_listening_transport_web(cfg, path: str, personality) -> None:
         check_auth(cfg["auth"], f"{path}.auth")
 
 
+def check_listening_transport_universal(cfg, path: str, personality) -> None:
+    """Crossbar.io's ``universal`` transport: ``rawsocket``, ``websocket`` (path -> WebSocket
+    service) and ``web`` (``paths``) on one endpoint."""
+    check_dict(cfg, path, {"type": str, "endpoint": dict},
+               {"id": str, "rawsocket": dict, "websocket": dict, "web": dict, "auth": dict})
+    check_listening_endpoint(cfg["endpoint"], f"{path}.endpoint")
+    if not any(k in cfg for k in ("rawsocket", "websocket", "web")):
+        raise ConfigError(path, "a universal transport needs at least one of 'rawsocket', 'websocket', 'web'")
+    if "rawsocket" in cfg:
+        rs = check_dict(cfg["rawsocket"], f"{path}.rawsocket", {},
+                        {"serializers": list, "options": dict, "auth": dict, "max_message_size": int, "debug": bool})
+        check_listening_transport_rawsocket(dict(rs, type="rawsocket", endpoint=cfg["endpoint"]),
+                                            f"{path}.rawsocket", personality)
+    seen = set()
+    for p, ws in check_type(cfg.get("websocket", {}), dict, f"{path}.websocket").items():
+        wpath = f"{path}.websocket['{p}']"
+        check_type(ws, dict, wpath)
+        check_web_path_service_websocket(dict(ws, type="websocket"), wpath, personality)
+        seen.add(p.strip("/"))
+    if "web" in cfg:
+        web = check_dict(cfg["web"], f"{path}.web", {"paths": dict}, {"options": dict})
+        for p, svc in web["paths"].items():
+            ppath = f"{path}.web.paths['{p}']"
+            if p.strip("/") in seen:
+                raise ConfigError(ppath, f"path '{p}' is already a WebSocket path of this transport")
+            check_web_path_service(svc, ppath, personality)
+    if "auth" in cfg:
+        check_auth(cfg["auth"], f"{path}.auth")
+
+
 def check_web_path_service(svc, path: str, personality) -> None:
     check_type(svc, dict, path)
     kind = svc.get("type")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from pathlib import Path
 
-from picows import ws_create_server
+from picows import WSAutoPingStrategy, ws_create_server
 
 from .endpoints import endpoint_description, listening_socket, tls_context
 from .rawsocket import RawSocketService
@@ -126,7 +127,97 @@ class RawSocketRouterTransport(RouterTransport):
         service = RawSocketService(self.router, self.config)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         loop = asyncio.get_running_loop()
-        if sock.family == getattr(__import__("socket"), "AF_UNIX", None):
+        if sock.family == socket.AF_UNIX:
             self.server = await loop.create_unix_server(service, sock=sock)
         else:
             self.server = await loop.create_server(service, sock=sock, **self._tls())
+
+
+def picows_server_protocol_factory(listener_factory, kw: dict):
+    """A factory of picows server protocols for connections accepted by us rather than by
+    ``ws_create_server`` (the universal transport hands a connection over after sniffing
+    its first bytes).  picows 2.3 has no public API for this: its ``WSProtocol`` is built
+    the way ``picows.api.ws_create_server`` builds it (pinned in pyproject: picows 2.3.x)."""
+    from picows.picows import WSProtocol
+
+    logger = logging.getLogger(f"picows.{kw.get('logger_name', 'wampfabric')}")
+
+    def factory():
+        return WSProtocol(
+            None, None, False, listener_factory, logger, True,
+            kw.get("websocket_handshake_timeout", 10.0),
+            kw.get("enable_auto_ping", False), kw.get("auto_ping_idle_timeout", 20.0),
+            kw.get("auto_ping_reply_timeout", 20.0), WSAutoPingStrategy.PING_WHEN_IDLE,
+            True, kw.get("max_frame_size", 16 * 1024 * 1024), None, kw.get("read_buffer_init_size", 2048),
+        )
+
+    return factory
+
+
+class _Sniffer(asyncio.Protocol):
+    """First bytes of a universal-transport connection: RawSocket starts with 0x7F, anything
+    else is HTTP (WebSocket upgrade or a web request).  The connection is then handed to the
+    right protocol, with the bytes read so far."""
+
+    def __init__(self, transport_owner: "UniversalRouterTransport"):
+        self.owner = transport_owner
+        self.transport = None
+        self.timer = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.timer = asyncio.get_running_loop().call_later(10.0, transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        self.timer.cancel()
+        owner = self.owner
+        if data[0] == 0x7F and owner.rawsocket is not None:
+            proto = owner.rawsocket()
+        elif data[0] != 0x7F and owner.ws_protocol_factory is not None:
+            proto = owner.ws_protocol_factory()
+        else:
+            self.transport.abort()
+            return
+        self.transport.set_protocol(proto)
+        proto.connection_made(self.transport)
+        if isinstance(proto, asyncio.BufferedProtocol):
+            view = memoryview(data)
+            while view:
+                buf = proto.get_buffer(len(view))
+                n = min(len(buf), len(view))
+                buf[:n] = view[:n]
+                proto.buffer_updated(n)
+                view = view[n:]
+        else:
+            proto.data_received(data)
+
+    def connection_lost(self, exc) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+class UniversalRouterTransport(WebRouterTransport):
+    """``universal``: RawSocket, WebSocket and web services on one port (Crossbar.io's
+    ``rawsocket`` / ``websocket`` / ``web`` sections), told apart by the first byte."""
+
+    TYPE = "universal"
+
+    async def start(self) -> None:
+        self.paths = WebPaths()
+        for path, ws_cfg in self.config.get("websocket", {}).items():
+            self.add_service(path, dict(ws_cfg, type="websocket"))
+        for path, svc_cfg in self.config.get("web", {}).get("paths", {}).items():
+            self.add_service(path, svc_cfg)
+        rs_cfg = self.config.get("rawsocket")
+        if rs_cfg is not None and "auth" not in rs_cfg and "auth" in self.config:
+            rs_cfg = dict(rs_cfg, auth=self.config["auth"])
+        self.rawsocket = RawSocketService(self.router, rs_cfg) if rs_cfg is not None else None
+        ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
+        self.ws_protocol_factory = (picows_server_protocol_factory(self.paths.route, self._ws_server_kwargs(ws_services))
+                                    if self.paths.services else None)
+        sock = listening_socket(self.config["endpoint"], self.cbdir)
+        loop = asyncio.get_running_loop()
+        if sock.family == socket.AF_UNIX:
+            self.server = await loop.create_unix_server(lambda: _Sniffer(self), sock=sock)
+        else:
+            self.server = await loop.create_server(lambda: _Sniffer(self), sock=sock, **self._tls())
