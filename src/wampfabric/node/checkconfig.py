@@ -313,16 +313,22 @@ def check_listening_transport_universal(cfg, path: str, personality) -> None:
         check_auth(cfg["auth"], f"{path}.auth")
 
 
-def check_web_path_service(svc, path: str, personality) -> None:
-    check_type(svc, dict, path)
-    kind = svc.get("type")
+def checker_for(item, path: str, checkers: dict, what: str, unsupported=()):
+    """The checker of an object whose ``type`` selects it from ``checkers`` (a personality map)."""
+    check_type(item, dict, path)
+    kind = item.get("type")
     if kind is None:
         raise ConfigError(path, "missing mandatory attribute 'type'")
-    checker = personality.WEB_SERVICE_CHECKERS.get(kind)
+    checker = checkers.get(kind)
     if checker is None:
-        known = ", ".join(sorted(personality.WEB_SERVICE_CHECKERS))
-        raise ConfigError(f"{path}.type", f"unknown web service type '{kind}' (available: {known})")
-    checker(svc, path, personality)
+        if kind in unsupported:
+            raise ConfigError(f"{path}.type", f"{what} type '{kind}' is not supported by this version yet")
+        raise ConfigError(f"{path}.type", f"unknown {what} type '{kind}' (available: {', '.join(sorted(checkers))})")
+    return checker
+
+
+def check_web_path_service(svc, path: str, personality) -> None:
+    checker_for(svc, path, personality.WEB_SERVICE_CHECKERS, "web service")(svc, path, personality)
 
 
 def check_web_path_service_websocket(cfg, path: str, personality) -> None:
@@ -561,15 +567,7 @@ def check_router_worker(worker, path: str, personality) -> None:
         names.add(realm["name"])
     for i, transport in enumerate(worker.get("transports", [])):
         tpath = f"{path}.transports[{i}]"
-        check_type(transport, dict, tpath)
-        kind = transport.get("type")
-        if kind is None:
-            raise ConfigError(tpath, "missing mandatory attribute 'type'")
-        checker = personality.ROUTER_TRANSPORT_CHECKERS.get(kind)
-        if checker is None:
-            known = ", ".join(sorted(personality.ROUTER_TRANSPORT_CHECKERS))
-            raise ConfigError(f"{tpath}.type", f"unknown transport type '{kind}' (available: {known})")
-        checker(transport, tpath, personality)
+        checker_for(transport, tpath, personality.ROUTER_TRANSPORT_CHECKERS, "transport")(transport, tpath, personality)
     _check_ids(worker.get("transports", []), f"{path}.transports", "transport")
     for i, comp in enumerate(worker.get("components", [])):
         check_router_component(comp, f"{path}.components[{i}]")
@@ -671,15 +669,8 @@ def check_config(config, personality) -> dict:
     ids = set()
     for i, worker in enumerate(config.get("workers", [])):
         wpath = f"{path}.workers[{i}]"
-        check_type(worker, dict, wpath)
-        kind = worker.get("type")
-        if kind is None:
-            raise ConfigError(wpath, "missing mandatory attribute 'type'")
-        checker = checkers.get(kind)
-        if checker is None:
-            if kind in ("proxy", "xbrmm", "hostmonitor", "websocket-testee"):
-                raise ConfigError(f"{wpath}.type", f"worker type '{kind}' is not supported by this version yet")
-            raise ConfigError(f"{wpath}.type", f"unknown worker type '{kind}' (available: {', '.join(checkers)})")
+        checker = checker_for(worker, wpath, checkers, "worker",
+                              unsupported=("proxy", "xbrmm", "hostmonitor", "websocket-testee"))
         checker(worker, wpath, personality)
         wid = worker.get("id")
         if wid is not None:

@@ -18,7 +18,7 @@ from ..protocol import errors as E
 from ..protocol.messages import Register
 from ..protocol.uri import check_uri
 from .authorization import TrustedRole
-from .session import RouterSession
+from .session import PASSTHROUGH, RouterSession
 
 log = logging.getLogger("wampfabric.router.service")
 
@@ -35,22 +35,8 @@ class MetaError(Exception):
         self.args_ = [message]
 
 
-class _PassThrough:
-    """Internal sessions exchange messages as lists: no serialization."""
-
-    NAME = "internal"
-    BINARY = False
-    BATCHED = False
-
-    def serialize(self, msg):
-        return msg
-
-    def unserialize_one(self, data):
-        return data
-
-
 class RouterServiceAgent:
-    serializer = _PassThrough()
+    serializer = PASSTHROUGH
     auth_config = None
     peer = "internal"
 

@@ -81,6 +81,29 @@ MAX_HELD = 1000  # messages a session may send while an authorizer is asked
 MAX_CACHED_ANSWERS = 10_000  # cached authorizer answers per session
 
 
+class PassThroughSerializer:
+    """The "serializer" of in-process sessions (the realm service agents, the function-call
+    transport): messages stay Python lists, so receivers must treat them as read-only."""
+
+    NAME = "local"
+    SUBPROTOCOL = None
+    RAWSOCKET_ID = None
+    BINARY = False
+    BATCHED = False
+
+    def serialize(self, msg: list) -> list:
+        return msg
+
+    def unserialize_one(self, data: list) -> list:
+        return data
+
+    def unserialize(self, data: list) -> list:
+        return [data]
+
+
+PASSTHROUGH = PassThroughSerializer()
+
+
 class _Detached:
     """Stands in for the transport of a session whose connection is gone, so
     late sends are no-ops and the session <-> transport reference cycle is

@@ -135,3 +135,12 @@ def peer_certificate(transport) -> dict | None:
         "serial": info.get("serialNumber"),
         "not_after": info.get("notAfter"),
     }
+
+
+def peer_of(transport) -> str:
+    """Crossbar.io-style peer string of an asyncio transport."""
+    peername = transport.get_extra_info("peername")
+    if isinstance(peername, tuple):
+        host, port = peername[0], peername[1]
+        return f"tcp6:{host}:{port}" if ":" in host else f"tcp4:{host}:{port}"
+    return f"unix:{peername or transport.get_extra_info('sockname')}"

@@ -14,29 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from ..client.session import ClientSession
-from ..router.session import RouterSession
-
-
-class PassThroughSerializer:
-    """The "serializer" of local sessions: messages stay Python lists."""
-
-    NAME = "local"
-    SUBPROTOCOL = None
-    RAWSOCKET_ID = None
-    BINARY = False
-    BATCHED = False
-
-    def serialize(self, msg: list) -> list:
-        return msg
-
-    def unserialize_one(self, data: list) -> list:
-        return data
-
-    def unserialize(self, data: list) -> list:
-        return [data]
-
-
-PASSTHROUGH = PassThroughSerializer()
+from ..router.session import PASSTHROUGH, RouterSession
 
 
 class LocalTransport:

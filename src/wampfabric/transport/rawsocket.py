@@ -12,8 +12,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
 from .coalesce import Coalescer, QueuedWriter
-from .endpoints import channel_id, peer_certificate
-from .websocket import peer_of
+from .endpoints import channel_id, peer_certificate, peer_of
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 

@@ -19,7 +19,7 @@ from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOC
 from ..router.session import RouterSession
 from .coalesce import Coalescer, QueuedWriter
 from .cookies import create_cookie_store
-from .endpoints import channel_id, peer_certificate
+from .endpoints import channel_id, peer_certificate, peer_of
 
 log = logging.getLogger("wampfabric.transport.websocket")
 
@@ -128,15 +128,6 @@ class WebSocketService:
                 extra["Set-Cookie"] = store.header(cbtid)
             listener.cbtid = cbtid
         return WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra), listener)
-
-
-def peer_of(transport) -> str:
-    """Crossbar.io-style peer string of an asyncio transport."""
-    peername = transport.get_extra_info("peername")
-    if isinstance(peername, tuple):
-        host, port = peername[0], peername[1]
-        return f"tcp6:{host}:{port}" if ":" in host else f"tcp4:{host}:{port}"
-    return f"unix:{peername or transport.get_extra_info('sockname')}"
 
 
 class WampWebSocketListener(QueuedWriter, WSListener):
