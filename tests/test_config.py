@@ -86,6 +86,10 @@ BAD = [
      "$.workers[0].realms[0].store['event-history'][0]", "missing mandatory attribute 'uri'"),
     (lambda c: _set(c, ["workers", 0, "realms", 0, "store"], {"type": "redis"}),
      "$.workers[0].realms[0].store.type", "unsupported store type"),
+    (lambda c: _set(c, ["workers", 0, "options"], {"busy_poll_us": -5}),
+     "$.workers[0].options.busy_poll_us", "must be an integer 0..100000"),
+    (lambda c: _set(c, ["workers", 0, "options"], {"busy_poll_us": "fast"}),
+     "$.workers[0].options.busy_poll_us", "must be an integer"),
     (lambda c: c["workers"][0]["transports"][1]["endpoint"].pop("port") and c,
      "$.workers[0].transports[1].endpoint", "missing mandatory attribute 'port'"),
 ]

@@ -458,7 +458,10 @@ def _check_native_options(options, path: str, extra: dict) -> None:
 
 
 def check_router_worker_options(options, path: str, personality=None) -> None:
-    _check_native_options(options, path, {})
+    _check_native_options(options, path, {"busy_poll_us": int})
+    bp = options.get("busy_poll_us", 0)
+    if isinstance(bp, bool) or not 0 <= bp <= 100_000:
+        raise ConfigError(f"{path}.busy_poll_us", f"must be an integer 0..100000 (microseconds; 0 = off), not {bp!r}")
 
 
 def check_container_worker_options(options, path: str, personality=None) -> None:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 
+from .busypoll import poller_of
+
 
 class Coalescer:
-    __slots__ = ("_loop", "_dirty", "_scheduled")
+    __slots__ = ("_loop", "_dirty", "_scheduled", "_poller")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self._loop = loop
         self._dirty: list = []
         self._scheduled = False
+        # the loop's adaptive busy-poller (router workers), told of every turn with output
+        self._poller = poller_of(loop)
 
     def mark(self, conn) -> None:
         """``conn`` has queued output; its ``flush()`` runs at the end of this turn."""
@@ -33,6 +37,8 @@ class Coalescer:
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn.flush()
+        if self._poller is not None:
+            self._poller.activity()
 
 
 class QueuedWriter:

@@ -128,6 +128,11 @@ async def run(args, personality, wtype, options: dict, rfd: int, wfd: int) -> in
         ctl.request_exit(0, "SIGTERM received")
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    if args.type == "router":
+        from ..transport import busypoll
+
+        # before the transports start: their write coalescers pick up the poller
+        busypoll.install(loop, options.get("busy_poll_us", busypoll.DEFAULT_MAX_US))
     session.on_leave.append(lambda reason: ctl.request_exit(1, f"lost the node controller ({reason})"))
     try:
         await ctl.start()
