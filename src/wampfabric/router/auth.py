@@ -38,6 +38,7 @@ import secrets
 
 from ..protocol import auth as crypto
 from ..protocol import errors as E
+from .session import anonymous_authid
 
 log = logging.getLogger("wampfabric.router.auth")
 
@@ -343,14 +344,10 @@ class PendingAnonymous(PendingAuth):
     METHOD = "anonymous"
 
     def static_principal(self) -> dict:
-        from .session import anonymous_authid
-
         return {"role": self.cfg.get("role", "anonymous"), "realm": self.cfg.get("realm"),
                 "authid": self.cfg.get("authid") or anonymous_authid()}
 
     def lookup_principal(self) -> None:
-        from .session import anonymous_authid
-
         if self.authid is None:
             self.authid = anonymous_authid()
         super().lookup_principal()

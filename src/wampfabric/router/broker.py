@@ -47,7 +47,9 @@ FILTER_KEYS = ("eligible", "exclude", "eligible_authid", "exclude_authid", "elig
 
 
 def iso_utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """``ts`` as RFC 3339 UTC with milliseconds, e.g. 2026-12-03T06:22:31.123Z."""
+    ms = int(ts * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
 def parse_rfc3339(value: str) -> float:
@@ -113,6 +115,11 @@ class Broker:
         self.realm = realm
         self._subs = UriMap()
         self._by_id: dict[int, Subscription] = {}
+        # meta topic -> (generation, matching subscriptions); the generation changes whenever a
+        # subscription is created or removed, so meta events cost one dict lookup when nobody
+        # listens (every join and subscribe publishes several)
+        self._generation = 0
+        self._meta_subs: dict[str, tuple] = {}
         # topic -> [general retained event or None, deque of recent retained events with black/white lists]
         self._retained: dict[str, list] = {}
         self.stats = realm.stats
@@ -131,6 +138,7 @@ class Broker:
         sub = Subscription(global_id(), uri, match)
         self._subs.set(uri, match, sub)
         self._by_id[sub.id] = sub
+        self._generation += 1
         return sub
 
     def subscription(self, sub_id: int) -> Subscription | None:
@@ -179,7 +187,7 @@ class Broker:
         session.subscriptions[sub.id] = sub
         self.stats["subscribe"] += 1
         session.send(Subscribed(msg.request, sub.id).marshal())
-        if created:
+        if created and self.meta_wanted("wamp.subscription.on_create"):
             self.publish_meta("wamp.subscription.on_create", [session.session_id, sub.details()])
         self.publish_meta("wamp.subscription.on_subscribe", [session.session_id, sub.id])
         if options.get("get_retained") and self._retained:
@@ -203,6 +211,7 @@ class Broker:
             if not sub.persistent:
                 self._subs.pop(sub.uri, sub.match)
                 self._by_id.pop(sub.id, None)
+                self._generation += 1
             # a history-keeping subscription stays (keeping events), but for subscribers it is gone
             self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
 
@@ -337,11 +346,31 @@ class Broker:
                 delivered += 1
         self.stats["event"] += delivered
 
+    def _meta_match(self, topic: str) -> list:
+        hit = self._meta_subs.get(topic)
+        if hit is not None and hit[0] == self._generation:
+            return hit[1]
+        subs = self._subs.match_all(topic)
+        if len(self._meta_subs) > 1024:  # meta topics are a small fixed set; bound it anyway
+            self._meta_subs.clear()
+        self._meta_subs[topic] = (self._generation, subs)
+        return subs
+
+    def meta_wanted(self, topic: str) -> bool:
+        """Whether a router-generated event on ``topic`` would reach a subscriber (callers skip
+        building costly arguments when not)."""
+        if not self._by_id:
+            return False
+        for sub in self._meta_match(topic):
+            if sub.subscribers:
+                return True
+        return False
+
     def publish_meta(self, topic: str, args: list, kwargs: dict | None = None) -> None:
         """Publish a router-generated event (meta events, testaments) to the realm's subscribers."""
         if not self._by_id:
             return
-        subs = self._subs.match_all(topic)
+        subs = self._meta_match(topic)
         if subs:
             self._dispatch(subs, topic, global_id(), None, None, [args, kwargs] if kwargs else [args], None, None)
 

@@ -163,7 +163,7 @@ class Dealer:
         self.stats["register"] += 1
         session.send(Registered(msg.request, reg.id).marshal())
         meta = self.realm.broker.publish_meta
-        if created:
+        if created and self.realm.broker.meta_wanted("wamp.registration.on_create"):
             meta("wamp.registration.on_create", [session.session_id, reg.details()])
         meta("wamp.registration.on_register", [session.session_id, reg.id])
 

@@ -102,7 +102,8 @@ class Realm:
 
     def attach(self, session: RouterSession) -> None:
         self.sessions[session.session_id] = session
-        self.broker.publish_meta("wamp.session.on_join", [session_info(session)])
+        if self.broker.meta_wanted("wamp.session.on_join"):
+            self.broker.publish_meta("wamp.session.on_join", [session_info(session)])
 
     def detach(self, session: RouterSession) -> None:
         self.broker.detach(session)

@@ -62,19 +62,22 @@ def client_feature_bits(roles: dict) -> int:
     return bits
 
 
-_AUTHID_ALPHABET = "34679ACEFGHJKLMNPQRTUVWXYZ"  # 26 symbols without look-alikes
-_AUTHID_LOOKUP = [_AUTHID_ALPHABET[i % 26] for i in range(26 * 9)]  # bytes < 234 map uniformly
+_AUTHID_ALPHABET = b"34679ACEFGHJKLMNPQRTUVWXYZ"  # 26 symbols without look-alikes
+# byte b < 234 -> symbol b % 26 (uniform: 234 = 9 * 26); bytes >= 234 are dropped
+_AUTHID_TABLE = bytes(_AUTHID_ALPHABET[b % 26] for b in range(256))
+_AUTHID_DROP = bytes(range(234, 256))
 
 
 def anonymous_authid() -> str:
     """Crossbar.io-style random authid for anonymous sessions: XXXX-XXXX-XXXX-XXXX-XXXX-XXXX.
 
-    One CSPRNG read per authid (joins are a hot path too); bytes >= 234 are
-    rejected so that every symbol is equally likely."""
-    chars: list[str] = []
-    while len(chars) < 24:
-        chars.extend(_AUTHID_LOOKUP[b] for b in secrets.token_bytes(32) if b < 234)
-    return "-".join("".join(chars[i : i + 4]) for i in range(0, 24, 4))
+    Every symbol is equally likely (rejection of bytes >= 234); joins are a hot path,
+    so the work is done by bytes.translate rather than per character in Python."""
+    sym = b""
+    while len(sym) < 24:
+        sym += secrets.token_bytes(32).translate(_AUTHID_TABLE, _AUTHID_DROP)
+    s = sym[:24].decode("ascii")
+    return f"{s[0:4]}-{s[4:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:24]}"
 
 
 MAX_HELD = 1000  # messages a session may send while an authorizer is asked

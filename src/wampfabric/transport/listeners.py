@@ -16,6 +16,11 @@ from .rawsocket import RawSocketService
 from .web import WebPaths
 from .websocket import WebSocketService
 
+# picows logs through this.  A LoggerAdapter rather than a Logger: for a Logger, picows
+# builds a child ``logging.Logger`` per accepted connection (CPU on every join and a few
+# hundred bytes per idle session); for an adapter it uses it as is.
+PICOWS_LOGGER = logging.LoggerAdapter(logging.getLogger("picows.wampfabric"), {})
+
 log = logging.getLogger("wampfabric.transport")
 
 
@@ -68,7 +73,7 @@ class RouterTransport:
         max_frame = max((s.max_frame_size for s in services), default=16 * 1024 * 1024)
         handshake_timeout = max((s.open_handshake_timeout for s in services), default=10.0)
         kw = {"max_frame_size": max_frame, "websocket_handshake_timeout": handshake_timeout,
-              "logger_name": "wampfabric",
+              "logger_name": PICOWS_LOGGER,
               # grows on demand; a small start keeps idle sessions cheap
               "read_buffer_init_size": 2048,
               # uvloop's own transports: ~5 KB less per connection than aiofastnet's
@@ -140,7 +145,7 @@ def picows_server_protocol_factory(listener_factory, kw: dict):
     the way ``picows.api.ws_create_server`` builds it (pinned in pyproject: picows 2.3.x)."""
     from picows.picows import WSProtocol
 
-    logger = logging.getLogger(f"picows.{kw.get('logger_name', 'wampfabric')}")
+    logger = kw.get("logger_name", PICOWS_LOGGER)
 
     def factory():
         return WSProtocol(
