@@ -3,7 +3,10 @@
 
 Speaks WAMP v2 directly over WebSocket (picows client, callback based: no
 coroutine per message) with msgpack (default) or JSON serialization. It does
-not use autobahn or any other WAMP library.
+not use autobahn or any other WAMP library. The sessions that join in the
+sessions scenario use an even leaner client (LeanSession: one asyncio.Protocol
+per connection, its own WebSocket handshake and framing, a callback state
+machine), so that the router and not the load generator bounds joins/s.
 
 It *verifies while it measures*:
   * rpc / latency: every call returns exactly its own args, every call is
@@ -56,12 +59,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import functools
+import hashlib
 import json
 import os
+import random
 import resource
 import sys
 import time
+import urllib.parse
 from array import array
 
 import msgpack
@@ -504,6 +511,420 @@ async def connect_session(run: Run, url: str, ser: Serializer, realm: str, name:
         sess.close()
         raise BenchFailure(f"{name}: no WELCOME within {timeout}s")
     return sess
+
+
+# --------------------------------------------------------------------------
+# Lean join client (sessions scenario)
+# --------------------------------------------------------------------------
+# The sessions scenario measures how fast the *router* accepts sessions, so the
+# load generator's cost per join must stay well below the router's. Instead of
+# connect_session (picows ws_connect, a listener object, coroutines, generic
+# dispatch), every session is one small asyncio.Protocol driven by callbacks:
+# a precomputed HTTP upgrade request, a 101 check, masked client frames with
+# precomputed HELLO, a minimal frame parser and a state machine
+# HTTP -> WELCOME -> SUBSCRIBED -> JOINED. One task per connection (the
+# connect), no coroutine or future per message.
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# LeanSession states
+L_CONNECT, L_HTTP, L_WELCOME, L_SUBSCRIBED, L_JOINED, L_CLOSING, L_CLOSED = range(7)
+_L_STATE_NAMES = ("connecting", "waiting for the WebSocket handshake (101)", "waiting for WELCOME",
+                  "waiting for SUBSCRIBED", "joined", "closing", "closed")
+_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_CLOSE_NORMAL = (1000).to_bytes(2, "big")
+_MAX_HTTP_RESPONSE = 16384
+
+
+def _ws_header(opcode: int, n: int) -> bytes:
+    """FIN + opcode, MASK bit + payload length (7, 16 or 64 bit)."""
+    if n < 126:
+        return bytes((0x80 | opcode, 0x80 | n))
+    if n < 65536:
+        return bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+    return bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
+
+
+def _ws_mask(payload: bytes, key: bytes) -> bytes:
+    """RFC 6455 masking (XOR with the 4-byte key, repeated): one big-int XOR."""
+    n = len(payload)
+    if not n:
+        return payload
+    k = (key * ((n + 3) >> 2))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+def ws_client_frame(opcode: int, payload: bytes, key: bytes) -> bytes:
+    """One complete masked client frame."""
+    return _ws_header(opcode, len(payload)) + key + _ws_mask(payload, key)
+
+
+class LeanJoins:
+    """Opens `n` sessions, `concurrency` joins in flight, each a LeanSession:
+    TCP connect, WebSocket upgrade, HELLO -> WELCOME, SUBSCRIBE -> SUBSCRIBED
+    on SESSION_TOPIC_PREFIX + i. `done` resolves when all have subscribed;
+    any failure fails the run (run.fail) with the session's name."""
+
+    def __init__(self, run: Run, url: str, ser: Serializer, realm: str, n: int, concurrency: int,
+                 join_timeout_each: float = 10.0):
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != "ws":
+            raise BenchFailure(f"sessions: only ws:// URLs are supported (got {url!r})")
+        self.run = run
+        self.loop = run.loop
+        self.host = u.hostname
+        self.port = u.port or 80
+        path = u.path or "/"
+        if u.query:
+            path += "?" + u.query
+        host_hdr = u.netloc.rpartition("@")[2]
+        self.subprotocol = ser.subprotocol
+        # everything but the per-connection Sec-WebSocket-Key
+        self.req_head = (f"GET {path} HTTP/1.1\r\n"
+                         f"Host: {host_hdr}\r\n"
+                         "Upgrade: websocket\r\n"
+                         "Connection: Upgrade\r\n"
+                         "Sec-WebSocket-Version: 13\r\n"
+                         f"Sec-WebSocket-Protocol: {ser.subprotocol}\r\n"
+                         "Sec-WebSocket-Key: ").encode("ascii")
+        self.opcode = _OP_BINARY if ser.frame_type is WSMsgType.BINARY else _OP_TEXT
+        self.hello = ser.dumps([HELLO, realm, HELLO_DETAILS])
+        self.hello_hdr = _ws_header(self.opcode, len(self.hello))
+        self.dumps = ser.dumps
+        self.loads = ser.loads
+        self.n = n
+        self.concurrency = max(1, min(concurrency, n))
+        self.join_timeout_each = join_timeout_each
+        self.sessions: list = [None] * n
+        self.latencies: list = []  # ns, connect to SUBSCRIBED
+        self.next_idx = 0
+        self.joined = 0
+        self.inflight: dict = {}  # idx -> LeanSession being joined
+        self.connecting: dict = {}  # idx -> create_connection task
+        self.open = 0  # connections made and not yet lost
+        self.done: asyncio.Future = self.loop.create_future()
+        self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.all_closed: asyncio.Future | None = None
+        self._watchdog = None
+
+    # -- joining --------------------------------------------------------------
+    def start(self) -> None:
+        self._pump()
+        self._watchdog = self.loop.call_later(0.5, self._watch)
+
+    def _pump(self) -> None:
+        run = self.run
+        while len(self.inflight) < self.concurrency and self.next_idx < self.n and run.running:
+            i = self.next_idx
+            self.next_idx += 1
+            s = LeanSession(self, i)
+            self.sessions[i] = s
+            self.inflight[i] = s
+            task = self.loop.create_task(self.loop.create_connection(s._factory, self.host, self.port))
+            self.connecting[i] = task
+            task.add_done_callback(s._connect_done)
+
+    def _joined(self, s: "LeanSession") -> None:
+        self.latencies.append(time.perf_counter_ns() - s.t0)
+        del self.inflight[s.idx]
+        self.joined += 1
+        if self.joined == self.n:
+            if not self.done.done():
+                self.done.set_result(None)
+        else:
+            self._pump()
+
+    def _watch(self) -> None:
+        """Per-join timeout (like connect_session's): a join stuck in a state fails the run."""
+        self._watchdog = None
+        if self.done.done() or self.run.failed.done():
+            return
+        limit = time.perf_counter_ns() - int(self.join_timeout_each * 1e9)
+        for s in self.inflight.values():
+            if s.t0 < limit:
+                s.fail(f"join not complete within {self.join_timeout_each:g}s "
+                       f"({_L_STATE_NAMES[s.state]})")
+                return
+        self._watchdog = self.loop.call_later(0.5, self._watch)
+
+    def fail(self, msg: str) -> None:
+        self.run.fail(msg)
+        if not self.done.done():
+            self.done.set_exception(BenchFailure(msg))
+
+    # -- teardown -------------------------------------------------------------
+    def _lost(self) -> None:
+        self.open -= 1
+        if self.open == 0 and self.all_closed is not None and not self.all_closed.done():
+            self.all_closed.set_result(None)
+
+    async def close_all(self, timeout: float = 5.0) -> None:
+        """WebSocket close handshake on every connection (close frame, wait
+        for the router's close frame / TCP close), then abort what is left."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for task in list(self.connecting.values()):
+            task.cancel()
+        self.all_closed = self.loop.create_future()
+        for s in self.sessions:
+            if s is not None:
+                s.close()
+        if self.open > 0:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.all_closed), timeout)
+            except asyncio.TimeoutError:
+                pass
+        for s in self.sessions:
+            if s is not None and s.transport is not None and s.state != L_CLOSED:
+                s.transport.abort()
+        await asyncio.sleep(0)
+
+
+class LeanSession(asyncio.Protocol):
+    """One session of the sessions scenario: a callback-driven state machine."""
+
+    __slots__ = ("g", "idx", "name", "t0", "state", "transport", "key", "mask", "buf", "frag",
+                 "session_id", "subscription", "events")
+
+    def __init__(self, g: LeanJoins, idx: int):
+        self.g = g
+        self.idx = idx
+        self.t0 = time.perf_counter_ns()
+        self.state = L_CONNECT
+        self.transport = None
+        r = random.getrandbits(160).to_bytes(20, "big")
+        self.key = base64.b64encode(r[:16])  # Sec-WebSocket-Key
+        self.mask = r[16:]  # masking key of every frame we send
+        self.buf = b""
+        self.frag = None
+        self.session_id = None
+        self.subscription = None
+        self.events = 0
+
+    def _factory(self):
+        return self
+
+    def _connect_done(self, task) -> None:
+        g = self.g
+        g.connecting.pop(self.idx, None)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.state = L_CLOSED
+            self.fail(f"connect failed: {exc!r}")
+
+    def fail(self, msg: str) -> None:
+        self.g.fail(f"s{self.idx}: {msg}")
+        if self.transport is not None and self.state != L_CLOSED:
+            self.state = L_CLOSING
+            self.transport.abort()
+
+    # -- asyncio.Protocol -----------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.g.open += 1
+        if self.state != L_CONNECT:  # close_all() ran while connecting
+            transport.abort()
+            return
+        self.state = L_HTTP
+        transport.write(self.g.req_head + self.key + b"\r\n\r\n")
+
+    def connection_lost(self, exc) -> None:
+        st = self.state
+        self.state = L_CLOSED
+        if self.transport is not None:
+            self.g._lost()
+        if st != L_CLOSING and st != L_CLOSED:
+            self.g.fail(f"s{self.idx}: connection lost unexpectedly ({_L_STATE_NAMES[st]})"
+                        + (f": {exc!r}" if exc else ""))
+
+    def eof_received(self):
+        return None  # close the transport; connection_lost reports it
+
+    def data_received(self, data: bytes) -> None:
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        if self.state == L_HTTP:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                if len(data) > _MAX_HTTP_RESPONSE:
+                    self.fail(f"WebSocket handshake response too long ({len(data)} bytes without end of headers)")
+                else:
+                    self.buf = data
+                return
+            if not self._handshake(data[:end]):
+                return
+            data = data[end + 4:]
+            if not data:
+                return
+        # frames (the router's frames are unmasked)
+        n = len(data)
+        pos = 0
+        while n - pos >= 2:
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            ln = b1 & 0x7F
+            if ln < 126:
+                start = pos + 2
+            elif ln == 126:
+                if n - pos < 4:
+                    break
+                ln = (data[pos + 2] << 8) | data[pos + 3]
+                start = pos + 4
+            else:
+                if n - pos < 10:
+                    break
+                ln = int.from_bytes(data[pos + 2:pos + 10], "big")
+                start = pos + 10
+            end = start + ln
+            if end > n:
+                break
+            if b1 & 0x80:
+                self.fail("router sent a masked frame")
+                return
+            if b0 & 0x70:
+                self.fail(f"router sent a frame with RSV bits set (0x{b0:02x}; no extension negotiated)")
+                return
+            pos = end
+            self._frame(b0, data[start:end])
+            if self.state >= L_CLOSING:
+                return
+        if pos < n:
+            self.buf = data[pos:]
+
+    # -- WebSocket ------------------------------------------------------------
+    def _handshake(self, head: bytes) -> bool:
+        g = self.g
+        lines = head.decode("latin-1").split("\r\n")
+        status = lines[0].split(" ", 2)
+        if len(status) < 2 or not status[0].startswith("HTTP/1.") or status[1] != "101":
+            self.fail(f"WebSocket upgrade refused: {lines[0]!r}")
+            return False
+        proto = accept = None
+        upgrade = connection = False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "sec-websocket-protocol":
+                proto = value.strip()
+            elif name == "sec-websocket-accept":
+                accept = value.strip()
+            elif name == "upgrade":
+                upgrade = value.strip().lower() == "websocket"
+            elif name == "connection":
+                connection = "upgrade" in value.lower()
+        if proto != g.subprotocol:
+            self.fail(f"router did not select subprotocol {g.subprotocol!r} (got {proto!r})")
+            return False
+        if not (upgrade and connection):
+            self.fail("WebSocket handshake response without 'Upgrade: websocket' and 'Connection: Upgrade'")
+            return False
+        expected = base64.b64encode(hashlib.sha1(self.key + _WS_GUID).digest()).decode("ascii")
+        if accept != expected:
+            self.fail(f"wrong Sec-WebSocket-Accept {accept!r} (expected {expected!r})")
+            return False
+        self.state = L_WELCOME
+        mask = self.mask
+        self.transport.write(g.hello_hdr + mask + _ws_mask(g.hello, mask))
+        return True
+
+    def _send(self, payload: bytes, opcode: int = -1) -> None:
+        self.transport.write(ws_client_frame(self.g.opcode if opcode < 0 else opcode, payload, self.mask))
+
+    def _frame(self, b0: int, payload: bytes) -> None:
+        op = b0 & 0x0F
+        fin = b0 & 0x80
+        if op == _OP_BINARY or op == _OP_TEXT:
+            if self.frag is not None:
+                self.fail("new data frame inside a fragmented message")
+            elif fin:
+                self._message(payload)
+            else:
+                self.frag = bytearray(payload)
+        elif op == _OP_CONT:
+            if self.frag is None:
+                self.fail("unexpected continuation frame")
+                return
+            self.frag += payload
+            if fin:
+                msg, self.frag = bytes(self.frag), None
+                self._message(msg)
+        elif op == _OP_PING:
+            self._send(payload, _OP_PONG)
+        elif op == _OP_PONG:
+            pass
+        elif op == _OP_CLOSE:
+            if self.state != L_CLOSING:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                reason = payload[2:].decode("utf-8", "replace")
+                self.g.fail(f"s{self.idx}: router closed the WebSocket (code={code}, reason={reason!r}; "
+                            f"{_L_STATE_NAMES[self.state]})")
+                self._send(payload[:2], _OP_CLOSE)
+                self.state = L_CLOSING
+            self.transport.close()
+        else:
+            self.fail(f"router sent a frame with unknown opcode {op}")
+
+    # -- WAMP -----------------------------------------------------------------
+    def _message(self, payload) -> None:
+        try:
+            msg = self.g.loads(payload)
+            t = msg[0]
+        except Exception as e:
+            self.fail(f"undecodable message {bytes(payload)[:200]!r}: {e!r}")
+            return
+        st = self.state
+        if st == L_WELCOME and t == WELCOME:
+            self.session_id = msg[1]
+            self.state = L_SUBSCRIBED
+            self._send(self.g.dumps([SUBSCRIBE, 1, EMPTY, f"{SESSION_TOPIC_PREFIX}{self.idx}"]))
+        elif st == L_SUBSCRIBED and t == SUBSCRIBED and len(msg) >= 3 and msg[1] == 1:
+            self.subscription = msg[2]
+            self.state = L_JOINED
+            self.g._joined(self)
+        elif st == L_JOINED and t == EVENT:
+            self._event(msg)
+        elif t == ABORT:
+            self.fail(f"session ABORT {msg!r}")
+        elif t == ERROR:
+            self.fail(f"WAMP ERROR {msg!r}")
+        elif t == GOODBYE:
+            self._send(self.g.dumps([GOODBYE, EMPTY, "wamp.close.goodbye_and_out"]))
+            self.fail(f"router sent GOODBYE {msg!r}")
+        else:
+            self.fail(f"unexpected message ({_L_STATE_NAMES[st]}): {msg!r}")
+
+    def _event(self, msg) -> None:
+        # [EVENT, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict, PUBLISH.Arguments|list]
+        if msg[1] != self.subscription:
+            self.fail(f"event for unknown subscription {msg!r}")
+            return
+        try:
+            ok = len(msg) == 5 and msg[4] == [0]
+        except Exception:
+            ok = False
+        if not ok:
+            self.fail(f"expected an event with args [0], got {msg!r}")
+        elif self.events:
+            self.fail(f"received its event twice (duplicated event): {msg!r}")
+        else:
+            self.events = 1
+
+    def close(self) -> None:
+        """Start the WebSocket close handshake (or drop a connection still
+        in the HTTP upgrade)."""
+        st = self.state
+        if st == L_CLOSED or st == L_CLOSING:
+            return
+        self.state = L_CLOSING
+        if st == L_CONNECT:  # connection_made will abort
+            return
+        if st == L_HTTP:
+            self.transport.abort()
+            return
+        self._send(_CLOSE_NORMAL, _OP_CLOSE)
 
 
 # --------------------------------------------------------------------------
@@ -1212,12 +1633,14 @@ async def scenario_rpc_patterns(run: Run, a) -> dict:
 
 
 async def scenario_sessions(run: Run, a) -> dict:
+    """M sessions join (--concurrency joins in flight), each subscribes to its
+    own topic: joins/s, join latency, router RSS and CPU per join; then one
+    acknowledged event per session topic must reach exactly its session, once.
+    The joining sessions are LeanSessions (cheap per join, so the router and
+    not the load generator bounds joins/s); the publisher is a WampSession."""
     ser = Serializer(a.serializer)
     n = a.sessions
     sampler = ProcSampler(a.router_pid)
-    sessions: list = [None] * n
-    subs: list = [None] * n
-    join_lat: list = []
     publisher = None
     # make sure we can hold all sockets
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1227,46 +1650,26 @@ async def scenario_sessions(run: Run, a) -> dict:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(need, soft), hard), hard))
         except (ValueError, OSError):
             pass
+    joins = LeanJoins(run, a.url, ser, a.realm, n, a.concurrency)
     try:
         await asyncio.sleep(0.5)  # let the router settle after the readiness probe
         rss0 = sampler.rss()
         window = Window(sampler, a.aux_pids)
-        next_idx = 0
-
-        async def worker():
-            nonlocal next_idx
-            while next_idx < n:
-                i = next_idx
-                next_idx += 1
-                t0 = time.perf_counter_ns()
-                s = await connect_session(run, a.url, ser, a.realm, f"s{i}")
-                sessions[i] = s
-                sub = Subscriber(run, s, i)
-                await sub.start(f"{SESSION_TOPIC_PREFIX}{i}")
-                subs[i] = sub
-                join_lat.append(time.perf_counter_ns() - t0)
-                run.check()
-
         window.begin()
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(a.concurrency, n))]
-        all_workers = asyncio.gather(*workers)
-        try:
-            await asyncio.wait([all_workers, run.failed], timeout=a.join_timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w_ in workers:
-                if not w_.done():
-                    w_.cancel()
-        run.check()
-        if not all_workers.done():
-            raise BenchFailure(f"sessions did not all join within {a.join_timeout}s")
-        all_workers.result()  # re-raise a worker's failure
+        joins.start()
+        await asyncio.wait([joins.done, run.failed], timeout=a.join_timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
         window.end()
-        joined = sum(1 for s in subs if s is not None)
-        if joined != n:
-            raise BenchFailure(f"only {joined} of {n} sessions joined")
+        run.check()
+        if not joins.done.done():
+            raise BenchFailure(f"sessions did not all join within {a.join_timeout}s "
+                               f"({joins.joined} of {n} joined)")
+        joins.done.result()
+        if joins.joined != n:
+            raise BenchFailure(f"only {joins.joined} of {n} sessions joined")
 
         await asyncio.sleep(1.0)  # settle before reading RSS
+        run.check()
         rss1 = sampler.rss()
 
         # verification: one acknowledged event per session topic, each must
@@ -1286,24 +1689,25 @@ async def scenario_sessions(run: Run, a) -> dict:
         for i in range(n):
             req = publisher.next_id()
             inflight.add(req)
-            # each subscriber expects seq 0 on its own topic: args [0]
+            # each session expects exactly one event on its own topic: args [0]
             publisher.send([PUBLISH, req, opts, f"{SESSION_TOPIC_PREFIX}{i}", [0]])
             if i % 200 == 199:
                 await asyncio.sleep(0)
+        sessions = joins.sessions
         await run.wait_until(lambda: acks["n"] == n, a.drain_timeout, "publishes to be acknowledged")
-        await run.wait_until(lambda: all(s.next_seq >= 1 for s in subs), a.drain_timeout,
+        await run.wait_until(lambda: all(s.events >= 1 for s in sessions), a.drain_timeout,
                              "every session to receive its event")
         await asyncio.sleep(0.2)
         run.check()
-        bad = [s.idx for s in subs if s.next_seq != 1]
+        bad = [s.idx for s in sessions if s.events != 1]
         if bad:
             raise BenchFailure(f"{len(bad)} sessions received a wrong number of events (e.g. s{bad[0]})")
 
         w = window.result()
-        lat = latency_stats(join_lat)
+        lat = latency_stats(joins.latencies)
         res = {
             "sessions": n,
-            "concurrency": min(a.concurrency, n),
+            "concurrency": joins.concurrency,
             "joins_per_s": n / w["window_s"],
             "join_p50_ms": lat["lat_p50_ms"],
             "join_p99_ms": lat["lat_p99_ms"],
@@ -1318,10 +1722,7 @@ async def scenario_sessions(run: Run, a) -> dict:
     finally:
         if publisher is not None:
             await publisher.leave()
-        for s in sessions:
-            if s is not None:
-                s.close()
-        await asyncio.sleep(0.2)
+        await joins.close_all()
 
 
 async def scenario_probe(run: Run, a) -> dict:
