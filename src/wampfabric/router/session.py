@@ -9,13 +9,12 @@ coroutine or future per message.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from ..protocol import errors as E
 from ..protocol.errors import ProtocolError, SerializationError
 from ..protocol.messages import parse as parse_message
 from .authorization import pattern_key
-from .ids import secure_id
+from .ids import random_bytes, secure_id
 
 log = logging.getLogger("wampfabric.router.session")
 
@@ -75,7 +74,7 @@ def anonymous_authid() -> str:
     so the work is done by bytes.translate rather than per character in Python."""
     sym = b""
     while len(sym) < 24:
-        sym += secrets.token_bytes(32).translate(_AUTHID_TABLE, _AUTHID_DROP)
+        sym += random_bytes(32).translate(_AUTHID_TABLE, _AUTHID_DROP)
     s = sym[:24].decode("ascii")
     return f"{s[0:4]}-{s[4:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:24]}"
 

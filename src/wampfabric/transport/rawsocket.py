@@ -48,7 +48,7 @@ class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
-                 "_peer_max", "_closed", "_timer", "_out", "_out_size")
+                 "_peer_max", "_closed", "_timer", "_out", "_out_size", "_peer")
 
     def __init__(self, service: RawSocketService):
         self.service = service
@@ -63,6 +63,7 @@ class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
         self._timer = None
         self._out: list = []
         self._out_size = 0
+        self._peer = None
 
     def connection_made(self, transport):
         self._transport = transport
@@ -141,7 +142,11 @@ class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
 
     @property
     def peer(self) -> str:
-        return peer_of(self._transport) if self._transport is not None else "?"
+        if self._peer is None:  # asked at WELCOME and at close: one syscall, not two
+            if self._transport is None:
+                return "?"
+            self._peer = peer_of(self._transport)
+        return self._peer
 
     transport_type = "rawsocket"
 

@@ -135,7 +135,7 @@ class WampWebSocketListener(QueuedWriter, WSListener):
 
     # idle connections are most of a router's memory: no per-instance __dict__
     __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
-                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "cbtid")
+                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "cbtid", "_peer")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
@@ -143,6 +143,7 @@ class WampWebSocketListener(QueuedWriter, WSListener):
         self.auth_config = service.auth_config
         self.session = None
         self.cbtid = None
+        self._peer = None
         self._ws = None
         self._tcp = None
         self._msg_type = _BINARY if serializer.BINARY else _TEXT
@@ -209,7 +210,12 @@ class WampWebSocketListener(QueuedWriter, WSListener):
 
     @property
     def peer(self) -> str:
-        return peer_of(self._tcp) if self._tcp is not None else "?"
+        # asked at WELCOME (x_cb_peer) and at close; uvloop answers with a syscall each time
+        if self._peer is None:
+            if self._tcp is None:
+                return "?"
+            self._peer = peer_of(self._tcp)
+        return self._peer
 
     transport_type = "websocket"
 
