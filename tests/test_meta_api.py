@@ -131,6 +131,30 @@ async def test_session_on_join_on_leave(ac, raw):
     assert ev[0][0] == [p.session_id, "carol", "guest"]
 
 
+async def test_meta_events_reach_pattern_subscriptions_made_between_joins(ac):
+    """The broker caches which subscriptions match each meta topic: a pattern subscription
+    made after earlier joins (and after unrelated subscriptions) must still get the events,
+    and none after it is gone."""
+    first = await ac("websocket", "msgpack", identity="alice")
+    await w(first.subscribe(lambda *a: None, f"com.adv.unrelated.{uid()}"))  # meta events with no listener
+    obs = await ac("websocket", "json")
+
+    def joined(events, sid):
+        return [e for e in events.items if e[0][0]["session"] == sid]
+
+    by_wildcard, _ = await subscribe(obs, "..on_join", match="wildcard")  # not under "wamp."
+    s1 = await ac("rawsocket-tcp", "cbor", identity="alice")
+    await until(lambda: joined(by_wildcard, s1.session_id), what="on_join via a wildcard subscription")
+    by_prefix, psub = await subscribe(obs, "wamp.session.on_j", match="prefix")
+    s2 = await ac("websocket", "cbor", identity="alice")
+    await until(lambda: joined(by_prefix, s2.session_id), what="on_join via a prefix subscription")
+    await w(psub.unsubscribe())
+    s3 = await ac("websocket", "msgpack", identity="alice")
+    await until(lambda: joined(by_wildcard, s3.session_id))
+    await asyncio.sleep(0.1)
+    assert not joined(by_prefix, s3.session_id)  # unsubscribed: nothing more arrives there
+
+
 async def test_session_kill(ac):
     admin = await ac("websocket", "json")
     victim = await ac("rawsocket-tcp", "msgpack")

@@ -116,8 +116,9 @@ class Broker:
         self._subs = UriMap()
         self._by_id: dict[int, Subscription] = {}
         # meta topic -> (generation, matching subscriptions); the generation changes whenever a
-        # subscription is created or removed, so meta events cost one dict lookup when nobody
-        # listens (every join and subscribe publishes several)
+        # subscription that may match a meta topic (a "wamp." URI or any pattern) is created or
+        # removed, so meta events cost one dict lookup when nobody listens (every join and
+        # subscribe publishes several)
         self._generation = 0
         self._meta_subs: dict[str, tuple] = {}
         # topic -> [general retained event or None, deque of recent retained events with black/white lists]
@@ -138,7 +139,8 @@ class Broker:
         sub = Subscription(global_id(), uri, match)
         self._subs.set(uri, match, sub)
         self._by_id[sub.id] = sub
-        self._generation += 1
+        if match != EXACT or uri.startswith("wamp."):
+            self._generation += 1
         return sub
 
     def subscription(self, sub_id: int) -> Subscription | None:
@@ -211,7 +213,8 @@ class Broker:
             if not sub.persistent:
                 self._subs.pop(sub.uri, sub.match)
                 self._by_id.pop(sub.id, None)
-                self._generation += 1
+                if sub.match != EXACT or sub.uri.startswith("wamp."):
+                    self._generation += 1
             # a history-keeping subscription stays (keeping events), but for subscribers it is gone
             self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
 
