@@ -121,6 +121,9 @@ class Broker:
         # subscribe publishes several)
         self._generation = 0
         self._meta_subs: dict[str, tuple] = {}
+        # subscriptions that may match a meta topic: none (the usual case) -> meta events
+        # are skipped before their arguments are even built
+        self.meta_candidates = 0
         # topic -> [general retained event or None, deque of recent retained events with black/white lists]
         self._retained: dict[str, list] = {}
         self.stats = realm.stats
@@ -141,6 +144,7 @@ class Broker:
         self._by_id[sub.id] = sub
         if match != EXACT or uri.startswith("wamp."):
             self._generation += 1
+            self.meta_candidates += 1
         return sub
 
     def subscription(self, sub_id: int) -> Subscription | None:
@@ -189,9 +193,10 @@ class Broker:
         session.subscriptions[sub.id] = sub
         self.stats["subscribe"] += 1
         session.send(Subscribed(msg.request, sub.id).marshal())
-        if created and self.meta_wanted("wamp.subscription.on_create"):
-            self.publish_meta("wamp.subscription.on_create", [session.session_id, sub.details()])
-        self.publish_meta("wamp.subscription.on_subscribe", [session.session_id, sub.id])
+        if self.meta_candidates:
+            if created and self.meta_wanted("wamp.subscription.on_create"):
+                self.publish_meta("wamp.subscription.on_create", [session.session_id, sub.details()])
+            self.publish_meta("wamp.subscription.on_subscribe", [session.session_id, sub.id])
         if options.get("get_retained") and self._retained:
             self._send_retained(session, sub)
 
@@ -208,15 +213,18 @@ class Broker:
 
     def _drop(self, sub: Subscription, session) -> None:
         sub.subscribers.pop(session, None)
-        self.publish_meta("wamp.subscription.on_unsubscribe", [session.session_id, sub.id])
+        if self.meta_candidates:
+            self.publish_meta("wamp.subscription.on_unsubscribe", [session.session_id, sub.id])
         if not sub.subscribers:
             if not sub.persistent:
                 self._subs.pop(sub.uri, sub.match)
                 self._by_id.pop(sub.id, None)
                 if sub.match != EXACT or sub.uri.startswith("wamp."):
                     self._generation += 1
+                    self.meta_candidates -= 1
             # a history-keeping subscription stays (keeping events), but for subscribers it is gone
-            self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
+            if self.meta_candidates:
+                self.publish_meta("wamp.subscription.on_delete", [session.session_id, sub.id])
 
     def remove_subscriber(self, sub: Subscription, session, reason: str | None = None) -> None:
         """Revoke a subscriber's subscription (advanced/pubsub_subscription_revocation)."""
@@ -362,7 +370,7 @@ class Broker:
     def meta_wanted(self, topic: str) -> bool:
         """Whether a router-generated event on ``topic`` would reach a subscriber (callers skip
         building costly arguments when not)."""
-        if not self._by_id:
+        if not self.meta_candidates:
             return False
         for sub in self._meta_match(topic):
             if sub.subscribers:
@@ -370,8 +378,8 @@ class Broker:
         return False
 
     def publish_meta(self, topic: str, args: list, kwargs: dict | None = None) -> None:
-        """Publish a router-generated event (meta events, testaments) to the realm's subscribers."""
-        if not self._by_id:
+        """Publish a router-generated event on a ``wamp.`` meta topic to the realm's subscribers."""
+        if not self.meta_candidates:
             return
         subs = self._meta_match(topic)
         if subs:

@@ -116,7 +116,8 @@ class Realm:
             for scope in ("detached", "destroyed"):
                 for topic, args, kwargs, options in testaments.get(scope, ()):
                     self.broker.publish_internal(topic, args, kwargs, options, session)
-        self.broker.publish_meta("wamp.session.on_leave", [session.session_id, session.authid, session.authrole])
+        if self.broker.meta_candidates:
+            self.broker.publish_meta("wamp.session.on_leave", [session.session_id, session.authid, session.authrole])
 
     def shutdown(self, reason: str = E.CLOSE_REALM) -> None:
         for s in list(self.sessions.values()):
