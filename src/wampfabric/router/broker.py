@@ -62,6 +62,11 @@ def parse_rfc3339(value: str) -> float:
     return dt.timestamp()
 
 
+def _may_match_meta(uri: str, match: str) -> bool:
+    """Whether a subscription could receive router-generated events (all on ``wamp.`` topics)."""
+    return match != EXACT or uri.startswith("wamp.")
+
+
 class Subscription:
     __slots__ = ("id", "uri", "match", "subscribers", "created", "history", "persistent")
 
@@ -142,7 +147,7 @@ class Broker:
         sub = Subscription(global_id(), uri, match)
         self._subs.set(uri, match, sub)
         self._by_id[sub.id] = sub
-        if match != EXACT or uri.startswith("wamp."):
+        if _may_match_meta(uri, match):
             self._generation += 1
             self.meta_candidates += 1
         return sub
@@ -219,7 +224,7 @@ class Broker:
             if not sub.persistent:
                 self._subs.pop(sub.uri, sub.match)
                 self._by_id.pop(sub.id, None)
-                if sub.match != EXACT or sub.uri.startswith("wamp."):
+                if _may_match_meta(sub.uri, sub.match):
                     self._generation += 1
                     self.meta_candidates -= 1
             # a history-keeping subscription stays (keeping events), but for subscribers it is gone

@@ -5,7 +5,7 @@ request, then the answer).  When the router's CPU has gone idle in between, each
 wake-up pays for the idle CPU to come back: on the virtual machines we measured
 (haltpoll disabled, the common cloud default) that is tens of microseconds per
 hop, and it accounted for most of a sequential call's latency through the
-router (docs/decisions.md, "Busy-polling").
+router (docs/decisions.md, "Adaptive busy-polling in router workers").
 
 So after a loop turn that produced output, the loop keeps polling its sockets
 without sleeping (``call_soon`` keeps the next ``epoll_wait`` at timeout 0) for a
