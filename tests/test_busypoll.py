@@ -97,6 +97,29 @@ async def test_sparse_traffic_shrinks_the_window_to_zero(clock):
     assert not poller.polling
 
 
+async def test_polling_turns_without_activity_yield_the_cpu(clock, monkeypatch):
+    """A peer process sharing the router's core must not wait for the window to run out:
+    polling turns in which nothing happened give the CPU away (sched_yield); turns with
+    activity (a loaded router) do not."""
+    yields = []
+    monkeypatch.setattr(busypoll, "_yield", lambda: yields.append(1))
+    poller = busypoll.BusyPoll(asyncio.get_running_loop(), max_us=300, start_us=50)
+    poller.activity()
+    clock.advance(10)
+    poller.activity()
+    assert poller.polling
+    for _ in range(5):  # activity in every turn: no yield
+        await turns(1)
+        clock.advance(1)
+        poller.activity()
+    assert not yields
+    await turns(3)  # turns without activity
+    assert len(yields) >= 2
+    clock.advance(1000)
+    await turns()
+    assert not poller.polling
+
+
 async def test_idle_loop_has_no_poll_callbacks(clock):
     loop = asyncio.get_running_loop()
     poller = busypoll.BusyPoll(loop, max_us=300, start_us=50)

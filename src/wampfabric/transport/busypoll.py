@@ -21,12 +21,14 @@ window adapts the way the Linux guest ``haltpoll`` governor does:
 
 An idle router or one with sparse traffic does not poll at all; a router whose
 traffic keeps gaps below ``max`` stays awake (up to one core) while that traffic
-lasts.  ``max`` = 0 turns polling off (router worker option ``busy_poll_us``).
+lasts.  A polling turn without activity calls ``sched_yield``, so a peer process
+sharing the router's CPU runs at once rather than after the window.  ``max`` = 0 turns polling off (router worker option ``busy_poll_us``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import weakref
 
@@ -34,11 +36,14 @@ DEFAULT_MAX_US = 300
 DEFAULT_START_US = 50
 
 _monotonic = time.monotonic
+# a polling loop steps aside for anything else runnable on its CPU (a client sharing the core
+# must not wait for the window to run out); without other tasks it returns at once
+_yield = getattr(os, "sched_yield", lambda: None)
 _by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BusyPoll]" = weakref.WeakKeyDictionary()
 
 
 class BusyPoll:
-    __slots__ = ("_loop", "max", "start", "window", "polling", "_last", "__weakref__")
+    __slots__ = ("_loop", "max", "start", "window", "polling", "_last", "_polled", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_us: float = DEFAULT_MAX_US,
                  start_us: float = DEFAULT_START_US):
@@ -48,6 +53,7 @@ class BusyPoll:
         self.window = 0.0  # current polling window (seconds); 0 = the loop sleeps at once
         self.polling = False  # a polling window is open
         self._last = float("-inf")  # time of the last activity
+        self._polled = self._last  # the last activity seen by the previous poll
 
     def activity(self) -> None:
         """A loop turn produced output (called once per turn by the write coalescer)."""
@@ -67,7 +73,11 @@ class BusyPoll:
             self._loop.call_soon(self._poll)
 
     def _poll(self) -> None:
-        if _monotonic() - self._last < self.window:
+        last = self._last
+        if _monotonic() - last < self.window:
+            if last == self._polled:
+                _yield()  # a turn without activity: the loop is only waiting
+            self._polled = last
             self._loop.call_soon(self._poll)
         else:
             self.polling = False
