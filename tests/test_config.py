@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,6 +147,69 @@ def test_init_creates_config_and_private_key_0600(tmp_path):
     # keys shows the same public key
     r3 = run_cli("keys", "--cbdir", str(cbdir))
     assert r3.stdout.strip().split()[-1] in pub
+
+
+# Crossbar.io 26.x (crossbar/common/key.py) ignores the lines before the first blank line, refuses any
+# other tag and requires these; a node directory must move between the two unchanged
+CROSSBAR_KEY_TAGS = {"public-key-ed25519", "public-adr-eth", "machine-id", "node-authid", "node-cluster-ip",
+                     "created-at", "creator"}
+CROSSBAR_PRIVATE_KEY_TAGS = CROSSBAR_KEY_TAGS | {"private-key-ed25519", "private-key-eth"}
+CROSSBAR_MANDATORY_TAGS = {"creator", "created-at", "machine-id", "public-key-ed25519"}
+
+
+def crossbar_parse_key_file(text: str, allowed: set) -> dict:
+    """Crossbar.io's reading of a key file: tags after the first blank line, unknown tags refused."""
+    head, sep, body = text.partition("\n\n")
+    assert sep, "no blank line after the header: Crossbar.io would find no tags"
+    tags = {}
+    for line in body.splitlines():
+        if line.strip():
+            tag, value = line.split(":", 1)
+            assert tag.strip().lower() in allowed, f"Crossbar.io refuses the tag {tag!r}"
+            tags[tag.strip().lower()] = value.strip()
+    return tags
+
+
+def test_node_key_files_are_in_crossbar_format(tmp_path):
+    cbdir = tmp_path / ".crossbar"
+    assert run_cli("keys", "--cbdir", str(cbdir)).returncode == 0
+    priv_text, pub_text = (cbdir / "key.priv").read_text(), (cbdir / "key.pub").read_text()
+    assert priv_text.startswith("Crossbar.io node private key - KEEP THIS SAFE!\n\n")
+    assert pub_text.startswith("Crossbar.io node public key\n\n")
+    priv = crossbar_parse_key_file(priv_text, CROSSBAR_PRIVATE_KEY_TAGS)
+    pub = crossbar_parse_key_file(pub_text, CROSSBAR_KEY_TAGS)
+    assert CROSSBAR_MANDATORY_TAGS | {"private-key-ed25519"} <= set(priv)
+    assert CROSSBAR_MANDATORY_TAGS <= set(pub) and not any(t.startswith("private") for t in pub)
+    assert pub["public-key-ed25519"] == priv["public-key-ed25519"]
+
+
+def test_crossbar_written_key_files_load(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    priv_hex = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                 serialization.NoEncryption()).hex()
+    pub_hex = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    tags = {"creator": "ops@host", "created-at": "2026-01-02T03:04:05.678Z", "machine-id": "abc123",
+            "node-authid": "node7", "public-key-ed25519": pub_hex,
+            "public-adr-eth": "0x0000000000000000000000000000000000000001"}
+    private = {**tags, "private-key-ed25519": priv_hex, "private-key-eth": "00" * 32}
+    cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
+    fd = os.open(cbdir / "key.priv", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:  # exactly as crossbar/common/key.py writes it
+        f.write("Crossbar.io node private key - KEEP THIS SAFE!\n\n")
+        f.write("".join(f"{k}: {v}\n" for k, v in private.items()))
+    (cbdir / "key.pub").write_text("Crossbar.io node public key\n\n" + "".join(f"{k}: {v}\n" for k, v in tags.items()))
+    r = run_cli("keys", "--cbdir", str(cbdir))
+    assert r.returncode == 0, r.stderr
+    assert pub_hex in r.stdout and "New node key" not in r.stdout
+    # a missing key.pub is written again from key.priv: Crossbar.io's format, no private tag
+    (cbdir / "key.pub").unlink()
+    assert run_cli("keys", "--cbdir", str(cbdir)).returncode == 0
+    pub = crossbar_parse_key_file((cbdir / "key.pub").read_text(), CROSSBAR_KEY_TAGS)
+    assert pub == tags
 
 
 def test_version_lists_dependencies():

@@ -1,8 +1,14 @@
 """The node key: an Ed25519 key pair in ``key.priv`` / ``key.pub``.
 
-The files use Crossbar.io's tagged text format (``tag: value`` lines), so a
-node directory can move between Crossbar.io and wampfabric.  ``key.priv`` is
-created with mode 0600 (never readable by others, not even briefly).
+The files use Crossbar.io's format, so a node directory can move between
+Crossbar.io and wampfabric in both directions: a header line, a blank line, then
+``tag: value`` lines.  Crossbar.io ignores everything before the first blank
+line, refuses tags it does not know and requires ``creator``, ``created-at``,
+``machine-id`` and ``public-key-ed25519`` (plus ``private-key-ed25519`` in
+``key.priv``); we write exactly those.  Its optional tags (``node-authid``,
+``node-cluster-ip``, ``public-adr-eth``, ``private-key-eth``) are kept when we
+read a file Crossbar.io wrote.  ``key.priv`` is created with mode 0600 (never
+readable by others, not even briefly).
 """
 
 from __future__ import annotations
@@ -17,23 +23,31 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .. import __version__
 
 
 class KeyError_(Exception):
     pass
 
 
+# tags of the private key file that key.pub must not repeat
+PRIVATE_TAGS = ("private-key-ed25519", "private-key-eth")
+
+
 def _parse_tags(path: Path) -> dict:
+    """The ``tag: value`` lines of a key file; the header (the lines before the first blank
+    line, as Crossbar.io writes it) and ``#`` comments are skipped."""
+    lines = path.read_text().splitlines()
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), None)
+    start = blank + 1 if blank is not None else 0
     tags = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(lines[start:], start + 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         if ":" not in line:
             raise KeyError_(f"{path}: line {lineno}: expected 'tag: value'")
         k, v = line.split(":", 1)
-        tags[k.strip()] = v.strip()
+        tags[k.strip().lower()] = v.strip()
     return tags
 
 
@@ -44,11 +58,16 @@ def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
     os.chmod(path, mode)
 
 
-def _header(kind: str) -> str:
-    return (
-        f"Crossbar.io node {kind} key - KEEP THIS SAFE!\n\n" if kind == "private"
-        else f"Crossbar.io node {kind} key\n\n"
-    )
+PRIVATE_HEADER = "Crossbar.io node private key - KEEP THIS SAFE!\n\n"
+PUBLIC_HEADER = "Crossbar.io node public key\n\n"
+
+
+def _key_file_text(header: str, tags: dict) -> str:
+    return header + "".join(f"{k}: {v}\n" for k, v in tags.items())
+
+
+def _public_tags(tags: dict) -> dict:
+    return {k: v for k, v in tags.items() if k not in PRIVATE_TAGS}
 
 
 class NodeKey:
@@ -76,14 +95,12 @@ def generate_key_files(cbdir: Path) -> NodeKey:
         "creator": f"{getpass.getuser()}@{socket.gethostname()}",
         "created-at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "machine-id": platform.node(),
-        "node-software": f"wampfabric {__version__}",
         "public-key-ed25519": key.public_hex,
+        "private-key-ed25519": key.private_hex,
     }
-    pub = "".join(f"{k}: {v}\n" for k, v in tags.items())
-    priv = pub + f"private-key-ed25519: {key.private_hex}\n"
     cbdir.mkdir(parents=True, exist_ok=True)
-    _write_private(cbdir / "key.priv", "# " + _header("private").strip() + "\n\n" + priv, 0o600)
-    (cbdir / "key.pub").write_text("# " + _header("public").strip() + "\n\n" + pub)
+    _write_private(cbdir / "key.priv", _key_file_text(PRIVATE_HEADER, tags), 0o600)
+    (cbdir / "key.pub").write_text(_key_file_text(PUBLIC_HEADER, _public_tags(tags)))
     return key
 
 
@@ -109,5 +126,5 @@ def load_or_create_node_key(cbdir: Path) -> tuple[NodeKey, bool]:
         if ptags.get("public-key-ed25519") != key.public_hex:
             raise KeyError_(f"{pub}: public key does not match the private key in {priv}")
     else:
-        pub.write_text("".join(f"{k}: {v}\n" for k, v in tags.items() if k != "private-key-ed25519"))
+        pub.write_text(_key_file_text(PUBLIC_HEADER, _public_tags(tags)))
     return key, False
