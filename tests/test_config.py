@@ -212,6 +212,20 @@ def test_crossbar_written_key_files_load(tmp_path):
     assert pub == tags
 
 
+CROSSBAR = REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"
+
+
+@pytest.mark.skipif(not CROSSBAR.exists(), reason="Crossbar.io not installed (bash bench/setup_crossbar.sh)")
+def test_crossbar_accepts_what_wampfabric_init_writes(tmp_path):
+    """Differential: the node directory `wampfabric init` makes (config and key files) passes
+    Crossbar.io's own `crossbar check`."""
+    assert run_cli("init", "--appdir", str(tmp_path)).returncode == 0
+    assert run_cli("keys", "--cbdir", str(tmp_path / ".crossbar")).returncode == 0
+    r = subprocess.run([str(CROSSBAR), "check", "--cbdir", str(tmp_path / ".crossbar")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "looks good" in r.stdout, r.stdout + r.stderr
+
+
 def test_version_lists_dependencies():
     r = run_cli("version")
     assert r.returncode == 0
