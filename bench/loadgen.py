@@ -1753,6 +1753,87 @@ async def scenario_probe(run: Run, a) -> dict:
     raise BenchFailure(f"router not ready after {a.probe_timeout}s: {last!r}")
 
 
+async def scenario_latency_autobahn(run: Run, a) -> dict:
+    """latency as autobahn-python clients see it: an autobahn caller makes sequential calls to an
+    autobahn callee (both in this process); the client library's own cost is part of every round
+    trip, so this shows what an application gets, not the router alone. Optional scenario."""
+    import urllib.parse
+
+    import autobahn
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer
+    from autobahn.wamp.types import ComponentConfig
+
+    loop = asyncio.get_running_loop()
+    url = urllib.parse.urlparse(a.url)
+    joined: dict = {}
+    transports = []
+
+    class Client(ApplicationSession):
+        def onJoin(self, details):
+            joined[self.config.extra].set_result(self)
+
+        def onDisconnect(self):
+            fut = joined.get(self.config.extra)
+            if fut is not None and not fut.done():
+                fut.set_exception(BenchFailure(f"{self.config.extra}: disconnected before joining"))
+
+    async def connect(name: str):
+        joined[name] = loop.create_future()
+        ser = MsgPackSerializer() if a.serializer == "msgpack" else JsonSerializer()
+        factory = WampWebSocketClientFactory(lambda: Client(ComponentConfig(a.realm, extra=name)), url=a.url,
+                                             serializers=[ser])
+        transport, _ = await loop.create_connection(factory, url.hostname, url.port)
+        transports.append(transport)
+        return await asyncio.wait_for(joined[name], 10.0)
+
+    callee = caller = None
+    try:
+        callee = await connect("callee")
+        caller = await connect("caller")
+        await callee.register(lambda x: x, RPC_EXACT_PROC)
+        i = 0
+
+        async def call_once() -> int:
+            nonlocal i
+            i += 1
+            t0 = time.perf_counter_ns()
+            r = await caller.call(RPC_EXACT_PROC, i)
+            dt = time.perf_counter_ns() - t0
+            if r != i:
+                raise BenchFailure(f"call {i} returned {r!r}")
+            return dt
+
+        end = loop.time() + a.warmup
+        while loop.time() < end:
+            await call_once()
+        window = Window(ProcSampler(a.router_pid), a.aux_pids)
+        window.begin()
+        lat = []
+        end = loop.time() + a.duration
+        while loop.time() < end:
+            lat.append(await call_once())
+        window.end()
+        w = window.result()
+        return {
+            "client": f"autobahn-python {autobahn.__version__}",
+            "calls": len(lat),
+            "calls_per_s": len(lat) / w["window_s"],
+            **latency_stats(lat),
+            **w,
+            "router_us_per_call": per_unit_us(w["router_cpu_s"], len(lat)),
+            "total_calls_verified": i,
+        }
+    finally:
+        for s in (caller, callee):
+            if s is not None and s.is_attached():
+                s.leave()
+        await asyncio.sleep(0.1)
+        for t in transports:
+            t.close()
+
+
 async def amain(a) -> dict:
     run = Run(asyncio.get_running_loop())
     if a.scenario == "rpc":
@@ -1767,6 +1848,8 @@ async def amain(a) -> dict:
         return await scenario_pubsub_patterns(run, a)
     if a.scenario == "rpc-patterns":
         return await scenario_rpc_patterns(run, a)
+    if a.scenario == "latency-autobahn":
+        return await scenario_latency_autobahn(run, a)
     if a.scenario == "probe":
         return await scenario_probe(run, a)
     raise SystemExit(f"unknown scenario {a.scenario}")
@@ -1777,7 +1860,7 @@ def parse_args(argv=None):
     p.add_argument("--url", required=True, help="router WebSocket URL, e.g. ws://127.0.0.1:8080/ws")
     p.add_argument("--realm", default="realm1")
     p.add_argument("--scenario", required=True, choices=["rpc", "pubsub", "latency", "sessions", "pubsub-patterns",
-                                                       "rpc-patterns", "probe"])
+                                                       "rpc-patterns", "latency-autobahn", "probe"])
     p.add_argument("--serializer", default="msgpack", choices=["msgpack", "json"])
     p.add_argument("--duration", type=float, default=10.0, help="measurement window, seconds")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up before the window, seconds")

@@ -62,7 +62,9 @@ SCENARIOS = ["rpc", "pubsub", "latency", "sessions"]  # the default set
 # pattern matching at scale (issue 4): not in the default set, it would take the
 # default run from ~2 to ~5 minutes; run with --only pubsub-patterns,rpc-patterns
 PATTERN_SCENARIOS = ["pubsub-patterns", "rpc-patterns"]
-ALL_SCENARIOS = SCENARIOS + PATTERN_SCENARIOS
+# optional: sequential calls between autobahn-python clients (the client library's cost included)
+CLIENT_SCENARIOS = ["latency-autobahn"]
+ALL_SCENARIOS = SCENARIOS + PATTERN_SCENARIOS + CLIENT_SCENARIOS
 # measured phases of the pattern scenarios ("base" = exact match, no pattern in the router)
 PHASES = {"pubsub-patterns": ["base", "exact", "patterns"],
           "rpc-patterns": ["base", "exact", "prefix", "wildcard"]}
@@ -361,6 +363,8 @@ METRICS = [
     ("latency", "lat_p50_ms", "sequential call latency p50", "ms", "lower", 1),
     ("latency", "lat_p99_ms", "sequential call latency p99", "ms", "lower", 1),
     ("latency", "router_us_per_call", "router CPU per call", "us", "lower", 1),
+    ("latency-autobahn", "lat_p50_ms", "sequential call latency p50, autobahn-python clients", "ms", "lower", 1),
+    ("latency-autobahn", "lat_p99_ms", "sequential call latency p99, autobahn-python clients", "ms", "lower", 1),
     ("sessions", "joins_per_s", "joins/s (join+subscribe)", "", "higher", 1),
     ("sessions", "rss_per_session_bytes", "router RSS per session", "KB", "lower", 1 / 1024),
     ("sessions", "router_us_per_join", "router CPU per join", "us", "lower", 1),
@@ -505,7 +509,7 @@ def build_report(results: dict, args, meta: dict) -> str:
                                  f"{fmt(r.get('router_start_s'))} | ok ({n:,} {what}) |")
                 continue
             ver = "ok" if r.get("ok") else "FAIL"
-            if sc in ("rpc", "latency") and r.get("ok"):
+            if sc in ("rpc", "latency", "latency-autobahn") and r.get("ok"):
                 ver = f"ok ({r.get('total_calls_verified'):,} calls)"
             elif sc == "pubsub" and r.get("ok"):
                 ver = f"ok ({r.get('total_events_verified'):,} events)"
@@ -665,7 +669,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(SCENARIOS),
                    help=f"comma-separated scenarios (default: {','.join(SCENARIOS)}; "
-                        f"also: {','.join(PATTERN_SCENARIOS)})")
+                        f"also: {','.join(PATTERN_SCENARIOS + CLIENT_SCENARIOS)})")
     p.add_argument("--target", default="both", choices=["both", *TARGETS])
     p.add_argument("--duration", type=float, default=10.0, help="measurement window per scenario, s")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up before each window, s")
@@ -778,7 +782,7 @@ def main(argv=None) -> int:
                           f"setup {fmt(r.get('setup_s'))}s", file=sys.stderr)
                 elif r.get("ok"):
                     main_key = {"rpc": "calls_per_s", "pubsub": "events_per_s", "latency": "lat_p50_ms",
-                                "sessions": "joins_per_s"}[sc]
+                                "latency-autobahn": "lat_p50_ms", "sessions": "joins_per_s"}[sc]
                     print(f" ok  {main_key}={fmt(r.get(main_key))}", file=sys.stderr)
                 else:
                     print(f" FAIL: {r.get('error_summary') or r.get('error')}", file=sys.stderr)
