@@ -22,7 +22,8 @@ window adapts the way the Linux guest ``haltpoll`` governor does:
 An idle router or one with sparse traffic does not poll at all; a router whose
 traffic keeps gaps below ``max`` stays awake (up to one core) while that traffic
 lasts.  A polling turn without activity calls ``sched_yield``, so a peer process
-sharing the router's CPU runs at once rather than after the window.  ``max`` = 0 turns polling off (router worker option ``busy_poll_us``).
+sharing the router's CPU runs at once rather than after the window.  ``max`` = 0
+turns polling off (router worker option ``busy_poll_us``).
 """
 
 from __future__ import annotations
