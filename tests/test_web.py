@@ -63,3 +63,46 @@ def test_websocket_path_answers_plain_http_with_426(node):
     assert status == 426
     assert b"WebSocket" in body
     node.assert_alive()
+
+
+def _upgrade(node, subprotocol):
+    import base64
+    import hashlib
+
+    import wamp_raw
+
+    port = node.ports["web"]
+    key = base64.b64encode(b"sixteen byte key").decode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(wamp_raw.ws_upgrade_request("127.0.0.1", port, "/ws", subprotocol, key=key))
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            assert chunk, buf
+            buf += chunk
+    finally:
+        s.close()
+    status, *lines = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        k, v = line.split(":", 1)
+        assert k.lower() not in headers, f"header {k} twice"
+        headers[k.lower()] = v.strip()
+    accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    return status, headers, accept
+
+
+def test_websocket_upgrade_response_is_rfc6455(node):
+    """The 101 answer (prebuilt per subprotocol): status line, Upgrade, Connection, the chosen
+    subprotocol and the Sec-WebSocket-Accept of RFC 6455 4.2.2, each once."""
+    status, headers, accept = _upgrade(node, "wamp.2.cbor")
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    assert headers["upgrade"].lower() == "websocket" and headers["connection"].lower() == "upgrade"
+    assert headers["sec-websocket-protocol"] == "wamp.2.cbor"
+    assert headers["sec-websocket-accept"] == accept
+    # a legacy client offering no subprotocol gets none back (and JSON)
+    status, headers, accept = _upgrade(node, None)
+    assert status.startswith("HTTP/1.1 101") and "sec-websocket-protocol" not in headers
+    assert headers["sec-websocket-accept"] == accept
+    node.assert_alive()
