@@ -432,8 +432,9 @@ def fmt(v, unit=""):
 
 
 def median_run(rs: list, key: str) -> dict:
-    """Of repeated runs, the one whose main figure is the median (every figure reported then
-    comes from one real run); a failed run wins, so failures are never hidden."""
+    """Of repeated runs, the one whose main figure is the median (for an even count the lower of
+    the two middle ones), so every figure reported comes from one real run; a failed run wins,
+    so failures are never hidden."""
     failed = [r for r in rs if not r.get("ok")]
     if failed or len(rs) == 1:
         return (failed or rs)[0]
@@ -460,7 +461,8 @@ def build_report(results: dict, args, meta: dict) -> str:
                      f"'base' = exact match with no pattern in the router; x = ratio to base "
                      f"(goal: rate ratio > {PATTERN_GOAL}, i.e. less than 2x slower)")
     if args.repeat > 1:
-        lines.append(f"- every scenario ran {args.repeat} times per router (alternating); each row comes from "
+        lines.append(f"- every scenario ran {args.repeat} times per router (alternating, the first router "
+                     f"changing each time); each row comes from "
                      f"the run with the median main figure (the values of all runs are in latest.json, "
                      f"'repeats')")
     if args.keep_cores_awake and "latency" in args.scenarios:
@@ -784,7 +786,11 @@ def main(argv=None) -> int:
         broken: dict = {}  # target -> why its router could not start
         runs: dict = {}  # (scenario, target) -> results of every repetition
         for sc in args.scenarios:
-            for rep, t in [(rep, t) for rep in range(args.repeat) for t in args.targets]:
+            # repetitions alternate which router goes first: the first run after another scenario
+            # (fresh kernel socket state, machine drift) must not always fall to the same router
+            order = [(rep, t) for rep in range(args.repeat)
+                     for t in (args.targets if rep % 2 == 0 else args.targets[::-1])]
+            for rep, t in order:
                 label = f" ({rep + 1}/{args.repeat})" if args.repeat > 1 else ""
                 print(f"[bench] {sc:15s} on {t:10s}{label} ...", end="", flush=True, file=sys.stderr)
                 if t in broken:
