@@ -24,6 +24,11 @@ from .endpoints import channel_id, peer_certificate, peer_of
 
 log = logging.getLogger("wampfabric.transport.websocket")
 
+
+def _header_lines(headers: dict) -> bytes:
+    return "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+
+
 class Prebuilt101(WSUpgradeResponse):
     """A ``101 Switching Protocols`` whose fixed part is built once per subprotocol.
 
@@ -41,12 +46,10 @@ class Prebuilt101(WSUpgradeResponse):
 
     @staticmethod
     def head(extra: dict) -> bytes:
-        lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
-        return f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n{lines}".encode()
+        return b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n" + _header_lines(extra)
 
     def to_bytes(self) -> bytearray:
-        tail = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
-        return bytearray(self._head + tail.encode() + b"\r\n")
+        return bytearray(self._head + _header_lines(self.headers) + b"\r\n")
 
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -154,7 +157,7 @@ class WebSocketService:
             cbtid = store.cookie_from(headers.get("Cookie"))
             if store.get(cbtid) is None:
                 cbtid = store.create()
-                head += f"Set-Cookie: {store.header(cbtid)}\r\n".encode()
+                head += _header_lines({"Set-Cookie": store.header(cbtid)})
             listener.cbtid = cbtid
         return WSUpgradeResponseWithListener(Prebuilt101(head), listener)
 
