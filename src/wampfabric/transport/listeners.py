@@ -9,17 +9,12 @@ import os
 import socket
 from pathlib import Path
 
-from picows import WSAutoPingStrategy, ws_create_server
+from picows import WSAutoPingStrategy
 
 from .endpoints import endpoint_description, listening_socket, tls_context
 from .rawsocket import RawSocketService
 from .web import WebPaths
-from .websocket import WebSocketService
-
-# picows logs through this.  A LoggerAdapter rather than a Logger: for a Logger, picows
-# builds a child ``logging.Logger`` per accepted connection (CPU on every join and a few
-# hundred bytes per idle session); for an adapter it uses it as is.
-PICOWS_LOGGER = logging.LoggerAdapter(logging.getLogger("picows.wampfabric"), {})
+from .websocket import PICOWS_LOGGER, ServerWSProtocol, WebSocketService
 
 log = logging.getLogger("wampfabric.transport")
 
@@ -75,10 +70,7 @@ class RouterTransport:
         kw = {"max_frame_size": max_frame, "websocket_handshake_timeout": handshake_timeout,
               "logger_name": PICOWS_LOGGER,
               # grows on demand; a small start keeps idle sessions cheap
-              "read_buffer_init_size": 2048,
-              # uvloop's own transports: ~5 KB less per connection than aiofastnet's
-              # for ~15% more CPU per message (docs/decisions.md)
-              "use_aiofastnet": False}
+              "read_buffer_init_size": 2048}
         pinging = [s for s in services if s.auto_ping_interval > 0]
         if pinging:
             s = pinging[0]
@@ -95,8 +87,8 @@ class WebSocketRouterTransport(RouterTransport):
     async def start(self) -> None:
         self.service = WebSocketService(self.router, self.config, cbdir=self.cbdir)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        self.server = await ws_create_server(self.service.upgrade, sock=sock, **self._tls(),
-                                             **self._ws_server_kwargs([self.service]))
+        factory = picows_server_protocol_factory(self.service.upgrade, self._ws_server_kwargs([self.service]))
+        self.server = await _create_server(factory, sock, self._tls())
 
 
 class WebRouterTransport(RouterTransport):
@@ -110,8 +102,8 @@ class WebRouterTransport(RouterTransport):
             self.add_service(path, svc_cfg)
         ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        self.server = await ws_create_server(self.paths.route, sock=sock, **self._tls(),
-                                             **self._ws_server_kwargs(ws_services))
+        factory = picows_server_protocol_factory(self.paths.route, self._ws_server_kwargs(ws_services))
+        self.server = await _create_server(factory, sock, self._tls())
 
     def add_service(self, path: str, svc_cfg: dict):
         factory = self.personality.WEB_SERVICE_FACTORIES[svc_cfg["type"]]
@@ -138,17 +130,21 @@ class RawSocketRouterTransport(RouterTransport):
             self.server = await loop.create_server(service, sock=sock, **self._tls())
 
 
-def picows_server_protocol_factory(listener_factory, kw: dict):
-    """A factory of picows server protocols for connections accepted by us rather than by
-    ``ws_create_server`` (the universal transport hands a connection over after sniffing
-    its first bytes).  picows 2.3 has no public API for this: its ``WSProtocol`` is built
-    the way ``picows.api.ws_create_server`` builds it (pinned in pyproject: picows 2.3.x)."""
-    from picows.picows import WSProtocol
+async def _create_server(factory, sock: socket.socket, tls: dict):
+    # TCP or Unix: the event loop serves whichever socket it is given
+    return await asyncio.get_running_loop().create_server(factory, sock=sock, **tls)
 
+
+def picows_server_protocol_factory(listener_factory, kw: dict):
+    """A factory of picows server protocols, for our listening sockets and for connections
+    the universal transport hands over after sniffing their first bytes.  It builds picows'
+    ``WSProtocol`` (our ``ServerWSProtocol`` subclass) the way ``picows.api.ws_create_server``
+    does, on uvloop's own transports (docs/decisions.md: not aiofastnet); picows 2.3 has no
+    public API for this (pinned in pyproject: picows 2.3.x)."""
     logger = kw.get("logger_name", PICOWS_LOGGER)
 
     def factory():
-        return WSProtocol(
+        return ServerWSProtocol(
             None, None, False, listener_factory, logger, True,
             kw.get("websocket_handshake_timeout", 10.0),
             kw.get("enable_auto_ping", False), kw.get("auto_ping_idle_timeout", 20.0),
