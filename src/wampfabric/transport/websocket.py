@@ -71,8 +71,9 @@ class HandoverTransport:
     those calls from the socket uvloop already has:
 
     - ``TCP_NODELAY`` is already on: uvloop's TCP server sets it on every accepted socket.
-    - ``TCP_QUICKACK`` is left alone: WAMP is request/response, so the router's ACKs ride on
-      its replies, and the kernel does not keep the flag anyway (tcp(7)).
+    - ``TCP_QUICKACK`` is left alone: it only takes a socket out of delayed-ACK mode, which a
+      freshly accepted socket is not in yet, and it is not permanent (tcp(7)); the kernel
+      switches that mode from the traffic itself.
     - ``getsockopt`` feeds only that log line; the handover is used only while picows'
       logger is below INFO, so nothing reads the values.
 
