@@ -9,18 +9,23 @@ import time
 import msgpack
 import psutil
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from conftest import node_config, start_node, stop_node
 
 OUT_LIMIT = 512 * 1024
+FRAME_LIMIT = 64 * 1024
+MESSAGE_LIMIT = 1024 * 1024
+HANDSHAKE_TIMEOUT_MS = 1000
 
 
 def limited_config(ports, rs_path):
     cfg = copy.deepcopy(node_config(ports, rs_path))
     ws = cfg["workers"][0]["transports"][0]["paths"]["ws"]
     ws["options"].update({"max_outgoing_buffer": OUT_LIMIT, "allowed_origins": ["http://good.example", "https://*.good.example"],
-                          "allow_null_origin": False})
+                          "allow_null_origin": False, "max_frame_size": FRAME_LIMIT, "max_message_size": MESSAGE_LIMIT,
+                          "open_handshake_timeout": HANDSHAKE_TIMEOUT_MS})
     return cfg
 
 
@@ -114,6 +119,45 @@ def test_unknown_subprotocol_is_refused(limited_node):
     with pytest.raises(Exception) as exc:
         ws_connect(limited_node.ws_url, subprotocols=["mqtt"])
     assert "400" in str(exc.value)
+
+
+def test_frames_are_limited_separately_from_messages(limited_node):
+    """``max_frame_size`` bounds each frame (close 1009), ``max_message_size`` the reassembled
+    message: a 192 KB message passes in 48 KB fragments and is refused as one frame."""
+    blob = b"f" * (192 * 1024)
+    publish = msgpack.packb([16, 7, {"acknowledge": True}, "com.frames", [blob]])
+    with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], max_size=None) as ws:
+        join(ws)
+        ws.send([publish[i:i + 48 * 1024] for i in range(0, len(publish), 48 * 1024)])  # fragmented
+        assert msgpack.unpackb(ws.recv(timeout=5))[:2] == [17, 7]  # PUBLISHED
+    with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], max_size=None) as ws:
+        join(ws)
+        ws.send(publish)  # one frame above the frame limit
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(timeout=5)
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1009
+    limited_node.assert_alive()
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /ws HTTP/1.1\r\nHost: x\r\n"], ids=["silent", "partial-request"])
+def test_open_handshake_timeout_drops_a_slow_client(limited_node, sent):
+    s = socket.create_connection(("127.0.0.1", limited_node.ports["web"]), timeout=10)
+    try:
+        if sent:
+            s.sendall(sent)
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        waited = time.monotonic() - t0
+    finally:
+        s.close()
+    # closed by the router after open_handshake_timeout (1 s), not by our 10 s socket timeout
+    assert HANDSHAKE_TIMEOUT_MS / 1000 * 0.8 <= waited < 5, waited
+    with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"]) as ws:
+        assert join(ws)
 
 
 def ping_config(ports, rs_path):
