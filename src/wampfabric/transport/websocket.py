@@ -56,7 +56,12 @@ class Prebuilt101(WSUpgradeResponse):
         return b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n" + _header_lines(extra)
 
     def to_bytes(self) -> bytearray:
-        return bytearray(self._head + _header_lines(self.headers) + b"\r\n")
+        headers = self.headers
+        if len(headers) == 1:  # what picows adds to a 101: the accept key (1.35 -> 0.3 us per join)
+            accept = headers.get("Sec-WebSocket-Accept")
+            if accept is not None:
+                return bytearray(b"".join((self._head, b"Sec-WebSocket-Accept: ", accept.encode(), b"\r\n\r\n")))
+        return bytearray(self._head + _header_lines(headers) + b"\r\n")
 
 
 class HandoverTransport:
