@@ -735,6 +735,38 @@ async def test_pattern_registration_precedence_spec_examples(ac):
     await expect_error(caller.call(f"{b}.a2.b2.c2.d2.e2"), "wamp.error.no_such_procedure")
 
 
+async def test_routing_follows_registration_changes(ac):
+    """Calls are routed by the best registration at the time of the call: a more specific
+    registration made after calls went to a pattern takes them over at once, and when it goes
+    the pattern gets them back (the dealer remembers routes per procedure; any registration
+    change must reset that)."""
+    callee = await ac("websocket", "msgpack")
+    other = await ac("websocket", "json")
+    caller = await ac("websocket", "msgpack")
+    b = f"com.adv.route{uid()}"
+    proc = f"{b}.x.echo"
+    await w(callee.register(lambda: "wildcard", f"{b}..echo", options=RegisterOptions(match="wildcard")))
+    assert [await w(caller.call(proc)) for _ in range(3)] == ["wildcard"] * 3
+    prefix = await w(callee.register(lambda: "prefix", f"{b}.x.", options=RegisterOptions(match="prefix")))
+    assert await w(caller.call(proc)) == "prefix"
+    exact = await w(other.register(lambda: "exact", proc))
+    assert await w(caller.call(proc)) == "exact"
+    await w(exact.unregister())
+    assert await w(caller.call(proc)) == "prefix"
+    await w(prefix.unregister())
+    assert await w(caller.call(proc)) == "wildcard"
+    # the exact callee's session goes away with a new registration: routes follow too
+    await w(other.register(lambda: "exact again", proc))
+    assert await w(caller.call(proc)) == "exact again"
+    other.leave()
+    for _ in range(50):
+        if await w(caller.call(proc)) == "wildcard":
+            break
+        await asyncio.sleep(0.02)
+    assert await w(caller.call(proc)) == "wildcard"
+    await expect_error(caller.call(f"{b}.x.echo.more"), "wamp.error.no_such_procedure")
+
+
 # ===========================================================================
 # Shared registrations (rpc_shared_registration.md)
 

@@ -8,6 +8,7 @@ import pytest
 
 from wampfabric.client import ApplicationError
 from wampfabric.router import broker as broker_mod
+from wampfabric.router import dealer as dealer_mod
 from wampfabric.router.realm import Router
 from wampfabric.router.service import MAX_TESTAMENTS
 from wampfabric.transport.local import connect_local
@@ -45,3 +46,17 @@ async def test_retained_topics_are_bounded(router, monkeypatch):
         await sub.subscribe(f"com.r{i}", lambda n: got.append(n), options={"get_retained": True})
     await asyncio.sleep(0.05)
     assert sorted(got) == [2, 3, 4]  # the two oldest retentions were dropped
+
+
+async def test_remembered_call_routes_are_bounded(router, monkeypatch):
+    """The dealer remembers which registration a procedure's calls go to; calls to ever new
+    procedures (one wildcard registration matches them all) must not grow that without bound,
+    and every call is still routed right when the memory is emptied."""
+    monkeypatch.setattr(dealer_mod, "MAX_CACHED_ROUTES", 8)
+    callee = await connect_local(router, "realm1", role="user")
+    caller = await connect_local(router, "realm1", role="user")
+    await callee.register("com.route..echo", lambda n: n, options={"match": "wildcard"})
+    for i in range(50):
+        assert await caller.call(f"com.route.p{i}.echo", i) == i
+    dealer = router.realms["realm1"].dealer
+    assert 0 < len(dealer._routes) <= 8

@@ -25,6 +25,7 @@ MSG_CALL, MSG_REGISTER, MSG_UNREGISTER, MSG_INVOCATION = 48, 64, 66, 68
 
 INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
 COMPLETED_PROGRESSIVE_KEPT = 64  # recent progressive call IDs whose late continuations are discarded
+MAX_CACHED_ROUTES = 4096  # procedures whose best registration the dealer remembers (see Dealer._routes)
 
 
 class Registration:
@@ -95,6 +96,11 @@ class Dealer:
     def __init__(self, realm):
         self.realm = realm
         self._regs = UriMap()
+        # procedure -> the registration its CALLs go to.  UriMap.best is a dict lookup per
+        # distinct prefix length and a trie walk for wildcards (~5 us per call with 10,000
+        # pattern registrations, bench rpc-patterns); emptied whenever a registration is
+        # created or removed, and when it is full.
+        self._routes: dict[str, Registration] = {}
         self._by_id: dict[int, Registration] = {}
         self.stats = realm.stats
 
@@ -155,6 +161,7 @@ class Dealer:
         if created:
             reg = Registration(global_id(), proc, match, invoke)
             self._regs.set(proc, match, reg)
+            self._routes.clear()
             self._by_id[reg.id] = reg
         reg.callees.append(session)
         if options.get("disclose_caller"):
@@ -187,6 +194,7 @@ class Dealer:
         meta("wamp.registration.on_unregister", [session.session_id, reg.id])
         if not reg.callees:
             self._regs.pop(reg.uri, reg.match)
+            self._routes.clear()
             self._by_id.pop(reg.id, None)
             meta("wamp.registration.on_delete", [session.session_id, reg.id])
 
@@ -239,10 +247,16 @@ class Dealer:
                 MSG_CALL, request, E.NOT_AUTHORIZED, [f"session is not authorized to call procedure '{proc}'"]
             )
             return
-        reg = self._regs.best(proc)
+        reg = self._routes.get(proc)
         if reg is None:
-            session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
-            return
+            reg = self._regs.best(proc)
+            if reg is None:
+                session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
+                return
+            routes = self._routes
+            if len(routes) >= MAX_CACHED_ROUTES:
+                routes.clear()
+            routes[proc] = reg
         callee = reg.pick()
         self.stats["call"] += 1
         options = msg.options
