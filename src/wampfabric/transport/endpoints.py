@@ -144,3 +144,21 @@ def peer_of(transport) -> str:
         host, port = peername[0], peername[1]
         return f"tcp6:{host}:{port}" if ":" in host else f"tcp4:{host}:{port}"
     return f"unix:{peername or transport.get_extra_info('sockname')}"
+
+
+class PeerOfConnection:
+    """``peer`` of a connection (mixin of the WebSocket listener and the RawSocket protocol,
+    which provide ``_stream()``, their asyncio transport, and a ``_peer`` slot).  It is asked
+    at WELCOME (``x_cb_peer``) and at close, and uvloop answers ``peername`` with a syscall
+    each time: computed once per connection."""
+
+    __slots__ = ()
+
+    @property
+    def peer(self) -> str:
+        if self._peer is None:
+            stream = self._stream()
+            if stream is None:
+                return "?"
+            self._peer = peer_of(stream)
+        return self._peer

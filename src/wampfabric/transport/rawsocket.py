@@ -12,7 +12,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
 from .coalesce import Coalescer, QueuedWriter
-from .endpoints import channel_id, peer_certificate, peer_of
+from .endpoints import PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 
@@ -44,7 +44,7 @@ class RawSocketService:
         return WampRawSocketProtocol(self)
 
 
-class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
+class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
@@ -139,14 +139,6 @@ class WampRawSocketProtocol(QueuedWriter, asyncio.Protocol):
             self.session.on_close()
 
     # -- transport interface for RouterSession ---------------------------------------
-
-    @property
-    def peer(self) -> str:
-        if self._peer is None:  # asked at WELCOME and at close: one syscall, not two
-            if self._transport is None:
-                return "?"
-            self._peer = peer_of(self._transport)
-        return self._peer
 
     transport_type = "rawsocket"
 

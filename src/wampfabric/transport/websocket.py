@@ -22,7 +22,7 @@ from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOC
 from ..router.session import RouterSession
 from .coalesce import Coalescer, QueuedWriter
 from .cookies import create_cookie_store
-from .endpoints import channel_id, peer_certificate, peer_of
+from .endpoints import PeerOfConnection, channel_id, peer_certificate
 
 try:
     from uvloop.loop import TCPTransport as _UVTCPTransport
@@ -265,7 +265,7 @@ class WebSocketService:
         return WSUpgradeResponseWithListener(Prebuilt101(head), listener)
 
 
-class WampWebSocketListener(QueuedWriter, WSListener):
+class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
     """One WAMP-over-WebSocket connection; it is the session's transport."""
 
     # idle connections are most of a router's memory: no per-instance __dict__
@@ -343,15 +343,6 @@ class WampWebSocketListener(QueuedWriter, WSListener):
             self.session.on_close()
 
     # -- transport interface for RouterSession -------------------------------------
-
-    @property
-    def peer(self) -> str:
-        # asked at WELCOME (x_cb_peer) and at close; uvloop answers with a syscall each time
-        if self._peer is None:
-            if self._tcp is None:
-                return "?"
-            self._peer = peer_of(self._tcp)
-        return self._peer
 
     transport_type = "websocket"
 
