@@ -397,9 +397,13 @@ def check_realm(realm, path: str) -> None:
     if "options" in realm:
         opts = check_dict(realm["options"], f"{path}.options", {},
                           {"uri_check": str, "enable_meta_api": bool, "bridge_meta_api": bool,
-                           "event_dispatching_chunk_size": int})
+                           "event_dispatching_chunk_size": int, "strict_progressive_call_results": bool,
+                           "max_pending_calls": int, "max_pending_invocations": int, "default_call_timeout": int})
         if opts.get("uri_check", "strict") not in ("strict", "loose"):
             raise ConfigError(f"{path}.options.uri_check", "must be 'strict' or 'loose'")
+        for key in ("max_pending_calls", "max_pending_invocations", "default_call_timeout"):
+            if opts.get(key, 1) < (0 if key == "default_call_timeout" else 1):
+                raise ConfigError(f"{path}.options.{key}", f"must be {'>= 0' if key == 'default_call_timeout' else '>= 1'}")
     if "store" in realm:
         check_store(realm["store"], f"{path}.store")
 
