@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# Tests never read ../shared (a user's clone has nothing beside it): reference material a test
+# needs is vendored under tests/ (tests/vectors) or stated in the test itself.
 
 
 def free_port() -> int:
