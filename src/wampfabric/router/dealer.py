@@ -103,6 +103,9 @@ class Dealer:
         self._routes: dict[str, Registration] = {}
         self._by_id: dict[int, Registration] = {}
         self.stats = realm.stats
+        options = realm.config.get("options") or {}
+        # realm option: the spec's rule (progressive results only for callees with call canceling)
+        self.strict_progressive = bool(options.get("strict_progressive_call_results", False))
 
     # -- register / unregister -----------------------------------------------
 
@@ -266,9 +269,15 @@ class Dealer:
         if options:
             if options.get("disclose_me"):
                 disclose = True
-            # progressive results need call canceling on the callee too (rpc_progressive_call_results)
-            if (options.get("receive_progress") and callee.supports("callee", "progressive_call_results")
-                    and callee.supports("callee", "call_canceling")):
+            if options.get("receive_progress") and (
+                    not self.strict_progressive
+                    or (callee.supports("callee", "progressive_call_results")
+                        and callee.supports("callee", "call_canceling"))):
+                # The spec (rpc_progressive_call_results) disregards a callee's progressive support
+                # without call canceling; autobahn-js and wampy callees announce none, so by default
+                # (as Crossbar.io) the caller's wish is forwarded (a callee without the feature
+                # ignores it, spec) and progressive YIELDs are passed on.  No backlog builds when
+                # the caller goes: its later YIELDs find no pending invocation and are dropped.
                 receive_progress = True
                 details["receive_progress"] = True
             timeout = options.get("timeout")
