@@ -19,6 +19,15 @@ def _cbdir(value: str | None) -> Path:
     return Path(value or os.environ.get("CROSSBAR_DIR") or DEFAULT_CBDIR).resolve()
 
 
+def _existing_cbdir(value: str | None) -> Path:
+    """The node directory of a command that must not create it (only ``init`` does)."""
+    cb = _cbdir(value)
+    if not cb.is_dir():
+        what = "is not a directory" if cb.exists() else "does not exist"
+        raise click.ClickException(f"node directory {cb} {what} (create a node with: wampfabric init)")
+    return cb
+
+
 def _personality(name: str):
     from ..personality import PERSONALITIES
 
@@ -131,13 +140,20 @@ def stop(cbdir, timeout, kill_):
 
     from . import pidfile
 
-    cb = _cbdir(cbdir)
-    info = pidfile.read(cb)
-    if not pidfile.is_alive(info):
+    cb = _existing_cbdir(cbdir)
+    verdict = pidfile.inspect(pidfile.read(cb), cb)
+    if verdict.state == pidfile.FOREIGN:
+        click.echo(f"Not stopping PID {verdict.pid}: {verdict.reason}. The pid file {pidfile.path(cb)} does not "
+                   f"name this directory's node; check that no node runs from {cb}, then remove the pid file.",
+                   err=True)
+        sys.exit(1)
+    if verdict.state != pidfile.RUNNING:
+        if verdict.state == pidfile.STALE:
+            _remove_stale(cb, verdict)
         click.echo(f"No node running from node directory {cb}", err=True)
         sys.exit(EXIT_NOT_RUNNING)
-    pid = info["pid"]
-    proc = psutil.Process(pid)
+    pid = verdict.pid
+    proc = verdict.process  # psutil checks it is still this process before each signal
 
     def gone(within: float) -> bool:
         # a zombie has exited (its parent, e.g. a shell or a test, has not reaped it yet)
@@ -153,14 +169,18 @@ def stop(cbdir, timeout, kill_):
             time.sleep(0.05)
 
     click.echo(f"Stopping node (PID {pid}) ..")
-    proc.send_signal(signal.SIGKILL if kill_ else signal.SIGTERM)
+    try:
+        proc.send_signal(signal.SIGKILL if kill_ else signal.SIGTERM)
+    except psutil.NoSuchProcess:
+        pass  # it has just exited
     if not gone(timeout):
         click.echo(f"Node (PID {pid}) did not exit within {timeout:.0f}s: killing it", err=True)
         proc.kill()  # its workers die with it (parent-death signal, end of their pipes)
         if not gone(10):
             raise click.ClickException(f"node process {pid} does not exit")
     # a killed node cannot remove its pid file
-    if pidfile.read(cb) is not None and not pidfile.is_alive(pidfile.read(cb)):
+    after = pidfile.inspect(pidfile.read(cb), cb)
+    if after.state == pidfile.STALE and after.pid in (pid, None):
         try:
             pidfile.path(cb).unlink()
         except FileNotFoundError:
@@ -171,6 +191,16 @@ def stop(cbdir, timeout, kill_):
 EXIT_NOT_RUNNING = 3  # LSB: "program is not running"
 
 
+def _remove_stale(cb: Path, verdict) -> None:
+    from . import pidfile
+
+    try:
+        pidfile.path(cb).unlink()
+    except OSError:
+        return
+    click.echo(f"Removed stale pid file {pidfile.path(cb)} ({verdict.reason})", err=True)
+
+
 @main.command()
 @cbdir_option
 @config_option
@@ -179,10 +209,13 @@ def status(cbdir, config, personality):
     """Show whether a node runs from a node directory (and its workers, via the management socket)."""
     from . import pidfile
 
-    cb = _cbdir(cbdir)
+    cb = _existing_cbdir(cbdir)
     info = pidfile.read(cb)
-    alive = pidfile.is_alive(info)
-    sock = _management_socket(cb, config, personality)
+    verdict = pidfile.inspect(info, cb)
+    alive = verdict.state == pidfile.RUNNING
+    if verdict.state == pidfile.FOREIGN:
+        click.echo(f"The pid file {pidfile.path(cb)} names PID {verdict.pid}, but {verdict.reason}", err=True)
+    sock = _management_socket(cb, config, personality) if alive else None
     if alive and sock is not None and sock.is_socket():
         import asyncio
 

@@ -258,8 +258,12 @@ def run_node(personality, cbdir: Path, config_name: str | None = None, loglevel:
     except pidfile.AlreadyRunning as e:
         log.error("%s", e)
         return 1
-    if pid_info.get("replaced_stale"):
-        log.warning("Removed stale pid file of node process %s (not running)", pid_info["replaced_stale"])
+    old = pid_info.get("replaced")
+    if old is not None and old.state == pidfile.FOREIGN:
+        log.warning("Replaced pid file %s naming a process that is not this node's: %s", pidfile.path(node.cbdir),
+                    old.reason)
+    elif old is not None:
+        log.warning("Removed stale pid file of node process %s (not running)", old.pid or "?")
 
     async def main() -> int:
         node.install_signal_handlers()
