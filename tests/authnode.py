@@ -231,15 +231,20 @@ def make_credentials() -> dict:
         "authenticator": {"ticket": secrets.token_hex(16), "role": "authenticator"},
         "authenticator2": {"ticket": secrets.token_hex(16), "role": "authenticator", "realm": AUTH_REALM},
     }
-    # WAMP-CRA: "alice" plain, "bob" salted (the config holds the PBKDF2-derived key, as Crossbar.io's)
+    # WAMP-CRA: "alice" plain, "bob" and "salted" salted.  As in Crossbar.io 26.10, a salted
+    # principal's `secret` is the password: the router derives the PBKDF2 key from it with the
+    # principal's salt, iterations and keylen, as the client does from the CHALLENGE.  "salted"
+    # is the principal of issue 10 (item 2) verbatim.
     alice_secret = "alice-" + secrets.token_hex(12)
     bob_password = "bob-" + secrets.token_hex(12)
     salt = secrets.token_hex(8)
     creds["private"]["bob_password"] = bob_password
+    # the HMAC key both sides derive (a client that knows it can sign, but it is not the password)
+    creds["private"]["bob_derived_key"] = derive_key(bob_password, salt, 100, 16).decode("ascii")
     creds["wampcra"] = {
         "alice": {"secret": alice_secret, "role": "user"},
-        "bob": {"secret": derive_key(bob_password, salt, 100, 16).decode("ascii"), "salt": salt,
-                "iterations": 100, "keylen": 16, "role": "frontend"},
+        "bob": {"secret": bob_password, "salt": salt, "iterations": 100, "keylen": 16, "role": "frontend"},
+        "salted": {"secret": "secret2", "role": "user", "salt": "salt123", "iterations": 100, "keylen": 32},
     }
     # cryptosign: carol (device) and dave (user) have keys; "mallory" has one nobody authorized
     creds["cryptosign"] = {}

@@ -81,8 +81,8 @@ def cryptosign_sign(an, who: str, challenge_hex: str) -> str:
 
 
 def cra_key(an, authid: str) -> bytes:
-    if authid == "bob":  # salted: the PBKDF2-derived key's base64 text is the HMAC key
-        return an.creds["wampcra"]["bob"]["secret"].encode()
+    if authid == "bob":  # salted: the base64 text of the key PBKDF2 derives from the password is the HMAC key
+        return an.secret("bob_derived_key").encode()
     return an.creds["wampcra"][authid]["secret"].encode()
 
 

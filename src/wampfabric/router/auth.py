@@ -387,6 +387,32 @@ class PendingTicket(PendingAuth):
         self.accept(principal)
 
 
+# salted WAMP-CRA: (password, salt, iterations, keylen) -> derived key, so that PBKDF2 runs once per
+# principal, not per login (a principal with many iterations would otherwise cost each HELLO that
+# much CPU on the router's loop); bounded, oldest first out
+_CRA_KEYS: dict[tuple, str] = {}
+CRA_KEY_CACHE_SIZE = 1024
+MAX_CRA_ITERATIONS = 10_000_000
+MAX_CRA_KEYLEN = 1024
+
+
+def salted_key(secret: str, salt, iterations, keylen, authid=None) -> str:
+    """The WAMP-CRA HMAC key of a salted principal (cached); :class:`Deny` for unusable parameters."""
+    if not (isinstance(salt, str) and isinstance(iterations, int) and not isinstance(iterations, bool)
+            and isinstance(keylen, int) and not isinstance(keylen, bool)
+            and 0 < iterations <= MAX_CRA_ITERATIONS and 0 < keylen <= MAX_CRA_KEYLEN):
+        raise Deny(log_message=f"principal {authid!r} has invalid WAMP-CRA salt parameters (salt {salt!r:.50}, "
+                               f"iterations {iterations!r:.20}, keylen {keylen!r:.20})")
+    k = (secret, salt, iterations, keylen)
+    key = _CRA_KEYS.get(k)
+    if key is None:
+        key = crypto.wampcra_derive_key(secret, salt, iterations, keylen)
+        if len(_CRA_KEYS) >= CRA_KEY_CACHE_SIZE:
+            del _CRA_KEYS[next(iter(_CRA_KEYS))]
+        _CRA_KEYS[k] = key
+    return key
+
+
 class PendingWampCra(PendingAuth):
     """advanced/authentication_cra: HMAC-SHA256 over a single-use JSON challenge."""
 
@@ -404,9 +430,15 @@ class PendingWampCra(PendingAuth):
         self.challenge_str = crypto.wampcra_challenge(
             principal.get("authid") or self.authid, principal["role"], self.provider, self.session_id)
         extra = {"challenge": self.challenge_str}
-        if "salt" in principal:
-            extra.update(salt=principal["salt"], iterations=principal.get("iterations", 1000),
-                         keylen=principal.get("keylen", 32))
+        self.key = secret
+        if "salt" in principal and "iterations" in principal and "keylen" in principal:
+            # salted (as Crossbar.io 26.10 and every client do it): ``secret`` is the password; the
+            # HMAC key is the base64 text of PBKDF2-HMAC-SHA256(password, salt, iterations, keylen),
+            # which the client derives the same way from the CHALLENGE's salt/iterations/keylen.
+            # (With only some of the three, Crossbar.io uses the secret unsalted: so do we.)
+            salt, iterations, keylen = principal["salt"], principal["iterations"], principal["keylen"]
+            self.key = salted_key(secret, salt, iterations, keylen, self.authid)
+            extra.update(salt=salt, iterations=iterations, keylen=keylen)
         self.challenge(extra)
 
     def session_id_hint(self) -> int:
@@ -415,8 +447,7 @@ class PendingWampCra(PendingAuth):
         return secure_id()
 
     def verify(self, signature, extra: dict) -> None:
-        # for salted secrets the config holds the derived key (base64), which is the HMAC key
-        if not crypto.wampcra_verify(self.principal["secret"], self.challenge_str, signature):
+        if not crypto.wampcra_verify(self.key, self.challenge_str, signature):
             raise Deny(log_message=f"wrong WAMP-CRA signature for {self.authid!r}")
         self.accept(self.principal)
 
