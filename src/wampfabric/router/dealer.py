@@ -14,10 +14,9 @@ import time
 
 from ..protocol import errors as E
 from ..protocol.messages import Registered, Unregistered
-from ..protocol.uri import check_pattern
 from .broker import iso_utc, passthru_tail
 from .ids import global_id
-from .urimap import EXACT, MATCH_POLICIES, UriMap
+from .urimap import EXACT, MATCH_POLICIES, UriCache, UriMap
 
 log = logging.getLogger("wampfabric.router.dealer")
 
@@ -26,6 +25,13 @@ MSG_CALL, MSG_REGISTER, MSG_UNREGISTER, MSG_INVOCATION = 48, 64, 66, 68
 INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
 COMPLETED_PROGRESSIVE_KEPT = 64  # recent progressive call IDs whose late continuations are discarded
 MAX_CACHED_ROUTES = 4096  # procedures whose best registration the dealer remembers (see Dealer._routes)
+MAX_CACHED_ROUTE_BYTES = 2 * 1024 * 1024  # ... and the bytes of their URIs it keeps alive
+# realm option defaults: outstanding calls per caller session and invocations per callee session
+# (a callee that falls behind must not make the router hold calls without limit); over a bound
+# the CALL gets an ERROR with Crossbar.io's URI for a callee's concurrency limit
+MAX_PENDING_CALLS = 10_000
+MAX_PENDING_INVOCATIONS = 100_000
+MAX_CONCURRENCY_REACHED = "crossbar.error.max_concurrency_reached"
 
 
 class Registration:
@@ -100,12 +106,16 @@ class Dealer:
         # distinct prefix length and a trie walk for wildcards (~5 us per call with 10,000
         # pattern registrations, bench rpc-patterns); emptied whenever a registration is
         # created or removed, and when it is full.
-        self._routes: dict[str, Registration] = {}
+        self._routes: dict[str, Registration] = UriCache(MAX_CACHED_ROUTES, MAX_CACHED_ROUTE_BYTES)
         self._by_id: dict[int, Registration] = {}
         self.stats = realm.stats
         options = realm.config.get("options") or {}
         # realm option: the spec's rule (progressive results only for callees with call canceling)
         self.strict_progressive = bool(options.get("strict_progressive_call_results", False))
+        self.max_pending_calls = options.get("max_pending_calls", MAX_PENDING_CALLS)
+        self.max_pending_invocations = options.get("max_pending_invocations", MAX_PENDING_INVOCATIONS)
+        # milliseconds, for CALLs without a timeout of their own (0: none)
+        self.default_call_timeout = options.get("default_call_timeout", 0)
 
     # -- register / unregister -----------------------------------------------
 
@@ -120,9 +130,9 @@ class Dealer:
         if invoke not in INVOKE_POLICIES:
             session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid invoke policy {invoke!r}"])
             return
-        if not check_pattern(proc, match, self.realm.strict_uris):
+        if not self.realm.pattern_ok(proc, match):
             session.send_error(
-                MSG_REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI '{proc}'"]
+                MSG_REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI {self.realm.quote_uri(proc)}"]
             )
             return
         if proc.startswith("wamp.") and not session.trusted:
@@ -231,7 +241,7 @@ class Dealer:
         proc = msg.procedure
         request = msg.request
         if not self.realm.uri_ok(proc):
-            session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI '{proc}'"])
+            session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI {self.realm.quote_uri(proc)}"])
             return
         inv = session.pending_calls.get(request)
         if inv is not None:
@@ -240,6 +250,11 @@ class Dealer:
         done = session.progressive_done
         if done and request in done:
             return  # advanced/rpc_progressive_call_invocations: continuation of a completed call: discard
+        if len(session.pending_calls) >= self.max_pending_calls:
+            session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
+                               [f"too many outstanding calls of this session (max_pending_calls "
+                                f"{self.max_pending_calls})"])
+            return
         answer = session.role.authorize(proc, "call", session)
         if answer is None:
             session.defer_for_authorization(self.call, msg, proc, "call")
@@ -256,11 +271,13 @@ class Dealer:
             if reg is None:
                 session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
                 return
-            routes = self._routes
-            if len(routes) >= MAX_CACHED_ROUTES:
-                routes.clear()
-            routes[proc] = reg
+            self._routes.put(proc, reg, proc)
         callee = reg.pick()
+        if len(callee.pending_invocations) >= self.max_pending_invocations:
+            session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
+                               [f"the callee of procedure <{proc}> has too many outstanding invocations "
+                                f"(max_pending_invocations {self.max_pending_invocations})"])
+            return
         self.stats["call"] += 1
         options = msg.options
         details = {}
@@ -296,6 +313,8 @@ class Dealer:
                 details["progress"] = True
         else:
             timeout = None
+        if not timeout:
+            timeout = self.default_call_timeout  # realm option; 0: none
         if msg.payload is not None and options.get("ppt_scheme"):
             if not session.supports("caller", "payload_passthru_mode"):
                 session.protocol_violation("CALL with ppt_scheme from a caller that did not announce payload_passthru_mode")
