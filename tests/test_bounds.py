@@ -52,11 +52,12 @@ async def test_remembered_call_routes_are_bounded(router, monkeypatch):
     """The dealer remembers which registration a procedure's calls go to; calls to ever new
     procedures (one wildcard registration matches them all) must not grow that without bound,
     and every call is still routed right when the memory is emptied."""
-    monkeypatch.setattr(dealer_mod, "MAX_CACHED_ROUTES", 8)
+    dealer = router.realms["realm1"].dealer
+    assert dealer._routes.max_entries == dealer_mod.MAX_CACHED_ROUTES
+    monkeypatch.setattr(dealer._routes, "max_entries", 8)
     callee = await connect_local(router, "realm1", role="user")
     caller = await connect_local(router, "realm1", role="user")
     await callee.register("com.route..echo", lambda n: n, options={"match": "wildcard"})
     for i in range(50):
         assert await caller.call(f"com.route.p{i}.echo", i) == i
-    dealer = router.realms["realm1"].dealer
     assert 0 < len(dealer._routes) <= 8

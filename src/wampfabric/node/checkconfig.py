@@ -398,9 +398,15 @@ def check_realm(realm, path: str) -> None:
         opts = check_dict(realm["options"], f"{path}.options", {},
                           {"uri_check": str, "enable_meta_api": bool, "bridge_meta_api": bool,
                            "event_dispatching_chunk_size": int, "strict_progressive_call_results": bool,
-                           "max_pending_calls": int, "max_pending_invocations": int, "default_call_timeout": int})
-        if opts.get("uri_check", "strict") not in ("strict", "loose"):
-            raise ConfigError(f"{path}.options.uri_check", "must be 'strict' or 'loose'")
+                           "max_pending_calls": int, "max_pending_invocations": int, "default_call_timeout": int,
+                           "max_uri_length": int})
+        if opts.get("uri_check", "loose") not in ("loose", "strict"):
+            raise ConfigError(f"{path}.options.uri_check",
+                              "must be 'loose' (the default: URI components not empty, without whitespace, "
+                              "'.' or '#') or 'strict' (components of [0-9a-z_] only)")
+        if not 128 <= opts.get("max_uri_length", 4096) <= 1_000_000:
+            raise ConfigError(f"{path}.options.max_uri_length",
+                              "must be 128 .. 1000000 (characters of a topic or procedure URI; default 4096)")
         for key in ("max_pending_calls", "max_pending_invocations", "default_call_timeout"):
             if opts.get(key, 1) < (0 if key == "default_call_timeout" else 1):
                 raise ConfigError(f"{path}.options.{key}", f"must be {'>= 0' if key == 'default_call_timeout' else '>= 1'}")

@@ -24,11 +24,39 @@ catastrophically.
 
 The router calls :func:`check_uri` for every PUBLISH / CALL, so it is kept to
 one type check plus one C-level regex match.
+
+Which rule applies
+------------------
+A realm checks with the loose rule unless its config says
+``"options": {"uri_check": "strict"}``, as Crossbar.io does (its router factory
+defaults to loose): real applications use ``com.myapp.getUser`` or
+``com.myapp.on-update``.  One deliberate difference: Crossbar.io matches with
+``re.match`` and ``$``, so it accepts a URI ending in a newline
+(``"com.myapp.topic\n"``); here whitespace is refused everywhere, as the spec says.
+
+Length
+------
+A URI longer than a realm's ``max_uri_length`` (default
+:data:`MAX_URI_LENGTH` characters) is invalid, so a client cannot make the
+router keep huge strings in its caches and maps (issue 11).  Error texts quote
+URIs through :func:`quote_uri`, which shortens long ones.
 """
 
 import re
 
-__all__ = ["check_uri", "check_pattern", "MATCH_EXACT", "MATCH_PREFIX", "MATCH_WILDCARD"]
+__all__ = ["check_uri", "check_pattern", "quote_uri", "MATCH_EXACT", "MATCH_PREFIX", "MATCH_WILDCARD",
+           "MAX_URI_LENGTH", "URI_CHECKS"]
+
+# The default limit of a URI's length in characters (a realm's option "max_uri_length").
+# Long-but-legit URIs seen in practice (reverse domain + UUIDs + a path or a device name)
+# stay well below 1,000 characters; 4,096 leaves room and bounds what caches keep.
+MAX_URI_LENGTH = 4096
+
+# A realm's option "uri_check": the default first
+URI_CHECKS = ("loose", "strict")
+
+# characters of a URI quoted in an error text or a log line before it is cut
+QUOTED_URI_LENGTH = 120
 
 MATCH_EXACT = "exact"
 MATCH_PREFIX = "prefix"
@@ -90,3 +118,13 @@ def check_pattern(uri: str, match: str, strict: bool) -> bool:
     else:
         return False
     return fn(uri) is not None
+
+
+def quote_uri(uri, limit: int = QUOTED_URI_LENGTH) -> str:
+    """``uri`` quoted for an error text or a log line: a long one is cut (and its length
+    given), so a router never echoes a huge string back or into its log."""
+    if type(uri) is not str:
+        return f"of type {type(uri).__name__}"
+    if len(uri) <= limit:
+        return f"'{uri}'"
+    return f"'{uri[:limit]}...' ({len(uri)} characters)"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from .urimap import EXACT, PREFIX, UriMap
+from ..protocol.uri import quote_uri
+from .urimap import EXACT, PREFIX, UriCache, UriMap
 
 log = logging.getLogger("wampfabric.router.authorization")
 
@@ -113,7 +114,8 @@ class RouterRole:
 
     __slots__ = ("name", "config", "_map", "_cache", "_perms")
 
-    CACHE_LIMIT = 10000
+    CACHE_LIMIT = 10000  # cached answers per role: entries ...
+    CACHE_BYTES = 4 * 1024 * 1024  # ... and bytes of the URIs they keep alive
 
     def __init__(self, name: str, permissions: list[dict], config: dict | None = None):
         self.name = name
@@ -124,7 +126,7 @@ class RouterRole:
             perm = Permission(p)
             self._map.set(perm.uri, perm.match, perm)
             self._perms.append(perm)
-        self._cache: dict = {}
+        self._cache = UriCache(self.CACHE_LIMIT, self.CACHE_BYTES)
 
     dynamic = False
 
@@ -137,9 +139,7 @@ class RouterRole:
         perm = self._map.best(uri)
         answer = DENY if perm is None else perm.answer(action)
         if perm is not None and perm.cache:
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = answer
+            self._cache.put(key, answer, uri)
         return answer
 
 
@@ -234,12 +234,13 @@ class DynamicRole:
                 answer = (result["allow"], bool(result.get("disclose", False)))
                 cache = bool(result.get("cache", False))
             else:
-                log.warning("authorizer %s returned an invalid answer %r: denied", self.authorizer, result)
+                log.warning("authorizer %s returned an invalid answer %.200r: denied", self.authorizer, result)
                 answer, cache = DENY, False
             done(answer, cache)
 
         def on_error(error):
-            log.warning("authorizer %s failed for %s on %s: %s (denied)", self.authorizer, action, uri, error)
+            log.warning("authorizer %s failed for %s on %s: %.500s (denied)", self.authorizer, action, quote_uri(uri),
+                        error)
             done(DENY, False)
 
         service = self.realm.service

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 
 from ..protocol import errors as E
 from ..protocol.messages import Published, Subscribed, Unsubscribed
-from ..protocol.uri import check_pattern
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -171,8 +170,9 @@ class Broker:
         if match not in MATCH_POLICIES:
             session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
             return
-        if not check_pattern(topic, match, self.realm.strict_uris):
-            session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI, [f"subscribe for invalid topic URI '{topic}'"])
+        if not self.realm.pattern_ok(topic, match):
+            session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI,
+                               [f"subscribe for invalid topic URI {self.realm.quote_uri(topic)}"])
             return
         answer = session.permission(topic, match, "subscribe", self.subscribe, msg)
         if answer is None:  # a dynamic authorizer decides first; this message is processed again then
@@ -255,7 +255,8 @@ class Broker:
         acknowledge = options.get("acknowledge", False)
         if not self.realm.uri_ok(topic):
             if acknowledge:
-                session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI, [f"publish with invalid topic URI '{topic}'"])
+                session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI,
+                                   [f"publish with invalid topic URI {self.realm.quote_uri(topic)}"])
             return
         if topic.startswith("wamp.") and not session.trusted:
             if acknowledge:

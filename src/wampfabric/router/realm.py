@@ -7,15 +7,20 @@ import logging
 import os
 
 from ..protocol import errors as E
-from ..protocol.uri import check_uri
+from ..protocol.uri import MAX_URI_LENGTH, QUOTED_URI_LENGTH, check_pattern, check_uri
 from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
 from .service import RouterServiceAgent
 from .session import RouterSession
+from .urimap import UriCache
 
 log = logging.getLogger("wampfabric.router")
+
+# the realm's memory of URI validity: entries, and bytes of the URI strings it keeps alive
+VALID_URIS_KEPT = 10_000
+VALID_URIS_BYTES = 4 * 1024 * 1024
 
 STAT_KEYS = (
     "publish", "event", "subscribe", "register", "call", "invocation", "yield", "error",
@@ -43,8 +48,10 @@ class Realm:
         self.name = name
         self.config = config or {"name": name}
         options = self.config.get("options", {})
-        self.strict_uris = options.get("uri_check", "strict") == "strict"
-        self._valid_uris: dict[str, bool] = {}
+        # the loose URI rule unless the config asks for the strict one (as Crossbar.io)
+        self.strict_uris = options.get("uri_check", "loose") == "strict"
+        self.max_uri_length = options.get("max_uri_length", MAX_URI_LENGTH)
+        self._valid_uris = UriCache(VALID_URIS_KEPT, VALID_URIS_BYTES)
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.roles: dict[str, object] = {"trusted": TrustedRole()}
         for role_cfg in self.config.get("roles", []):
@@ -88,14 +95,32 @@ class Realm:
 
     def uri_ok(self, uri: str) -> bool:
         """Is ``uri`` a valid concrete URI under this realm's rules?  Cached: a
-        router sees the same few procedures and topics over and over."""
+        router sees the same few procedures and topics over and over.  A URI
+        longer than ``max_uri_length`` is invalid and never cached."""
         ok = self._valid_uris.get(uri)
         if ok is None:
+            if type(uri) is not str or len(uri) > self.max_uri_length:
+                return False
             ok = check_uri(uri, self.strict_uris)
-            if len(self._valid_uris) >= 10000:
-                self._valid_uris.clear()
-            self._valid_uris[uri] = ok
+            self._valid_uris.put(uri, ok, uri)
         return ok
+
+    def pattern_ok(self, uri: str, match: str) -> bool:
+        """Is ``uri`` valid for a SUBSCRIBE / REGISTER with ``match`` under this realm's rules?"""
+        return type(uri) is str and len(uri) <= self.max_uri_length and check_pattern(uri, match, self.strict_uris)
+
+    def quote_uri(self, uri) -> str:
+        """``uri`` for an error text: quoted, a long one cut, and an over-long one
+        says so (it is never echoed back whole)."""
+        if type(uri) is not str:
+            return f"of type {type(uri).__name__}"
+        n = len(uri)
+        if n <= QUOTED_URI_LENGTH:
+            return f"'{uri}'"
+        text = f"'{uri[:QUOTED_URI_LENGTH]}...' ({n} characters"
+        if n > self.max_uri_length:
+            return f"{text}, longer than the realm's max_uri_length {self.max_uri_length})"
+        return text + ")"
 
     def call_later(self, delay: float, fn, *args):
         return asyncio.get_running_loop().call_later(delay, fn, *args)

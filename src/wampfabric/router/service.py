@@ -205,8 +205,8 @@ class RouterServiceAgent:
             raise MetaError(E.NO_SUCH_SESSION, "caller unknown")
         if scope not in SCOPES:
             raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
-        if not isinstance(topic, str) or not check_uri(topic, self.realm.strict_uris):
-            raise MetaError(E.INVALID_URI, f"invalid testament topic {topic!r}")
+        if not self.realm.uri_ok(topic):
+            raise MetaError(E.INVALID_URI, f"invalid testament topic {self.realm.quote_uri(topic)}")
         if args is not None and not isinstance(args, list) or kwargs is not None and not isinstance(kwargs, dict):
             raise MetaError(E.INVALID_ARGUMENT, "args must be a list and kwargs a dict")
         if publish_options is not None and not isinstance(publish_options, dict):

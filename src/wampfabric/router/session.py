@@ -14,6 +14,7 @@ from ..protocol import errors as E
 from ..protocol.errors import ProtocolError, SerializationError
 from ..protocol.messages import parse as parse_message
 from .authorization import pattern_key
+from .urimap import UriCache
 from .ids import random_bytes, secure_id
 
 log = logging.getLogger("wampfabric.router.session")
@@ -80,7 +81,8 @@ def anonymous_authid() -> str:
 
 
 MAX_HELD = 1000  # messages a session may send while an authorizer is asked
-MAX_CACHED_ANSWERS = 10_000  # cached authorizer answers per session
+MAX_CACHED_ANSWERS = 10_000  # cached authorizer answers per session ...
+MAX_CACHED_ANSWER_BYTES = 1024 * 1024  # ... and bytes of the URIs they keep alive
 
 
 class PassThroughSerializer:
@@ -263,17 +265,17 @@ class RouterSession:
             cache = None
             if same_role:
                 cache = self.authz_cache
-                if cache is None or len(cache) >= MAX_CACHED_ANSWERS:
-                    cache = self.authz_cache = {}  # bounded: a session cannot grow it without limit
+                if cache is None:  # bounded: emptied when full, a session cannot grow it without limit
+                    cache = self.authz_cache = UriCache(MAX_CACHED_ANSWERS, MAX_CACHED_ANSWER_BYTES)
                 # the handler's authorize() finds the answer here; it stays only if cacheable
-                cache[(key, action)] = answer
+                cache.put((key, action), answer, key)
             # (if the role changed meanwhile, the message is decided again under the new role)
             try:
                 handler(self, msg)
             except Exception:
                 log.exception("internal error processing a deferred message of session %s", self.session_id)
             if same_role and not keep and self.authz_cache is cache:
-                cache.pop((key, action), None)
+                cache.discard((key, action), key)
             if self._held is not None:  # the handler had to ask again: the rest waits behind it
                 self._held.extend(held)
                 return
