@@ -32,6 +32,20 @@ MAX_CACHED_ROUTE_BYTES = 2 * 1024 * 1024  # ... and the bytes of their URIs it k
 MAX_PENDING_CALLS = 10_000
 MAX_PENDING_INVOCATIONS = 100_000
 MAX_CONCURRENCY_REACHED = "crossbar.error.max_concurrency_reached"
+# namespaces of the router (wamp.*: meta API) and of the node (crossbar.*): a CALL there reaches a
+# pattern registration only if the pattern itself lies inside it (which, for wamp.*, only trusted
+# sessions can register), so a registration of prefix "" or "wamp" cannot answer other sessions'
+# calls to unimplemented wamp.* or crossbar.* procedures
+RESERVED_PREFIXES = ("wamp.", "crossbar.")
+
+
+def poaches_reserved(procedure: str, pattern: str) -> bool:
+    """Whether a pattern registration ``pattern`` covers ``procedure`` only by reaching into a
+    reserved namespace from outside."""
+    for prefix in RESERVED_PREFIXES:
+        if procedure.startswith(prefix):
+            return not pattern.startswith(prefix)
+    return False
 
 
 class Registration:
@@ -230,7 +244,11 @@ class Dealer:
         return self._regs.get(procedure, match)
 
     def match(self, procedure: str) -> Registration | None:
-        return self._regs.best(procedure)
+        """The registration a CALL of ``procedure`` goes to (wamp.registration.match)."""
+        reg = self._regs.best(procedure)
+        if reg is not None and reg.match != EXACT and poaches_reserved(procedure, reg.uri):
+            return None
+        return reg
 
     def registrations(self):
         return self._by_id.values()
@@ -268,7 +286,7 @@ class Dealer:
         reg = self._routes.get(proc)
         if reg is None:
             reg = self._regs.best(proc)
-            if reg is None:
+            if reg is None or (reg.match != EXACT and poaches_reserved(proc, reg.uri)):
                 session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
                 return
             self._routes.put(proc, reg, proc)
