@@ -238,3 +238,27 @@ async def test_meta_api_on_loose_realm(session):
     proc = f"com.myApp.{uid()}.getUser"
     reg = await w(a.register(lambda: 1, proc))
     assert await w(a.call("wamp.registration.lookup", proc)) == reg.id
+
+
+# -- the node management realm ("crossbar") follows the same default ----------------------
+
+
+def test_worker_ids_with_app_style_names():
+    """Worker IDs are part of the management URIs (``crossbar.worker.<id>.get_status``): an ID
+    such as ``Router-1``, fine for Crossbar.io, must not stop the node from starting."""
+
+    def config(ports, rs_path):
+        cfg = node_config(ports, rs_path)
+        cfg["workers"][0]["id"] = "Router-1"
+        return cfg
+
+    n = start_node(config)
+    try:
+        with wamp_raw.RawSocketPeer(port=n.rawsocket_port, serializer="json") as p:
+            assert p.hello()[0] == wamp_raw.WELCOME
+            r = p.request([wamp_raw.CALL, p.next_id(), {}, "wamp.session.count", []])
+            assert r[0] == wamp_raw.RESULT, r
+        assert "Router-1" in n.log()
+        n.assert_alive()
+    finally:
+        stop_node(n)

@@ -45,15 +45,12 @@ URIs through :func:`quote_uri`, which shortens long ones.
 import re
 
 __all__ = ["check_uri", "check_pattern", "quote_uri", "MATCH_EXACT", "MATCH_PREFIX", "MATCH_WILDCARD",
-           "MAX_URI_LENGTH", "URI_CHECKS"]
+           "MAX_URI_LENGTH"]
 
 # The default limit of a URI's length in characters (a realm's option "max_uri_length").
 # Long-but-legit URIs seen in practice (reverse domain + UUIDs + a path or a device name)
 # stay well below 1,000 characters; 4,096 leaves room and bounds what caches keep.
 MAX_URI_LENGTH = 4096
-
-# A realm's option "uri_check": the default first
-URI_CHECKS = ("loose", "strict")
 
 # characters of a URI quoted in an error text or a log line before it is cut
 QUOTED_URI_LENGTH = 120
