@@ -266,3 +266,18 @@ def test_huge_distinct_topics_do_not_grow_router_memory(bnode):
     bnode.assert_alive()
     print(f"router RSS after the client left: {after / MB:.1f} MB")
     assert after - before < 20 * MB, (before, after)
+
+
+def test_huge_realm_name_and_violation_texts_are_not_echoed(bnode):
+    """HELLO for a huge (non-existent) realm name, and a protocol violation quoting a huge
+    client value: the ABORT's message stays short."""
+    with wamp_raw.RawSocketPeer(port=bnode.ports["rawsocket"], serializer="json") as p:
+        r = p.hello(realm="com.realm." + "z" * 500_000)
+        assert r[0] == wamp_raw.ABORT and r[2] == "wamp.error.no_such_realm", r[:3]
+        assert len(r[1]["message"]) < 400 and "z" * 200 not in r[1]["message"], r[1]["message"][:500]
+    with wamp_raw.RawSocketPeer(port=bnode.ports["rawsocket"], serializer="json") as p:
+        r = p.hello(details={"roles": {"q" * 500_000: {}}})
+        assert r[0] == wamp_raw.ABORT and r[2] == "wamp.error.protocol_violation", r[:3]
+        assert len(r[1]["message"]) < 1000 and "q" * 600 not in r[1]["message"], len(r[1]["message"])
+    assert "q" * 600 not in bnode.log() and "z" * 200 not in bnode.log()
+    bnode.assert_alive()

@@ -121,7 +121,7 @@ def quote_uri(uri, limit: int = QUOTED_URI_LENGTH) -> str:
     """``uri`` quoted for an error text or a log line: a long one is cut (and its length
     given), so a router never echoes a huge string back or into its log."""
     if type(uri) is not str:
-        return f"of type {type(uri).__name__}"
+        return repr(uri)[:limit]
     if len(uri) <= limit:
         return f"'{uri}'"
     return f"'{uri[:limit]}...' ({len(uri)} characters)"

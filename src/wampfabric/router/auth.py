@@ -38,6 +38,7 @@ import secrets
 
 from ..protocol import auth as crypto
 from ..protocol import errors as E
+from ..protocol.uri import quote_uri
 from .session import anonymous_authid
 
 log = logging.getLogger("wampfabric.router.auth")
@@ -254,7 +255,7 @@ class PendingAuth:
         realm_name = principal.get("realm") or self.realm_name
         realm = self.router.realms.get(realm_name) if realm_name else None
         if realm is None:
-            self.session.abort(E.NO_SUCH_REALM, f"no realm '{realm_name}' exists on this router")
+            self.session.abort(E.NO_SUCH_REALM, f"no realm {quote_uri(realm_name)} exists on this router")
             return
         role = principal["role"]
         if role not in realm.roles:

@@ -439,6 +439,8 @@ class RouterSession:
 
     def protocol_violation(self, reason: str) -> None:
         """spec basic/sessions "Protocol Violations": ABORT and close."""
+        if len(reason) > 500:  # it may quote client data: never echo or log a huge string
+            reason = f"{reason[:500]}... ({len(reason)} characters)"
         log.info("protocol violation from %s (session %s): %s", self.transport.peer, self.session_id, reason)
         self.abort(E.PROTOCOL_VIOLATION, reason)
 
