@@ -48,7 +48,38 @@ class Denied(Exception):
 
 
 HANG = object()  # lookup's answer for "never answer"
+HOLD = object()  # lookup's answer for "answer when the test says so" (authids "hold-<token>")
+HOLD_PREFIX = "hold-"
 PROBE_DELAY = 0.3
+HOLD_LIMIT = 60.0  # a held authentication is answered after this long even if never released
+
+
+def hold_dir() -> str:
+    """Where the test releases held authentications: the file <token> releases authid <token>;
+    the authenticator writes <token>.started when asked and <token>.answered just before it
+    answers (or when the router cancels it).  (Files, because the
+    function providers run in the router process.)"""
+    return os.environ[CRED_ENV] + ".hold"
+
+
+async def wait_released(authid: str, directory: str | None = None) -> dict:
+    """Wait (polling, 10 ms) until the test released ``authid``; returns the principal to answer."""
+    path = os.path.join(directory or hold_dir(), authid)
+    with open(path + ".started", "w"):
+        pass
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HOLD_LIMIT
+    try:
+        while not os.path.exists(path) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        # the router cancels a function authenticator whose authentication is gone
+        with open(path + ".answered", "w") as f:
+            f.write("cancelled")
+        raise
+    with open(path + ".answered", "w"):
+        pass
+    return {"role": "probe", "secret": "held"}  # (secret: a wampcra principal needs one)
 
 
 def lookup(creds: dict, realm, authid, details: dict):
@@ -58,11 +89,15 @@ def lookup(creds: dict, realm, authid, details: dict):
     exception whose text holds the presented ticket, ``denied`` is refused with a
     custom message, ``badrole``/``badrealm``/``badprincipal`` return unusable principals,
     ``probe-*`` is accepted (role ``probe``, whatever the ticket) after PROBE_DELAY
-    seconds by the asynchronous authenticators.
+    seconds by the asynchronous authenticators, ``hold-<token>`` waits (asynchronous
+    authenticators) until the test releases it (``AuthNode.release``), then is accepted
+    with role ``probe``.
     """
     method = details.get("authmethod")
     if authid == "hang":
         return HANG
+    if isinstance(authid, str) and authid.startswith(HOLD_PREFIX):
+        return HOLD
     if isinstance(authid, str) and authid.startswith("probe-") and method == "ticket":
         return {"role": "probe"}
     if authid == "crash":
@@ -133,7 +168,7 @@ async def create_async_authenticator(config, controller):
 def authenticate(realm, authid, details):
     """The synchronous function authenticator (made by ``create_authenticator``)."""
     result = lookup(_credentials(), realm, authid, details)
-    if result is HANG:
+    if result is HANG or result is HOLD:
         # a synchronous function cannot hang without blocking the router: refuse instead
         raise Denied("wamp.error.not_authorized", "would hang")
     return result
@@ -141,6 +176,8 @@ def authenticate(realm, authid, details):
 
 async def authenticate_async(realm, authid, details):
     """The coroutine authenticator (made by ``create_async_authenticator``; the router awaits it)."""
+    if isinstance(authid, str) and authid.startswith(HOLD_PREFIX):
+        return await wait_released(authid)  # (first: a cancellation is recorded from the start)
     await asyncio.sleep(PROBE_DELAY if str(authid).startswith("probe-") else 0.01)
     result = lookup(_credentials(), realm, authid, details)
     if result is HANG:
@@ -417,6 +454,36 @@ class AuthNode:
     def log(self) -> str:
         return self.node.log()
 
+    @property
+    def hold_dir(self) -> str:
+        return self.cred_path + ".hold"
+
+    def hold(self) -> str:
+        """A fresh authid that the asynchronous authenticators (dynamic, function-async) hold
+        until :meth:`release`."""
+        import secrets
+
+        return HOLD_PREFIX + secrets.token_hex(6)
+
+    def release(self, authid: str) -> None:
+        with open(os.path.join(self.hold_dir, authid), "w"):
+            pass
+
+    def wait_settled(self, authid: str, timeout: float = 10.0) -> None:
+        """If the authenticator was asked about the released ``authid``: until it has answered (or,
+        a function provider, was cancelled by the router because the authentication was gone).
+        (A function whose authentication went away before it ever ran is never asked.)"""
+        import time
+
+        if not os.path.exists(os.path.join(self.hold_dir, authid + ".started")):
+            return
+        path = os.path.join(self.hold_dir, authid + ".answered")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the authenticator did not answer for {authid} within {timeout} s")
+            time.sleep(0.01)
+
     def assert_alive(self):
         self.node.assert_alive()
 
@@ -433,6 +500,7 @@ def start_auth_node():
     fd, cred_path = tempfile.mkstemp(prefix="wf-auth-creds-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(creds, f)
+    os.mkdir(cred_path + ".hold")
     here = str(Path(__file__).resolve().parent)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", CRED_ENV)}
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, saved["PYTHONPATH"]) if p)
@@ -449,7 +517,7 @@ def start_auth_node():
     try:
         for authid, realm in (("authenticator", REALM), ("authenticator2", AUTH_REALM)):
             t = AuthenticatorThread(an.url("authenticator"), realm, authid,
-                                    creds["authenticators"][authid]["ticket"], creds)
+                                    creds["authenticators"][authid]["ticket"], creds, an.hold_dir)
             an.authenticators.append(t)
             t.start()
     except BaseException:
@@ -464,6 +532,9 @@ def stop_auth_node(an: AuthNode) -> None:
     for t in an.authenticators:
         t.stop()
     conftest.stop_node(an.node)
+    import shutil
+
+    shutil.rmtree(an.hold_dir, ignore_errors=True)
     try:
         os.unlink(an.cred_path)
     except OSError:
@@ -475,10 +546,11 @@ class AuthenticatorThread:
     itself authenticated by ticket) registering ``com.auth.authenticate`` on ``realm``,
     run on an event loop in a thread of its own.  ``calls`` records what it was asked."""
 
-    def __init__(self, url: str, realm: str, authid: str, ticket: str, creds: dict):
+    def __init__(self, url: str, realm: str, authid: str, ticket: str, creds: dict, hold_dir: str):
         import threading
 
         self.url, self.realm, self.authid, self.ticket, self.creds = url, realm, authid, ticket, creds
+        self.hold_dir = hold_dir
         self.calls: list = []
         self.hanging: list = []
         self.ready = threading.Event()
@@ -523,6 +595,8 @@ class AuthenticatorThread:
                 owner.hanging.append(fut)
                 await fut  # resolved only by stop()
                 raise ApplicationError("wamp.error.not_authorized", "authenticator stopped")
+            if result is HOLD:
+                return await wait_released(authid, owner.hold_dir)
             return result
 
         session = await login(self.url, self.realm, create_authenticator("ticket", authid=self.authid,

@@ -15,6 +15,21 @@ from wampfabric.transport.local import connect_local
 ALL = {"call": True, "register": True, "publish": True, "subscribe": True}
 
 
+async def until(cond, timeout: float = 5.0):
+    """Let the loop run until ``cond()`` holds (no fixed sleeps: the order of events decides)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+class Asked(list):
+    """What the authorizer was asked, and ``gate``: it answers about com.slow.* once that is set."""
+
+    gate: asyncio.Event
+
+
 @pytest.fixture
 async def setup():
     router = Router()
@@ -23,14 +38,19 @@ async def setup():
         {"name": "dyn", "authorizer": "com.authz.authorize"},
     ]})
     backend = await connect_local(router, "realm1", role="backend")
-    asked = []
+    asked = Asked()
+    gate = asked.gate = asyncio.Event()  # the authorizer answers about com.slow.* once the test sets it
+
+    async def slow_answer():
+        await gate.wait()
+        return {"allow": True, "cache": True}
 
     def authorize(session, uri, action, options):
         asked.append((session["authrole"], uri, action))
         if uri.startswith("com.forbidden"):
             return False
         if uri.startswith("com.slow"):
-            return asyncio.sleep(0.05, result={"allow": True, "cache": True})
+            return slow_answer()
         return {"allow": True, "disclose": uri.startswith("com.disclose"), "cache": uri.startswith("com.cached")}
 
     await backend.register("com.authz.authorize", authorize)
@@ -67,10 +87,15 @@ async def test_message_order_is_kept_while_authorizer_is_asked(setup):
     got = []
     await backend.subscribe("com.slow.topic", lambda n: got.append(n))
     await backend.subscribe("com.app.topic", lambda n: got.append(n))
-    # the first publish waits for a slow authorizer; the second must not overtake it
+    # the first publish waits for the held authorizer; the second must not overtake it
     user.publish("com.slow.topic", 1)
     user.publish("com.app.topic", 2)
-    await asyncio.sleep(0.3)
+    await until(lambda: ("dyn", "com.slow.topic", "publish") in asked)
+    for _ in range(20):  # the loop runs on: nothing is delivered while the first one waits
+        await asyncio.sleep(0)
+    assert got == []
+    asked.gate.set()
+    await until(lambda: len(got) == 2)
     assert got == [1, 2]
 
 
@@ -106,9 +131,10 @@ async def test_failing_authorizer_denies(setup):
 async def test_role_change_while_authorizer_is_asked_decides_under_the_new_role(setup):
     router, realm, backend, user, asked = setup
     await backend.register("com.slow.echo", lambda x: x)
-    call = asyncio.ensure_future(user.call("com.slow.echo", 1))  # the authorizer takes 50 ms
-    await asyncio.sleep(0.01)
+    call = asyncio.ensure_future(user.call("com.slow.echo", 1))  # the authorizer is held
+    await until(lambda: ("dyn", "com.slow.echo", "call") in asked)
     realm.add_role({"name": "dyn", "permissions": [{"uri": "com.app.", "match": "prefix", "allow": {"call": True}}]})
+    asked.gate.set()  # the authorizer now allows, but it was asked under the old role
     with pytest.raises(ApplicationError) as e:
         await asyncio.wait_for(call, 2)  # answered (denied by the new role), not lost
     assert e.value.error == "wamp.error.not_authorized"
