@@ -16,6 +16,7 @@ from collections import deque
 from datetime import datetime, timezone
 
 from ..protocol import errors as E
+from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
@@ -59,6 +60,32 @@ def parse_rfc3339(value: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+_unencodable_log = [0.0, 0]  # time of the last "cannot be encoded" line, lines suppressed since
+
+
+def log_unencodable(what: str, ser, e: Exception) -> None:
+    """Log that ``what`` cannot be encoded in serializer ``ser``: one line a second at most (a
+    client can send many such payloads), counting the lines left out."""
+    now = time.monotonic()
+    if now - _unencodable_log[0] < 1.0:
+        _unencodable_log[1] += 1
+        return
+    more = f" ({_unencodable_log[1]} more since the last such line)" if _unencodable_log[1] else ""
+    _unencodable_log[0] = now
+    _unencodable_log[1] = 0
+    log.warning("%s cannot be encoded in %s: %s%s", what, ser.NAME, e, more)
+
+
+def _unencodable(ser, topic: str, publication: int, e: SerializationError) -> bool:
+    """An event this serializer cannot encode (e.g. a MessagePack extension type for JSON, a
+    nesting too deep): its receivers using that serializer are skipped, with a log line,
+    everybody else gets the event.  The publisher is not at fault and is not told (an
+    acknowledged publish still gets PUBLISHED: the event was published).  Returns False, the
+    mark of such a serializer in ``Broker._dispatch``."""
+    log_unencodable(f"event {publication} on topic '{topic[:200]}' (skipped for those subscribers)", ser, e)
+    return False
 
 
 def _may_match_meta(uri: str, match: str) -> bool:
@@ -351,14 +378,23 @@ class Broker:
                 ser = receiver.serializer
                 if ser is not last_ser:
                     if last_ser is None:
-                        data = ser.serialize(event)
+                        try:
+                            data = ser.serialize(event)
+                        except SerializationError as e:
+                            data = _unencodable(ser, topic, publication, e)
                     else:
                         if cache is None:
                             cache = {last_ser: data}
                         data = cache.get(ser)
                         if data is None:
-                            data = cache[ser] = ser.serialize(event)
+                            try:
+                                data = ser.serialize(event)
+                            except SerializationError as e:
+                                data = _unencodable(ser, topic, publication, e)
+                            cache[ser] = data
                     last_ser = ser
+                if data is False:
+                    continue  # the event cannot be encoded in this subscriber's serializer: skipped (logged)
                 receiver.send_raw(data)
                 delivered += 1
         self.stats["event"] += delivered
@@ -429,7 +465,11 @@ class Broker:
                 details["topic"] = topic
             if ret.ppt:
                 details.update(ret.ppt)
-            session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.tail])
+            try:
+                session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.tail])
+            except SerializationError as e:
+                log_unencodable(f"retained event {ret.publication} on topic '{topic[:200]}' (not sent)",
+                                session.serializer, e)
 
     def get_events(self, sub: Subscription, caller=None, limit: int | None = None, reverse: bool = False,
                    topic: str | None = None, **filters) -> list[dict]:

@@ -13,8 +13,9 @@ import random
 import time
 
 from ..protocol import errors as E
+from ..protocol.errors import SerializationError
 from ..protocol.messages import Registered, Unregistered
-from .broker import iso_utc, passthru_tail
+from .broker import iso_utc, log_unencodable, passthru_tail
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriCache, UriMap
 
@@ -356,13 +357,19 @@ class Dealer:
         callee.pending_invocations[inv_id] = inv
         session.pending_calls[request] = inv
         if msg.payload is not None:
-            callee.send([MSG_INVOCATION, inv_id, reg.id, details, *passthru_tail(msg.payload, options, details)])
+            out = [MSG_INVOCATION, inv_id, reg.id, details, *passthru_tail(msg.payload, options, details)]
         elif msg.kwargs:
-            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs])
+            out = [MSG_INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            callee.send([MSG_INVOCATION, inv_id, reg.id, details, msg.args])
+            out = [MSG_INVOCATION, inv_id, reg.id, details, msg.args]
         else:
-            callee.send([MSG_INVOCATION, inv_id, reg.id, details])
+            out = [MSG_INVOCATION, inv_id, reg.id, details]
+        try:
+            callee.send(out)
+        except SerializationError as e:
+            self._finish(inv)
+            self._unencodable(inv, "call", callee, e)
+            return
         self.stats["invocation"] += 1
         if timeout:
             if type(timeout) is int and timeout > 0:
@@ -379,14 +386,21 @@ class Dealer:
         # "Freezing of Options": every chunk carries the details of the initiating CALL
         details = dict(inv.details, progress=True) if progress else dict(inv.details)
         if msg.payload is not None:
-            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details,
-                             *passthru_tail(msg.payload, msg.options, details)])
+            out = [MSG_INVOCATION, inv.id, inv.registration.id, details,
+                   *passthru_tail(msg.payload, msg.options, details)]
         elif msg.kwargs:
-            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs])
+            out = [MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args])
+            out = [MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args]
         else:
-            inv.callee.send([MSG_INVOCATION, inv.id, inv.registration.id, details])
+            out = [MSG_INVOCATION, inv.id, inv.registration.id, details]
+        try:
+            inv.callee.send(out)
+        except SerializationError as e:
+            self._finish(inv)
+            self._unencodable(inv, "call", inv.callee, e)
+            self._interrupt(inv, E.CANCELED)
+            return
         self.stats["invocation"] += 1
 
     def _timeout(self, inv: InvocationRequest) -> None:
@@ -399,6 +413,22 @@ class Dealer:
         inv.caller.send_error(MSG_CALL, inv.call_request, E.TIMEOUT, ["call timed out"])
         if inv.callee.supports("callee", "call_canceling"):
             inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.TIMEOUT}])
+
+    def _interrupt(self, inv: InvocationRequest, reason: str) -> None:
+        if inv.callee.supports("callee", "call_canceling"):
+            inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": reason}])
+
+    @staticmethod
+    def _unencodable(inv: InvocationRequest, what: str, receiver, e: SerializationError) -> None:
+        """A payload one side sent cannot be encoded in the other side's serializer (e.g. a
+        MessagePack extension type for JSON, a nesting too deep): the caller gets ERROR
+        wamp.error.invalid_argument (the call has failed); nobody's session is closed."""
+        if what == "call":
+            text = f"the call's payload cannot be encoded for the callee ({receiver.serializer.NAME}): {e}"
+        else:
+            text = f"the call result cannot be encoded in the caller's serializer ({receiver.serializer.NAME}): {e}"
+        log_unencodable(f"{what} of procedure '{inv.registration.uri}'", receiver.serializer, e)
+        inv.caller.send_error(MSG_CALL, inv.call_request, E.INVALID_ARGUMENT, [text])
 
     def _finish(self, inv: InvocationRequest) -> None:
         inv.callee.pending_invocations.pop(inv.id, None)
@@ -451,13 +481,21 @@ class Dealer:
         else:
             self._finish(inv)
         if msg.payload is not None:
-            inv.caller.send([50, inv.call_request, details, *passthru_tail(msg.payload, options, details)])
+            out = [50, inv.call_request, details, *passthru_tail(msg.payload, options, details)]
         elif msg.kwargs:
-            inv.caller.send([50, inv.call_request, details, msg.args or [], msg.kwargs])
+            out = [50, inv.call_request, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            inv.caller.send([50, inv.call_request, details, msg.args])
+            out = [50, inv.call_request, details, msg.args]
         else:
-            inv.caller.send([50, inv.call_request, details])
+            out = [50, inv.call_request, details]
+        try:
+            inv.caller.send(out)
+        except SerializationError as e:
+            if progress:  # the stream is broken: the call ends here
+                self._finish(inv)
+                self._interrupt(inv, E.CANCELED)
+            self._unencodable(inv, "result", inv.caller, e)
+            return
         self.stats["yield"] += 1
 
     def invocation_error(self, session, msg) -> None:
@@ -468,14 +506,21 @@ class Dealer:
         error = msg.error
         if msg.payload is not None:
             details = {}
-            inv.caller.send([8, MSG_CALL, inv.call_request, details, error,
-                             *passthru_tail(msg.payload, msg.details, details)])
+            out = [8, MSG_CALL, inv.call_request, details, error, *passthru_tail(msg.payload, msg.details, details)]
         elif msg.kwargs:
-            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs])
+            out = [8, MSG_CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs]
         elif msg.args:
-            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error, msg.args])
+            out = [8, MSG_CALL, inv.call_request, msg.details, error, msg.args]
         else:
-            inv.caller.send([8, MSG_CALL, inv.call_request, msg.details, error])
+            out = [8, MSG_CALL, inv.call_request, msg.details, error]
+        try:
+            inv.caller.send(out)
+        except SerializationError as e:
+            # the caller still learns the callee's error URI, without the payload it cannot take
+            log_unencodable(f"error of procedure '{inv.registration.uri}' (sent without its payload)",
+                            inv.caller.serializer, e)
+            inv.caller.send_error(MSG_CALL, inv.call_request, error,
+                                  [f"the callee's error payload cannot be encoded in {inv.caller.serializer.NAME}: {e}"])
         self.stats["error"] += 1
 
     # -- sessions leaving -------------------------------------------------------
