@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""Differential check: the same client scenarios against Crossbar.io and wampfabric.
+
+    python compat/run.py [--routers crossbar,wampfabric] [--only GLOB] [--jobs N] [--report FILE]
+
+One node directory (compat/nodedir: .crossbar/config.json, the container's backend
+component and the guest program) is instantiated once on free ports; Crossbar.io
+(``crossbar start --cbdir``) and then wampfabric (``wampfabric start --cbdir``) run it
+in turn.  Against each, the client jobs run (autobahn-python, autobahn-js, wampy; json,
+msgpack, cbor; WebSocket and RawSocket): each job is a client process printing one JSON
+line ``{scenario: outcome}``.  Outcomes are normalized (session IDs, request IDs,
+timestamps, the job's random URI prefix, routers' human-readable error texts) and
+compared per ``client/serializer/transport/scenario``.  Every differing outcome is
+printed with both sides; the exit code is 1 when a difference is not listed in
+compat/deliberate.json (each entry names a glob over the keys and the reason).
+
+With a single router (``--routers wampfabric``) nothing is compared: the outcomes are
+printed (or written with --report), and the exit code says whether every job ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+JS_LIB = REPO / "tests" / "js"
+PYTHON = sys.executable
+CROSSBAR = Path(os.environ.get("COMPAT_CROSSBAR", REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"))
+NODE = shutil.which("node")
+
+PORT_NAMES = ["WEB_PORT", "RS_PORT", "BACKEND_PORT", "AUTH_STATIC_PORT", "AUTH_DYNAMIC_PORT", "AUTH_DYNAMIC_RS_PORT"]
+SERIALIZERS = ["json", "msgpack", "cbor"]
+JOB_TIMEOUT = 120
+
+# fixed test credentials (they only protect a throw-away node on 127.0.0.1)
+CS_SEED = hashlib.sha256(b"wampfabric compat cryptosign").hexdigest()
+SECRETS = {
+    "CRA_SECRET": "cra-secret-456",
+    "CRA_SALTED_PASSWORD": "cra-salted-password",
+    "CRA_SALT": "salt123",
+    "CRA_ITERATIONS": 100,
+    "CRA_KEYLEN": 32,
+    "SCRAM_PASSWORD": "scram-password",
+    "CS_SEED": CS_SEED,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# node directory
+
+
+def free_port(taken: set) -> int:
+    """A free port below the ephemeral range (as tests/conftest.py picks them)."""
+    import random
+
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+
+
+def make_secrets() -> dict:
+    import nacl.signing
+    from autobahn.wamp.auth import derive_scram_credential
+
+    s = dict(SECRETS)
+    s["CS_PUBKEY"] = nacl.signing.SigningKey(bytes.fromhex(CS_SEED)).verify_key.encode().hex()
+    s["SCRAM_CREDENTIAL"] = derive_scram_credential("dyn-scram", s["SCRAM_PASSWORD"])
+    s["SCRAM_STATIC_CREDENTIAL"] = derive_scram_credential("scram-user", s["SCRAM_PASSWORD"])
+    return s
+
+
+def instantiate_nodedir(target: Path, ports: dict, sec: dict) -> Path:
+    """Copy compat/nodedir to target and fill in the placeholders; returns the cbdir."""
+    shutil.copytree(HERE / "nodedir", target, dirs_exist_ok=True)
+    cbdir = target / ".crossbar"
+    text = (cbdir / "config.json").read_text()
+    values = dict(ports)
+    values["PYTHON"] = PYTHON
+    values["NODEDIR"] = str(target)
+    values["BACKEND_PORT_STR"] = str(ports["BACKEND_PORT"])
+    values["CS_PUBKEY"] = sec["CS_PUBKEY"]
+    values["SCRAM_PRINCIPAL"] = dict(sec["SCRAM_STATIC_CREDENTIAL"], role="user")
+    for name, value in values.items():
+        text = text.replace(f'"${{{name}}}"', json.dumps(value))  # a whole JSON value
+        if isinstance(value, str):
+            text = text.replace(f"${{{name}}}", value)  # inside a string
+    if "${" in text:
+        raise SystemExit(f"compat/nodedir config: unfilled placeholder near {text[text.index('${'):][:40]!r}")
+    (cbdir / "config.json").write_text(text)
+    with open(target / "compat_secrets.py", "w") as f:
+        f.write("# written by compat/run.py\n")
+        for k, v in sec.items():
+            f.write(f"{k} = {v!r}\n")
+    return cbdir
+
+
+def router_command(router: str, cbdir: Path) -> list[str]:
+    if router == "crossbar":
+        return [str(CROSSBAR), "start", "--cbdir", str(cbdir)]
+    return [PYTHON, "-m", "wampfabric", "start", "--cbdir", str(cbdir)]
+
+
+class RouterProcess:
+    def __init__(self, router: str, cbdir: Path, ports: dict, logdir: Path):
+        self.router = router
+        self.cbdir = cbdir
+        self.ports = ports
+        self.log_path = logdir / f"{router}.log"
+        self.proc = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("WAMPFABRIC_TEST_AGAINST", None)
+        with open(self.log_path, "wb") as logf:
+            self.proc = subprocess.Popen(router_command(self.router, self.cbdir), cwd=self.cbdir.parent,
+                                         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        for name in PORT_NAMES:
+            self._wait_port(self.ports[name], deadline)
+        # the container's backend and the guest register their procedures after the ports open
+        probe = [PYTHON, str(HERE / "scenarios" / "probe.py"), f"rs://127.0.0.1:{self.ports['RS_PORT']}",
+                 str(max(5, deadline - time.monotonic()))]
+        r = subprocess.run(probe, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.router}: backend/guest not ready: {r.stdout[-500:]}{r.stderr[-1500:]}\n"
+                               f"--- log:\n{self.log()[-3000:]}")
+
+    def _wait_port(self, port: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.router} exited ({self.proc.returncode}) before port {port} opened:\n"
+                                   f"{self.log()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.router}: port {port} did not open:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for f in ("node.pid",):
+            try:
+                (self.cbdir / f).unlink()
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+def node_flags(lib: str) -> list[str]:
+    if lib != "autobahn26":
+        return []
+    r = subprocess.run([NODE, "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True)
+    return [] if r.stdout.strip() == "function" else ["--experimental-websocket"]
+
+
+def js_auth_cases(ports: dict, serializer: str, sec: dict) -> list[dict]:
+    st = f"ws://127.0.0.1:{ports['AUTH_STATIC_PORT']}/"
+    dy = f"ws://127.0.0.1:{ports['AUTH_DYNAMIC_PORT']}/"
+    base = {"realm": "realm1", "serializer": serializer}
+    cases = [
+        ("static.ticket.ok", st, "ticket", "ticket-user", {"ticket": "secret-ticket-123"}),
+        ("static.ticket.wrong", st, "ticket", "ticket-user", {"ticket": "nope"}),
+        ("static.ticket.unknown_authid", st, "ticket", "nobody", {"ticket": "x"}),
+        ("static.wampcra.ok", st, "wampcra", "cra-user", {"secret": sec["CRA_SECRET"]}),
+        ("static.wampcra.wrong", st, "wampcra", "cra-user", {"secret": "wrong"}),
+        ("static.wampcra.salted", st, "wampcra", "cra-salted", {"secret": sec["CRA_SALTED_PASSWORD"]}),
+        ("static.cryptosign.ok", st, "cryptosign", "cs-user", {"seed": CS_SEED}),
+        ("static.cryptosign.unknown_key", st, "cryptosign", "cs-user", {"seed": "11" * 32}),
+        ("dynamic.ticket.ok", dy, "ticket", "dyn-ticket", {"ticket": "dyn-ticket-secret"}),
+        ("dynamic.ticket.wrong", dy, "ticket", "dyn-ticket", {"ticket": "nope"}),
+        ("dynamic.wampcra.ok", dy, "wampcra", "dyn-cra", {"secret": sec["CRA_SECRET"]}),
+        ("dynamic.wampcra.salted", dy, "wampcra", "dyn-cra-salted", {"secret": sec["CRA_SALTED_PASSWORD"]}),
+        ("dynamic.wampcra.unknown", dy, "wampcra", "nobody", {"secret": "x"}),
+        ("dynamic.cryptosign.ok", dy, "cryptosign", None, {"seed": CS_SEED}),
+        ("dynamic.cryptosign.unknown_key", dy, "cryptosign", None, {"seed": "22" * 32}),
+    ]
+    out = []
+    for name, url, method, authid, extra in cases:
+        c = dict(base, name=name, url=url, method=method, **extra)
+        if authid is not None:
+            c["authid"] = authid
+        out.append(c)
+    return out
+
+
+class Job:
+    def __init__(self, key: str, argv: list[str], env: dict | None = None, cwd: Path | None = None):
+        self.key = key  # client/serializer/transport/kind
+        self.argv = argv
+        self.env = env or {}
+        self.cwd = cwd
+
+
+def make_jobs(ports: dict, sec: dict, nodedir: Path) -> list[Job]:
+    ws = f"ws://127.0.0.1:{ports['WEB_PORT']}/ws"
+    rs = f"rs://127.0.0.1:{ports['RS_PORT']}"
+    common = {"COMPAT_PORTS": json.dumps(ports), "COMPAT_NODEDIR": str(nodedir)}
+    jobs = []
+    py = str(HERE / "scenarios" / "pyclient.py")
+    callee = str(HERE / "scenarios" / "callee_modes.py")
+    for ser in SERIALIZERS:
+        for tname, url in (("ws", ws), ("rs", rs)):
+            jobs.append(Job(f"autobahn-python/{ser}/{tname}/client", [PYTHON, py, "client", url, ser], common))
+            jobs.append(Job(f"autobahn-python/{ser}/{tname}/callee", [PYTHON, callee, "autobahn-python", url, ser],
+                            common))
+        jobs.append(Job(f"autobahn-python/{ser}/ws/auth", [PYTHON, py, "auth", ws, ser], common))
+    jobs.append(Job("autobahn-python/json/rs/auth", [PYTHON, py, "auth", rs, "json"], common))
+    if NODE is not None:
+        scen = str(HERE / "js" / "scenarios.mjs")
+        auth = str(JS_LIB / "auth_scenarios.mjs")
+        for lib in ("autobahn", "wampy"):
+            for ser in SERIALIZERS:
+                flags = node_flags(lib)
+                jobs.append(Job(f"{lib}-js/{ser}/ws/client",
+                                [NODE, *flags, scen, "--lib", lib, "--url", ws, "--serializer", ser,
+                                 "--timeout", "110"], common))
+                jobs.append(Job(f"{lib}-js/{ser}/ws/callee", [PYTHON, callee, lib, ws, ser], common))
+        jobs.append(Job("autobahn-js/json/rs/client",
+                        [NODE, scen, "--lib", "autobahn", "--url", rs, "--serializer", "json", "--timeout", "110"],
+                        common))
+        jobs.append(Job("autobahn-js/json/rs/callee", [PYTHON, callee, "autobahn", rs, "json"], common))
+        for ser in ("json", "msgpack"):
+            cases = js_auth_cases(ports, ser, sec)
+            jobs.append(Job(f"autobahn-js/{ser}/ws/auth",
+                            [NODE, auth, "--lib", "autobahn", "--url", "ws://unused", "--timeout", "110"],
+                            dict(common, WAMP_AUTH_CASES=json.dumps(cases))))
+    return jobs
+
+
+def last_json_line(text: str):
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def run_job(job: Job) -> dict:
+    prefix = "p" + secrets.token_hex(5)
+    env = dict(os.environ, **job.env, COMPAT_PREFIX=prefix, PYTHONUNBUFFERED="1")
+    try:
+        r = subprocess.run(job.argv, capture_output=True, text=True, env=env, timeout=JOB_TIMEOUT,
+                           cwd=job.cwd or REPO, stdin=subprocess.DEVNULL)
+        out, err, rc = r.stdout, r.stderr, r.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        rc = "timeout"
+    result = last_json_line(out)
+    if result is None:
+        return {"_job": {"failed": f"exit {rc}, no result line", "stderr": err[-1500:]}}
+    if "results" in result and isinstance(result["results"], dict):  # tests/js/auth_scenarios.mjs
+        result = {k: v for k, v in result["results"].items()}
+    result.pop("ok", None)
+    result.pop("elapsed_ms", None)
+    return normalize(result, prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# normalization and comparison
+
+RANDOM_AUTHID = re.compile(r"^[A-Z0-9]{4}(-[A-Z0-9]{4}){5}$")  # Crossbar.io's generated anonymous authids
+ID_KEYS = {"session", "id", "request", "registration", "subscription", "publication", "caller", "publisher",
+           "timestamp", "created", "nonce", "session_id", "pid", "started", "trustlevel",
+           "x_cb_node", "x_cb_worker", "x_cb_peer", "x_cb_pid"}
+ROUTER_ERROR_PREFIXES = ("wamp.error.", "wamp.close.", "crossbar.error.", "wamp.close")
+
+
+def normalize(v, prefix: str, key: str | None = None):
+    if isinstance(v, dict):
+        out = {}
+        is_router_error = any(isinstance(v.get(k), str) and v[k].startswith(ROUTER_ERROR_PREFIXES)
+                              for k in ("error", "reason"))
+        for k, x in v.items():
+            if is_router_error and k in ("args", "message") and x:
+                x = "<text>" if isinstance(x, str) else ["<text>" if isinstance(a, str) else a for a in x]
+            out[k.replace(prefix, "<p>")] = normalize(x, prefix, k)
+        return out
+    if isinstance(v, list):
+        return [normalize(x, prefix, key) for x in v]
+    if key in ID_KEYS and (isinstance(v, int) and not isinstance(v, bool) or isinstance(v, str)):
+        return "<id>"
+    if isinstance(v, str):
+        if RANDOM_AUTHID.match(v):
+            return "<generated-authid>"
+        return v.replace(prefix, "<p>")
+    return v
+
+
+def load_deliberate() -> list[dict]:
+    path = HERE / "deliberate.json"
+    if not path.exists():
+        return []
+    entries = json.loads(path.read_text())
+    for e in entries:
+        if not e.get("match") or not e.get("reason"):
+            raise SystemExit(f"{path}: every entry needs 'match' (a glob) and 'reason': {e}")
+    return entries
+
+
+def deliberate_reason(key: str, entries: list[dict]) -> str | None:
+    for e in entries:
+        pats = e["match"] if isinstance(e["match"], list) else [e["match"]]
+        if any(fnmatch.fnmatchcase(key, p) for p in pats):
+            return e["reason"]
+    return None
+
+
+def flatten(results: dict) -> dict:
+    """{job_key: {scenario: outcome}} -> {"client/ser/transport/kind/scenario": outcome}."""
+    flat = {}
+    for job_key, outcomes in results.items():
+        for scen, outcome in outcomes.items():
+            flat[f"{job_key}/{scen}"] = outcome
+    return flat
+
+
+def short(v, limit: int = 600) -> str:
+    s = json.dumps(v, sort_keys=True, default=str)
+    return s if len(s) <= limit else s[:limit] + f"... ({len(s)} chars)"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--routers", default="crossbar,wampfabric",
+                    help="comma-separated, in the order they run (default: crossbar,wampfabric)")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only jobs whose key matches this glob (e.g. 'autobahn-python/json/ws/*'); repeatable")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("COMPAT_JOBS", "4")),
+                    help="client jobs run in parallel (default 4)")
+    ap.add_argument("--report", help="write every outcome of every router (JSON) to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the node directory and router logs")
+    args = ap.parse_args(argv)
+
+    routers = [r.strip() for r in args.routers.split(",") if r.strip()]
+    for r in routers:
+        if r not in ("crossbar", "wampfabric"):
+            ap.error(f"unknown router {r!r}")
+    if "crossbar" in routers and not CROSSBAR.exists():
+        print(f"Crossbar.io is not installed at {CROSSBAR}: run `bash bench/setup_crossbar.sh` (or `make compat`)",
+              file=sys.stderr)
+        return 2
+    if NODE is None:
+        print("note: `node` not found: the autobahn-js and wampy jobs are skipped", file=sys.stderr)
+    elif not (JS_LIB / "node_modules" / "wampy").exists():
+        print("installing tests/js/node_modules (npm ci)", file=sys.stderr)
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=JS_LIB, check=True)
+
+    root = Path(tempfile.mkdtemp(prefix="wf-compat-"))
+    taken: set = set()
+    ports = {name: free_port(taken) for name in PORT_NAMES}
+    sec = make_secrets()
+    cbdir = instantiate_nodedir(root / "node", ports, sec)
+    jobs = make_jobs(ports, sec, root / "node")
+    if args.only:
+        jobs = [j for j in jobs if any(fnmatch.fnmatchcase(j.key, p) for p in args.only)]
+    print(f"node directory {root / 'node'}; {len(jobs)} client jobs per router; routers: {', '.join(routers)}",
+          flush=True)
+
+    results: dict[str, dict] = {}
+    failed_start = []
+    t_all = time.monotonic()
+    for router in routers:
+        rp = RouterProcess(router, cbdir, ports, root)
+        t0 = time.monotonic()
+        try:
+            rp.start()
+        except RuntimeError as e:
+            print(f"!! {router} did not start: {e}", flush=True)
+            failed_start.append(router)
+            rp.stop()
+            continue
+        t1 = time.monotonic()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+                outs = dict(zip([j.key for j in jobs], pool.map(run_job, jobs)))
+        finally:
+            rp.stop()
+        results[router] = outs
+        print(f"{router}: started in {t1 - t0:.1f}s, jobs ran in {time.monotonic() - t1:.1f}s", flush=True)
+
+    if args.report:
+        Path(args.report).write_text(json.dumps(results, indent=1, sort_keys=True, default=str))
+    rc = 0
+    if failed_start:
+        rc = 1
+    if len(results) == 1:
+        (router, outs), = results.items()
+        bad = {k: v for k, v in flatten(outs).items() if k.endswith("/_job")}
+        if not args.report:
+            for k, v in sorted(flatten(outs).items()):
+                print(f"{router} {k}: {short(v)}")
+        for k, v in bad.items():
+            print(f"!! job failed: {k}: {short(v, 2000)}")
+            rc = 1
+    elif len(results) == 2:
+        (ra, outs_a), (rb, outs_b) = results.items()
+        fa, fb = flatten(outs_a), flatten(outs_b)
+        entries = load_deliberate()
+        diffs = deliberate = 0
+        for key in sorted(set(fa) | set(fb)):
+            a, b = fa.get(key, "<missing>"), fb.get(key, "<missing>")
+            if json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str):
+                continue
+            reason = deliberate_reason(key, entries)
+            if reason:
+                deliberate += 1
+                print(f"\n== {key}   [deliberate: {reason}]")
+            else:
+                diffs += 1
+                print(f"\n!! {key}")
+            print(f"   {ra:10}: {short(a)}")
+            print(f"   {rb:10}: {short(b)}")
+        total = len(set(fa) | set(fb))
+        print(f"\n{total} outcomes compared: {total - diffs - deliberate} equal, {deliberate} deliberate "
+              f"differences, {diffs} unexplained differences ({time.monotonic() - t_all:.0f}s)")
+        if diffs:
+            rc = 1
+    if args.keep:
+        print(f"kept {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
