@@ -53,8 +53,8 @@ async def test_remembered_call_routes_are_bounded(router, monkeypatch):
     procedures (one wildcard registration matches them all) must not grow that without bound,
     and every call is still routed right when the memory is emptied."""
     dealer = router.realms["realm1"].dealer
-    assert dealer._routes.max_entries == dealer_mod.MAX_CACHED_ROUTES
-    monkeypatch.setattr(dealer._routes, "max_entries", 8)
+    assert dealer._route_cache.max_entries == dealer_mod.MAX_CACHED_ROUTES
+    monkeypatch.setattr(dealer._route_cache, "max_entries", 8)
     callee = await connect_local(router, "realm1", role="user")
     caller = await connect_local(router, "realm1", role="user")
     await callee.register("com.route..echo", lambda n: n, options={"match": "wildcard"})

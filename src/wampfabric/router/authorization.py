@@ -112,7 +112,7 @@ def _rank(perm: "Permission") -> tuple:
 class RouterRole:
     """One role of a realm with its static permissions."""
 
-    __slots__ = ("name", "config", "_map", "_cache", "_perms")
+    __slots__ = ("name", "config", "_map", "_answers", "_cache", "_perms")
 
     CACHE_LIMIT = 10000  # cached answers per role: entries ...
     CACHE_BYTES = 4 * 1024 * 1024  # ... and bytes of the URIs they keep alive
@@ -126,7 +126,8 @@ class RouterRole:
             perm = Permission(p)
             self._map.set(perm.uri, perm.match, perm)
             self._perms.append(perm)
-        self._cache = UriCache(self.CACHE_LIMIT, self.CACHE_BYTES)
+        self._answers = UriCache(self.CACHE_LIMIT, self.CACHE_BYTES)
+        self._cache = self._answers.map
 
     dynamic = False
 
@@ -139,7 +140,7 @@ class RouterRole:
         perm = self._map.best(uri)
         answer = DENY if perm is None else perm.answer(action)
         if perm is not None and perm.cache:
-            self._cache.put(key, answer, uri)
+            self._answers.put(key, answer, uri)
         return answer
 
 
@@ -216,7 +217,7 @@ class DynamicRole:
     def authorize(self, uri: str, action: str, session=None):
         cache = session.authz_cache if session is not None else None
         if cache:
-            return cache.get((uri, action))
+            return cache.map.get((uri, action))
         return None
 
     def authorize_pattern(self, uri: str, match: str, action: str, session=None):

@@ -121,7 +121,8 @@ class Dealer:
         # distinct prefix length and a trie walk for wildcards (~5 us per call with 10,000
         # pattern registrations, bench rpc-patterns); emptied whenever a registration is
         # created or removed, and when it is full.
-        self._routes: dict[str, Registration] = UriCache(MAX_CACHED_ROUTES, MAX_CACHED_ROUTE_BYTES)
+        self._route_cache = UriCache(MAX_CACHED_ROUTES, MAX_CACHED_ROUTE_BYTES)
+        self._routes: dict[str, Registration] = self._route_cache.map
         self._by_id: dict[int, Registration] = {}
         self.stats = realm.stats
         options = realm.config.get("options") or {}
@@ -290,7 +291,7 @@ class Dealer:
             if reg is None or (reg.match != EXACT and poaches_reserved(proc, reg.uri)):
                 session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
                 return
-            self._routes.put(proc, reg, proc)
+            self._route_cache.put(proc, reg, proc)
         callee = reg.pick()
         if len(callee.pending_invocations) >= self.max_pending_invocations:
             session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,

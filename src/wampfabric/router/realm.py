@@ -51,7 +51,8 @@ class Realm:
         # the loose URI rule unless the config asks for the strict one (as Crossbar.io)
         self.strict_uris = options.get("uri_check", "loose") == "strict"
         self.max_uri_length = options.get("max_uri_length", MAX_URI_LENGTH)
-        self._valid_uris = UriCache(VALID_URIS_KEPT, VALID_URIS_BYTES)
+        self._uri_cache = UriCache(VALID_URIS_KEPT, VALID_URIS_BYTES)
+        self._valid_uris = self._uri_cache.map
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.roles: dict[str, object] = {"trusted": TrustedRole()}
         for role_cfg in self.config.get("roles", []):
@@ -102,7 +103,7 @@ class Realm:
             if type(uri) is not str or len(uri) > self.max_uri_length:
                 return False
             ok = check_uri(uri, self.strict_uris)
-            self._valid_uris.put(uri, ok, uri)
+            self._uri_cache.put(uri, ok, uri)
         return ok
 
     def pattern_ok(self, uri: str, match: str) -> bool:

@@ -160,7 +160,7 @@ class RouterSession:
         self._inv_seq = 0
         self._pending_auth = None
         self.testaments = None  # {"detached": [...], "destroyed": [...]} once one is added
-        self.authz_cache = None  # dynamic authorizer answers: (uri, action) -> (allowed, disclose)
+        self.authz_cache = None  # UriCache of dynamic authorizer answers: (uri, action) -> (allowed, disclose)
         self._challenged = False  # a CHALLENGE awaits its AUTHENTICATE
         self.progressive_done = None  # request IDs of recently completed progressive call invocations
         self._held = None  # messages held while a dynamic authorizer is asked

@@ -13,8 +13,8 @@ pattern:
   trie whose edges are components, "" being the wildcard edge; matching walks
   at most the branches that can match.
 
-:class:`UriCache` is the dict that remembers answers per URI (URI validity,
-authorization answers, the dealer's routes): bounded by entries *and* by the
+:class:`UriCache` remembers answers per URI (URI validity, authorization
+answers, the dealer's routes) in a plain dict bounded by entries *and* by the
 bytes of the keys it keeps alive.
 """
 
@@ -31,40 +31,49 @@ MATCH_POLICIES = (EXACT, PREFIX, WILDCARD)
 _LEAF = object()  # trie key under which a wildcard pattern's value is stored
 
 
-class UriCache(dict):
-    """A dict of answers keyed by URIs (or by tuples starting with a URI), bounded by
-    the number of entries and by the memory of the key strings it keeps alive
-    (``sys.getsizeof``: a URI's characters plus the str header).  When either bound
-    would be exceeded it is emptied and starts again, so the hit path stays a plain
-    ``dict.get`` and nothing else: a router sees the same few URIs over and over, a
-    client sending ever new URIs only makes the cache start again.
+class UriCache:
+    """Remembers answers keyed by URIs (or by tuples starting with a URI) in a plain
+    dict, ``map``, bounded by the number of entries and by the memory of the key
+    strings it keeps alive (``sys.getsizeof``: a URI's characters plus the str
+    header).  When either bound would be exceeded the dict is emptied and starts
+    again: a router sees the same few URIs over and over, a client sending ever new
+    URIs only makes the cache start again.
 
-    Entries go in through :meth:`put` (and out through :meth:`discard`) only."""
+    Owners look up in ``map`` directly (the hot path stays one ``dict.get`` on a
+    plain dict) and insert through :meth:`put` only; they may ``map.clear()``
+    themselves (the next :meth:`put` notices)."""
 
-    __slots__ = ("max_entries", "max_bytes", "nbytes")
+    __slots__ = ("map", "max_entries", "max_bytes", "nbytes")
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
-        super().__init__()
+        self.map: dict = {}
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.nbytes = 0
 
+    def __len__(self) -> int:
+        return len(self.map)
+
     def put(self, key, value, uri: str) -> None:
         """Remember ``value`` under ``key`` (``uri`` being the string in the key); it is
         there afterwards, even if it alone exceeds the bounds (the next put clears it)."""
+        m = self.map
+        if not m:
+            self.nbytes = 0  # (emptied by its owner meanwhile)
         cost = sys.getsizeof(uri) + 64  # the key string and about a dict slot
-        if len(self) >= self.max_entries or self.nbytes + cost > self.max_bytes:
-            self.clear()
-        if key not in self:
+        if len(m) >= self.max_entries or self.nbytes + cost > self.max_bytes:
+            m.clear()
+            self.nbytes = 0
+        if key not in m:
             self.nbytes += cost
-        self[key] = value
+        m[key] = value
 
     def discard(self, key, uri: str) -> None:
-        if dict.pop(self, key, _LEAF) is not _LEAF:
+        if self.map.pop(key, _LEAF) is not _LEAF:
             self.nbytes -= sys.getsizeof(uri) + 64
 
     def clear(self) -> None:
-        dict.clear(self)
+        self.map.clear()
         self.nbytes = 0
 
 
