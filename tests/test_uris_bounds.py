@@ -286,3 +286,11 @@ def test_huge_realm_name_and_violation_texts_are_not_echoed(bnode):
         assert len(r[1]["message"]) < 1000 and "q" * 600 not in r[1]["message"], len(r[1]["message"])
     assert "q" * 600 not in bnode.log() and "z" * 200 not in bnode.log()
     bnode.assert_alive()
+
+
+async def test_testament_topic_of_wrong_type_is_invalid_uri(router):
+    s = await connect_local(router, "realm1", role="user")
+    for topic in (["com.a"], {"a": 1}, 5):
+        with pytest.raises(ApplicationError) as e:
+            await s.call("wamp.session.add_testament", topic, [], {})
+        assert e.value.error == "wamp.error.invalid_uri", e.value

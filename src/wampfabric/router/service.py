@@ -205,7 +205,7 @@ class RouterServiceAgent:
             raise MetaError(E.NO_SUCH_SESSION, "caller unknown")
         if scope not in SCOPES:
             raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
-        if not self.realm.uri_ok(topic):
+        if not isinstance(topic, str) or not self.realm.uri_ok(topic):
             raise MetaError(E.INVALID_URI, f"invalid testament topic {self.realm.quote_uri(topic)}")
         if args is not None and not isinstance(args, list) or kwargs is not None and not isinstance(kwargs, dict):
             raise MetaError(E.INVALID_ARGUMENT, "args must be a list and kwargs a dict")
