@@ -29,7 +29,7 @@ from ..worker.controller import utcstr
 from ..worker.monitor import ProcessMonitor, process_stats, system_stats
 from . import checkconfig
 from .checkconfig import ConfigError
-from .process import GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT
+from .process import GuestGroups, GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT
 
 log = logging.getLogger("wampfabric.node")
 
@@ -68,6 +68,7 @@ class NodeController:
         self.shutdown_requested = False
         self._restart_delay: dict[str, tuple] = {}
         self._restarts: dict[str, asyncio.TimerHandle] = {}
+        self.guest_groups = GuestGroups()  # process groups of guests (a guest's children are stopped with it)
 
     async def start(self) -> None:
         self.session = await connect_local(self.node.router, self.node.realm_name, role="trusted",
@@ -224,7 +225,8 @@ class NodeController:
             if worker.TYPE == "guest":
                 await worker.spawn()
                 await self._register_guest_procedures(worker)
-                worker.ready.set_result(None)
+                if not worker.ready.done():  # else it has exited already
+                    worker.ready.set_result(None)
             else:
                 role = worker_role(worker_id)
                 self.node.management_realm.add_role(role)
@@ -268,8 +270,11 @@ class NodeController:
         """A guest is no WAMP session: the controller answers its process procedures."""
         import psutil
 
-        proc = psutil.Process(worker.pid)
-        monitor = ProcessMonitor("guest", worker.pid)
+        try:
+            proc = psutil.Process(worker.pid)
+            monitor = ProcessMonitor("guest", worker.pid)
+        except psutil.NoSuchProcess:
+            return  # it has exited already (a guest may just start something and end): it is reported as ended
 
         def stats(details=None):
             s = process_stats(proc)

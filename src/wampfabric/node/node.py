@@ -204,6 +204,9 @@ class Node:
                 if batch:
                     await asyncio.gather(*(w.stop(timeout=self.worker_stop_timeout) for w in batch),
                                          return_exceptions=True)
+            # what guests that exited earlier left in their process groups
+            await ctl.guest_groups.end_all(self.worker_stop_timeout)
+            await ctl.guest_groups.close()
         if self.management is not None:
             await self.management.stop()
         if self._stopped is not None:

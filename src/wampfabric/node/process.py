@@ -20,6 +20,16 @@ Guest workers are any executable; their stdout/stderr lines are logged
 Every child gets ``PR_SET_PDEATHSIG`` (SIGTERM) before ``exec`` on Linux,
 so that a controller killed with SIGKILL leaves no orphans; native workers
 also exit on end of file of their WAMP pipe.
+
+Each guest runs in its own process group (its pid is the group id), and
+the group is what gets signalled: stopping a guest (or the node) ends the
+processes the guest started too (``sh -c "sleep 777 & ..."``), SIGTERM
+first, SIGKILL after the stop timeout.  The parent-death signal reaches
+the guest itself only, not its children, so for a controller killed with
+SIGKILL a small watchdog (``/bin/sh``, in its own session, started with
+the first guest) holds the list of guest groups on its stdin pipe; when
+that pipe ends without the controller having ended the groups, it sends
+them SIGTERM, then SIGKILL after 5 s.
 """
 
 from __future__ import annotations
@@ -47,9 +57,13 @@ PR_SET_PDEATHSIG = 1
 OPTIONS_ENV = "WAMPFABRIC_WORKER_OPTIONS"
 
 
-def _child_setup(parent_pid: int):
-    """preexec_fn: die with the controller (Linux), and notice if it is already gone."""
+def _child_setup(parent_pid: int, new_group: bool = False):
+    """preexec_fn: die with the controller (Linux), and notice if it is already gone; ``new_group``:
+    lead a process group of its own (uvloop has no ``process_group``; this runs before ``exec``,
+    so the group exists when the spawn returns)."""
     def setup():
+        if new_group:
+            os.setpgid(0, 0)
         if sys.platform.startswith("linux"):
             try:
                 import ctypes
@@ -60,6 +74,142 @@ def _child_setup(parent_pid: int):
         if os.getppid() != parent_pid:
             os._exit(1)
     return setup
+
+
+def group_alive(pgid: int) -> bool:
+    """Does the process group still have a process that is not a zombie?
+
+    ``kill(-pgid, 0)`` counts zombies too: orphans that exited and wait for init to reap
+    them (which may take a second); on Linux those are skipped by reading ``/proc``.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.scandir("/proc")
+    except OSError:
+        return True
+    with entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(b")") + 2:].split()  # state ppid pgrp ...
+                if int(fields[2]) == pgid and fields[0] != b"Z":
+                    return True
+            except (OSError, ValueError, IndexError):
+                continue
+    return False
+
+
+# /bin/sh (POSIX; dash's kill takes no "--"): reads "+PGID" / "-PGID" lines; at end of file,
+# ends the groups still listed (the controller removes each group it has ended itself)
+_WATCHDOG = r"""
+trap '' INT TERM HUP
+groups=""
+while read -r line; do
+  case "$line" in
+    +*) groups="$groups ${line#+}" ;;
+    -*) new=""; for g in $groups; do [ "$g" = "${line#-}" ] || new="$new $g"; done; groups="$new" ;;
+  esac
+done
+[ -z "$groups" ] && exit 0
+for g in $groups; do kill -TERM -$g 2>/dev/null; done
+i=0
+while [ $i -lt 50 ]; do
+  alive=""
+  for g in $groups; do kill -0 -$g 2>/dev/null && alive="$alive $g"; done
+  [ -z "$alive" ] && exit 0
+  sleep 0.1
+  i=$((i + 1))
+done
+for g in $alive; do kill -KILL -$g 2>/dev/null; done
+"""
+
+
+class GuestGroups:
+    """The process groups of the node's guest workers, mirrored to the watchdog."""
+
+    def __init__(self):
+        self.groups: dict[int, str] = {}  # process group id -> " of guest worker 'ID'"
+        self._watchdog: asyncio.subprocess.Process | None = None
+
+    def prune(self) -> None:
+        """Forget the groups that have no process left (so their ids are never signalled once reused)."""
+        for g in [g for g in self.groups if not group_alive(g)]:
+            self.discard(g)
+
+    async def add(self, pgid: int, who: str = "") -> None:
+        self.prune()
+        self.groups[pgid] = who
+        if self._watchdog is None and os.path.exists("/bin/sh"):
+            try:
+                self._watchdog = await asyncio.create_subprocess_exec(
+                    "/bin/sh", "-c", _WATCHDOG, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+                log.debug("Guest process group watchdog started (pid %d)", self._watchdog.pid)
+            except OSError as e:
+                log.warning("Cannot start the guest process group watchdog: %s", e)
+                return
+            for g in self.groups:
+                self._tell(f"+{g}")
+        else:
+            self._tell(f"+{pgid}")
+
+    def discard(self, pgid: int) -> None:
+        if self.groups.pop(pgid, None) is not None:
+            self._tell(f"-{pgid}")
+
+    def _tell(self, line: str) -> None:
+        w = self._watchdog
+        if w is not None and w.returncode is None and not w.stdin.is_closing():
+            w.stdin.write(line.encode() + b"\n")
+
+    async def end(self, pgid: int, grace: float, who: str = "", first: int = signal.SIGTERM,
+                  leftovers: bool = True) -> None:
+        """Send the group ``first`` (SIGTERM), SIGKILL after ``grace`` seconds; then forget it.
+        ``leftovers``: the group's leader has exited (log that its processes are ended)."""
+        who = who or self.groups.get(pgid, "")
+        steps = [(first, grace)] + ([(signal.SIGKILL, 2.0)] if first != signal.SIGKILL else [])
+        for n, (sig, wait) in enumerate(steps):
+            if not group_alive(pgid):
+                break
+            if n:
+                log.warning("Processes of the process group %d%s did not exit within %.0fs: killing them", pgid,
+                            who, grace)
+            elif leftovers:
+                log.info("Ending the processes left in the process group %d%s", pgid, who)
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass
+            deadline = time.monotonic() + wait
+            while group_alive(pgid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        if group_alive(pgid):
+            log.warning("Process group %d%s did not end", pgid, who)
+        else:
+            self.discard(pgid)
+
+    async def end_all(self, grace: float) -> None:
+        await asyncio.gather(*(self.end(g, grace) for g in list(self.groups)), return_exceptions=True)
+
+    async def close(self) -> None:
+        """End the watchdog (it ends the groups still listed, normally none)."""
+        w, self._watchdog = self._watchdog, None
+        if w is not None and w.returncode is None:
+            w.stdin.close()
+            try:
+                await asyncio.wait_for(w.wait(), 10)
+            except asyncio.TimeoutError:
+                w.kill()
 
 
 def create_process_env(options: dict) -> dict:
@@ -287,6 +437,40 @@ def check_executable(fn: str) -> bool:
 class GuestWorkerProcess(WorkerProcess):
     TYPE = "guest"
     LOGNAME = "Guest"
+    pgid: int | None = None  # its own process group
+
+    def signal(self, sig: int) -> None:
+        """Signal the guest's process group: the processes it started get the signal too."""
+        if self.pgid is not None and self.pgid in self.controller.guest_groups.groups:
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                super().signal(sig)
+            return
+        super().signal(sig)
+
+    def on_exit(self) -> None:
+        # processes the guest left behind are ended with the node (or when it is stopped)
+        self.controller.guest_groups.prune()
+
+    async def stop(self, kill: bool = False, timeout: float = 10.0) -> int | None:
+        """Stop the guest and every process of its group: SIGTERM (or SIGKILL), SIGKILL after ``timeout``."""
+        groups = self.controller.guest_groups
+        if self.pgid is None or self.pgid not in groups.groups:
+            return await super().stop(kill, timeout)
+        self.stop_requested = True
+        if self.status in ("starting", "started"):
+            self.status = "stopping"
+        await groups.end(self.pgid, timeout, "", signal.SIGKILL if kill else signal.SIGTERM,
+                         leftovers=self.exited.done())
+        try:
+            # its output pipes end with the group (unless some process outside it holds them)
+            return await asyncio.wait_for(asyncio.shield(self.exited), 5)
+        except asyncio.TimeoutError:
+            super().signal(signal.SIGKILL)
+            return await asyncio.shield(self.exited)
 
     @property
     def options(self) -> dict:
@@ -318,9 +502,11 @@ class GuestWorkerProcess(WorkerProcess):
         self.proc = await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
             stdout=pipes["stdout"][0], stderr=pipes["stderr"][0], env=create_process_env(opts), cwd=workdir,
-            preexec_fn=_child_setup(os.getpid()),
+            preexec_fn=_child_setup(os.getpid(), new_group=True),
         )
-        self.pid = self.proc.pid
+        self.pid = self.pgid = self.proc.pid
+        self.ready.set_result(None)  # a guest is ready once it runs (it may end at once: no start failure)
+        await self.controller.guest_groups.add(self.pgid, f" of guest worker '{self.id}'")
         if stdin_data is not None:
             self.proc.stdin.write(stdin_data)
             if stdin.get("close", True):
