@@ -26,6 +26,57 @@ class ConfigError(Exception):
         return f"{where}{self.path}: {self.message}"
 
 
+class ConfigErrors(ConfigError):
+    """Several errors of one config, found in independent items (workers, transports, realms,
+    components ...): ``errors`` in config order; ``str()`` is one line per error."""
+
+    def __init__(self, errors: list):
+        self.errors = list(errors)
+        super().__init__(self.errors[0].path, self.errors[0].message, self.errors[0].file)
+
+    @property
+    def file(self):
+        return self.errors[0].file
+
+    @file.setter
+    def file(self, value) -> None:
+        for e in self.errors:
+            e.file = value
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def config_errors(e: ConfigError) -> list:
+    """The single errors of a ``ConfigError`` (one, or those of a ``ConfigErrors``)."""
+    return list(e.errors) if isinstance(e, ConfigErrors) else [e]
+
+
+class Collector:
+    """Checks independent items one after the other, collecting their errors instead of
+    stopping at the first; ``done()`` raises them (a ``ConfigErrors`` when there are several)."""
+
+    def __init__(self):
+        self.errors: list = []
+
+    def run(self, check, *args) -> bool:
+        try:
+            check(*args)
+            return True
+        except ConfigError as e:
+            self.errors.extend(config_errors(e))
+            return False
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append(ConfigError(path, message))
+
+    def done(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "a boolean",
                float: "a number"}
 
@@ -566,41 +617,58 @@ def _check_ids(items: list, path: str, what: str) -> None:
             ids.add(iid)
 
 
+def _list(cfg: dict, key: str) -> list:
+    """``cfg[key]`` if it is a list (else its type error is reported elsewhere: no items)."""
+    value = cfg.get(key, [])
+    return value if isinstance(value, list) else []
+
+
+def _check_typed(item, path: str, checkers: dict, what: str, personality) -> None:
+    checker_for(item, path, checkers, what)(item, path, personality)
+
+
 def check_router_worker(worker, path: str, personality) -> None:
-    check_dict(worker, path, {"type": str},
-               {"id": str, "options": dict, "manhole": dict, "realms": list, "transports": list,
-                "components": list, "connections": list})
+    check_type(worker, dict, path)
+    c = Collector()  # each realm, transport and component is checked (and reported) on its own
+    c.run(check_dict, worker, path, {"type": str},
+          {"id": str, "options": dict, "manhole": dict, "realms": list, "transports": list,
+           "components": list, "connections": list})
     if "options" in worker:
-        check_router_worker_options(worker["options"], f"{path}.options", personality)
+        c.run(check_router_worker_options, worker["options"], f"{path}.options", personality)
     names = set()
-    for i, realm in enumerate(worker.get("realms", [])):
-        check_realm(realm, f"{path}.realms[{i}]")
-        if realm["name"] in names:
-            raise ConfigError(f"{path}.realms[{i}].name", f"duplicate realm '{realm['name']}'")
-        names.add(realm["name"])
-    for i, transport in enumerate(worker.get("transports", [])):
-        tpath = f"{path}.transports[{i}]"
-        checker_for(transport, tpath, personality.ROUTER_TRANSPORT_CHECKERS, "transport")(transport, tpath, personality)
-    _check_ids(worker.get("transports", []), f"{path}.transports", "transport")
-    for i, comp in enumerate(worker.get("components", [])):
-        check_router_component(comp, f"{path}.components[{i}]")
-        if comp["realm"] not in names:
-            raise ConfigError(f"{path}.components[{i}].realm", f"no realm '{comp['realm']}' on this router worker")
-    _check_ids(worker.get("components", []), f"{path}.components", "component")
+    for i, realm in enumerate(_list(worker, "realms")):
+        c.run(check_realm, realm, f"{path}.realms[{i}]")
+        name = realm.get("name") if isinstance(realm, dict) else None
+        if isinstance(name, str):
+            if name in names:
+                c.add(f"{path}.realms[{i}].name", f"duplicate realm '{name}'")
+            names.add(name)
+    for i, transport in enumerate(_list(worker, "transports")):
+        c.run(_check_typed, transport, f"{path}.transports[{i}]", personality.ROUTER_TRANSPORT_CHECKERS, "transport",
+              personality)
+    c.run(_check_ids, _list(worker, "transports"), f"{path}.transports", "transport")
+    for i, comp in enumerate(_list(worker, "components")):
+        if c.run(check_router_component, comp, f"{path}.components[{i}]") and comp["realm"] not in names:
+            c.add(f"{path}.components[{i}].realm", f"no realm '{comp['realm']}' on this router worker")
+    c.run(_check_ids, _list(worker, "components"), f"{path}.components", "component")
     if worker.get("connections"):
-        raise ConfigError(f"{path}.connections", "connections are not supported by this version yet")
+        c.add(f"{path}.connections", "connections are not supported by this version yet")
+    c.done()
 
 
 def check_container_worker(worker, path: str, personality) -> None:
-    check_dict(worker, path, {"type": str},
-               {"id": str, "options": dict, "manhole": dict, "components": list, "connections": list})
+    check_type(worker, dict, path)
+    c = Collector()  # each component is checked (and reported) on its own
+    c.run(check_dict, worker, path, {"type": str},
+          {"id": str, "options": dict, "manhole": dict, "components": list, "connections": list})
     if "options" in worker:
-        check_container_worker_options(worker["options"], f"{path}.options", personality)
-    for i, comp in enumerate(worker.get("components", [])):
-        check_container_component(comp, f"{path}.components[{i}]")
-    _check_ids(worker.get("components", []), f"{path}.components", "component")
+        c.run(check_container_worker_options, worker["options"], f"{path}.options", personality)
+    for i, comp in enumerate(_list(worker, "components")):
+        c.run(check_container_component, comp, f"{path}.components[{i}]")
+    c.run(_check_ids, _list(worker, "components"), f"{path}.components", "component")
     if worker.get("connections"):
-        raise ConfigError(f"{path}.connections", "connections are not supported by this version yet")
+        c.add(f"{path}.connections", "connections are not supported by this version yet")
+    c.done()
 
 
 def check_guest_worker(worker, path: str, personality=None) -> None:
@@ -672,24 +740,35 @@ def check_controller(controller, path: str, personality) -> None:
 
 
 def check_config(config, personality) -> dict:
+    """Check a whole config; every independent item (the controller, each worker and, inside
+    them, each realm, transport, component) is checked on its own and all errors are raised
+    together (``ConfigErrors``; a single one as a plain ``ConfigError``)."""
     path = "$"
-    check_dict(config, path, {}, {"$schema": str, "version": int, "controller": dict, "workers": list})
+    check_type(config, dict, path)
     version = config.get("version", 1)
     if version != 2:
         raise ConfigError(f"{path}.version", f"unsupported config version {version!r} (only version 2 is supported)")
-    check_controller(config.get("controller", {}), f"{path}.controller", personality)
+    c = Collector()
+    c.run(check_dict, config, path, {}, {"$schema": str, "version": int, "controller": dict, "workers": list})
+    if isinstance(config.get("controller", {}), dict):
+        c.run(check_controller, config.get("controller", {}), f"{path}.controller", personality)
     checkers = getattr(personality, "WORKER_CHECKERS", None) or WORKER_CHECKERS
     ids = set()
-    for i, worker in enumerate(config.get("workers", [])):
-        wpath = f"{path}.workers[{i}]"
+
+    def check_worker(worker, wpath):
         checker = checker_for(worker, wpath, checkers, "worker",
                               unsupported=("proxy", "xbrmm", "hostmonitor", "websocket-testee"))
         checker(worker, wpath, personality)
-        wid = worker.get("id")
-        if wid is not None:
+
+    for i, worker in enumerate(_list(config, "workers")):
+        wpath = f"{path}.workers[{i}]"
+        c.run(check_worker, worker, wpath)
+        wid = worker.get("id") if isinstance(worker, dict) else None
+        if isinstance(wid, str):
             if wid in ids:
-                raise ConfigError(f"{wpath}.id", f"duplicate worker id '{wid}'")
-            if wid == "controller" or "." in wid:
-                raise ConfigError(f"{wpath}.id", f"invalid worker id '{wid}' ('controller' and '.' are reserved)")
+                c.add(f"{wpath}.id", f"duplicate worker id '{wid}'")
+            elif wid == "controller" or "." in wid:
+                c.add(f"{wpath}.id", f"invalid worker id '{wid}' ('controller' and '.' are reserved)")
             ids.add(wid)
+    c.done()
     return config
