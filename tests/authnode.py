@@ -422,6 +422,9 @@ def auth_config(ports: dict, rs_path: str, creds: dict) -> dict:
         "controller": {},
         "workers": [{
             "type": "router",
+            # these tests fail hundreds of logins from 127.0.0.1 on purpose: no failure budgets here
+            # (tests/test_auth_throttle.py tests them)
+            "options": {"auth_throttle": {"address_failures": 0, "authid_failures": 0}},
             "realms": [
                 {"name": REALM, "roles": ROLES},
                 {"name": AUTH_REALM, "roles": [r for r in ROLES if r["name"] == "authenticator"]},
@@ -696,10 +699,12 @@ _CLIENT = None
 
 
 async def login(url: str, realm: str = REALM, authenticators=(), serializer: str = "json",
-                rawsocket_port: int | None = None, timeout: float = 10.0, session_class=None):
+                rawsocket_port: int | None = None, timeout: float = 10.0, session_class=None,
+                source: str | None = None):
     """Connect autobahn-python over WebSocket (``url``) or RawSocket (``rawsocket_port``) and join
     with the given autobahn ``IAuthenticator`` (or list of them).  Returns the joined session
-    (``.joined`` holds the SessionDetails); raises :class:`JoinFailed` on ABORT."""
+    (``.joined`` holds the SessionDetails); raises :class:`JoinFailed` on ABORT.  ``source``: the
+    client's own address (e.g. ``127.0.0.3``: another peer address on loopback)."""
     global _CLIENT
     from urllib.parse import urlparse
 
@@ -726,11 +731,13 @@ async def login(url: str, realm: str = REALM, authenticators=(), serializer: str
     ser = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}[serializer]()
     if rawsocket_port is not None:
         factory = WampRawSocketClientFactory(make_session, serializer=ser)
-        await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", rawsocket_port), timeout)
+        await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", rawsocket_port,
+                                                      local_addr=(source, 0) if source else None), timeout)
     else:
         u = urlparse(url)
         factory = WampWebSocketClientFactory(make_session, url=url, serializers=[ser])
-        await asyncio.wait_for(loop.create_connection(factory, u.hostname, u.port), timeout)
+        await asyncio.wait_for(loop.create_connection(factory, u.hostname, u.port,
+                                                      local_addr=(source, 0) if source else None), timeout)
     deadline = loop.time() + timeout
     while not created and loop.time() < deadline:
         await asyncio.sleep(0.005)

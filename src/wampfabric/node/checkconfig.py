@@ -519,10 +519,28 @@ def _check_native_options(options, path: str, extra: dict) -> None:
 
 
 def check_router_worker_options(options, path: str, personality=None) -> None:
-    _check_native_options(options, path, {"busy_poll_us": int})
+    _check_native_options(options, path, {"busy_poll_us": int, "auth_throttle": dict})
     bp = options.get("busy_poll_us", 0)
     if isinstance(bp, bool) or not 0 <= bp <= 100_000:
         raise ConfigError(f"{path}.busy_poll_us", f"must be an integer 0..100000 (microseconds; 0 = off), not {bp!r}")
+    if "auth_throttle" in options:
+        check_auth_throttle(options["auth_throttle"], f"{path}.auth_throttle")
+
+
+# router worker option auth_throttle (router/auth.py AuthThrottle): key -> (type, minimum, maximum)
+AUTH_THROTTLE_KEYS = {
+    "address_failures": (int, 0, 1_000_000), "address_window": ((int, float), 0.001, 86_400 * 7),
+    "authid_failures": (int, 0, 1_000_000), "authid_window": ((int, float), 0.001, 86_400 * 7),
+    "delay": ((int, float), 0, 3600), "max_delay": ((int, float), 0, 3600),
+    "max_pending": (int, 1, 1_000_000), "max_tracked": (int, 1, 10_000_000),
+}
+
+
+def check_auth_throttle(cfg, path: str) -> None:
+    check_dict(cfg, path, {}, {k: t for k, (t, _, _) in AUTH_THROTTLE_KEYS.items()})
+    for key, (_, lo, hi) in AUTH_THROTTLE_KEYS.items():
+        if key in cfg and not lo <= cfg[key] <= hi:
+            raise ConfigError(f"{path}.{key}", f"must be {lo}..{hi}, not {cfg[key]!r}")
 
 
 def check_container_worker_options(options, path: str, personality=None) -> None:

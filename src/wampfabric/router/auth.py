@@ -33,8 +33,11 @@ import hashlib
 import hmac
 import importlib
 import inspect
+import ipaddress
 import logging
+import math
 import secrets
+import time
 
 from ..protocol import auth as crypto
 from ..protocol import errors as E
@@ -55,14 +58,161 @@ METHOD_ALIASES = {"wamp-scram": "scram"}
 
 
 class Deny(Exception):
-    """Authentication refused: ``reason`` is the ABORT URI, ``message`` the peer-visible text."""
+    """Authentication refused: ``reason`` is the ABORT URI, ``message`` the peer-visible text.
+    ``counts``: a failure of the credentials (the throttle counts it), not of the router
+    or its authenticator (timeouts, an authenticator that is missing or broke)."""
 
     def __init__(self, reason: str = E.AUTHENTICATION_FAILED, message: str = "authentication failed",
-                 log_message: str | None = None):
+                 log_message: str | None = None, counts: bool = True):
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.log_message = log_message or message
+        self.counts = counts
+
+
+# -- throttling failed authentications ------------------------------------------------------
+#
+# Router worker option ``auth_throttle`` (all keys optional; the defaults below apply without it):
+#
+#   address_failures / address_window: failures one peer address (IPv4 address, IPv6 /64, all
+#       Unix-socket peers together) may have per window before it is throttled (0 = off);
+#   authid_failures / authid_window: the same per authid (over all addresses);
+#   delay / max_delay: each failure beyond a budget is answered (ABORT) that much later: ``delay``
+#       for the first, doubling with each further one up to ``max_delay``;
+#   max_pending: a throttled address may have this many authentications in progress or answered
+#       late at a time; further HELLOs (or AUTHENTICATEs) from it are refused at once, unchecked;
+#   max_tracked: addresses and authids remembered (each table; least recently failed first out).
+#
+# Successful logins are never delayed, and failures for an authid only delay failures: an
+# attacker cannot lock a user out from another address.  Since a success is answered at once,
+# a delayed failure alone would not slow an attacker who sends many guesses in parallel and
+# reads silence as "wrong": hence ``max_pending``, and a late answer keeps its slot for the
+# whole delay even when the peer closes the connection.
+
+THROTTLE_DEFAULTS = {
+    "address_failures": 10, "address_window": 60.0, "authid_failures": 10, "authid_window": 60.0,
+    "delay": 1.0, "max_delay": 30.0, "max_pending": 4, "max_tracked": 10_000,
+}
+THROTTLED_MESSAGE = "too many failed authentications from this address: try again later"
+
+
+def address_key(peer) -> str:
+    """The throttle's address of a peer string (``tcp4:1.2.3.4:5678``, ``tcp6:::1:5678``, ``unix:...``):
+    an IPv4 address, an IPv6 /64 network (one subscriber usually has a whole /64), else the kind."""
+    kind, _, rest = str(peer).partition(":")
+    if kind == "tcp4":
+        return rest.rpartition(":")[0]
+    if kind == "tcp6":
+        host = rest.rpartition(":")[0].strip("[]").split("%")[0]
+        try:
+            ip = ipaddress.IPv6Address(host)
+        except ValueError:
+            return host
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return kind
+
+
+class _Bucket:
+    """Failures of one address or authid: a leaky bucket (``level`` leaks at the budget's rate)."""
+
+    __slots__ = ("level", "stamp", "active", "late")
+
+    def __init__(self, now: float):
+        self.level = 0.0
+        self.stamp = now
+        self.active: set = set()  # authentications admitted while throttled, in progress
+        self.late: list[float] = []  # until when each late failure answer occupies a slot
+
+
+class AuthThrottle:
+    """Per peer address and per authid budgets of failed authentications (see above)."""
+
+    def __init__(self, config: dict | None = None, clock=time.monotonic):
+        cfg = {**THROTTLE_DEFAULTS, **(config or {})}
+        self.address_failures = cfg["address_failures"]
+        self.address_rate = self.address_failures / cfg["address_window"] if cfg["address_window"] > 0 else 0.0
+        self.authid_failures = cfg["authid_failures"]
+        self.authid_rate = self.authid_failures / cfg["authid_window"] if cfg["authid_window"] > 0 else 0.0
+        self.delay = float(cfg["delay"])
+        self.max_delay = float(cfg["max_delay"])
+        self.max_pending = cfg["max_pending"]
+        self.max_tracked = cfg["max_tracked"]
+        self.clock = clock
+        self.addresses: dict[str, _Bucket] = {}
+        self.authids: dict[str, _Bucket] = {}
+
+    @staticmethod
+    def _level(b: _Bucket, now: float, rate: float) -> float:
+        return max(0.0, b.level - (now - b.stamp) * rate)
+
+    def throttled(self, address: str) -> _Bucket | None:
+        """The address's bucket if the address is throttled now (its budget is used up)."""
+        b = self.addresses.get(address) if self.addresses else None
+        if b is None or not self.address_failures:
+            return None
+        now = self.clock()
+        if self._level(b, now, self.address_rate) < self.address_failures:
+            return None
+        return b
+
+    def admit(self, b: _Bucket, pending) -> bool:
+        """Whether a throttled address may start (or go on with) one more authentication."""
+        now = self.clock()
+        if b.late:
+            b.late = [t for t in b.late if t > now]
+        if len(b.active) + len(b.late) >= self.max_pending:
+            return False
+        b.active.add(pending)
+        return True
+
+    def _count(self, table: dict, key: str, now: float, rate: float, budget: int) -> float:
+        """One failure more for ``key``; returns how late its answer is (0: at once)."""
+        b = table.pop(key, None)
+        if b is None:
+            if len(table) >= self.max_tracked:
+                del table[next(iter(table))]  # least recently failed first out
+            b = _Bucket(now)
+        else:
+            b.level = self._level(b, now, rate)
+            b.stamp = now
+        b.level += 1.0
+        table[key] = b
+        excess = b.level - budget
+        if excess <= 0:
+            return 0.0
+        if excess <= 1.0:
+            log.warning("authentication: %s failures from %s within the budget's window: throttled",
+                        budget, key if table is self.addresses else f"authid {key!r:.100}")
+        return min(self.max_delay, self.delay * 2 ** min(60, math.ceil(excess) - 1))
+
+    def failure(self, address: str, authid) -> float:
+        """Count a failed authentication; returns the delay of its ABORT in seconds."""
+        now = self.clock()
+        delay = 0.0
+        if self.address_failures:
+            delay = self._count(self.addresses, address, now, self.address_rate, self.address_failures)
+            if delay > 0:
+                b = self.addresses[address]
+                b.late.append(now + delay)
+                if len(b.late) > self.max_pending:
+                    b.late.sort()
+                    del b.late[:-self.max_pending]
+        if self.authid_failures and isinstance(authid, str):
+            key = authid if len(authid) <= 200 else "sha256:" + hashlib.sha256(authid.encode("utf8", "replace")).hexdigest()
+            delay = max(delay, self._count(self.authids, key, now, self.authid_rate, self.authid_failures))
+        return delay
+
+
+def throttle_of(router) -> AuthThrottle:
+    """The router's throttle (the router worker sets it from its ``auth_throttle`` option;
+    a router made otherwise gets the defaults)."""
+    t = getattr(router, "auth_throttle", None)
+    if t is None:
+        t = router.auth_throttle = AuthThrottle()
+    return t
 
 
 def authenticate(router, session, realm_name, details: dict) -> None:
@@ -86,7 +236,8 @@ def authenticate(router, session, realm_name, details: dict) -> None:
             continue  # no authenticated cookie on this connection: try the next method
         pending = cls(router, session, realm_name, details, cfg, method)
         session.begin_authentication(pending)
-        pending.start()
+        if pending.admitted():
+            pending.start()
         return
     session.abort(NO_AUTH_METHOD, f"cannot authenticate using any of the offered authmethods {requested}")
 
@@ -152,6 +303,38 @@ class PendingAuth:
         self._timer = None
         self._task: asyncio.Task | None = None  # a coroutine authenticator function at work
         self._done = False
+        self._slot = None  # the throttled address's bucket that admitted us (see AuthThrottle)
+
+    # -- throttling ------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return address_key(self.session.transport.peer)
+
+    def admitted(self) -> bool:
+        """Whether this authentication may go on: no, when its address is throttled and already has
+        ``max_pending`` authentications at work or answered late (then the session is refused)."""
+        if self._slot is not None:
+            return True
+        throttle = throttle_of(self.router)
+        if not throttle.addresses:
+            return True  # no failures anywhere: nothing to look up
+        bucket = throttle.throttled(self.address)
+        if bucket is None:
+            return True
+        if throttle.admit(bucket, self):
+            self._slot = bucket
+            return True
+        self._done = True
+        self._cancel_timer()
+        log.debug("authentication of %s refused unchecked: its address is throttled", self.session.transport.peer)
+        self.session.abort(E.AUTHENTICATION_FAILED, THROTTLED_MESSAGE)
+        return False
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            self._slot.active.discard(self)
+            self._slot = None
 
     # -- flow --------------------------------------------------------------------------
 
@@ -162,7 +345,7 @@ class PendingAuth:
             elif self.provider in ("dynamic", "function"):
                 self.lookup_principal()
             else:
-                raise Deny(log_message=f"unsupported provider type {self.provider!r}")
+                raise Deny(log_message=f"unsupported provider type {self.provider!r}", counts=False)
         except Deny as d:
             self.deny(d)
 
@@ -185,7 +368,8 @@ class PendingAuth:
         auth_realm = self.router.realms.get(self.cfg.get("authenticator-realm") or realm or "")
         if not procedure or auth_realm is None or auth_realm.service is None:
             raise Deny(log_message=f"dynamic authenticator {procedure!r} on realm "
-                                   f"{self.cfg.get('authenticator-realm') or realm!r} is not available")
+                                   f"{self.cfg.get('authenticator-realm') or realm!r} is not available",
+                       counts=False)
         auth_realm.service.call(procedure, [realm, self.authid, info], self._authenticator_answered,
                                 self._authenticator_failed)
 
@@ -211,7 +395,7 @@ class PendingAuth:
         if isinstance(result, str):
             result = {"role": result}
         if not isinstance(result, dict) or not isinstance(result.get("role"), str):
-            self.deny(Deny(log_message=f"authenticator returned an invalid principal {result!r:.200}"))
+            self.deny(Deny(log_message=f"authenticator returned an invalid principal {result!r:.200}", counts=False))
             return
         try:
             self.on_principal(result)
@@ -229,7 +413,7 @@ class PendingAuth:
             self.deny(Deny(uri, message or "authentication denied", f"authenticator denied: {uri} {message}"))
         else:
             # the authenticator broke: the peer learns nothing of it (the text may hold its credentials)
-            self.deny(Deny(log_message=f"authenticator failed: {uri or error!r:.100} {message:.200}"))
+            self.deny(Deny(log_message=f"authenticator failed: {uri or error!r:.100} {message:.200}", counts=False))
 
     def authenticator_details(self) -> dict:
         """What dynamic authenticators get as ``details`` (Crossbar.io's shape)."""
@@ -252,6 +436,7 @@ class PendingAuth:
             return
         self._done = True
         self._cancel_timer()
+        self._release_slot()
         realm_name = principal.get("realm") or self.realm_name
         realm = self.router.realms.get(realm_name) if realm_name else None
         if realm is None:
@@ -278,8 +463,19 @@ class PendingAuth:
             return
         self._done = True
         self._cancel_timer()
-        log.info("authentication (%s) of %s as %r failed: %s", self.METHOD, self.session.transport.peer,
-                 self.authid, d.log_message)
+        self._release_slot()
+        delay = throttle_of(self.router).failure(self.address, self.authid) if d.counts else 0.0
+        log.info("authentication (%s) of %s as %r failed: %s%s", self.METHOD, self.session.transport.peer,
+                 self.authid, d.log_message, f" (answered {delay:g} s late)" if delay else "")
+        if delay:
+            # answered late; the session stays as it is meanwhile (a further message from the peer is
+            # a protocol violation), and cancel() drops the answer when the connection goes first
+            self._timer = asyncio.get_running_loop().call_later(delay, self._late_abort, d)
+        else:
+            self.session.abort(d.reason, d.message)
+
+    def _late_abort(self, d: Deny) -> None:
+        self._timer = None
         self.session.abort(d.reason, d.message)
 
     def challenge(self, extra: dict) -> None:
@@ -291,7 +487,7 @@ class PendingAuth:
 
     def authenticate(self, session, signature, extra) -> None:
         """The AUTHENTICATE for our CHALLENGE (called once: the session drops us first)."""
-        if self._done:
+        if self._done or not self.admitted():
             return
         try:
             self.verify(signature, extra if isinstance(extra, dict) else {})
@@ -303,6 +499,7 @@ class PendingAuth:
         self._done = True
         self._cancel_timer()
         self._cancel_task()
+        self._release_slot()
 
     def _cancel_task(self) -> None:
         task, self._task = self._task, None
@@ -312,7 +509,7 @@ class PendingAuth:
     def _expire(self) -> None:
         self._timer = None
         if not self._done:
-            self.deny(Deny(E.AUTHENTICATION_FAILED, "authentication timed out", "timed out"))
+            self.deny(Deny(E.AUTHENTICATION_FAILED, "authentication timed out", "timed out", counts=False))
             self._cancel_task()
 
     def _cancel_timer(self) -> None:
@@ -329,7 +526,7 @@ class PendingAuth:
         raise NotImplementedError
 
     def verify(self, signature, extra: dict) -> None:
-        raise Deny(E.PROTOCOL_VIOLATION, "unexpected AUTHENTICATE")
+        raise Deny(E.PROTOCOL_VIOLATION, "unexpected AUTHENTICATE", counts=False)
 
     def _static_lookup(self, table_key: str = "principals") -> dict:
         if self.authid is None:
@@ -403,7 +600,7 @@ def salted_key(secret: str, salt, iterations, keylen, authid=None) -> str:
             and isinstance(keylen, int) and not isinstance(keylen, bool)
             and 0 < iterations <= MAX_CRA_ITERATIONS and 0 < keylen <= MAX_CRA_KEYLEN):
         raise Deny(log_message=f"principal {authid!r} has invalid WAMP-CRA salt parameters (salt {salt!r:.50}, "
-                               f"iterations {iterations!r:.20}, keylen {keylen!r:.20})")
+                               f"iterations {iterations!r:.20}, keylen {keylen!r:.20})", counts=False)
     k = (secret, salt, iterations, keylen)
     key = _CRA_KEYS.get(k)
     if key is None:
@@ -425,7 +622,7 @@ class PendingWampCra(PendingAuth):
     def on_principal(self, principal: dict) -> None:
         secret = principal.get("secret")
         if not isinstance(secret, str):
-            raise Deny(log_message=f"principal {self.authid!r} has no secret")
+            raise Deny(log_message=f"principal {self.authid!r} has no secret", counts=False)
         self.principal = principal
         self.session_id = self.session_id_hint()
         self.challenge_str = crypto.wampcra_challenge(
@@ -571,7 +768,7 @@ class PendingScram(PendingAuth):
             self.iterations = int(principal["iterations"])
             self.memory = principal.get("memory")
         except (KeyError, ValueError, TypeError) as e:
-            raise Deny(log_message=f"principal {self.authid!r} has invalid SCRAM credentials: {e}")
+            raise Deny(log_message=f"principal {self.authid!r} has invalid SCRAM credentials: {e}", counts=False)
         self.principal = principal
         self.nonce = self.client_nonce + crypto.scram_nonce()
         self.salt_b64 = base64.b64encode(self.salt).decode("ascii")

@@ -10,6 +10,7 @@ import time
 
 from ..client.session import ApplicationError
 from ..node import checkconfig
+from ..router.auth import AuthThrottle
 from ..router.realm import Router
 from .controller import WorkerController, check_or_raise, utcstr
 
@@ -63,6 +64,8 @@ class RouterController(WorkerController):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.router = Router(node_id=self.node_id, worker_id=self.worker_id)
+        # failed-authentication budgets of this router (option auth_throttle, see router/auth.py)
+        self.router.auth_throttle = AuthThrottle(self.options.get("auth_throttle"))
         self.realms: dict[str, RouterRealm] = {}
         self.realm_ids: dict[str, str] = {}  # realm name -> realm id
         self.transports: dict[str, RouterTransportInfo] = {}
