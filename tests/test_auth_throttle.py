@@ -123,7 +123,8 @@ def test_defaults():
     ("tcp6:2001:db8:1:2:3:4:5:6:443", "2001:db8:1:2::/64"),
     ("tcp6:2001:db8:1:2:ffff::1:80", "2001:db8:1:2::/64"),
     ("tcp6:::ffff:10.1.2.3:80", "10.1.2.3"),
-    ("tcp6:::1:80", "::/64"),
+    ("tcp6:::1:80", "0:0:0:0::/64"),
+    ("tcp6:not-an-address:80", "not-an-address"),
     ("unix:/tmp/x.sock", "unix"),
     ("unix:None", "unix"),
 ])

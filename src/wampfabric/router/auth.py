@@ -33,10 +33,11 @@ import hashlib
 import hmac
 import importlib
 import inspect
-import ipaddress
 import logging
 import math
 import secrets
+import socket
+import struct
 import time
 
 from ..protocol import auth as crypto
@@ -106,13 +107,16 @@ def address_key(peer) -> str:
     if kind == "tcp6":
         host = rest.rpartition(":")[0].strip("[]").split("%")[0]
         try:
-            ip = ipaddress.IPv6Address(host)
-        except ValueError:
+            packed = socket.inet_pton(socket.AF_INET6, host)
+        except (OSError, ValueError):
             return host
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+        if packed[:12] == _V4_MAPPED:
+            return socket.inet_ntop(socket.AF_INET, packed[12:])
+        return "%x:%x:%x:%x::/64" % struct.unpack(">4H", packed[:8])
     return kind
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 class _Bucket:
