@@ -45,10 +45,27 @@ class QueuedWriter:
     """Output side of a coalesced connection (mixin of the WebSocket listener and
     the RawSocket protocol): frames are queued and written once per loop turn.
 
-    The connection provides ``service`` (with ``coalescer`` and
-    ``max_outgoing_buffer``), the attributes ``_out``, ``_out_size`` and
-    ``_closed``, ``_stream()`` (its asyncio transport) and ``_overflow()``
-    (what to do when the peer does not read)."""
+    The connection provides ``service`` (with ``coalescer``, ``max_outgoing_buffer``
+    and ``flush_step``), the attributes ``_out``, ``_out_size``, ``_limit``
+    (``service.flush_step``), ``_backlog`` (``None``) and ``_closed``, ``_stream()``
+    (its asyncio transport) and ``_overflow()`` (what to do when the peer does not
+    read); it calls ``watch_writes(transport)`` once it has its transport.
+
+    Memory of a peer that does not read (docs/decisions.md): a serialized message can
+    cost far more than its length (orjson's ``bytes`` keep a 4 KiB buffer for a 60-byte
+    EVENT), so queued frames are never kept as message objects for long:
+
+    - a turn's frames are written as one joined buffer (a partly written turn leaves the
+      transport holding one compact object), and a turn that queues more than
+      ``flush_step`` bytes is flushed early;
+    - the transport pauses us as soon as it holds anything it could not write
+      (high-water mark 0); while paused, frames are copied into one ``bytearray``
+      (``_backlog``), written as one buffer on ``resume_writing`` (TLS transports: see
+      ``watch_writes``);
+    - the bound counts the bytes really held: the transport's buffer plus the backlog
+      plus this turn's frames.
+
+    A peer that reads pays nothing of this beyond one comparison per message."""
 
     __slots__ = ()
 
@@ -59,18 +76,119 @@ class QueuedWriter:
         out.append(header)
         out.append(data)
         self._out_size += len(data)
-        if self._out_size > self.service.max_outgoing_buffer:
-            self._overflow()
+        if self._out_size > self._limit:
+            if self._out_size > self.service.max_outgoing_buffer:
+                self._overflow()
+            else:
+                self.flush()  # a big turn: write (or compact) what we have so far
 
     def flush(self) -> None:
         out = self._out
         if not out:
             return
         self._out = []
-        self._out_size = 0
         if self._closed:
+            self._out_size = 0
             return
         stream = self._stream()
-        stream.writelines(out)
-        if stream.get_write_buffer_size() > self.service.max_outgoing_buffer:
+        backlog = self._backlog
+        if backlog is None:
+            # one write(2) of a joined buffer is not slower than a writev of small ones
+            stream.write(b"".join(out))
+            size = stream.get_write_buffer_size()
+            if not size:  # all of it went to the kernel
+                self._out_size = 0
+                self._limit = self.service.flush_step
+                return
+        else:
+            for b in out:
+                backlog += b
+            size = len(backlog) + stream.get_write_buffer_size()
+        self._held(size)
+
+    def _held(self, size: int) -> None:
+        """``size`` bytes are waiting for the peer to read them."""
+        service = self.service
+        self._out_size = size
+        self._limit = min(size + service.flush_step, service.max_outgoing_buffer)
+        if size > service.max_outgoing_buffer:
             self._overflow()
+
+    # flow control of the transport (asyncio protocol callbacks; picows forwards them)
+
+    def pause_writing(self) -> None:
+        stream = self._stream()
+        # TLS: the transport keeps our (joined) buffers itself, see watch_writes
+        if self._backlog is None and stream is not None and stream.get_extra_info("sslcontext") is None:
+            self._backlog = bytearray()
+
+    def resume_writing(self) -> None:
+        backlog = self._backlog
+        self._backlog = None
+        if self._closed:
+            return
+        if backlog:
+            stream = self._stream()
+            stream.write(backlog)  # the transport keeps the bytearray if this pauses us again
+            if self._backlog is not None:
+                self._held(stream.get_write_buffer_size())
+                return
+        self._out_size = 0
+        self._limit = self.service.flush_step
+
+    def flush_all(self) -> None:
+        """Hand everything queued to the transport, backlog included (before a close)."""
+        self.flush()
+        backlog = self._backlog
+        if backlog and not self._closed:
+            self._backlog = bytearray()  # still paused; the transport keeps the order
+            self._stream().write(backlog)
+
+    def _drop_output(self) -> None:
+        """Forget queued output (the connection is being aborted)."""
+        self._out = []
+        self._out_size = 0
+        self._backlog = None
+
+
+# a turn that queues more than this for one connection is flushed early (bounds the
+# message objects alive at once; one write per 16 KiB costs nothing measurable)
+FLUSH_STEP = 16 * 1024
+
+
+def watch_writes(transport) -> None:
+    """Have a plain TCP/Unix ``transport`` pause its protocol whenever it holds unwritten
+    data.  A TLS transport is left as it is and its pauses are ignored (it holds our
+    joined buffers itself, counted by its ``get_write_buffer_size``): with a high-water
+    mark of 0, uvloop's TLS transport did not resume a paused protocol."""
+    if transport.get_extra_info("sslcontext") is None:
+        transport.set_write_buffer_limits(high=0)
+
+
+def release_memory() -> None:
+    """After a slow peer's buffers were dropped: give the freed memory back to the system
+    soon (glibc keeps freed heap memory otherwise; docs/decisions.md).  At most one
+    ``malloc_trim`` per second, however many peers are cut off."""
+    global _trim_pending
+    if _trim_pending or _malloc_trim is None:
+        return
+    _trim_pending = True
+    asyncio.get_running_loop().call_later(1.0, _trim)
+
+
+def _trim() -> None:
+    global _trim_pending
+    _trim_pending = False
+    _malloc_trim(0)
+
+
+def _find_malloc_trim():
+    try:
+        import ctypes
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):
+        return None
+
+
+_trim_pending = False
+_malloc_trim = _find_malloc_trim()

@@ -11,7 +11,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
-from .coalesce import Coalescer, QueuedWriter
+from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .endpoints import PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
@@ -38,6 +38,7 @@ class RawSocketService:
         # we announce (and enforce) the largest 2**(9+e) not above the configured limit
         self.length_exponent = rs.length_exponent(limit)
         self.max_message_size = rs.max_length(self.length_exponent)
+        self.flush_step = FLUSH_STEP
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def __call__(self) -> "WampRawSocketProtocol":
@@ -48,7 +49,7 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
-                 "_peer_max", "_closed", "_timer", "_out", "_out_size", "_peer")
+                 "_peer_max", "_closed", "_timer", "_out", "_out_size", "_limit", "_backlog", "_peer")
 
     def __init__(self, service: RawSocketService):
         self.service = service
@@ -63,10 +64,13 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
         self._timer = None
         self._out: list = []
         self._out_size = 0
+        self._limit = FLUSH_STEP
+        self._backlog = None
         self._peer = None
 
     def connection_made(self, transport):
         self._transport = transport
+        watch_writes(transport)
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
 
     def _handshake_timeout(self):
@@ -166,15 +170,15 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
         log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
                     self.peer, self.service.max_outgoing_buffer)
         self._abort()
+        release_memory()
 
     def close(self) -> None:
         if not self._closed:
-            self.flush()
+            self.flush_all()
             self._closed = True
             self._transport.close()
 
     def _abort(self) -> None:
         self._closed = True
-        self._out = []
-        self._out_size = 0
+        self._drop_output()
         self._transport.abort()

@@ -20,7 +20,7 @@ from picows.picows import WSProtocol
 
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
-from .coalesce import Coalescer, QueuedWriter
+from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .cookies import create_cookie_store
 from .endpoints import PeerOfConnection, channel_id, peer_certificate
 
@@ -212,6 +212,7 @@ class WebSocketService:
         # auto-ping (Crossbar.io option names, milliseconds)
         self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
         self.auto_ping_timeout = options.get("auto_ping_timeout", 0) / 1000.0
+        self.flush_step = FLUSH_STEP
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def origin_allowed(self, origin: str | None) -> bool:
@@ -270,7 +271,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
 
     # idle connections are most of a router's memory: no per-instance __dict__
     __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
-                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "cbtid", "_peer")
+                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "_limit", "_backlog", "cbtid", "_peer")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
@@ -285,6 +286,8 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         self._opcode = 2 if serializer.BINARY else 1
         self._out: list = []
         self._out_size = 0
+        self._limit = FLUSH_STEP
+        self._backlog = None
         self._fragments: list | None = None
         self._fragments_size = 0
         self._closed = False
@@ -294,7 +297,8 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
     def on_ws_connected(self, transport):
         self._ws = transport
         tcp = transport.underlying_transport
-        self._tcp = tcp.real if type(tcp) is HandoverTransport else tcp
+        self._tcp = tcp = tcp.real if type(tcp) is HandoverTransport else tcp
+        watch_writes(tcp)
         # picows keeps the upgrade request and response for the connection's lifetime;
         # their header multidicts are ~2 KB per connection that nothing reads after the
         # handshake (measured: 8.8 -> 6.8 KB per idle connection)
@@ -370,14 +374,14 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
             self.peer, self.session.session_id if self.session else None, self.service.max_outgoing_buffer,
         )
         self._closed = True
-        self._out = []
-        self._out_size = 0
+        self._drop_output()
         self._tcp.abort()
+        release_memory()
 
     def close(self) -> None:
         if self._closed or self._ws is None:
             return
-        self.flush()
+        self.flush_all()
         self._closed = True
         try:
             self._ws.send_close(WSCloseCode.OK)
@@ -395,7 +399,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         self._fragments = None
         if self._closed:
             return
-        self.flush()
+        self.flush_all()
         self._closed = True
         ws = self._ws
         try:
