@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench check clean
+.PHONY: run test bench compat check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash bench/setup_crossbar.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## compat: the same client scenarios against Crossbar.io and wampfabric; prints every differing outcome
+compat: $(STAMP)
+	bash bench/setup_crossbar.sh
+	$(PY) compat/run.py $(COMPAT_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/wampfabric check --cbdir .crossbar

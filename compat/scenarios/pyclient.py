@@ -57,7 +57,7 @@ def error_outcome(e):
     return {"exception": type(e).__name__}
 
 
-async def outcome(aw, timeout=5.0):
+async def outcome(aw, timeout=3.0):
     """What awaiting ``aw`` (or calling it, then awaiting) gave: {"ok": ...}, {"error": ...}
     or {"exception": ...} (also for what the client library refused before sending)."""
     try:
@@ -117,21 +117,27 @@ URI_FORMS = {
 }
 
 
-async def sc_uri_forms(s, out):
+async def sc_uri_forms(url, serializer, out):
+    # each form on a session of its own: a router may end the session over an invalid URI
     for name, form in URI_FORMS.items():
         uri = form.format(p=P)
-        ev = Events()
-        reg = await outcome(lambda: s.register(lambda x: ["got", x], uri))
-        out[f"uri.{name}.register"] = reg if not ok(reg) else "ok"
-        out[f"uri.{name}.call"] = await outcome(lambda: s.call(uri, 1))
-        sub = await outcome(lambda: s.subscribe(ev.handler, uri, options=SubscribeOptions(details_arg="details")))
-        out[f"uri.{name}.subscribe"] = sub if not ok(sub) else "ok"
-        pub = await outcome(lambda: s.publish(uri, 1, options=PublishOptions(acknowledge=True, exclude_me=False)))
-        out[f"uri.{name}.publish"] = pub if not ok(pub) else "ok"
-        out[f"uri.{name}.events"] = await ev.wait(1, 1.0 if ok(sub) and ok(pub) else 0.2)
+        s, _ = await connect(url, serializer)
+        try:
+            ev = Events()
+            reg = await outcome(lambda: s.register(lambda x: ["got", x], uri))
+            out[f"uri.{name}.register"] = reg if not ok(reg) else "ok"
+            out[f"uri.{name}.call"] = await outcome(lambda: s.call(uri, 1))
+            sub = await outcome(lambda: s.subscribe(ev.handler, uri, options=SubscribeOptions(details_arg="details")))
+            out[f"uri.{name}.subscribe"] = sub if not ok(sub) else "ok"
+            pub = await outcome(lambda: s.publish(uri, 1, options=PublishOptions(acknowledge=True, exclude_me=False)))
+            out[f"uri.{name}.publish"] = pub if not ok(pub) else "ok"
+            out[f"uri.{name}.events"] = await ev.wait(1, 1.0 if ok(sub) and ok(pub) else 0.2)
+            out[f"uri.{name}.session"] = "attached" if s.is_attached() else "lost"
+        finally:
+            await leave(s)
 
 
-async def sc_patterns(s, out):
+async def sc_patterns(s, url, serializer, out):
     base = f"compat.{P}"
     ev = {}
     subs = {
@@ -169,17 +175,21 @@ async def sc_patterns(s, out):
         "prefix2": (f"{base}.rpc", "prefix"),
         "wildcard": (f"{base}.rpc..op", "wildcard"),
         "wildcard_empty_first": (f"{base}..other", "wildcard"),
-        "exact_empty_component": (f"{base}.rpc..bad", "exact"),
     }
     for name, (uri, match) in regs.items():
         o = await outcome(lambda: s.register(proc(name), uri, options=RegisterOptions(match=match, details_arg="details")))
         out[f"patterns.register.{name}"] = o if not ok(o) else "ok"
+    s2, _ = await connect(url, serializer)  # on a session of its own (a router may end it)
+    o = await outcome(lambda: s2.register(proc("x"), f"{base}.rpc..bad", options=RegisterOptions(match="exact")))
+    out["patterns.register.exact_empty_component"] = o if not ok(o) else "ok"
+    out["patterns.register.exact_empty_component.session"] = "attached" if s2.is_attached() else "lost"
+    await leave(s2)
     for uri in [f"{base}.rpc.a.op", f"{base}.rpc.a.other", f"{base}.rpc.b.op", f"{base}.rpc.b.x.y",
                 f"{base}.rpcnot", f"{base}.x.other", f"{base}.none"]:
         out[f"patterns.call.{uri[len(base) + 1:]}"] = await outcome(lambda: s.call(uri))
 
 
-async def sc_rpc(s, out):
+async def sc_rpc(s, url, serializer, out):
     base = f"compat.{P}"
     out["rpc.container.hello"] = await outcome(lambda: s.call("compat.container.hello", "compat"))
     out["rpc.container.kwargs"] = await outcome(lambda: s.call("compat.container.hello", who="kw"))
@@ -202,13 +212,16 @@ async def sc_rpc(s, out):
     out["rpc.own.fail_runtime"] = await outcome(lambda: s.call(f"{base}.fail_runtime"))
     out["rpc.register_twice"] = await outcome(lambda: s.register(fail, f"{base}.fail"))
     out["rpc.call_invalid_uri"] = await outcome(lambda: s.call("compat..bad"))
-    # shared registrations
+    # shared registrations, on a session of its own (a router may end it)
+    s, _ = await connect(url, serializer)
     r1 = await outcome(lambda: s.register(lambda: "one", f"{base}.shared", options=RegisterOptions(invoke="roundrobin")))
     r2 = await outcome(lambda: s.register(lambda: "two", f"{base}.shared", options=RegisterOptions(invoke="roundrobin")))
     out["rpc.shared.register"] = [r1 if not ok(r1) else "ok", r2 if not ok(r2) else "ok"]
     out["rpc.shared.calls"] = [await outcome(lambda: s.call(f"{base}.shared")) for _ in range(3)]
     r3 = await outcome(lambda: s.register(lambda: "three", f"{base}.shared", options=RegisterOptions(invoke="first")))
     out["rpc.shared.mismatched_policy"] = r3 if not ok(r3) else "ok"
+    out["rpc.shared.session"] = "attached" if s.is_attached() else "lost"
+    await leave(s)
 
 
 async def sc_payloads(s, out):
@@ -365,8 +378,9 @@ async def run_client(url, serializer):
     out["welcome"] = {"authrole": details.authrole, "authmethod": details.authmethod,
                       "authprovider": details.authprovider,
                       "roles": sorted((details.authextra or {}).keys())}
-    for name, fn in (("uri_forms", lambda: sc_uri_forms(s, out)), ("patterns", lambda: sc_patterns(s, out)),
-                     ("rpc", lambda: sc_rpc(s, out)), ("pubsub", lambda: sc_pubsub(s, url, serializer, out)),
+    for name, fn in (("uri_forms", lambda: sc_uri_forms(url, serializer, out)),
+                     ("patterns", lambda: sc_patterns(s, url, serializer, out)),
+                     ("rpc", lambda: sc_rpc(s, url, serializer, out)), ("pubsub", lambda: sc_pubsub(s, url, serializer, out)),
                      ("meta", lambda: sc_meta(s, url, serializer, out)),
                      ("payloads", lambda: sc_payloads(s, out))):
         if not s.is_attached():
