@@ -24,6 +24,7 @@ def run_cli(*args, cwd=None):
 def write(tmp_path: Path, config, name="config.json") -> Path:
     cbdir = tmp_path / ".crossbar"
     cbdir.mkdir(exist_ok=True)
+    (tmp_path / "web").mkdir(exist_ok=True)  # the static directory "../web" of the configs here
     text = config if isinstance(config, str) else json.dumps(config)
     (cbdir / name).write_text(text)
     return cbdir
@@ -172,6 +173,7 @@ def crossbar_parse_key_file(text: str, allowed: set) -> dict:
 
 def test_node_key_files_are_in_crossbar_format(tmp_path):
     cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
     assert run_cli("keys", "--cbdir", str(cbdir)).returncode == 0
     priv_text, pub_text = (cbdir / "key.priv").read_text(), (cbdir / "key.pub").read_text()
     assert priv_text.startswith("Crossbar.io node private key - KEEP THIS SAFE!\n\n")

@@ -123,8 +123,9 @@ def start(cbdir, config, personality, loglevel):
     from .logs import setup_logging
     from .node import run_node
 
+    cb = _existing_cbdir(cbdir)
     setup_logging(loglevel)
-    sys.exit(run_node(_personality(personality), _cbdir(cbdir), config, loglevel))
+    sys.exit(run_node(_personality(personality), cb, config, loglevel))
 
 
 @main.command()
@@ -245,7 +246,7 @@ def _management_socket(cbdir: Path, config_name, personality) -> Path | None:
     from .management import socket_path
 
     try:
-        cfg = load_config(find_config(cbdir, config_name), _personality(personality))
+        cfg = load_config(find_config(cbdir, config_name), _personality(personality), cbdir, node_checks=False)
     except ConfigError:
         return None
     tcfg = cfg.get("controller", {}).get("transport")
@@ -269,15 +270,18 @@ async def _status_over_socket(path: str):
 @config_option
 @personality_option
 def check(cbdir, config, personality):
-    """Check a node directory's config without starting it."""
-    from .checkconfig import ConfigError
+    """Check a node directory's config without starting it (everything start would refuse that
+    the config and the node directory tell: all errors, one line each)."""
+    from .checkconfig import ConfigError, config_errors
     from .config import find_config, load_config
 
-    path = find_config(_cbdir(cbdir), config)
+    cb = _existing_cbdir(cbdir)
+    path = find_config(cb, config)
     try:
-        load_config(path, _personality(personality))
+        load_config(path, _personality(personality), cb)
     except ConfigError as e:
-        click.echo(f"Error: {e}", err=True)
+        for err in config_errors(e):
+            click.echo(f"Error: {err}", err=True)
         sys.exit(1)
     click.echo(f"Node configuration {path} is valid.")
 
@@ -285,11 +289,11 @@ def check(cbdir, config, personality):
 @main.command()
 @cbdir_option
 def keys(cbdir):
-    """Show the node's public key (creating the key pair if needed)."""
+    """Show the node's public key (creating the key pair if needed; the node directory must exist)."""
     from .keys import KeyError_, load_or_create_node_key
 
     try:
-        key, created = load_or_create_node_key(_cbdir(cbdir))
+        key, created = load_or_create_node_key(_existing_cbdir(cbdir))
     except KeyError_ as e:
         raise click.ClickException(str(e))
     if created:

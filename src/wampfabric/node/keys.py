@@ -97,7 +97,8 @@ def generate_key_files(cbdir: Path) -> NodeKey:
         "public-key-ed25519": key.public_hex,
         "private-key-ed25519": key.private_hex,
     }
-    cbdir.mkdir(parents=True, exist_ok=True)
+    if not cbdir.is_dir():  # only `init` creates a node directory
+        raise KeyError_(f"node directory {cbdir} does not exist")
     _write_private(cbdir / "key.priv", _key_file_text(PRIVATE_HEADER, tags), 0o600)
     (cbdir / "key.pub").write_text(_key_file_text(PUBLIC_HEADER, _public_tags(tags)))
     return key

@@ -33,8 +33,8 @@ from pathlib import Path
 from ..client.session import ApplicationError
 from ..router.realm import Router
 from . import pidfile
-from .checkconfig import ConfigError
-from .config import find_config, load_config
+from .checkconfig import ConfigError, config_errors
+from .config import disabled_reason, find_config, load_config
 from .controller import NODE_SHUTDOWN_ON_WORKER_EXIT, NodeController
 from .keys import load_or_create_node_key
 
@@ -53,18 +53,6 @@ def management_realm_config() -> dict:
         "roles": [{"name": "management", "permissions": [
             {"uri": "", "match": "prefix", "allow": {"call": True, "subscribe": True}}]}],
     }
-
-
-def disabled_reason(worker_cfg: dict) -> str | None:
-    """``options.disabled``: ``true``, or the name of an environment variable that disables when set
-    to 1/true/yes/on.  Returns the reason of the design document's log line, or None."""
-    disabled = worker_cfg.get("options", {}).get("disabled")
-    if disabled is True:
-        return "disabled from config parameter"
-    if isinstance(disabled, str) and disabled:
-        if os.environ.get(disabled, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"disabled from envvar {disabled}"
-    return None
 
 
 class Node:
@@ -98,7 +86,7 @@ class Node:
             log.info("Node key loaded: public key %s", self.key.public_hex)
 
     def load_config(self) -> None:
-        self.config = load_config(self.config_path, self.personality)
+        self.config = load_config(self.config_path, self.personality, self.cbdir)
         controller = self.config.get("controller", {})
         self.node_id = controller.get("id") or os.uname().nodename.split(".")[0] or "node1"
         options = controller.get("options", {})
@@ -250,7 +238,8 @@ def run_node(personality, cbdir: Path, config_name: str | None = None, loglevel:
         node.load_config()
         node.load_keys()
     except ConfigError as e:
-        log.error("Invalid node configuration: %s", e)
+        for err in config_errors(e):  # the lines `wampfabric check` prints
+            log.error("Invalid node configuration: %s", err)
         return 1
     except Exception as e:  # key file problems
         log.error("%s", e)
