@@ -233,3 +233,29 @@ def test_commands_on_a_missing_node_directory_fail_and_create_nothing(tmp_path, 
     missing.write_text("")
     r = run_cli(command, "--cbdir", str(missing), cwd=tmp_path)
     assert r.returncode == 1 and "is not a directory" in r.stderr
+
+
+def test_a_too_long_unix_socket_path_and_a_cookie_store_in_a_missing_directory_are_errors(tmp_path):
+    long_name = "s" * 120 + ".sock"
+    cookie = {"store": {"type": "file", "filename": "state/cookies.dat"}}
+    cfg = config(router({"type": "rawsocket", "endpoint": {"type": "unix", "path": long_name}},
+                        {**ws(free_port()), "cookie": cookie},
+                        {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": free_port()},
+                         "paths": {"ws": {"type": "websocket", "cookie": cookie}}}))
+    cbdir = write(tmp_path, cfg)
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 1
+    f = cbdir / "config.json"
+    full = cbdir / long_name
+    assert error_lines(r.stderr, cbdir) == [
+        f"{f}: $.workers[0].transports[0].endpoint.path: Unix socket path {full} is too long "
+        f"({len(str(full))} bytes; at most 107)",
+        f"{f}: $.workers[0].transports[1].cookie.store.filename: directory {cbdir / 'state'} does not exist",
+        f"{f}: $.workers[0].transports[2].paths['ws'].cookie.store.filename: directory {cbdir / 'state'} does not exist",
+    ]
+    code, out = run_start(cbdir)
+    assert code == 1 and error_lines(out, cbdir) == error_lines(r.stderr, cbdir)
+    (cbdir / "state").mkdir()
+    cfg["workers"][0]["transports"][0]["endpoint"]["path"] = "rs.sock"
+    r = run_cli("check", "--cbdir", str(write(tmp_path, cfg)))
+    assert r.returncode == 0, r.stderr

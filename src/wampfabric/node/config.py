@@ -3,8 +3,9 @@
 ``load_config`` reports every error it finds (``ConfigErrors``, one line each, with the file and
 the JSON path): those of ``checkconfig.check_config`` (each item on its own) and those only the
 node directory can tell (``check_node_config``), which ``start`` would otherwise meet while
-booting: listening ports and Unix socket paths used twice, static web directories, TLS files and
-guest executables that are not there.  Workers that start would skip (``options.disabled``) are
+booting: listening ports and Unix socket paths used twice (or too long), static web directories,
+directories of file cookie stores, TLS files (that must load) and guest executables and working
+directories that are not there.  Workers that start would skip (``options.disabled``) are
 not checked against the node directory.
 """
 
@@ -164,7 +165,13 @@ def _check_endpoint_clashes(config: dict, cbdir: Path) -> list:
                 unix[full] = path
                 if not full.parent.is_dir():
                     errors.append(ConfigError(f"{path}.path", f"directory {full.parent} does not exist"))
+                elif len(os.fsencode(full)) > UNIX_PATH_MAX:
+                    errors.append(ConfigError(f"{path}.path", f"Unix socket path {full} is too long "
+                                                              f"({len(os.fsencode(full))} bytes; at most {UNIX_PATH_MAX})"))
     return errors
+
+
+UNIX_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with the terminating NUL
 
 
 def _web_services(services, path: str):
@@ -193,6 +200,29 @@ def _check_static_directories(config: dict, cbdir: Path) -> list:
                     what = "is not a directory" if full.exists() else "does not exist"
                     errors.append(ConfigError(f"{spath}.directory",
                                               f"directory '{directory}' {what} ({full}; relative to the node directory)"))
+    return errors
+
+
+def _check_cookie_stores(config: dict, cbdir: Path) -> list:
+    """A ``file`` cookie store is opened (created) in an existing directory."""
+    errors = []
+    for i, worker in _started_workers(config):
+        for j, transport in enumerate(_as_list(worker.get("transports"))):
+            transport = _as_dict(transport)
+            tpath = f"$.workers[{i}].transports[{j}]"
+            holders = [(tpath, transport),
+                       *_web_services(transport.get("paths"), f"{tpath}.paths"),
+                       *_web_services(transport.get("websocket"), f"{tpath}.websocket"),
+                       *_web_services(_as_dict(transport.get("web")).get("paths"), f"{tpath}.web.paths")]
+            for hpath, holder in holders:
+                store = _as_dict(_as_dict(holder.get("cookie")).get("store"))
+                filename = store.get("filename", "cookies.dat")
+                if store.get("type") != "file" or not isinstance(filename, str):
+                    continue
+                full = cbdir / filename
+                if not full.parent.is_dir():
+                    errors.append(ConfigError(f"{hpath}.cookie.store.filename",
+                                              f"directory {full.parent} does not exist"))
     return errors
 
 
@@ -250,7 +280,8 @@ def _check_guests(config: dict, cbdir: Path) -> list:
 def check_node_config(config: dict, cbdir: Path) -> list:
     """The errors start would meet in the node directory (a list of ``ConfigError``)."""
     errors = []
-    for check in (_check_endpoint_clashes, _check_static_directories, _check_tls_files, _check_guests):
+    for check in (_check_endpoint_clashes, _check_static_directories, _check_cookie_stores, _check_tls_files,
+                  _check_guests):
         try:
             errors += check(config, cbdir)
         except Exception as e:  # a malformed item the config checker has reported already
