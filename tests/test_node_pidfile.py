@@ -156,3 +156,27 @@ def test_a_node_of_another_directory_is_not_stopped(cbdir, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(node.pid, signal.SIGKILL)
             node.wait()
+
+
+def test_a_node_run_under_another_program_name_is_verified_by_its_own_pid_file(cbdir):
+    """Our pid file records the start time and the arguments: a node started by a launcher whose
+    name says neither wampfabric nor crossbar (a frozen or wrapped node) is still recognised."""
+    port = free_port()
+    (cbdir / "config.json").write_text(json.dumps(small_config(port)))
+    launcher = cbdir.parent / "edge-router"
+    launcher.write_text(f"#!{sys.executable}\nimport sys\nfrom wampfabric.node.cli import main\nmain()\n")
+    launcher.chmod(0o755)
+    with open(cbdir.parent / "node.log", "wb") as logf:
+        node = subprocess.Popen([str(launcher), "start", "--cbdir", str(cbdir)], cwd=cbdir.parent, stdout=logf,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_port(port, node, timeout=T)
+        r = cli("status", "--cbdir", str(cbdir))
+        assert r.returncode == 0 and f"(PID {node.pid})" in r.stdout, r.stdout + r.stderr
+        r = cli("stop", "--cbdir", str(cbdir))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert node.wait(T) == 0
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait()

@@ -100,6 +100,15 @@ def _cbdir_of(p: psutil.Process, cmdline: list) -> Path | None:
     return None
 
 
+def _same_arguments(info: dict, cmdline: list) -> bool:
+    """Our own pid file (start time verified) of a node run under another program name: its
+    recorded ``argv`` arguments are the process's."""
+    argv = info.get("argv")
+    if not isinstance(info.get("created"), (int, float)) or not isinstance(argv, list) or len(argv) < 2:
+        return False
+    return cmdline[-(len(argv) - 1):] == argv[1:]
+
+
 def inspect(info: dict | None, cbdir: Path | None = None) -> Verdict:
     """Verify the process a pid file (as ``read`` returns it) names, before anyone signals it."""
     if info is None:
@@ -121,7 +130,7 @@ def inspect(info: dict | None, cbdir: Path | None = None) -> Verdict:
         return Verdict(FOREIGN, pid, reason=f"process {pid} cannot be inspected (access denied)")
     if pid == os.getpid():
         return Verdict(STALE, pid, reason=f"process {pid} is this process")
-    if not looks_like_node(cmdline):
+    if not looks_like_node(cmdline) and not _same_arguments(info, cmdline):
         return Verdict(FOREIGN, pid, reason=f"process {pid} is not a wampfabric or Crossbar.io node "
                                             f"(command line: {_cmdline_text(cmdline) or '?'})")
     if cbdir is not None and not isinstance(info.get("created"), (int, float)):
