@@ -19,7 +19,7 @@ import time
 import psutil
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallOptions
+from autobahn.wamp.types import CallOptions, RegisterOptions
 
 import wamp_raw
 from conftest import FULL_PERMS, node_config, start_node, stop_node
@@ -252,3 +252,33 @@ def _flood_expecting(node, proc, n, batch=2000) -> dict:
     finally:
         caller.close()
     return counts
+
+
+async def test_shared_registration_full_callee_is_passed_over(sessions):
+    """roundrobin over two callees: when one has MAX_INVOCATIONS outstanding, calls go to the other."""
+    proc = f"com.pending.shared.{uid()}"
+    gates, seen = [], []
+    for name in ("a", "b"):
+        callee = await sessions(BOUNDED)
+        gate = asyncio.Event()
+
+        async def slow(i, _gate=gate, _name=name):
+            seen.append(_name)
+            await _gate.wait()
+            return _name
+
+        await w(callee.register(slow, proc, options=RegisterOptions(invoke="roundrobin")))
+        gates.append(gate)
+    callers = [await sessions(BOUNDED) for _ in range(3)]
+    gates[1].set()  # b answers at once, a never (until the end)
+    calls = [asyncio.ensure_future(c.call(proc, i)) for c in callers for i in range(MAX_CALLS)]  # 30 for each
+    for _ in range(250):
+        if sum(c.done() for c in calls) >= 3 * MAX_CALLS - MAX_INVOCATIONS:
+            break
+        await asyncio.sleep(0.02)
+    assert seen.count("a") == MAX_INVOCATIONS  # a is full now
+    more = [asyncio.ensure_future(callers[0].call(proc, i)) for i in range(10)]  # 5 would be a's turn
+    assert await w(asyncio.gather(*more)) == ["b"] * 10
+    assert seen.count("a") == MAX_INVOCATIONS
+    gates[0].set()
+    assert [await w(c) for c in calls].count("a") == MAX_INVOCATIONS

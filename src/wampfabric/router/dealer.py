@@ -294,10 +294,14 @@ class Dealer:
             self._route_cache.put(proc, reg, proc)
         callee = reg.pick()
         if len(callee.pending_invocations) >= self.max_pending_invocations:
-            session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
-                               [f"the callee of procedure <{proc}> has too many outstanding invocations "
-                                f"(max_pending_invocations {self.max_pending_invocations})"])
-            return
+            # a shared registration: another callee may have room (as Crossbar.io's concurrency)
+            limit = self.max_pending_invocations
+            callee = next((c for c in reg.callees if len(c.pending_invocations) < limit), None)
+            if callee is None:
+                session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
+                                   [f"the callee of procedure <{proc}> has too many outstanding invocations "
+                                    f"(max_pending_invocations {limit})"])
+                return
         self.stats["call"] += 1
         options = msg.options
         details = {}
