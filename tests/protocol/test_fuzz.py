@@ -116,3 +116,149 @@ def test_rawsocket_handshake_random(hs):
         assert e.code is None or 1 <= e.code <= 4
     else:
         assert 0 <= exp <= 15 and ser_id in (1, 2, 3)
+
+
+# ---------------------------------------------------------------------------
+# nesting depth (issue 11 item 5): any depth, at any position, before and after
+# HELLO, is a parsed message or a SerializationError / ProtocolError with a short
+# text -- never RecursionError (repr of a 1,000-deep list), ValueError (str of a
+# CBOR bignum) or a crash; up to MAX_DEPTH every serializer can re-encode it.
+
+import cbor2  # noqa: E402
+import msgpack  # noqa: E402
+
+from wampfabric.protocol.messages import short_repr  # noqa: E402
+from wampfabric.protocol.serializers import MAX_DEPTH, SERIALIZERS_BY_NAME  # noqa: E402
+
+_PH = "@@deep@@"
+# (message template, level of the container holding the placeholder: the message list is level 1)
+_TEMPLATES = [
+    ([_PH], 1),  # the message type code itself
+    ([1, "realm1", {"roles": {"caller": {}}, "authid": _PH}], 2),  # HELLO before a session
+    ([1, "realm1", {"roles": {"caller": {}}, "authextra": {"x": _PH}}], 3),
+    ([16, 1, {"acknowledge": _PH}, "a.b"], 2),
+    ([16, 1, {}, "a.b", [_PH]], 2),
+    ([48, 1, {}, "a.b", [], {"kw": _PH}], 2),
+    ([48, _PH, {}, "a.b"], 1),
+]
+
+
+def _deep_bytes(ser: str, shape: list, leaf) -> bytes:
+    """Containers nested len(shape) deep (True: a dict {"k": ...}, False: a list [...]), written
+    without recursion, around the leaf."""
+    if ser == "json":
+        opens = [b'{"k":' if d else b"[" for d in shape]
+        closes = [b"}" if d else b"]" for d in reversed(shape)]
+        leaf_b = SERIALIZERS_BY_NAME["json"].serialize(leaf)
+    elif ser == "msgpack":
+        opens = [b"\x81\xa1k" if d else b"\x91" for d in shape]
+        closes = []
+        leaf_b = msgpack.packb(leaf, use_bin_type=True)
+    else:
+        opens = [b"\xa1\x61k" if d else b"\x81" for d in shape]
+        closes = []
+        leaf_b = b"\xf7" if leaf is None else cbor2.dumps(leaf)  # None: JavaScript's undefined
+    return b"".join(opens) + leaf_b + b"".join(closes)
+
+
+def _deep_message(ser: str, template, shape, leaf) -> bytes:
+    s = SERIALIZERS_BY_NAME[ser]
+    placeholder = s.serialize(_PH)
+    data = s.serialize(template)
+    assert data.count(placeholder) == 1
+    return data.replace(placeholder, _deep_bytes(ser, shape, leaf))
+
+
+_depths = st.one_of(st.integers(0, 30), st.integers(MAX_DEPTH - 6, MAX_DEPTH + 3),
+                    st.sampled_from([100, 254, 255, 400, 401, 1000, 1023, 5000, 100_000]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.sampled_from(["json", "msgpack", "cbor"]), st.sampled_from(_TEMPLATES), _depths, st.data(),
+       st.sampled_from([1, "s", b"\x00b", None, 2**70]))
+def test_any_depth_is_a_message_or_a_clean_error(ser, template, depth, data, leaf):
+    if ser != "cbor" and leaf == 2**70:
+        leaf = -5  # only CBOR has bignums
+    shape = data.draw(st.one_of(st.just([False] * depth), st.just([True] * depth),
+                                st.lists(st.booleans(), min_size=depth, max_size=depth) if depth <= 2000
+                                else st.just([i % 3 == 0 for i in range(depth)])))
+    tmpl, level = template
+    total = level + depth  # the deepest container's level
+    raw = _deep_message(ser, tmpl, shape, leaf)
+    for s in (SERIALIZERS_BY_NAME[ser], SERIALIZERS_BY_SUBPROTOCOL[f"wamp.2.{ser}.batched"]):
+        payload = raw
+        if s.BATCHED:
+            payload = raw + b"\x1e" if ser == "json" else struct.pack(">I", len(raw)) + raw
+        try:
+            wmsg = s.unserialize_one(payload)
+        except SerializationError as e:
+            assert total > MAX_DEPTH, (total, str(e))
+            assert f"nested deeper than {MAX_DEPTH} levels" in str(e)
+            continue
+        assert total <= MAX_DEPTH, total
+        try:
+            parse(wmsg)
+        except ProtocolError as e:
+            assert len(str(e)) < 300
+        # whatever was accepted, every serializer writes (deeper than orjson's own 254 too)
+        for out in SERIALIZERS_BY_NAME.values():
+            if leaf == 2**70 and out.NAME != "cbor":
+                continue  # a bignum is neither JSON (orjson) nor MessagePack: not a depth matter
+            assert out.unserialize_one(out.serialize(wmsg)) is not None
+
+
+def test_serializers_refuse_to_write_deeper_than_max_depth():
+    x = 1
+    for _ in range(MAX_DEPTH + 1):
+        x = [x]
+    for name in ("json", "msgpack"):
+        try:
+            SERIALIZERS_BY_NAME[name].serialize(x)
+        except SerializationError as e:
+            assert f"nested deeper than {MAX_DEPTH} levels" in str(e)
+        else:
+            raise AssertionError(f"{name} wrote a message nested {MAX_DEPTH + 1} deep")
+    x = x[0]  # exactly MAX_DEPTH: all three write it, all three read it back
+    for s in SERIALIZERS_BY_NAME.values():
+        y = s.unserialize_one(s.serialize(x))
+        for _ in range(MAX_DEPTH):
+            y = y[0]
+        assert y == 1
+
+
+def test_cbor_shared_references_are_refused():
+    # tag 28 around [tag 29(0), tag 29(0)]: a list holding itself twice
+    cyclic = b"\xd8\x1c\x82\xd8\x1d\x00\xd8\x1d\x00"
+    # 21 levels each referring twice to the one below: 195 bytes that write out as 6 MB
+    levels = [b"\xd8\x1c\x81\x01"] + [b"\xd8\x1c\x82" + cbor2.dumps(cbor2.CBORTag(29, i)) * 2 for i in range(20)]
+    dag = b"\x95" + b"".join(levels[:21])
+    for data in (cyclic, dag):
+        try:
+            SERIALIZERS_BY_NAME["cbor"].unserialize_one(data)
+        except SerializationError as e:
+            assert "shared references" in str(e)
+        else:
+            raise AssertionError("a CBOR shared reference was accepted")
+
+
+@SETTINGS
+@given(values, st.integers(5, 200))
+def test_short_repr_is_repr_cut_to_the_limit(v, limit):
+    r = short_repr(v, limit)
+    assert len(r) <= limit
+    full = repr(v)
+    if len(full) <= limit:
+        assert r == full
+    else:
+        assert r.endswith("...")
+
+
+def test_short_repr_any_depth_and_size():
+    x, d = 1, {}
+    for _ in range(100_000):
+        x, d = [x], {"a": d}
+    cyclic = []
+    cyclic.append(cyclic)
+    for v in (x, d, cyclic, 10**5000, "s" * 10**7, [b"b" * 10**7], (1,), object()):
+        assert len(short_repr(v)) <= 60
+    assert short_repr(10**5000) == "<int of 16610 bits>"

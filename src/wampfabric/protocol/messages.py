@@ -60,6 +60,7 @@ from .errors import ProtocolError
 __all__ = [
     "MAX_ID",
     "is_valid_id",
+    "short_repr",
     "Message",
     "Hello",
     "Welcome",
@@ -106,9 +107,65 @@ def is_valid_id(x) -> bool:
 # ---------------------------------------------------------------------------
 
 
+class _Tok(str):
+    """Punctuation written by :func:`short_repr` (as opposed to a str value)."""
+
+
+_OPEN = {list: _Tok("["), tuple: _Tok("("), dict: _Tok("{")}
+_CLOSE = {list: _Tok("]"), tuple: _Tok(")"), dict: _Tok("}")}
+_SEP, _COLON = _Tok(", "), _Tok(": ")
+
+
+def short_repr(v, limit: int = 60) -> str:
+    """``repr(v)`` cut to *limit* characters (ending in ``...`` when cut), safe for any input.
+
+    ``repr()`` itself is not: a peer's list nested 1,000 deep exceeds Python's recursion
+    limit, a CBOR bignum of 5,000 digits exceeds the int-to-str limit, and a 16 MB string
+    would be copied whole just to be cut.  Here containers are written iteratively and only
+    until *limit* is reached, strings are cut before quoting, big integers are described by
+    their size and objects of other types by their type name."""
+    parts = []
+    size = 0
+    stack = [v]
+    pop = stack.pop
+    push = stack.append
+    while stack and size <= limit:
+        x = pop()
+        t = type(x)
+        if t is _Tok:
+            r = x
+        elif t is list or t is tuple or t is dict:
+            push(_CLOSE[t])
+            # at most `limit` items: each writes at least one character
+            items = list(x.items())[:limit] if t is dict else x[:limit]
+            if t is tuple and len(x) == 1:
+                push(_Tok(","))
+            for i in range(len(items) - 1, -1, -1):
+                if t is dict:
+                    push(items[i][1])
+                    push(_COLON)
+                    push(items[i][0])
+                else:
+                    push(items[i])
+                if i:
+                    push(_SEP)
+            r = _OPEN[t]
+        elif t is str or t is bytes or t is bytearray:
+            r = repr(x[: limit + 1])
+        elif t is int:
+            r = repr(x) if x.bit_length() <= 256 else f"<int of {x.bit_length()} bits>"
+        elif t is float or t is bool or x is None:
+            r = repr(x)
+        else:
+            r = f"<{t.__name__}>"
+        parts.append(r)
+        size += len(r)
+    r = "".join(parts)
+    return r if size <= limit and not stack else r[: limit - 3] + "..."
+
+
 def _short(v) -> str:
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
+    return short_repr(v, 60)
 
 
 def _tname(v) -> str:
@@ -155,11 +212,12 @@ def _is_dict_or_none(v):
 
 
 def _is_uint(v):
-    return type(v) is int and v >= 0
+    # bounded like ids: a CBOR bignum timeout would otherwise reach the router's arithmetic
+    return type(v) is int and 0 <= v <= MAX_ID
 
 
 def _is_posint(v):
-    return type(v) is int and v > 0
+    return type(v) is int and 0 < v <= MAX_ID
 
 
 def _is_list_of_ids(v):
@@ -226,8 +284,8 @@ _STR = (_is_str, "a string")
 _STR_OR_NONE = (_is_str_or_none, "a string or null")
 _DICT = (_is_dict, "a dict")
 _DICT_OR_NONE = (_is_dict_or_none, "a dict or null")
-_UINT = (_is_uint, "a non-negative integer")
-_POSINT = (_is_posint, "a positive integer")
+_UINT = (_is_uint, "an integer in [0, 2**53]")
+_POSINT = (_is_posint, "an integer in [1, 2**53]")
 _ID = (is_valid_id, "an id")
 _IDS = (_is_list_of_ids, "a list of ids")
 _STRS = (_is_list_of_str, "a list of strings")
@@ -453,7 +511,7 @@ class Message:
     __hash__ = None  # mutable
 
     def __repr__(self):
-        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__)
+        fields = ", ".join(f"{s}={short_repr(getattr(self, s), 200)}" for s in self.__slots__)
         return f"{type(self).__name__}({fields})"
 
 
@@ -1460,5 +1518,5 @@ def parse(wmsg) -> Message:
         raise ProtocolError(f"invalid message type {_short(code)}")
     p = _PARSERS.get(code)
     if p is None:
-        raise ProtocolError(f"unknown message type {code}")
+        raise ProtocolError(f"unknown message type {_short(code)}")
     return p(wmsg)

@@ -26,6 +26,29 @@ Instances are stateless apart from the MessagePack serializer's reusable
 Packer per call); the router runs on one event-loop thread, so sharing the
 registry instances is fine, but do not use one instance from several threads.
 
+Nesting depth (``MAX_DEPTH`` = 1024)
+------------------------------------
+A message may nest containers (lists, dicts; CBOR tags count too) at most
+1024 levels deep, counting the message list itself: ``[[[...]]]`` with 1024
+``[`` passes, 1025 do not.  Deeper input is a :class:`SerializationError`
+"nested deeper than 1024 levels" (the session answers ABORT
+``wamp.error.protocol_violation``).  The limit is what orjson and msgpack
+enforce themselves (neither can be changed) and what cbor2 is told
+(``max_depth``; its default is 400), so it costs nothing per message and is
+the same for all serializers.  Whatever one serializer accepts, the others
+can encode: msgpack writes up to 1024 levels; orjson writes only 254, so
+:func:`_json_encode` falls back to an iterative writer (:func:`_json_encode_deep`)
+for deeper messages -- only on that error path.  cbor2 writes any depth (it
+crashes the process somewhere above 5,000 levels: it never sees such input
+from a peer, as no decoder produces it).  Code that walks decoded messages
+(``_unbinary``, ``_undefined_to_none``, error texts, ``messages.short_repr``)
+is iterative: Python's recursion limit (1000) is lower than the depth allowed.
+
+CBOR shared references (tags 28/29, "value sharing") are refused: they let a
+few hundred bytes decode to a structure that is exponentially large when
+written out again (each level referring twice to the one below) or cyclic.
+WAMP has no use for them.
+
 Decoding limits of the libraries used
 -------------------------------------
 * orjson rejects trailing data, NaN/Infinity and invalid UTF-8.  Integers
@@ -70,10 +93,12 @@ import struct
 import cbor2
 import msgpack
 import orjson
+from msgpack.exceptions import StackError as _MsgpackStackError
 
 from .errors import SerializationError
 
 __all__ = [
+    "MAX_DEPTH",
     "Serializer",
     "JsonSerializer",
     "MsgpackSerializer",
@@ -86,6 +111,12 @@ __all__ = [
     "SERIALIZERS_BY_NAME",
     "create_serializer",
 ]
+
+
+#: Deepest nesting of containers in a message, the message list counting as level 1
+#: (module docstring "Nesting depth").  orjson and msgpack have exactly this limit built in.
+MAX_DEPTH = 1024
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
 
 class Serializer:
@@ -138,27 +169,38 @@ def _json_default(obj):
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
-def _unbinary(obj):
-    """Replace ``"\\0<base64>"`` strings by bytes, recursively (in place for containers)."""
-    t = type(obj)
-    if t is str:
-        if obj and obj[0] == "\0":
-            try:
-                return _a2b(obj[1:], strict_mode=True)
-            except (binascii.Error, ValueError) as e:
-                raise SerializationError(f"invalid base64 in JSON binary string: {e}") from None
-        return obj
-    if t is list:
-        for i, v in enumerate(obj):
-            if type(v) is not int:
-                obj[i] = _unbinary(v)
-        return obj
-    if t is dict:
-        for k, v in obj.items():
-            if type(v) is not int:
-                obj[k] = _unbinary(v)
-        return obj
-    return obj
+def _from_nul_base64(v: str) -> bytes:
+    try:
+        return _a2b(v[1:], strict_mode=True)
+    except (binascii.Error, ValueError) as e:
+        raise SerializationError(f"invalid base64 in JSON binary string: {e}") from None
+
+
+def _unbinary(msg: list) -> None:
+    """Replace ``"\\0<base64>"`` strings by bytes in *msg*'s containers, in place.
+
+    Iterative (an explicit stack), so any depth orjson decodes (1024) is fine."""
+    stack = [msg]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        obj = pop()
+        if type(obj) is list:
+            for i, v in enumerate(obj):
+                t = type(v)
+                if t is str:
+                    if v and v[0] == "\0":
+                        obj[i] = _from_nul_base64(v)
+                elif t is list or t is dict:
+                    push(v)
+        else:  # a dict: JSON has no other container
+            for k, v in obj.items():
+                t = type(v)
+                if t is str:
+                    if v and v[0] == "\0":
+                        obj[k] = _from_nul_base64(v)  # replacing a value does not resize the dict
+                elif t is list or t is dict:
+                    push(v)
 
 
 def _json_encode(msg) -> bytes:
@@ -166,7 +208,65 @@ def _json_encode(msg) -> bytes:
         return _orjson_dumps(msg, default=_json_default)
     except TypeError as e:
         # orjson.JSONEncodeError subclasses TypeError
-        raise SerializationError(f"JSON encoding failed: {e}") from None
+        if "Recursion limit" not in str(e):
+            raise SerializationError(f"JSON encoding failed: {e}") from None
+    # orjson writes at most 254 levels; the decoders accept up to MAX_DEPTH
+    return _json_encode_deep(msg)
+
+
+_END = object()
+
+
+def _json_encode_deep(msg) -> bytes:
+    """The JSON text orjson would write for *msg*, for any depth up to MAX_DEPTH.
+
+    Iterative (an explicit stack of iterators); leaves (and dict keys) are written by
+    orjson, so escaping and number formats are orjson's.  Only called for messages
+    nested deeper than orjson writes, never on the usual path."""
+    parts = []
+    put = parts.append
+    stack = []  # [iterator, is_dict, is_first]
+    v = msg
+    while True:
+        t = type(v)
+        if t is list or t is tuple:
+            if len(stack) >= MAX_DEPTH:
+                raise SerializationError(f"JSON encoding failed: {_TOO_DEEP}")
+            put(b"[")
+            stack.append([iter(v), False, True])
+        elif t is dict:
+            if len(stack) >= MAX_DEPTH:
+                raise SerializationError(f"JSON encoding failed: {_TOO_DEEP}")
+            put(b"{")
+            stack.append([iter(v.items()), True, True])
+        else:
+            try:
+                put(_orjson_dumps(v, default=_json_default))
+            except TypeError as e:
+                raise SerializationError(f"JSON encoding failed: {e}") from None
+        # the next value to write, closing finished containers on the way
+        while stack:
+            frame = stack[-1]
+            item = next(frame[0], _END)
+            if item is _END:
+                put(b"}" if frame[1] else b"]")
+                stack.pop()
+                continue
+            if frame[2]:
+                frame[2] = False
+            else:
+                put(b",")
+            if frame[1]:
+                k, v = item
+                if type(k) is not str:
+                    raise SerializationError("JSON encoding failed: Dict key must be str")
+                put(_orjson_dumps(k))
+                put(b":")
+            else:
+                v = item
+            break
+        else:
+            return b"".join(parts)
 
 
 def _json_decode(data) -> list:
@@ -176,6 +276,8 @@ def _json_decode(data) -> list:
     try:
         msg = _orjson_loads(data)
     except orjson.JSONDecodeError as e:
+        if str(e).startswith("depth limit exceeded"):  # orjson's limit: MAX_DEPTH
+            raise SerializationError(f"invalid JSON: {_TOO_DEEP}") from None
         raise SerializationError(f"invalid JSON: {e}") from None
     if type(msg) is not list:
         raise SerializationError(f"WAMP message must be a list, got {type(msg).__name__}")
@@ -263,7 +365,9 @@ def _msgpack_ext_hook(code, data):
 def _msgpack_decode(data) -> list:
     try:
         msg = _unpackb(data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook)
-    except Exception as e:  # msgpack raises ValueError, ExtraData, FormatError, StackError, ...
+    except _MsgpackStackError:  # msgpack's fixed limit: MAX_DEPTH
+        raise SerializationError(f"invalid MessagePack: {_TOO_DEEP}") from None
+    except Exception as e:  # msgpack raises ValueError, ExtraData, FormatError, ...
         raise SerializationError(f"invalid MessagePack: {e}") from None
     if type(msg) is not list:
         raise SerializationError(f"WAMP message must be a list, got {type(msg).__name__}")
@@ -281,24 +385,40 @@ def _cbor_tag_hook(a, b):
     return tag
 
 
-def _undefined_to_none(obj) -> None:
-    """Replace ``cbor2.undefined`` by None in lists and dicts, recursively, in place."""
-    if type(obj) is list:
-        i = 0
-        for v in obj:
-            t = type(v)
-            if t is list or t is dict:
-                _undefined_to_none(v)
-            elif v is _UNDEFINED:
-                obj[i] = None
-            i += 1
-    else:  # a dict: the only other container type passed in
-        for k, v in obj.items():
-            t = type(v)
-            if t is list or t is dict:
-                _undefined_to_none(v)
-            elif v is _UNDEFINED:
-                obj[k] = None  # replacing a value does not resize the dict
+def _undefined_to_none(msg: list) -> None:
+    """Replace ``cbor2.undefined`` by None in *msg*'s lists and dicts, in place.
+
+    Iterative (an explicit stack), so any depth cbor2 decodes (MAX_DEPTH) is fine;
+    decoded CBOR has no cycles (shared references are refused)."""
+    stack = [msg]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        obj = pop()
+        if type(obj) is list:
+            i = 0
+            for v in obj:
+                t = type(v)
+                if t is list or t is dict:
+                    push(v)
+                elif v is _UNDEFINED:
+                    obj[i] = None
+                i += 1
+        else:  # a dict: the only other container type pushed
+            for k, v in obj.items():
+                t = type(v)
+                if t is list or t is dict:
+                    push(v)
+                elif v is _UNDEFINED:
+                    obj[k] = None  # replacing a value does not resize the dict
+
+
+def _cbor_no_shared_references(*args):
+    raise ValueError("shared references (tags 28/29) are not allowed")
+
+
+# decoder options besides strict_hashable_types and tag_hook: no value sharing
+_CBOR_SEMANTIC_DECODERS = {28: _cbor_no_shared_references, 29: _cbor_no_shared_references}
 
 
 def _cbor_decode(data) -> list:
@@ -307,16 +427,19 @@ def _cbor_decode(data) -> list:
     if type(data) is not bytes:
         data = bytes(data)
     try:
-        msg = _cbor_loads(data, strict_hashable_types=True, tag_hook=_cbor_tag_hook)
+        msg = _cbor_loads(data, strict_hashable_types=True, tag_hook=_cbor_tag_hook, max_depth=MAX_DEPTH,
+                          semantic_decoders=_CBOR_SEMANTIC_DECODERS)
     except Exception as e:  # CBORDecodeError (a ValueError), plus errors from tag decoders
-        raise SerializationError(f"invalid CBOR: {e}") from None
+        text = str(e)
+        if text.startswith("maximum container nesting depth"):
+            text = _TOO_DEEP
+        elif e.__cause__ is not None and "shared references" in str(e.__cause__):
+            text = str(e.__cause__)
+        raise SerializationError(f"invalid CBOR: {text}") from None
     if type(msg) is not list:
         raise SerializationError(f"WAMP message must be a list, got {type(msg).__name__}")
     if _UNDEFINED_OCTET in data:
-        try:
-            _undefined_to_none(msg)
-        except RecursionError:  # cbor2 >= 6 limits nesting to 400 anyway
-            raise SerializationError("invalid CBOR: nesting too deep") from None
+        _undefined_to_none(msg)
     return msg
 
 
@@ -360,7 +483,11 @@ class _MsgpackBase(Serializer):
     def _encode(self, msg) -> bytes:
         try:
             return self._pack(msg)
-        except Exception as e:  # TypeError, OverflowError (int > 64 bit), ValueError
+        except ValueError as e:
+            # msgpack writes at most MAX_DEPTH levels ("recursion limit exceeded.")
+            text = _TOO_DEEP if "recursion limit" in str(e) else e
+            raise SerializationError(f"MessagePack encoding failed: {text}") from None
+        except Exception as e:  # TypeError, OverflowError (int > 64 bit)
             raise SerializationError(f"MessagePack encoding failed: {e}") from None
 
 

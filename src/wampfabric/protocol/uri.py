@@ -44,6 +44,8 @@ URIs through :func:`quote_uri`, which shortens long ones.
 
 import re
 
+from .messages import short_repr
+
 __all__ = ["check_uri", "check_pattern", "quote_uri", "MATCH_EXACT", "MATCH_PREFIX", "MATCH_WILDCARD",
            "MAX_URI_LENGTH"]
 
@@ -121,7 +123,7 @@ def quote_uri(uri, limit: int = QUOTED_URI_LENGTH) -> str:
     """``uri`` quoted for an error text or a log line: a long one is cut (and its length
     given), so a router never echoes a huge string back or into its log."""
     if type(uri) is not str:
-        return repr(uri)[:limit]
+        return short_repr(uri, limit)  # any depth, any size (repr() is not safe for either)
     if len(uri) <= limit:
         return f"'{uri}'"
     return f"'{uri[:limit]}...' ({len(uri)} characters)"

@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from ..protocol import errors as E
-from ..protocol.messages import Register
+from ..protocol.messages import Register, short_repr
 from ..protocol.uri import check_uri
 from .authorization import TrustedRole
 from .session import PASSTHROUGH, RouterSession
@@ -140,7 +140,7 @@ class RouterServiceAgent:
         if reason is None:
             reason = E.KILLED
         if not isinstance(reason, str) or not check_uri(reason, False):
-            raise MetaError(E.INVALID_URI, f"invalid close reason {reason!r}")
+            raise MetaError(E.INVALID_URI, f"invalid close reason {short_repr(reason)}")
         if message is not None and not isinstance(message, str):
             raise MetaError(E.INVALID_ARGUMENT, "message must be a string")
         return reason, message
@@ -204,7 +204,7 @@ class RouterServiceAgent:
         if caller is None:
             raise MetaError(E.NO_SUCH_SESSION, "caller unknown")
         if scope not in SCOPES:
-            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
+            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {short_repr(scope)}")
         if not isinstance(topic, str) or not self.realm.uri_ok(topic):
             raise MetaError(E.INVALID_URI, f"invalid testament topic {self.realm.quote_uri(topic)}")
         if args is not None and not isinstance(args, list) or kwargs is not None and not isinstance(kwargs, dict):
@@ -224,7 +224,7 @@ class RouterServiceAgent:
 
     def p_session__flush_testaments(self, caller, scope="destroyed"):
         if scope not in SCOPES:
-            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {scope!r}")
+            raise MetaError(E.INVALID_ARGUMENT, f"scope must be one of {SCOPES}, not {short_repr(scope)}")
         if caller is None or not caller.testaments:
             return 0
         n = len(caller.testaments[scope])
