@@ -259,3 +259,18 @@ def test_a_too_long_unix_socket_path_and_a_cookie_store_in_a_missing_directory_a
     cfg["workers"][0]["transports"][0]["endpoint"]["path"] = "rs.sock"
     r = run_cli("check", "--cbdir", str(write(tmp_path, cfg)))
     assert r.returncode == 0, r.stderr
+
+
+def test_a_static_service_from_a_python_package_is_refused(tmp_path):
+    """The static service serves ``directory`` only; a Crossbar.io ``package``/``resource`` service
+    used to serve the node directory itself (config.json, key.priv) instead."""
+    cfg = static_config("../web")
+    svc = cfg["workers"][0]["transports"][0]["paths"]["/"]
+    del svc["directory"]
+    svc.update(package="myapp", resource="web")
+    cbdir = write(tmp_path, cfg)
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 1
+    assert error_lines(r.stderr, cbdir) == [
+        f"{cbdir / 'config.json'}: $.workers[0].transports[0].paths['/'].package: static files from a Python package "
+        f"are not supported by this version yet: use 'directory'"]

@@ -390,7 +390,12 @@ def check_web_path_service_websocket(cfg, path: str, personality) -> None:
 
 def check_web_path_service_static(cfg, path: str, personality) -> None:
     check_dict(cfg, path, {"type": str}, {"directory": str, "package": str, "resource": str, "options": dict})
-    if "directory" not in cfg and "package" not in cfg:
+    if "package" in cfg or "resource" in cfg:
+        # the static service serves 'directory' only: without this, it served the node directory (key.priv!)
+        key = "package" if "package" in cfg else "resource"
+        raise ConfigError(f"{path}.{key}", "static files from a Python package are not supported by this version "
+                                           "yet: use 'directory'")
+    if "directory" not in cfg:
         raise ConfigError(path, "missing mandatory attribute 'directory'")
     if "options" in cfg:
         check_dict(cfg["options"], f"{path}.options", {},
