@@ -181,14 +181,14 @@ WEBSOCKET_OPTIONS = {
     "utf8validate_incoming": bool, "mask_server_frames": bool, "require_masking": bool, "apply_mask": bool,
     "max_outgoing_buffer": int, "show_server_version": bool, "enable_hybi10": bool, "enable_rfc6455": bool,
     "server": str, "external_port": int, "allowed_origins_pattern": list, "trust_x_forwarded_for": bool,
-    "per_message_compression": dict,
+    "per_message_compression": dict, "hello_timeout": int,
 }
 
 
 def check_websocket_options(opts, path: str) -> None:
     check_dict(opts, path, {}, WEBSOCKET_OPTIONS)
     for key in ("max_frame_size", "max_message_size", "auto_ping_interval", "auto_ping_timeout",
-                "max_outgoing_buffer", "open_handshake_timeout", "close_handshake_timeout"):
+                "max_outgoing_buffer", "open_handshake_timeout", "close_handshake_timeout", "hello_timeout"):
         if key in opts and opts[key] < 0:
             raise ConfigError(f"{path}.{key}", "must not be negative")
     for i, o in enumerate(opts.get("allowed_origins", [])):
@@ -307,7 +307,11 @@ def check_listening_transport_rawsocket(cfg, path: str, personality) -> None:
     if "serializers" in cfg:
         check_serializers(cfg["serializers"], f"{path}.serializers")
     if "options" in cfg:
-        opts = check_dict(cfg["options"], f"{path}.options", {}, {"max_message_size": int, "max_outgoing_buffer": int})
+        opts = check_dict(cfg["options"], f"{path}.options", {},
+                          {"max_message_size": int, "max_outgoing_buffer": int, "hello_timeout": int})
+        for key in ("max_outgoing_buffer", "hello_timeout"):
+            if key in opts and opts[key] < 0:
+                raise ConfigError(f"{path}.options.{key}", "must not be negative")
         mms = opts.get("max_message_size")
         if mms is not None and not 512 <= mms <= 16 * 1024 * 1024:
             raise ConfigError(f"{path}.options.max_message_size", f"must be 512..16777216 (RawSocket limit), not {mms}")

@@ -324,6 +324,9 @@ class RouterSession:
                 self.send([GOODBYE, {}, E.GOODBYE_AND_OUT])
                 self._leave()
                 self.state = NEW  # the transport may carry a new session
+                expect_hello = getattr(self.transport, "expect_hello", None)
+                if expect_hello is not None:  # its HELLO timeout applies again
+                    expect_hello()
             elif code == ABORT:
                 self._leave()
                 self.close_transport()

@@ -10,7 +10,7 @@ import logging
 from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
-from ..router.session import RouterSession
+from ..router.session import NEW, RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .endpoints import PeerOfConnection, channel_id, peer_certificate
 
@@ -19,6 +19,7 @@ log = logging.getLogger("wampfabric.transport.rawsocket")
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
+DEFAULT_HELLO_TIMEOUT_MS = 10000
 
 
 class RawSocketService:
@@ -35,6 +36,8 @@ class RawSocketService:
         limit = options.get("max_message_size") or config.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
         self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
         self.auth_config = config.get("auth")
+        # HELLO must come this soon after the RawSocket handshake (and after a GOODBYE); 0: no limit
+        self.hello_timeout = options.get("hello_timeout", DEFAULT_HELLO_TIMEOUT_MS) / 1000.0
         # we announce (and enforce) the largest 2**(9+e) not above the configured limit
         self.length_exponent = rs.length_exponent(limit)
         self.max_message_size = rs.max_length(self.length_exponent)
@@ -126,7 +129,25 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self.session = RouterSession(self.service.router, self)
+        self.expect_hello()
         return True
+
+    def expect_hello(self) -> None:
+        """The connection carries no session (new, or after a GOODBYE): HELLO must come
+        within ``hello_timeout``."""
+        timeout = self.service.hello_timeout
+        if timeout > 0 and not self._closed:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
+
+    def _hello_timeout(self) -> None:
+        self._timer = None
+        session = self.session
+        if session is not None and session.state == NEW and not self._closed:
+            log.info("closing RawSocket connection %s: no HELLO within %gs (hello_timeout)",
+                     self.peer, self.service.hello_timeout)
+            self._abort()
 
     def _refuse(self, code: int) -> None:
         log.info("refusing RawSocket handshake from %s (error %d)", self.peer, code)

@@ -19,7 +19,7 @@ from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWi
 from picows.picows import WSProtocol
 
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
-from ..router.session import RouterSession
+from ..router.session import NEW, RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .cookies import create_cookie_store
 from .endpoints import PeerOfConnection, channel_id, peer_certificate
@@ -157,6 +157,7 @@ PICOWS_LOGGER = logging.LoggerAdapter(logging.getLogger("picows.wampfabric"), {}
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
+DEFAULT_HELLO_TIMEOUT_MS = 10000
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -212,6 +213,9 @@ class WebSocketService:
         # auto-ping (Crossbar.io option names, milliseconds)
         self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
         self.auto_ping_timeout = options.get("auto_ping_timeout", 0) / 1000.0
+        # a connection must send HELLO this soon after the WebSocket handshake (and after a
+        # GOODBYE), or it is closed; 0: no limit
+        self.hello_timeout = options.get("hello_timeout", DEFAULT_HELLO_TIMEOUT_MS) / 1000.0
         self.flush_step = FLUSH_STEP
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
@@ -271,7 +275,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
 
     # idle connections are most of a router's memory: no per-instance __dict__
     __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
-                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "_limit", "_backlog", "cbtid", "_peer")
+                 "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "_limit", "_backlog", "_timer", "cbtid", "_peer")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
@@ -288,6 +292,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         self._out_size = 0
         self._limit = FLUSH_STEP
         self._backlog = None
+        self._timer = None
         self._fragments: list | None = None
         self._fragments_size = 0
         self._closed = False
@@ -305,6 +310,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         transport.request.headers.clear()
         transport.response.headers.clear()
         self.session = RouterSession(self.service.router, self)
+        self.expect_hello()
 
     def on_ws_frame(self, transport, frame):
         opcode = frame.msg_type
@@ -343,6 +349,9 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
 
     def on_ws_disconnected(self, transport):
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.session is not None:
             self.session.on_close()
 
@@ -367,6 +376,22 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
 
     def _stream(self):
         return self._tcp
+
+    def expect_hello(self) -> None:
+        """The connection carries no session (new, or after a GOODBYE): HELLO must come
+        within ``hello_timeout``."""
+        timeout = self.service.hello_timeout
+        if timeout > 0 and not self._closed:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
+
+    def _hello_timeout(self) -> None:
+        self._timer = None
+        session = self.session
+        if session is not None and session.state == NEW and not self._closed:
+            log.info("closing connection %s: no HELLO within %gs (hello_timeout)", self.peer, self.service.hello_timeout)
+            self._fail(WSCloseCode.POLICY_VIOLATION, "no HELLO received")
 
     def _overflow(self) -> None:
         log.warning(
