@@ -30,7 +30,7 @@ from test_interop_autobahn import connect, uid, w
 from test_interop_js import JS_DIR, NODE, _last_json_line, js_deps, node_flags  # noqa: F401  (js_deps: fixture)
 
 STRICT_REALM = "strictprog"
-WELCOME, RESULT, CALL, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 50, 48, 64, 65, 68, 69, 70
+WELCOME, ERROR, RESULT, CALL, CANCEL, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 50, 48, 49, 64, 65, 68, 69, 70
 
 CALLEES = [pytest.param(lib, ser, id=f"{lib}-{ser}")
            for lib, ser in (("autobahn", "json"), ("autobahn", "msgpack"), ("autobahn26", "cbor"),
@@ -332,4 +332,31 @@ def test_raw_strict_realm(pnode):
     finally:
         for p in (weak, full, caller):
             p.close()
+    pnode.assert_alive()
+
+
+def test_raw_cancel_kill_drops_later_progressive_results(pnode):
+    """CANCEL mode kill: the dealer waits for the callee's ERROR; progressive YIELDs meanwhile are
+    not passed on to the caller who canceled."""
+    callee = raw(pnode, {"callee": ["progressive_call_results", "call_canceling"]})
+    caller = raw(pnode, {"caller": ["progressive_call_results", "call_canceling"]})
+    try:
+        proc = f"com.prog.kill.{uid()}"
+        register(callee, proc)
+        req = caller.next_id()
+        caller.send([CALL, req, {"receive_progress": True}, proc, []])
+        inv = callee.recv()
+        callee.send([YIELD, inv[1], {"progress": True}, [1]])
+        assert caller.recv() == [RESULT, req, {"progress": True}, [1]]
+        caller.send([CANCEL, req, {"mode": "kill"}])
+        m = callee.recv()
+        assert m[0] == INTERRUPT and m[2].get("mode") == "kill", m
+        callee.send([YIELD, inv[1], {"progress": True}, [2]])  # crossed the INTERRUPT: dropped
+        silent(caller)
+        callee.send([ERROR, INVOCATION, inv[1], {}, "wamp.error.canceled"])
+        m = caller.recv()
+        assert m[:5] == [ERROR, CALL, req, {}, "wamp.error.canceled"], m
+    finally:
+        callee.close()
+        caller.close()
     pnode.assert_alive()

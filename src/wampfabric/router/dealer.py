@@ -476,8 +476,8 @@ class Dealer:
         progress = options.get("progress", False) if options else False
         details = {}
         if progress:
-            if not inv.receive_progress:
-                return  # caller did not ask for progressive results: drop
+            if not inv.receive_progress or inv.canceled:
+                return  # the caller did not ask for progressive results, or canceled (mode kill): drop
             details["progress"] = True
             if inv.timer is not None:
                 # rpc_progressive_call_results "Timeouts": the timeout runs between results
