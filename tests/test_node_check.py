@@ -5,7 +5,6 @@ the same errors the same way, and no command but ``init`` creates a node directo
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
