@@ -282,3 +282,27 @@ async def test_shared_registration_full_callee_is_passed_over(sessions):
     assert seen.count("a") == MAX_INVOCATIONS
     gates[0].set()
     assert [await w(c) for c in calls].count("a") == MAX_INVOCATIONS
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("max_pending_calls", 0, "must be >= 1"),
+    ("max_pending_invocations", -5, "must be >= 1"),
+    ("default_call_timeout", -1, "must be >= 0"),
+    ("max_pending_calls", "many", "int"),
+    ("strict_progressive_call_results", "yes", "bool"),
+])
+def test_realm_options_checked(key, value, message):
+    from wampfabric.node.checkconfig import ConfigError, check_realm
+
+    with pytest.raises(ConfigError) as ei:
+        check_realm({"name": "realm1", "options": {key: value}}, "$.workers[0].realms[0]")
+    text = str(ei.value)
+    assert f"$.workers[0].realms[0].options.{key}" in text and message in text, text
+
+
+def test_realm_options_accepted():
+    from wampfabric.node.checkconfig import check_realm
+
+    check_realm({"name": "realm1", "options": {"max_pending_calls": 1, "max_pending_invocations": 5,
+                                               "default_call_timeout": 0, "strict_progressive_call_results": True}},
+                "$.workers[0].realms[0]")
