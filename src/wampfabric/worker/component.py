@@ -51,6 +51,13 @@ def _import(qualname: str, what: str):
                                f"{what} '{qualname}' must be a qualified name (module.attribute)")
     try:
         mod = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "twisted":  # a Twisted-flavoured component
+            raise ApplicationError("crossbar.error.class_import_failed",
+                                   f"{what} '{qualname}' needs Twisted, which is not installed: "
+                                   f"pip install 'wampfabric[twisted]'") from None
+        raise ApplicationError("crossbar.error.class_import_failed",
+                               f"cannot import module '{modname}' for {what} '{qualname}': {type(e).__name__}: {e}") from None
     except Exception as e:
         raise ApplicationError("crossbar.error.class_import_failed",
                                f"cannot import module '{modname}' for {what} '{qualname}': {type(e).__name__}: {e}") from None

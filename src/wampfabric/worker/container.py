@@ -184,6 +184,10 @@ class ContainerController(WorkerController):
 
 
 def _twisted_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("twisted") is not None
+    """Is Twisted installed?  Imported, not looked up: autobahn ships ``twisted/plugins/``,
+    so without Twisted ``importlib.util.find_spec("twisted")`` still finds a namespace package."""
+    try:
+        import twisted.internet  # noqa: F401
+    except ImportError:
+        return False
+    return True
