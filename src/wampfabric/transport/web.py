@@ -80,7 +80,11 @@ class StaticWebService(WebService):
     def handle(self, request, subpath: str):
         if _is_upgrade(request):
             return _response(404, b"not a WebSocket endpoint\n")
-        target = (self.root / unquote(subpath).lstrip("/")).resolve()
+        rel = unquote(subpath)
+        if "\x00" in rel:
+            log.info("bad request for %r: NUL in the path", request.path)
+            return _response(400, b"bad request: NUL in the path\n")
+        target = (self.root / rel.lstrip("/")).resolve()
         if target != self.root and self.root not in target.parents:
             return _response(404, b"not found\n")
         if target.is_dir():
@@ -159,7 +163,12 @@ class WebPaths:
             svc = self.services.get(key)
             if svc is not None:
                 sub = segments[len(key):]
-                return svc.handle(request, sub)
+                try:
+                    return svc.handle(request, sub)
+                except Exception as e:  # a bug or an unusable request: a log line, never a traceback
+                    log.error("error serving %r (%s service): %s: %s", request.path, type(svc).__name__,
+                              type(e).__name__, e)
+                    return _response(500, b"internal error\n")
             if not key:
                 return _response(404, b"not found\n")
             key = key.rpartition("/")[0]

@@ -234,6 +234,12 @@ class WebSocketService:
     def upgrade(self, request):
         """Answer a WebSocket upgrade request (picows listener factory protocol)."""
         headers = request.headers
+        version = headers.get("Sec-WebSocket-Version")
+        if version is not None and version != "13":
+            # RFC 6455 4.2.2/4.4: refuse other versions with 426 naming the one we speak
+            log.info("refusing WebSocket upgrade: Sec-WebSocket-Version %r (only 13 is supported)", version)
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(
+                426, b"only WebSocket version 13 is supported\n", {"Sec-WebSocket-Version": "13"}), None)
         if not self.origin_allowed(headers.get("Origin")):
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(403, b"origin not allowed\n"), None
@@ -313,6 +319,12 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         self.expect_hello()
 
     def on_ws_frame(self, transport, frame):
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            # RFC 6455 5.2: no extension is negotiated, so any reserved bit fails the connection
+            log.info("closing connection %s: WebSocket frame with reserved bits set (no extension negotiated)",
+                     self.peer)
+            self._fail(WSCloseCode.PROTOCOL_ERROR, "reserved bits set")
+            return
         opcode = frame.msg_type
         if opcode is _BINARY or opcode is _TEXT:
             if self._fragments is not None:
