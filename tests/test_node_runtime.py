@@ -8,7 +8,6 @@ orphans, the CLI (pid file, stop, status)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -31,7 +30,12 @@ from wampfabric.client.rawsocket import connect_rawsocket
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "node_app"
-HAS_TWISTED = importlib.util.find_spec("twisted") is not None
+try:  # imported, not find_spec("twisted"): autobahn's twisted/plugins/ is a namespace package without Twisted
+    import twisted.internet  # noqa: F401
+
+    HAS_TWISTED = True
+except ImportError:
+    HAS_TWISTED = False
 T = 15.0
 
 
