@@ -55,6 +55,8 @@ follows the spec's SHOULD: an empty/None ArgumentsKw is omitted, and an
 empty/None Arguments list is omitted unless ArgumentsKw follows it.
 """
 
+from itertools import islice as _islice
+
 from .errors import ProtocolError
 
 __all__ = [
@@ -137,7 +139,7 @@ def short_repr(v, limit: int = 60) -> str:
         elif t is list or t is tuple or t is dict:
             push(_CLOSE[t])
             # at most `limit` items: each writes at least one character
-            items = list(x.items())[:limit] if t is dict else x[:limit]
+            items = list(_islice(x.items(), limit)) if t is dict else x[:limit]
             if t is tuple and len(x) == 1:
                 push(_Tok(","))
             for i in range(len(items) - 1, -1, -1):
