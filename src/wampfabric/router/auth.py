@@ -469,7 +469,7 @@ class PendingAuth:
         self._cancel_timer()
         self._release_slot()
         delay = throttle_of(self.router).failure(self.address, self.authid) if d.counts else 0.0
-        log.info("authentication (%s) of %s as %r failed: %s%s", self.METHOD, self.session.transport.peer,
+        log.info("authentication (%s) of %s as %.100r failed: %.300s%s", self.METHOD, self.session.transport.peer,
                  self.authid, d.log_message, f" (answered {delay:g} s late)" if delay else "")
         if delay:
             # answered late; the session stays as it is meanwhile (a further message from the peer is
