@@ -269,7 +269,9 @@ def make_jobs(ports: dict, sec: dict, nodedir: Path) -> list[Job]:
                         [NODE, scen, "--lib", "autobahn", "--url", rs, "--serializer", "json", "--timeout", "110"],
                         common))
         jobs.append(Job("autobahn-js/json/rs/callee", [PYTHON, callee, "autobahn", rs, "json"], common))
-        for ser in ("json", "msgpack"):
+        # one autobahn-js auth job: its ~7 failing cases all come from 127.0.0.1, and wampfabric
+        # throttles more than 10 failures per address and minute (the Python jobs use other addresses)
+        for ser in ("json",):
             cases = js_auth_cases(ports, ser, sec)
             jobs.append(Job(f"autobahn-js/{ser}/ws/auth",
                             [NODE, auth, "--lib", "autobahn", "--url", "ws://unused", "--timeout", "110"],
@@ -382,8 +384,8 @@ def main(argv=None) -> int:
                     help="comma-separated, in the order they run (default: crossbar,wampfabric)")
     ap.add_argument("--only", action="append", default=[],
                     help="run only jobs whose key matches this glob (e.g. 'autobahn-python/json/ws/*'); repeatable")
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("COMPAT_JOBS", "4")),
-                    help="client jobs run in parallel (default 4)")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("COMPAT_JOBS", "6")),
+                    help="client jobs run in parallel (default 6: they mostly wait)")
     ap.add_argument("--report", help="write every outcome of every router (JSON) to this file")
     ap.add_argument("--keep", action="store_true", help="keep the node directory and router logs")
     args = ap.parse_args(argv)

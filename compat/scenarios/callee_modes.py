@@ -79,12 +79,15 @@ def main():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     lines = []
     ready = threading.Event()
+    invoked = threading.Semaphore(0)  # one release per "invoked" line of the callee
 
     def reader():
         for line in proc.stdout:
             lines.append(line)
             if '"status": "ready"' in line or '"status":"ready"' in line:
                 ready.set()
+            if '"invoked"' in line:
+                invoked.release()
         ready.set()
 
     threading.Thread(target=reader, daemon=True).start()
@@ -114,7 +117,10 @@ def main():
             try:
                 peer.send(msg)
                 if mode is not None:
-                    time.sleep(0.3)
+                    # cancel once the callee runs the invocation (not before it got there)
+                    if not invoked.acquire(timeout=5):
+                        out[name + ".invocation"] = "callee not invoked within 5 s"
+                    time.sleep(0.1)
                     peer.send([CANCEL, rid, {"mode": mode} if mode else {}])
                 out[name] = collect(peer, rid, 4.0)
             except (OSError, W.Closed) as e:
@@ -143,8 +149,6 @@ def main():
             final = json.loads(line)
             break
     out["callee.saw"] = final.get("invocations") if final else {"no final line": proc.returncode}
-    if final and final.get("connection_lost_while_serving"):
-        out["callee.connection_lost"] = True
     print(json.dumps(out), flush=True)
 
 

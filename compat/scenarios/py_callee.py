@@ -33,6 +33,7 @@ async def main():
     async def slow(details=None):
         entry = {"proc": "slow"}
         log.append(entry)
+        print(json.dumps({"invoked": "slow"}), flush=True)  # the caller cancels only after this line
         try:
             await asyncio.sleep(1.5)
             entry["end"] = "finished"

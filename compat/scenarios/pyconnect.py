@@ -26,7 +26,9 @@ class Refused(Exception):
 
 
 async def connect(url: str, serializer: str, realm: str = "realm1", authmethods=None, authid=None,
-                  authextra=None, on_challenge=None, timeout: float = 15.0):
+                  authextra=None, on_challenge=None, timeout: float = 15.0, source: str | None = None):
+    """``source``: the local address to connect from (e.g. 127.0.0.23), so that a router
+    throttling failed authentications per peer address counts each case apart."""
     loop = asyncio.get_running_loop()
     joined = loop.create_future()
 
@@ -62,7 +64,7 @@ async def connect(url: str, serializer: str, realm: str = "realm1", authmethods=
         factory = WampRawSocketClientFactory(make, serializer=ser)
     else:
         raise ValueError(url)
-    await loop.create_connection(factory, u.hostname, u.port)
+    await loop.create_connection(factory, u.hostname, u.port, local_addr=(source, 0) if source else None)
     return await asyncio.wait_for(joined, timeout)
 
 
