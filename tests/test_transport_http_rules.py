@@ -1,7 +1,8 @@
 """RFC 6455 / HTTP rules on the WebSocket and web transports, with raw sockets (issue 11 item 8).
 
 Before: frames with RSV1 set (no extension negotiated) were accepted, a handshake with
-Sec-WebSocket-Version 8 was accepted, and ``GET /%00`` was answered 500 without a log line."""
+Sec-WebSocket-Version 8 was accepted, ``GET /%00`` was answered 500 without a log line and
+``HEAD /`` got 400 (picows parses only GET)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,35 @@ def test_nul_in_a_static_path_is_400_with_a_log_line(node, path):
     assert status.startswith("HTTP/1.1 400"), status
     assert wait_log(node, "NUL in the path")
     node.assert_alive()
+
+
+@pytest.mark.parametrize("path,status", [("/", 200), ("/index.html", 200), ("/info", 200), ("/nothing", 404),
+                                         ("/ws", 426)])
+def test_head_gets_the_headers_of_get_without_body(node, path, status):
+    """RFC 7231 4.3.2: HEAD is GET without a body (the same status and headers, Content-Length
+    included).  A WebSocket path answers HEAD as it answers a plain GET: 426, not 405."""
+    port = node.ports["web"]
+    g_status, g_headers, g_body = http(port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    h_status, h_headers, h_body = http(port, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert g_status.startswith(f"HTTP/1.1 {status}") and h_status == g_status
+    assert h_body == b"" and g_body
+    assert h_headers == g_headers and int(h_headers["content-length"]) == len(g_body)
+    node.assert_alive()
+
+
+def test_head_on_a_websocket_transport_and_joins_after(node):
+    status, headers, body = http(node.ports["restricted"], b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status.startswith("HTTP/1.1 426") and headers["upgrade"] == "websocket" and body == b""
+    # a HEAD with Upgrade headers does not upgrade
+    req = ws_upgrade_request("127.0.0.1", node.ports["web"], "/ws").replace(b"GET ", b"HEAD ", 1)
+    status, _, body = http(node.ports["web"], req)
+    assert status.startswith("HTTP/1.1 426") and body == b""
+    # WebSocket sessions on both ports are not affected
+    for port, path in ((node.ports["web"], "/ws"), (node.ports["restricted"], "/")):
+        s = ws_handshake_socket(port, path)
+        try:
+            s.sendall(ws_frame(json.dumps([1, "realm1", {"roles": {"subscriber": {}}}]).encode()))
+            s.settimeout(5)
+            assert b"[2," in s.recv(65536)
+        finally:
+            s.close()

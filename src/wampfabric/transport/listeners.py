@@ -14,7 +14,7 @@ from picows import WSAutoPingStrategy
 from .endpoints import endpoint_description, listening_socket, tls_context
 from .rawsocket import RawSocketService
 from .web import WebPaths
-from .websocket import PICOWS_LOGGER, ServerWSProtocol, WebSocketService
+from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, WebSocketService
 
 log = logging.getLogger("wampfabric.transport")
 
@@ -144,7 +144,7 @@ def picows_server_protocol_factory(listener_factory, kw: dict):
     logger = kw.get("logger_name", PICOWS_LOGGER)
 
     def factory():
-        return ServerWSProtocol(
+        return FirstReadWSProtocol(
             None, None, False, listener_factory, logger, True,
             kw.get("websocket_handshake_timeout", 10.0),
             kw.get("enable_auto_ping", False), kw.get("auto_ping_idle_timeout", 20.0),

@@ -20,7 +20,8 @@ from urllib.parse import unquote
 from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
 
 from .. import __version__
-from .websocket import WebSocketService
+from . import websocket
+from .websocket import WebSocketService, head_only
 
 log = logging.getLogger("wampfabric.transport.web")
 
@@ -155,6 +156,11 @@ class WebPaths:
         return path.strip("/")
 
     def route(self, request):
+        if websocket.HEAD_REQUEST:
+            return head_only(self._route(request))
+        return self._route(request)
+
+    def _route(self, request):
         raw = request.path.decode("latin-1", "replace")
         path = raw.split("?", 1)[0].split("#", 1)[0]
         segments = path.strip("/")

@@ -145,6 +145,70 @@ class ServerWSProtocol(WSProtocol):
         WSProtocol.connection_made(self, transport)
 
 
+class FirstReadWSProtocol(ServerWSProtocol):
+    """The server protocol until its first read, for HTTP ``HEAD`` (RFC 7231 4.3.2: like
+    GET, without a body).  picows parses only GET: a request line ``HEAD /p HTTP/1.1`` is
+    rewritten in picows' read buffer to ``GET //p HTTP/1.1`` (same length; the web paths
+    ignore the extra slash) while ``HEAD_REQUEST`` tells the listener factory, which answers
+    with ``head_only`` responses.  After the first read the protocol becomes a plain
+    ``ServerWSProtocol`` and is set on its transport again, so uvloop calls picows' own
+    ``get_buffer``/``buffer_updated`` for everything after (about a microsecond per
+    connection, nothing per message)."""
+
+    __slots__ = ()
+
+    def get_buffer(self, size_hint):
+        global _first_view
+        _first_view = view = WSProtocol.get_buffer(self, size_hint)
+        return view
+
+    def buffer_updated(self, nbytes):
+        global _first_view, HEAD_REQUEST
+        view, _first_view = _first_view, None
+        self.__class__ = ServerWSProtocol
+        tcp = self.transport.underlying_transport
+        (tcp.real if type(tcp) is HandoverTransport else tcp).set_protocol(self)
+        if view is not None and nbytes >= 5 and view[:5] == b"HEAD ":
+            view[:5] = b"GET /"
+            HEAD_REQUEST = True
+            try:
+                WSProtocol.buffer_updated(self, nbytes)
+            finally:
+                HEAD_REQUEST = False
+        else:
+            WSProtocol.buffer_updated(self, nbytes)
+
+
+# the request being answered (synchronously, by a listener factory) came as HEAD
+HEAD_REQUEST = False
+_first_view = None
+
+
+class HeadResponse(WSUpgradeResponse):
+    """The answer to a HEAD: the headers ``response`` would have (Content-Length included),
+    no body."""
+
+    def __init__(self, response):
+        self.version = response.version
+        self.status = response.status
+        self.headers = response.headers
+        self.body = None
+        self._response = response
+
+    def to_bytes(self) -> bytearray:
+        full = self._response.to_bytes()
+        return full[:full.index(b"\r\n\r\n") + 4]
+
+
+def head_only(result):
+    """``result`` (a listener factory's answer to a GET) as the answer to a HEAD: no body,
+    and never an upgrade."""
+    if result.listener is not None:
+        result = WSUpgradeResponseWithListener(
+            WSUpgradeResponse.create_error_response(400, b"a HEAD request cannot upgrade to WebSocket\n"), None)
+    return WSUpgradeResponseWithListener(HeadResponse(result.response), None)
+
+
 def _picows_logs_info() -> bool:
     return PICOWS_LOGGER.isEnabledFor(logging.INFO)
 
@@ -233,6 +297,10 @@ class WebSocketService:
 
     def upgrade(self, request):
         """Answer a WebSocket upgrade request (picows listener factory protocol)."""
+        if HEAD_REQUEST:  # a WebSocket endpoint: what a plain GET gets on a web path, without body
+            return head_only(WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(
+                426, b"This is a WAMP-over-WebSocket endpoint: connect with a WebSocket client.\n",
+                {"Upgrade": "websocket"}), None))
         headers = request.headers
         version = headers.get("Sec-WebSocket-Version")
         if version is not None and version != "13":
