@@ -44,7 +44,8 @@ PYTHON = sys.executable
 CROSSBAR = Path(os.environ.get("COMPAT_CROSSBAR", REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"))
 NODE = shutil.which("node")
 
-PORT_NAMES = ["WEB_PORT", "RS_PORT", "BACKEND_PORT", "AUTH_STATIC_PORT", "AUTH_DYNAMIC_PORT", "AUTH_DYNAMIC_RS_PORT"]
+PORT_NAMES = ["WEB_PORT", "RS_PORT", "BACKEND_PORT", "AUTH_STATIC_PORT", "AUTH_DYNAMIC_PORT", "AUTH_DYNAMIC_RS_PORT",
+              "AUTH_COOKIE_PORT"]
 SERIALIZERS = ["json", "msgpack", "cbor"]
 JOB_TIMEOUT = 120
 
@@ -354,10 +355,11 @@ def load_deliberate() -> list[dict]:
 
 
 def deliberate_reason(key: str, entries: list[dict]) -> str | None:
+    """The id (or the start of the reason) of the deliberate-difference entry matching key."""
     for e in entries:
         pats = e["match"] if isinstance(e["match"], list) else [e["match"]]
         if any(fnmatch.fnmatchcase(key, p) for p in pats):
-            return e["reason"]
+            return e.get("id") or e["reason"][:80]
     return None
 
 
@@ -464,7 +466,7 @@ def main(argv=None) -> int:
             reason = deliberate_reason(key, entries)
             if reason:
                 deliberate += 1
-                print(f"\n== {key}   [deliberate: {reason}]")
+                print(f"\n== {key}   [deliberate: {reason}, see compat/deliberate.json]")
             else:
                 diffs += 1
                 print(f"\n!! {key}")

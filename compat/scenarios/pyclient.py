@@ -443,6 +443,65 @@ async def auth_case(url, serializer, method, authid=None, source=None, **kw):
     return {"welcome": w}, s
 
 
+def cookie_cases(serializer):
+    """The cookie authmethod (transport auth_cookie: cookie store + static ticket + anonymous),
+    spoken over a raw WebSocket, since the cookie must be read from and sent in the HTTP handshake."""
+    import base64
+
+    import cbor2
+    import msgpack
+    from websockets.sync.client import connect as ws_connect
+
+    enc = {"json": lambda m: json.dumps(m), "msgpack": lambda m: msgpack.packb(m, use_bin_type=True),
+           "cbor": cbor2.dumps}[serializer]
+    dec = {"json": json.loads, "msgpack": lambda b: msgpack.unpackb(b, raw=False), "cbor": cbor2.loads}[serializer]
+    url = f"ws://127.0.0.1:{PORTS['AUTH_COOKIE_PORT']}/"
+    roles = {"caller": {}, "callee": {}, "publisher": {}, "subscriber": {}}
+    out = {}
+
+    def session(name, authmethods, authid=None, ticket=None, cookie=None, source=None):
+        headers = {"Cookie": f"cbtid={cookie}"} if cookie else None
+        try:
+            with ws_connect(url, subprotocols=[f"wamp.2.{serializer}"], additional_headers=headers,
+                            source_address=(source, 0) if source else None, open_timeout=5) as ws:
+                set_cookie = ws.response.headers.get("Set-Cookie")
+                new_cookie = set_cookie.split(";")[0].split("=", 1)[1] if set_cookie else None
+                details = {"roles": roles, "authmethods": authmethods}
+                if authid:
+                    details["authid"] = authid
+                ws.send(enc([1, "realm1", details]))
+                msg = dec(ws.recv(timeout=5))
+                if msg[0] == 4:
+                    ws.send(enc([5, ticket or "", {}]))
+                    msg = dec(ws.recv(timeout=5))
+                if msg[0] == 2:
+                    d = msg[2]
+                    o = {"welcome": {k: d.get(k) for k in ("authid", "authrole", "authmethod", "authprovider")}}
+                    ws.send(enc([6, {}, "wamp.close.close_realm"]))
+                    try:
+                        ws.recv(timeout=2)
+                    except Exception:  # noqa: BLE001
+                        pass
+                else:
+                    o = {"abort": msg[2] if msg[0] == 3 else msg[0]}
+                o["set_cookie"] = "cbtid" if new_cookie else (set_cookie or None)
+                out[f"auth.cookie.{name}"] = o
+                return new_cookie or cookie
+        except Exception as e:  # noqa: BLE001
+            out[f"auth.cookie.{name}"] = {"exception": type(e).__name__}
+            return None
+
+    c = session("first_ticket_login", ["cookie", "ticket"], "ticket-user", "secret-ticket-123", source="127.0.0.60")
+    if c:
+        session("again_with_cookie", ["cookie"], cookie=c, source="127.0.0.61")
+        session("again_cookie_then_ticket", ["cookie", "ticket"], cookie=c, source="127.0.0.62")
+    session("unknown_cookie", ["cookie"], cookie="x" * 24, source="127.0.0.63")
+    a = session("anonymous_login", ["anonymous"], source="127.0.0.64")
+    if a:
+        session("after_anonymous_cookie_only", ["cookie"], cookie=a, source="127.0.0.65")
+    return out
+
+
 async def run_auth(url, serializer):
     import compat_secrets as S
     st = f"ws://127.0.0.1:{PORTS['AUTH_STATIC_PORT']}/"
@@ -518,6 +577,8 @@ async def run_auth(url, serializer):
         for k, v in o.items():
             if k not in ("welcome", "abort", "exception"):
                 out[f"auth.{name}.{k}"] = v
+    if url.startswith("ws"):
+        out.update(cookie_cases(serializer))
     # what the dynamic authenticator / authorizer were given
     s, _ = await connect(f"rs://127.0.0.1:{PORTS['RS_PORT']}", "json")
     seen = await outcome(lambda: s.call("compat.backend.seen"))
