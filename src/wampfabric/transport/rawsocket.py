@@ -148,6 +148,7 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
             log.info("closing RawSocket connection %s: no HELLO within %gs (hello_timeout)",
                      self.peer, self.service.hello_timeout)
             self._abort()
+            release_memory()  # idle connections come in crowds: one trim after they are gone
 
     def _refuse(self, code: int) -> None:
         log.info("refusing RawSocket handshake from %s (error %d)", self.peer, code)

@@ -472,6 +472,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         if session is not None and session.state == NEW and not self._closed:
             log.info("closing connection %s: no HELLO within %gs (hello_timeout)", self.peer, self.service.hello_timeout)
             self._fail(WSCloseCode.POLICY_VIOLATION, "no HELLO received")
+            release_memory()  # idle connections come in crowds: one trim after they are gone
 
     def _overflow(self) -> None:
         log.warning(
