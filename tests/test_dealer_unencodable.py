@@ -1,7 +1,7 @@
 """Call payloads the other side's serializer cannot encode (issue 11 item 6).
 
 CALL -> INVOCATION, YIELD -> RESULT and ERROR -> ERROR cross serializers: a MessagePack extension
-type or a deep nesting cannot go to a JSON peer, a CBOR bignum cannot go to a MessagePack peer.
+type cannot go to a JSON peer, a CBOR bignum neither to a JSON nor to a MessagePack peer.
 The caller then gets ERROR ``wamp.error.invalid_argument`` (as Crossbar.io answers a call result
 its validation refuses); a callee's unencodable ERROR reaches the caller with its error URI and a
 text instead of its payload.  Nobody's session is closed; a broken progressive stream ends the call
@@ -47,19 +47,10 @@ def quiet(p, t=0.3):
     raise AssertionError(f"unexpected message {m!r}")
 
 
-def deep(n):
-    root = cur = []
-    for _ in range(n):
-        nxt = []
-        cur.append(nxt)
-        cur = nxt
-    return root
-
-
 # (sender serializer, receiver serializer, a value the receiver's serializer cannot encode)
 CASES = [
     pytest.param("msgpack", "json", msgpack.ExtType(5, b"abc"), id="msgpack-ext-to-json"),
-    pytest.param("msgpack", "json", deep(300), id="msgpack-deep-to-json"),
+    pytest.param("cbor", "json", 2**64, id="cbor-bignum-to-json"),
     pytest.param("cbor", "msgpack", 2**70, id="cbor-bignum-to-msgpack"),
 ]
 
