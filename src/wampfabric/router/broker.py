@@ -79,11 +79,11 @@ def log_unencodable(what: str, ser, e: Exception) -> None:
 
 
 def _unencodable(ser, topic: str, publication: int, e: SerializationError) -> bool:
-    """An event this serializer cannot encode (e.g. a MessagePack extension type for JSON, a
-    nesting too deep): its receivers using that serializer are skipped, with a log line,
-    everybody else gets the event.  The publisher is not at fault and is not told (an
-    acknowledged publish still gets PUBLISHED: the event was published).  Returns False, the
-    mark of such a serializer in ``Broker._dispatch``."""
+    """An event this serializer cannot encode (e.g. a MessagePack extension type for JSON, an
+    integer beyond 64 bits for JSON or MessagePack): its receivers using that serializer are
+    skipped, with a log line, everybody else gets the event.  The publisher is not at fault and
+    is not told (an acknowledged publish still gets PUBLISHED: the event was published).
+    Returns False, the mark of such a serializer in ``Broker._dispatch``."""
     log_unencodable(f"event {publication} on topic '{topic[:200]}' (skipped for those subscribers)", ser, e)
     return False
 

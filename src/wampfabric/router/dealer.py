@@ -426,8 +426,9 @@ class Dealer:
     @staticmethod
     def _unencodable(inv: InvocationRequest, what: str, receiver, e: SerializationError) -> None:
         """A payload one side sent cannot be encoded in the other side's serializer (e.g. a
-        MessagePack extension type for JSON, a nesting too deep): the caller gets ERROR
-        wamp.error.invalid_argument (the call has failed); nobody's session is closed."""
+        MessagePack extension type for JSON, an integer beyond 64 bits for JSON or MessagePack):
+        the caller gets ERROR wamp.error.invalid_argument (the call has failed); nobody's session
+        is closed."""
         if what == "call":
             text = f"the call's payload cannot be encoded for the callee ({receiver.serializer.NAME}): {e}"
         else:
