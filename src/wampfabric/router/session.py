@@ -334,6 +334,9 @@ class RouterSession:
                 raise ProtocolError(f"unexpected message {type(msg).__name__} in an established session")
         elif state == NEW:
             if code == HELLO:
+                hello_arrived = getattr(self.transport, "hello_arrived", None)
+                if hello_arrived is not None:  # the transport's HELLO timeout is over
+                    hello_arrived()
                 self._on_hello(msg)
             elif code == GOODBYE or code == ABORT:
                 self.close_transport()

@@ -466,6 +466,13 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
                 self._timer.cancel()
             self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
 
+    def hello_arrived(self) -> None:
+        """Called by the session: no need to keep the HELLO timer (~0.5 KB) alive."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
     def _hello_timeout(self) -> None:
         self._timer = None
         session = self.session
