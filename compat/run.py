@@ -45,7 +45,7 @@ CROSSBAR = Path(os.environ.get("COMPAT_CROSSBAR", REPO / "bench" / ".venv-crossb
 NODE = shutil.which("node")
 
 PORT_NAMES = ["WEB_PORT", "RS_PORT", "BACKEND_PORT", "AUTH_STATIC_PORT", "AUTH_DYNAMIC_PORT", "AUTH_DYNAMIC_RS_PORT",
-              "AUTH_COOKIE_PORT"]
+              "AUTH_COOKIE_PORT", "AUTH_TLS_STATIC_PORT", "AUTH_TLS_DYNAMIC_PORT"]
 SERIALIZERS = ["json", "msgpack", "cbor"]
 JOB_TIMEOUT = 120
 
@@ -94,6 +94,42 @@ def make_secrets() -> dict:
     return s
 
 
+def make_pki(d: Path) -> str:
+    """A CA, a server certificate for localhost and a client certificate (for the tls authmethod)
+    in d; returns the client certificate's SHA1 fingerprint as Crossbar.io writes it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(cn, issuer=None, issuer_key=None, ca=False, san=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return b.sign(issuer_key or key, hashes.SHA256()), key
+
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = cert("compat CA", ca=True)
+    server, server_key = cert("localhost", ca, ca_key, san="localhost")
+    client, client_key = cert("compat-client", ca, ca_key)
+    for name, obj in (("ca.pem", ca), ("server.pem", server), ("client.pem", client)):
+        (d / name).write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+    for name, key in (("server.key", server_key), ("client.key", client_key)):
+        (d / name).write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+        os.chmod(d / name, 0o600)
+    return ":".join(f"{b:02X}" for b in client.fingerprint(hashes.SHA1()))
+
+
 def instantiate_nodedir(target: Path, ports: dict, sec: dict) -> Path:
     """Copy compat/nodedir to target and fill in the placeholders; returns the cbdir."""
     shutil.copytree(HERE / "nodedir", target, dirs_exist_ok=True)
@@ -104,6 +140,7 @@ def instantiate_nodedir(target: Path, ports: dict, sec: dict) -> Path:
     values["NODEDIR"] = str(target)
     values["BACKEND_PORT_STR"] = str(ports["BACKEND_PORT"])
     values["CS_PUBKEY"] = sec["CS_PUBKEY"]
+    values["CLIENT_SHA1"] = make_pki(target / "pki")
     values["SCRAM_PRINCIPAL"] = dict(sec["SCRAM_STATIC_CREDENTIAL"], role="user")
     for name, value in values.items():
         text = text.replace(f'"${{{name}}}"', json.dumps(value))  # a whole JSON value

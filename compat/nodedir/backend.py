@@ -57,6 +57,14 @@ class Backend(ApplicationSession):
             if authid == "dyn-scram":
                 return dict(S.SCRAM_CREDENTIAL, role="user")
             raise ApplicationError("com.example.no_such_user", "no such user")
+        if method == "tls":
+            transport = details.get("transport") or {}
+            where = [k for k in ("peer_cert", "client_cert") if transport.get(k)]
+            # Crossbar.io's TransportDetails name it peer_cert; record where this router put it
+            self.seen.setdefault("authenticate.tls.certificate_in_transport_key", where)
+            if where:
+                return {"authid": "dyn-tls", "role": "user"}
+            raise ApplicationError("com.example.no_certificate", "no client certificate")
         raise ApplicationError("com.example.unsupported", "unsupported authmethod %s" % method)
 
     def authorize(self, session, uri, action, options=None):

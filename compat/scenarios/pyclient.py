@@ -443,6 +443,31 @@ async def auth_case(url, serializer, method, authid=None, source=None, **kw):
     return {"welcome": w}, s
 
 
+async def tls_cases(serializer):
+    """The tls authmethod (client certificate) with the static and the dynamic provider."""
+    import ssl
+
+    pki = os.path.join(os.environ.get("COMPAT_NODEDIR", "."), "pki")
+    out = {}
+    for provider, port in (("static", PORTS["AUTH_TLS_STATIC_PORT"]), ("dynamic", PORTS["AUTH_TLS_DYNAMIC_PORT"])):
+        for with_cert in (True, False):
+            ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+            if with_cert:
+                ctx.load_cert_chain(os.path.join(pki, "client.pem"), os.path.join(pki, "client.key"))
+            name = f"auth.tls.{provider}.{'with_cert' if with_cert else 'without_cert'}"
+            try:
+                s, d = await connect(f"wss://localhost:{port}/", serializer, authmethods=["tls"], ssl_ctx=ctx,
+                                     source=f"127.0.0.{70 + len(out)}", timeout=5)
+                out[name] = {"welcome": {"authid": d.authid, "authrole": d.authrole, "authmethod": d.authmethod,
+                                         "authprovider": d.authprovider}}
+                await leave(s)
+            except Refused as e:
+                out[name] = {"abort": e.reason}
+            except Exception as e:  # noqa: BLE001
+                out[name] = {"exception": type(e).__name__}
+    return out
+
+
 def cookie_cases(serializer):
     """The cookie authmethod (transport auth_cookie: cookie store + static ticket + anonymous),
     spoken over a raw WebSocket, since the cookie must be read from and sent in the HTTP handshake."""
@@ -579,6 +604,7 @@ async def run_auth(url, serializer):
                 out[f"auth.{name}.{k}"] = v
     if url.startswith("ws"):
         out.update(cookie_cases(serializer))
+        out.update(await tls_cases(serializer))
     # what the dynamic authenticator / authorizer were given
     s, _ = await connect(f"rs://127.0.0.1:{PORTS['RS_PORT']}", "json")
     seen = await outcome(lambda: s.call("compat.backend.seen"))

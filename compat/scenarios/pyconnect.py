@@ -26,7 +26,8 @@ class Refused(Exception):
 
 
 async def connect(url: str, serializer: str, realm: str = "realm1", authmethods=None, authid=None,
-                  authextra=None, on_challenge=None, timeout: float = 15.0, source: str | None = None):
+                  authextra=None, on_challenge=None, timeout: float = 15.0, source: str | None = None,
+                  ssl_ctx=None):
     """``source``: the local address to connect from (e.g. 127.0.0.23), so that a router
     throttling failed authentications per peer address counts each case apart."""
     loop = asyncio.get_running_loop()
@@ -58,13 +59,16 @@ async def connect(url: str, serializer: str, realm: str = "realm1", authmethods=
     ser = SERIALIZERS[serializer]()
     u = urlparse(url)
     if u.scheme in ("ws", "wss"):
+        if u.scheme == "wss":
+            url = url.replace("wss://", "ws://", 1)  # the factory speaks plain WebSocket over our TLS socket
         factory = WampWebSocketClientFactory(make, url=url, serializers=[ser])
         factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
     elif u.scheme == "rs":
         factory = WampRawSocketClientFactory(make, serializer=ser)
     else:
         raise ValueError(url)
-    await loop.create_connection(factory, u.hostname, u.port, local_addr=(source, 0) if source else None)
+    await loop.create_connection(factory, u.hostname, u.port, local_addr=(source, 0) if source else None,
+                                 ssl=ssl_ctx, server_hostname=u.hostname if ssl_ctx else None)
     return await asyncio.wait_for(joined, timeout)
 
 
