@@ -10,6 +10,7 @@ counts them, and the memory is returned when the slow peer is cut off."""
 from __future__ import annotations
 
 import copy
+import json
 import socket
 import struct
 import time
@@ -18,7 +19,8 @@ import psutil
 import pytest
 
 from conftest import node_config, start_node, stop_node
-from wamp_raw import RawSocketPeer, encode, rawsocket_handshake_bytes, recv_exactly
+from test_tls import client_ctx, ed_key, pki, tls_node  # noqa: F401  (fixtures of the TLS node)
+from wamp_raw import RawSocketPeer, _Peer, encode, rawsocket_handshake_bytes, recv_exactly
 
 BOUND = 4 * 1024 * 1024
 
@@ -89,6 +91,29 @@ def flood(pub: RawSocketPeer, topic: str, first: int, count: int, numbered: bool
     assert ack[0] == 17, ack
 
 
+def read_numbered_events(sock: socket.socket, count: int, timeout: float = 20.0) -> None:
+    """Read RawSocket frames in bulk until ``count`` EVENTs numbered 1, 2, ... arrived, in order."""
+    sock.settimeout(timeout)
+    buf = b""
+    expected = 1
+    while expected <= count:
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"connection closed after {expected - 1} events"
+        buf += chunk
+        pos = 0
+        while len(buf) - pos >= 4:
+            (word,) = struct.unpack_from(">I", buf, pos)
+            n = word & 0xFFFFFF
+            if len(buf) - pos - 4 < n:
+                break
+            msg = json.loads(buf[pos + 4:pos + 4 + n])
+            pos += 4 + n
+            if word >> 24 == 0 and msg[0] == 36:
+                assert msg[4] == [expected], (expected, msg)
+                expected += 1
+        buf = buf[pos:]
+
+
 def is_closed(s: socket.socket, timeout: float = 10.0) -> bool:
     """Drain ``s`` until the router closes it (True) or ``timeout`` passes (False)."""
     s.settimeout(timeout)
@@ -141,21 +166,50 @@ def test_slow_subscriber_memory_is_bounded_and_returned(bounded_node, kind):
 
 def test_a_reading_subscriber_gets_every_event_in_order(bounded_node):
     """The backlog path (transport paused) keeps order and loses nothing: a subscriber that
-    reads only after the flood receives all events, far more than the kernel buffers hold."""
+    reads only after the flood receives all ~8 MB of events, far more than the kernel's
+    buffers of its Unix socket hold (that transport has the default 64 MiB bound)."""
     node = bounded_node
     topic = "com.flood.reader"
-    sub = RawSocketPeer(port=node.rawsocket_port)
-    sub.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sub = RawSocketPeer(path=node.rawsocket_path)
     pub = RawSocketPeer(port=node.rawsocket_port)
     try:
         sub.hello()
         assert sub.request([32, 1, {}, topic])[0] == 33
         pub.hello()
-        flood(pub, topic, 1, 30_000, numbered=True)  # ~1.5 MB queued while the subscriber does not read
-        for i in range(1, 30_001):
-            msg = sub.recv(timeout=10)
-            assert msg is not None and msg[0] == 36 and msg[4] == [i], (i, msg)
+        # ~8 MB while the subscriber does not read: more than the kernel's socket buffers
+        flood(pub, topic, 1, 120_000, numbered=True)
+        read_numbered_events(sub.sock, 120_000)
     finally:
         sub.close()
         pub.close()
     node.assert_alive()
+
+
+def tls_rawsocket_peer(node, pki, rcvbuf: int | None = None) -> RawSocketPeer:
+    """A RawSocketPeer (JSON) over TLS to the TLS RawSocket port of test_tls's node."""
+    raw = socket.create_connection(("127.0.0.1", node.ports["rs"]), timeout=10)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    peer = RawSocketPeer.__new__(RawSocketPeer)
+    _Peer.__init__(peer)
+    peer.serializer, peer.router_max_len = "json", None
+    peer.sock = client_ctx(pki).wrap_socket(raw, server_hostname="localhost")
+    peer.sock.sendall(rawsocket_handshake_bytes(1, 15))
+    assert recv_exactly(peer.sock, 4)[0] == 0x7F
+    return peer
+
+
+def test_tls_subscriber_that_reads_late_gets_every_event(tls_node, pki):
+    """TLS transports keep uvloop's default write marks and their pauses are ignored (the
+    joined buffers stay in the TLS transport): nothing stalls and nothing is lost."""
+    sub = tls_rawsocket_peer(tls_node, pki, rcvbuf=65536)  # (4 KiB: TLS records trickle, ~1k events/s)
+    pub = tls_rawsocket_peer(tls_node, pki)
+    try:
+        assert sub.hello()[0] == 2 and pub.hello()[0] == 2
+        assert sub.request([32, 1, {}, "com.tls.flood"])[0] == 33
+        flood(pub, "com.tls.flood", 1, 120_000, numbered=True)  # ~8 MB, read only afterwards
+        read_numbered_events(sub.sock, 120_000)
+    finally:
+        sub.close()
+        pub.close()
+    tls_node.assert_alive()
