@@ -459,7 +459,7 @@ def check_realm(realm, path: str) -> None:
                           {"uri_check": str, "enable_meta_api": bool, "bridge_meta_api": bool,
                            "event_dispatching_chunk_size": int, "strict_progressive_call_results": bool,
                            "max_pending_calls": int, "max_pending_invocations": int, "default_call_timeout": int,
-                           "max_uri_length": int})
+                           "max_uri_length": int, "max_retained_bytes": int, "max_history_bytes": int})
         if opts.get("uri_check", "loose") not in ("loose", "strict"):
             raise ConfigError(f"{path}.options.uri_check",
                               "must be 'loose' (the default: URI components not empty, without whitespace, "
@@ -470,6 +470,10 @@ def check_realm(realm, path: str) -> None:
         for key in ("max_pending_calls", "max_pending_invocations", "default_call_timeout"):
             if opts.get(key, 1) < (0 if key == "default_call_timeout" else 1):
                 raise ConfigError(f"{path}.options.{key}", f"must be {'>= 0' if key == 'default_call_timeout' else '>= 1'}")
+        for key in ("max_retained_bytes", "max_history_bytes"):
+            if opts.get(key, 0) < 0:
+                raise ConfigError(f"{path}.options.{key}",
+                                  "must be >= 0 (bytes of kept events in the realm; 0 keeps none; default 64 MiB)")
     if "store" in realm:
         check_store(realm["store"], f"{path}.store")
 
@@ -479,6 +483,8 @@ def check_store(store, path: str) -> None:
     check_dict(store, path, {"type": str}, {"event-history": list, "limit": int, "maxsize": int, "path": str})
     if store["type"] != "memory":
         raise ConfigError(f"{path}.type", f"unsupported store type '{store['type']}' (supported: memory)")
+    if store.get("limit", 100) < 1:
+        raise ConfigError(f"{path}.limit", "must be a positive integer (events kept per event-history entry)")
     for i, entry in enumerate(store.get("event-history", [])):
         p = f"{path}['event-history'][{i}]"
         check_dict(entry, p, {"uri": str}, {"match": str, "limit": int})

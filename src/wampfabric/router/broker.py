@@ -10,14 +10,16 @@ nobody subscribed to them.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime, timezone
 
 from ..protocol import errors as E
 from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
+from ..protocol.serializers import CborSerializer, MsgpackSerializer
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -28,6 +30,41 @@ PPT_KEYS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
 ENC_KEYS = ("enc_algo", "enc_serializer", "enc_key")
 RETAINED_FILTERED_KEPT = 16  # retained events with black/white lists kept per topic besides the general one
 RETAINED_TOPICS_KEPT = 100_000  # topics with a retained event; the oldest retention goes beyond that
+# Bytes of kept events per realm (realm options "max_retained_bytes", "max_history_bytes"): a client
+# allowed to publish must not make the router hold payload without limit after it left.  Kept events
+# are stored serialized (see pack_tail), so what is counted is what is held.
+MAX_RETAINED_BYTES = 64 * 2**20
+MAX_HISTORY_BYTES = 64 * 2**20
+# charged per kept event besides its serialized payload, topic, publisher and black/white lists:
+# its record, details and dict/deque entries (measured with tracemalloc: ~430 bytes for a retained
+# topic with one event, ~590 for a history entry with a "topic" detail)
+KEPT_EVENT_OVERHEAD = 448
+HISTORY_EVENT_OVERHEAD = 592
+# charged for a payload neither MessagePack nor CBOR can encode (kept as objects; only in-process
+# sessions can publish those)
+UNPACKABLE_PAYLOAD_COST = 4096
+_STORE_CODECS = (MsgpackSerializer(), CborSerializer())
+
+
+def pack_tail(tail: list) -> tuple:
+    """A kept event's payload (``[args]``, ``[args, kwargs]`` or a passthru payload) as ``(codec,
+    stored, nbytes)``: serialized with MessagePack (else CBOR), so a payload of many small items
+    costs the router its encoded size, not many times that as Python objects; ``codec`` None when
+    kept as is (empty, or encodable by neither)."""
+    if not tail:
+        return None, tail, 0
+    for codec in _STORE_CODECS:
+        try:
+            data = codec.serialize(tail)
+        except SerializationError:
+            continue
+        return codec, data, len(data)
+    return None, tail, UNPACKABLE_PAYLOAD_COST
+
+
+def unpack_tail(codec, stored) -> list:
+    """The payload ``pack_tail`` stored (SerializationError if it cannot be decoded)."""
+    return stored if codec is None else codec.unserialize_one(stored)
 
 
 def passthru_tail(payload, meta: dict, details: dict) -> list:
@@ -63,6 +100,20 @@ def parse_rfc3339(value: str) -> float:
 
 
 _unencodable_log = [0.0, 0]  # time of the last "cannot be encoded" line, lines suppressed since
+_not_kept_log = [0.0, 0]  # the same for "too large to keep" lines
+
+
+def log_not_kept(what: str, size: int, budget: str, limit: int) -> None:
+    """Log that an event is not kept, being larger than a realm's whole budget: one line a second
+    at most (a client can publish many)."""
+    now = time.monotonic()
+    if now - _not_kept_log[0] < 1.0:
+        _not_kept_log[1] += 1
+        return
+    more = f" ({_not_kept_log[1]} more since the last such line)" if _not_kept_log[1] else ""
+    _not_kept_log[0] = now
+    _not_kept_log[1] = 0
+    log.warning("%s not kept: %d bytes, more than the realm's %s %d%s", what, size, budget, limit, more)
 
 
 def log_unencodable(what: str, ser, e: Exception) -> None:
@@ -94,7 +145,7 @@ def _may_match_meta(uri: str, match: str) -> bool:
 
 
 class Subscription:
-    __slots__ = ("id", "uri", "match", "subscribers", "created", "history", "persistent")
+    __slots__ = ("id", "uri", "match", "subscribers", "created", "history", "history_limit", "persistent")
 
     def __init__(self, sub_id: int, uri: str, match: str):
         self.id = sub_id
@@ -103,7 +154,10 @@ class Subscription:
         # insertion-ordered set of sessions
         self.subscribers: dict = {}
         self.created = time.time()
-        self.history: deque | None = None  # event history, if the realm's store keeps it for this subscription
+        # event history, if the realm's store keeps it for this subscription: (time, topic, publication,
+        # details, codec, stored payload, filters, bytes charged, sequence number), at most history_limit
+        self.history: deque | None = None
+        self.history_limit = 0
         self.persistent = False  # kept without subscribers (event history)
 
     def details(self) -> dict:
@@ -113,19 +167,26 @@ class Subscription:
 class _Retained:
     """A retained event of a topic (advanced/pubsub_event_retention)."""
 
-    __slots__ = ("publication", "publisher", "disclose", "tail", "ppt", "filters", "exclude_me", "seq")
+    __slots__ = ("publication", "publisher", "disclose", "codec", "tail", "ppt", "filters", "exclude_me", "seq",
+                 "size")
     _seq = 0
 
-    def __init__(self, publication, publisher, disclose, tail, ppt, filters, exclude_me):
+    def __init__(self, publication, publisher, disclose, tail, ppt, filters, exclude_me, topic):
         _Retained._seq += 1
         self.seq = _Retained._seq
         self.publication = publication
         self.publisher = publisher
         self.disclose = disclose
-        self.tail = tail
+        self.codec, self.tail, size = pack_tail(tail)  # the payload as bytes (see pack_tail)
         self.ppt = ppt
         self.filters = filters
         self.exclude_me = exclude_me
+        size += len(topic) + KEPT_EVENT_OVERHEAD
+        if disclose:
+            size += len(disclose[1] or "") + len(disclose[2] or "")
+        if filters is not None:
+            size += filters.nbytes()
+        self.size = size
 
 
 class Broker:
@@ -155,17 +216,29 @@ class Broker:
         # subscriptions that may match a meta topic: none (the usual case) -> meta events
         # are skipped before their arguments are even built
         self.meta_candidates = 0
-        # topic -> [general retained event or None, deque of recent retained events with black/white lists]
-        self._retained: dict[str, list] = {}
+        # topic -> [general retained event or None, deque of recent retained events with black/white
+        # lists or None], ordered by each topic's latest retention (the least recent goes first)
+        self._retained: OrderedDict[str, list] = OrderedDict()
+        options = realm.config.get("options") or {}
+        self.max_retained_bytes = options.get("max_retained_bytes", MAX_RETAINED_BYTES)
+        self.retained_bytes = 0  # charged for the retained events kept (see _Retained.size)
         self.stats = realm.stats
-        # event history: realm "store" config, e.g. {"type": "memory", "event-history":
-        # [{"uri": "com.example.topic", "match": "exact", "limit": 100}]}; a subscription
-        # is created for each entry up front, so events are kept before anyone subscribes
+        # event history: realm "store" config, e.g. {"type": "memory", "limit": 100, "event-history":
+        # [{"uri": "com.example.topic", "match": "exact", "limit": 100}]} (an entry's limit defaults
+        # to the store's, as in Crossbar.io); a subscription is created for each entry up front, so
+        # events are kept before anyone subscribes.  All histories of the realm together hold at most
+        # max_history_bytes (realm option): the oldest event of any history goes first.
+        self.max_history_bytes = options.get("max_history_bytes", MAX_HISTORY_BYTES)
+        self.history_bytes = 0
+        self._histories: list[Subscription] = []
+        self._history_seq = itertools.count()
         store = realm.config.get("store") or {}
         for entry in store.get("event-history", []):
             sub = self._create(entry["uri"], entry.get("match", EXACT))
-            sub.history = deque(maxlen=entry.get("limit", 100))
+            sub.history = deque()
+            sub.history_limit = entry.get("limit", store.get("limit", 100))
             sub.persistent = True
+            self._histories.append(sub)
 
     # -- subscriptions -------------------------------------------------------------
 
@@ -331,24 +404,93 @@ class Broker:
             self._dispatch(subs, topic, publication, session if exclude_me else None, disclose and session, tail, ppt,
                            filters)
         if options and options.get("retain"):
-            ret = _Retained(publication, session.session_id, disclose and
-                            (session.session_id, session.authid, session.authrole),
-                            tail, ppt, filters, session.session_id if exclude_me else None)
-            slot = self._retained.get(topic)
-            if slot is None:
-                if len(self._retained) >= RETAINED_TOPICS_KEPT:
-                    # bounded memory: retention is best effort (spec), the oldest topic's goes first
-                    del self._retained[next(iter(self._retained))]
-                slot = self._retained[topic] = [None, deque(maxlen=RETAINED_FILTERED_KEPT)]
-            if filters is None:
-                # an event (nearly: maybe not its publisher) every subscriber would receive;
-                # older events with black/white lists are superseded by it
-                slot[0] = ret
-                slot[1].clear()
-            else:
-                slot[1].append(ret)
+            self._retain(topic, _Retained(publication, session.session_id, disclose and
+                                          (session.session_id, session.authid, session.authrole),
+                                          tail, ppt, filters, session.session_id if exclude_me else None, topic))
         if acknowledge:
             session.send(Published(msg.request, publication).marshal())
+
+    def _retain(self, topic: str, ret: _Retained) -> None:
+        """Keep ``ret`` as the retained event of ``topic`` (advanced/pubsub_event_retention).
+        Bounded memory (retention is best effort, says the spec): at most RETAINED_TOPICS_KEPT
+        topics and max_retained_bytes in all; beyond, the topic whose latest retention is the
+        oldest loses its retained events first."""
+        size = ret.size
+        retained = self._retained
+        if size > self.max_retained_bytes:
+            log_not_kept(f"retained event {ret.publication} on topic '{topic[:200]}'", size,
+                         "max_retained_bytes", self.max_retained_bytes)
+            if ret.filters is None and topic in retained:
+                # it supersedes the older ones: a new subscriber must not get those as the latest
+                retained.move_to_end(topic, last=False)
+                self._forget_retained()
+            return
+        slot = retained.get(topic)
+        if slot is None:
+            if len(retained) >= RETAINED_TOPICS_KEPT:
+                self._forget_retained()
+            slot = retained[topic] = [None, None]
+        else:
+            retained.move_to_end(topic)
+        freed = 0
+        if ret.filters is None:
+            # an event (nearly: maybe not its publisher) every subscriber would receive;
+            # older events with black/white lists are superseded by it
+            if slot[0] is not None:
+                freed = slot[0].size
+            if slot[1]:
+                freed += sum(r.size for r in slot[1])
+            slot[0] = ret
+            slot[1] = None
+        else:
+            q = slot[1]
+            if q is None:
+                q = slot[1] = deque()
+            elif len(q) >= RETAINED_FILTERED_KEPT:
+                freed = q.popleft().size
+            q.append(ret)
+        self.retained_bytes += size - freed
+        while self.retained_bytes > self.max_retained_bytes:
+            if len(retained) > 1:
+                self._forget_retained()
+            elif slot[0] is not None and slot[0] is not ret:  # only this topic left: its older events
+                self.retained_bytes -= slot[0].size
+                slot[0] = None
+            elif slot[1] and slot[1][0] is not ret:
+                self.retained_bytes -= slot[1].popleft().size
+            else:  # ret alone fits (checked above)
+                break
+
+    def _forget_retained(self) -> None:
+        """Drop the retained events of the topic whose latest retention is the oldest."""
+        _, slot = self._retained.popitem(last=False)
+        if slot[0] is not None:
+            self.retained_bytes -= slot[0].size
+        if slot[1]:
+            self.retained_bytes -= sum(r.size for r in slot[1])
+
+    def _keep_history(self, sub: Subscription, topic: str, publication: int, details: dict, tail: list,
+                      filters) -> None:
+        """Append an event to a subscription's history (advanced/pubsub_event_history): at most its
+        limit there, at most max_history_bytes in all the realm's histories (the oldest event of any
+        of them goes first)."""
+        codec, stored, size = pack_tail(tail)
+        size += len(topic) + HISTORY_EVENT_OVERHEAD
+        if filters is not None:
+            size += filters.nbytes()
+        if size > self.max_history_bytes:
+            log_not_kept(f"event {publication} on topic '{topic[:200]}' (history)", size, "max_history_bytes",
+                         self.max_history_bytes)
+            return
+        history = sub.history
+        if len(history) >= sub.history_limit:
+            self.history_bytes -= history.popleft()[7]
+        history.append((time.time(), topic, publication, details, codec, stored, filters, size,
+                        next(self._history_seq)))
+        self.history_bytes += size
+        while self.history_bytes > self.max_history_bytes:
+            oldest = min((s for s in self._histories if s.history), key=lambda s: s.history[0][8])
+            self.history_bytes -= oldest.history.popleft()[7]
 
     def _dispatch(self, subs, topic, publication, excluded, publisher, tail, ppt, filters) -> None:
         delivered = 0
@@ -366,7 +508,7 @@ class Broker:
             if sub.history is not None and (filters is None or (filters.eligible is None and filters.exclude is None)):
                 # pubsub_event_history: events for listed session IDs are not kept; authid/authrole
                 # lists are kept with the event and applied to whoever asks for the history
-                sub.history.append((time.time(), topic, publication, details, tail, filters))
+                self._keep_history(sub, topic, publication, details, tail, filters)
             last_ser = None
             data = None
             cache = None
@@ -449,7 +591,7 @@ class Broker:
                 continue
             # the most recent retained event this subscriber would have received
             ret = None
-            for cand in sorted([c for c in (slot[0], *slot[1]) if c is not None], key=lambda c: -c.seq):
+            for cand in sorted([c for c in (slot[0], *(slot[1] or ())) if c is not None], key=lambda c: -c.seq):
                 if cand.exclude_me == session.session_id:
                     continue
                 if cand.filters is not None and not cand.filters.admits(session):
@@ -466,7 +608,7 @@ class Broker:
             if ret.ppt:
                 details.update(ret.ppt)
             try:
-                session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.tail])
+                session.send([MSG_EVENT, sub.id, ret.publication, details, *unpack_tail(ret.codec, ret.tail)])
             except SerializationError as e:
                 log_unencodable(f"retained event {ret.publication} on topic '{topic[:200]}' (not sent)",
                                 session.serializer, e)
@@ -479,7 +621,7 @@ class Broker:
         result after filtering (pagination: pass the last publication as ``after_publication``)."""
         if sub.history is None:
             return []
-        events = [e for e in sub.history if e[5] is None or caller is None or e[5].admits(caller)]
+        events = [e for e in sub.history if e[6] is None or caller is None or e[6].admits(caller)]
         if topic is not None:
             events = [e for e in events if e[1] == topic]
         for key, cmp in (("from_time", lambda t, b: t >= b), ("after_time", lambda t, b: t > b),
@@ -509,8 +651,13 @@ class Broker:
         if limit is not None:
             events = events[:limit]
         out = []
-        for ts, _topic, publication, details, tail, _filters in events:
+        for ts, _topic, publication, details, codec, stored, *_ in events:
             rec = {"timestamp": iso_utc(ts), "subscription": sub.id, "publication": publication, "details": details}
+            try:
+                tail = unpack_tail(codec, stored)
+            except SerializationError as e:  # what pack_tail wrote it can read; a bug otherwise
+                log.error("event %s of the history of subscription %s cannot be decoded: %s", publication, sub.id, e)
+                continue
             if tail:
                 rec["args"] = tail[0]
                 if len(tail) > 1:
@@ -531,6 +678,15 @@ class _Filters:
         for name in FILTER_KEYS:
             v = options.get(name)
             setattr(self, name, None if v is None else set(v))
+
+    def nbytes(self) -> int:
+        """About the memory these lists hold (set entry and object per member, and strings' text)."""
+        n = 0
+        for name in FILTER_KEYS:
+            v = getattr(self, name)
+            if v:
+                n += 64 * len(v) + sum(len(x) for x in v if type(x) is str)
+        return n
 
     def admits(self, s) -> bool:
         if self.eligible is not None and s.session_id not in self.eligible:
