@@ -732,6 +732,28 @@ def check_guest_worker(worker, path: str, personality=None) -> None:
         raise ConfigError(f"{opath}.watch", "watching directories is not supported by this version yet")
 
 
+MAX_WORKER_ID_LENGTH = 255
+
+
+def worker_id_problem(wid) -> str | None:
+    """What makes ``wid`` unfit to name a worker, or None.  A worker's procedures and events are
+    ``crossbar.worker.<id>.*`` (loose URIs, like the worker's authrole ``crossbar.worker.<id>``), so
+    the id is one URI component: not empty, without whitespace, '.' or '#'."""
+    if not isinstance(wid, str):
+        return "must be a string"
+    if not wid:
+        return "must not be empty (leave 'id' out for an automatic one)"
+    if wid == "controller":
+        return "'controller' is reserved"
+    if len(wid) > MAX_WORKER_ID_LENGTH:
+        return f"longer than {MAX_WORKER_ID_LENGTH} characters"
+    bad = sorted({ch for ch in wid if ch in ".#" or ch.isspace()})
+    if bad or not check_uri(f"crossbar.worker.{wid}", False):
+        return (f"must not contain {', '.join(repr(ch) for ch in bad) or 'that'} (whitespace, '.' and '#' cannot be "
+                "in a URI component: the worker's procedures and events are crossbar.worker.<id>.*)")
+    return None
+
+
 WORKER_CHECKERS = {"router": check_router_worker, "container": check_container_worker, "guest": check_guest_worker}
 
 
@@ -800,8 +822,8 @@ def check_config(config, personality) -> dict:
         if isinstance(wid, str):
             if wid in ids:
                 c.add(f"{wpath}.id", f"duplicate worker id '{wid}'")
-            elif wid == "controller" or "." in wid:
-                c.add(f"{wpath}.id", f"invalid worker id '{wid}' ('controller' and '.' are reserved)")
+            elif worker_id_problem(wid):
+                c.add(f"{wpath}.id", f"invalid worker id {wid[:100]!r}: {worker_id_problem(wid)}")
             ids.add(wid)
     c.done()
     return config

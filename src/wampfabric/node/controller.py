@@ -186,8 +186,10 @@ class NodeController:
                            details=None) -> dict:
         """Start a worker: native workers get their ``options``; a guest gets its whole worker config."""
         who = (details or {}).get("caller")
-        if not isinstance(worker_id, str) or not worker_id or worker_id == "controller" or "." in worker_id:
-            raise ApplicationError("crossbar.error.invalid_argument", f"invalid worker ID {worker_id!r}")
+        problem = checkconfig.worker_id_problem(worker_id)
+        if problem:
+            raise ApplicationError("crossbar.error.invalid_argument",
+                                   f"invalid worker ID {str(worker_id)[:100]!r}: {problem}")
         if worker_id in self.workers:
             raise ApplicationError("crossbar.error.worker_already_running",
                                    f"a worker with ID '{worker_id}' is already running (or starting)")
