@@ -261,3 +261,21 @@ def test_check_realm_byte_budgets(tmp_path, key):
     assert error_lines(r.stderr, cbdir) == [
         f"{cbdir / 'config.json'}: $.workers[0].realms[0].store.limit: "
         "must be a positive integer (events kept per event-history entry)"], r.stderr
+
+
+async def test_kept_payloads_come_back_as_published():
+    """Stored serialized, kept payloads decode to what was published: maps with integer keys (CBOR
+    has them), bytes, floats, nesting; one neither MessagePack nor CBOR can encode is kept as is."""
+    router, broker = await local_router()
+    pub = await connect_local(router, "realm1", role="user")
+    payload = [{1: "one", "b": b"\x00\xff", "f": 1.5, "n": None, "deep": [[[[{"x": [1, 2]}]]]]}, 2**70]
+    await pub.publish("com.kept", *payload, k={2: "two"}, options={"retain": True, "acknowledge": True})
+    odd = object()
+    await pub.publish("com.odd", odd, options={"retain": True, "acknowledge": True})
+    sub = await connect_local(router, "realm1", role="user")
+    got = []
+    await sub.subscribe("com.kept", lambda *a, **kw: got.append((list(a), kw)), options={"get_retained": True})
+    await sub.subscribe("com.odd", lambda *a, **kw: got.append((list(a), kw)), options={"get_retained": True})
+    await asyncio.sleep(0.05)
+    assert got == [(payload, {"k": {2: "two"}}), ([odd], {})]
+    assert broker.retained_bytes >= broker_mod.UNPACKABLE_PAYLOAD_COST

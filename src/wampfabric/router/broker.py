@@ -16,10 +16,12 @@ import time
 from collections import OrderedDict, deque
 from datetime import datetime, timezone
 
+import cbor2
+import msgpack
+
 from ..protocol import errors as E
 from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
-from ..protocol.serializers import CborSerializer, MsgpackSerializer
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -43,28 +45,42 @@ HISTORY_EVENT_OVERHEAD = 592
 # charged for a payload neither MessagePack nor CBOR can encode (kept as objects; only in-process
 # sessions can publish those)
 UNPACKABLE_PAYLOAD_COST = 4096
-_STORE_CODECS = (MsgpackSerializer(), CborSerializer())
+
+
+def _msgpack_load(data: bytes):
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+# (encode, decode) pairs for kept payloads, tried in order: not the WAMP serializers, whose decoders
+# refuse what a peer must not send (e.g. integer map keys) but an in-process session may publish
+_STORE_CODECS = ((msgpack.Packer(use_bin_type=True, autoreset=True).pack, _msgpack_load),  # ext types too
+                 (cbor2.dumps, cbor2.loads))  # integers beyond 64 bits too
 
 
 def pack_tail(tail: list) -> tuple:
-    """A kept event's payload (``[args]``, ``[args, kwargs]`` or a passthru payload) as ``(codec,
+    """A kept event's payload (``[args]``, ``[args, kwargs]`` or a passthru payload) as ``(decode,
     stored, nbytes)``: serialized with MessagePack (else CBOR), so a payload of many small items
-    costs the router its encoded size, not many times that as Python objects; ``codec`` None when
+    costs the router its encoded size, not many times that as Python objects; ``decode`` None when
     kept as is (empty, or encodable by neither)."""
     if not tail:
         return None, tail, 0
-    for codec in _STORE_CODECS:
+    for dumps, loads in _STORE_CODECS:
         try:
-            data = codec.serialize(tail)
-        except SerializationError:
+            data = dumps(tail)
+        except Exception:  # TypeError, OverflowError, ValueError (nesting), CBOREncodeError
             continue
-        return codec, data, len(data)
+        return loads, data, len(data)
     return None, tail, UNPACKABLE_PAYLOAD_COST
 
 
-def unpack_tail(codec, stored) -> list:
+def unpack_tail(decode, stored) -> list:
     """The payload ``pack_tail`` stored (SerializationError if it cannot be decoded)."""
-    return stored if codec is None else codec.unserialize_one(stored)
+    if decode is None:
+        return stored
+    try:
+        return decode(stored)
+    except Exception as e:
+        raise SerializationError(f"kept payload cannot be decoded: {e}") from None
 
 
 def passthru_tail(payload, meta: dict, details: dict) -> list:
