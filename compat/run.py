@@ -314,6 +314,10 @@ def make_jobs(ports: dict, sec: dict, nodedir: Path) -> list[Job]:
             jobs.append(Job(f"autobahn-js/{ser}/ws/auth",
                             [NODE, auth, "--lib", "autobahn", "--url", "ws://unused", "--timeout", "110"],
                             dict(common, WAMP_AUTH_CASES=json.dumps(cases))))
+        for ser in SERIALIZERS:  # wampy connects each case from an address of its own
+            jobs.append(Job(f"wampy-js/{ser}/ws/auth",
+                            [NODE, str(HERE / "js" / "wampy_auth.mjs"), "--url", "ws://unused", "--timeout", "110"],
+                            dict(common, WAMP_AUTH_CASES=json.dumps(js_auth_cases(ports, ser, sec)))))
     return jobs
 
 
