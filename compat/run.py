@@ -513,6 +513,11 @@ def main(argv=None) -> int:
                 print(f"\n!! {key}")
             print(f"   {ra:10}: {short(a)}")
             print(f"   {rb:10}: {short(b)}")
+        for router, flat in ((ra, fa), (rb, fb)):
+            for k, v in sorted(flat.items()):
+                if k.endswith("/_job"):  # a job that printed no outcome line: never "equal"
+                    print(f"\n!! job failed against {router}: {k}: {short(v, 2000)}")
+                    rc = 1
         total = len(set(fa) | set(fb))
         print(f"\n{total} outcomes compared: {total - diffs - deliberate} equal, {deliberate} deliberate "
               f"differences, {diffs} unexplained differences ({time.monotonic() - t_all:.0f}s)")

@@ -15,7 +15,7 @@ Crossbar.io's containers run Twisted-flavoured autobahn components, so this is o
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import RegisterOptions
-from twisted.internet.defer import inlineCallbacks, returnValue, DeferredList
+from twisted.internet.defer import DeferredList
 
 import compat_secrets as S  # written next to this file by compat/run.py
 

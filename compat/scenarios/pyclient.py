@@ -471,7 +471,6 @@ async def tls_cases(serializer):
 def cookie_cases(serializer):
     """The cookie authmethod (transport auth_cookie: cookie store + static ticket + anonymous),
     spoken over a raw WebSocket, since the cookie must be read from and sent in the HTTP handshake."""
-    import base64
 
     import cbor2
     import msgpack
