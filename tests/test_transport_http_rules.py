@@ -32,7 +32,8 @@ def http(port: int, request: bytes, timeout: float = 5.0) -> tuple[str, dict, by
             buf += chunk
             if b"\r\n\r\n" in buf:
                 head, _, body = buf.partition(b"\r\n\r\n")
-                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
                 if length and len(body) >= length[0]:
                     break
     finally:

