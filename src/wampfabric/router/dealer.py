@@ -510,6 +510,14 @@ class Dealer:
             return
         self._finish(inv)
         error = msg.error
+        if inv.canceled and error != E.CANCELED:
+            # CANCEL mode kill: the caller asked to cancel, so it learns that the call was
+            # canceled, whatever the callee answered the INTERRUPT with (autobahn-python answers
+            # wamp.error.runtime_error); Crossbar.io does the same. A callee's own
+            # wamp.error.canceled is passed on with its payload.
+            inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["call canceled"])
+            self.stats["error"] += 1
+            return
         if msg.payload is not None:
             details = {}
             out = [8, MSG_CALL, inv.call_request, details, error, *passthru_tail(msg.payload, msg.details, details)]
