@@ -13,7 +13,7 @@ from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
 from .service import RouterServiceAgent
-from .session import RouterSession
+from .session import RouterSession, transport_details
 from .urimap import UriCache
 
 log = logging.getLogger("wampfabric.router")
@@ -27,16 +27,33 @@ STAT_KEYS = (
 )
 
 
+# TransportDetails.CHANNEL_SERIALIZER ids (Crossbar.io/Autobahn): SessionDetails.serializer of RawSocket sessions
+_SERIALIZER_IDS = {"json": 1, "msgpack": 2, "cbor": 3, "ubjson": 4, "flatbuffers": 5}
+
+
 def session_info(session: RouterSession) -> dict:
-    """A session as the session meta API describes it."""
+    """A session as the session meta API describes it (``wamp.session.get``,
+    ``wamp.session.on_join``): Crossbar.io 26.10's SessionDetails, marshalled.  Session
+    resumption is not offered (as in Crossbar.io): ``resumed``/``resumable`` false."""
+    t = session.transport
+    ser = getattr(t, "serializer", None)
+    serializer = None
+    if getattr(t, "transport_type", None) == "rawsocket" and ser is not None:
+        serializer = _SERIALIZER_IDS.get(ser.NAME)  # Crossbar.io: the channel serializer's id on RawSocket
+    realm = session.realm
     return {
+        "realm": realm.name if realm is not None else None,
         "session": session.session_id,
         "authid": session.authid,
         "authrole": session.authrole,
         "authmethod": session.authmethod,
         "authprovider": session.authprovider,
         "authextra": session.authextra or {},
-        "transport": {"peer": session.transport.peer},
+        "serializer": serializer,
+        "transport": transport_details(t),
+        "resumed": False,
+        "resumable": False,
+        "resume_token": None,
     }
 
 

@@ -9,6 +9,8 @@ coroutine or future per message.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 
 from ..protocol import errors as E
 from ..protocol.errors import ProtocolError, SerializationError
@@ -78,6 +80,57 @@ def anonymous_authid() -> str:
         sym += random_bytes(32).translate(_AUTHID_TABLE, _AUTHID_DROP)
     s = sym[:24].decode("ascii")
     return f"{s[0:4]}-{s[4:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:24]}"
+
+
+def transport_details(transport) -> dict:
+    """A session's transport as Crossbar.io 26.10 describes it (Autobahn's TransportDetails,
+    marshalled): what the session meta API, ``wamp.session.on_join``, dynamic authenticators
+    and dynamic authorizers get as ``transport``.  Built when asked, never per message or join.
+
+    Crossbar.io's quirks are kept, because clients and authenticators are written against them:
+    ``channel_type`` is "tcp" (or "tls") for Unix sockets too; ``channel_serializer`` is set for
+    RawSocket only (None on WebSocket), while ``websocket_protocol`` is "wamp.2.<serializer>" on
+    RawSocket too; the HTTP and WebSocket extension fields are None off WebSocket."""
+    kind = getattr(transport, "transport_type", None)
+    ser = getattr(transport, "serializer", None)
+    if kind not in ("websocket", "rawsocket"):
+        # in-process sessions (service agents, the function-call transport, worker pipes)
+        local = ser is None or ser.SUBPROTOCOL is None
+        return {
+            "channel_type": "function" if local else "memory", "channel_framing": "native",
+            "channel_serializer": "null" if local else ser.NAME, "own": None, "peer": transport.peer,
+            "is_server": None, "own_pid": os.getpid() if not local else None, "own_tid": None, "own_fd": None,
+            "is_secure": None, "channel_id": {}, "peer_cert": None, "websocket_protocol": None,
+            "websocket_extensions_in_use": None, "http_headers_received": None, "http_headers_sent": None,
+            "http_cbtid": None,
+        }
+    get_cid = getattr(transport, "channel_id", None)
+    cid = get_cid("tls-unique") if get_cid is not None else None
+    get_cert = getattr(transport, "peer_cert", None)
+    cert = get_cert() if get_cert is not None else None
+    secure = cid is not None or cert is not None
+    websocket = kind == "websocket"
+    headers_in = getattr(transport, "http_headers_received", None) if websocket else None
+    headers_out = getattr(transport, "http_headers_sent", None) if websocket else None
+    return {
+        "channel_type": "tls" if secure else "tcp",
+        "channel_framing": kind,
+        "channel_serializer": None if websocket or ser is None else ser.NAME,
+        "own": None,
+        "peer": transport.peer,
+        "is_server": True,
+        "own_pid": os.getpid(),
+        "own_tid": threading.get_native_id(),
+        "own_fd": -1,
+        "is_secure": secure,
+        "channel_id": {"tls-unique": cid} if cid is not None else {},
+        "peer_cert": cert,
+        "websocket_protocol": ser.SUBPROTOCOL if ser is not None else None,
+        "websocket_extensions_in_use": [] if websocket else None,  # no extension is negotiated
+        "http_headers_received": (headers_in() if headers_in is not None else {}) if websocket else None,
+        "http_headers_sent": (headers_out() if headers_out is not None else {}) if websocket else None,
+        "http_cbtid": getattr(transport, "cbtid", None) if websocket else None,
+    }
 
 
 MAX_HELD = 1000  # messages a session may send while an authorizer is asked

@@ -333,13 +333,16 @@ class WebSocketService:
                 return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(400, body), None)
             serializer = self.default_serializer  # legacy client without a subprotocol
         listener = WampWebSocketListener(self, serializer)
+        # kept as one string (~0.4 KB, not a ~2 KB multidict) for the session's transport details
+        listener._http_in = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         head = self._heads[chosen]
         store = self.cookie_store
         if store is not None:
             cbtid = store.cookie_from(headers.get("Cookie"))
             if store.get(cbtid) is None:
                 cbtid = store.create()
-                head += _header_lines({"Set-Cookie": store.header(cbtid)})
+                listener._http_set_cookie = set_cookie = store.header(cbtid)
+                head += _header_lines({"Set-Cookie": set_cookie})
             listener.cbtid = cbtid
         return WSUpgradeResponseWithListener(Prebuilt101(head), listener)
 
@@ -350,7 +353,7 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
     # idle connections are most of a router's memory: no per-instance __dict__
     __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
                  "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "_limit", "_backlog", "_timer",
-                 "cbtid", "_peer")
+                 "cbtid", "_peer", "_http_in", "_http_set_cookie")
 
     def __init__(self, service: WebSocketService, serializer):
         self.service = service
@@ -358,6 +361,8 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
         self.auth_config = service.auth_config
         self.session = None
         self.cbtid = None
+        self._http_in = None
+        self._http_set_cookie = None
         self._peer = None
         self._ws = None
         self._tcp = None
@@ -449,6 +454,20 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
 
     def peer_cert(self) -> dict | None:
         return peer_certificate(self._tcp)
+
+    def http_headers_received(self) -> dict:
+        """The upgrade request's headers, names in lower case (as Crossbar.io's transport details)."""
+        out: dict = {}
+        for line in (self._http_in or "").split("\r\n"):
+            name, sep, value = line.partition(": ")
+            if sep:
+                name = name.lower()
+                out[name] = f"{out[name]}, {value}" if name in out else value
+        return out
+
+    def http_headers_sent(self) -> dict:
+        """The headers of our 101 answer beyond the handshake's own: the new cookie, if one was set."""
+        return {"Set-Cookie": self._http_set_cookie} if self._http_set_cookie else {}
 
     def send(self, data: bytes) -> None:
         """Queue one message; it is written with everything else queued this turn."""
