@@ -63,7 +63,9 @@ def test_cookie_set_then_used_for_authentication(cookie_node):
         assert "Set-Cookie" not in ws.response.headers
         msg = hello(ws, ["cookie", "ticket"])
         assert msg[0] == 2, msg
-        assert msg[2]["authmethod"] == "cookie" and msg[2]["authid"] == "joe" and msg[2]["authrole"] == "user"
+        # as Crossbar.io: the method of the login that set the cookie, authprovider "cookie"
+        assert (msg[2]["authmethod"], msg[2]["authprovider"]) == ("ticket", "cookie"), msg
+        assert msg[2]["authid"] == "joe" and msg[2]["authrole"] == "user"
     # the store file is private
     store = cookie_node.cbdir / "cookies.dat"
     assert store.stat().st_mode & 0o777 == 0o600
@@ -77,14 +79,19 @@ def test_unknown_or_forged_cookie_does_not_authenticate(cookie_node):
         assert msg[0] == 3 and msg[2] == "wamp.error.no_auth_method"
 
 
-def test_anonymous_login_does_not_mark_the_cookie(cookie_node):
+def test_anonymous_login_marks_the_cookie(cookie_node):
+    """As Crossbar.io: a cookie of an anonymous login later joins as that anonymous principal
+    (same authid); it grants nothing the transport's anonymous config does not."""
     url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
     with ws_connect(url, subprotocols=["wamp.2.json"]) as ws:
         cbtid = ws.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-        assert hello(ws, ["anonymous"])[0] == 2
+        first = hello(ws, ["anonymous"])
+        assert first[0] == 2
     with ws_connect(url, subprotocols=["wamp.2.json"], additional_headers={"Cookie": f"cbtid={cbtid}"}) as ws:
         msg = hello(ws, ["cookie"])
-        assert msg[0] == 3
+        assert msg[0] == 2, msg
+        assert (msg[2]["authmethod"], msg[2]["authprovider"]) == ("anonymous", "cookie"), msg
+        assert (msg[2]["authid"], msg[2]["authrole"]) == (first[2]["authid"], first[2]["authrole"])
 
 
 def test_file_store_survives_a_restart(tmp_path):
@@ -133,4 +140,5 @@ async def test_autobahn_python_authenticates_by_cookie(cookie_node):
                                          headers={"Cookie": f"cbtid={cbtid}"})
     await loop.create_connection(factory, "127.0.0.1", cookie_node.ports["ws"])
     details = await asyncio.wait_for(joined, 10)
-    assert (details.authmethod, details.authid, details.authrole) == ("cookie", "joe", "user")
+    assert (details.authmethod, details.authprovider, details.authid, details.authrole) == (
+        "ticket", "cookie", "joe", "user")

@@ -43,7 +43,7 @@ import time
 from ..protocol import auth as crypto
 from ..protocol import errors as E
 from ..protocol.uri import quote_uri
-from .session import anonymous_authid
+from .session import anonymous_authid, transport_details
 
 log = logging.getLogger("wampfabric.router.auth")
 
@@ -290,6 +290,7 @@ class PendingAuth:
     """One authentication in progress for one session."""
 
     METHOD = ""
+    welcome_method: str | None = None  # the authmethod WELCOME reports, if not METHOD (cookie logins)
 
     def __init__(self, router, session, realm_name, details: dict, cfg: dict, requested_method: str):
         self.router = router
@@ -428,7 +429,7 @@ class PendingAuth:
             "authrole": self.details.get("authrole"),
             "authextra": self.authextra,
             "session": None,
-            "transport": {"peer": t.peer, "type": getattr(t, "transport_type", None)},
+            "transport": transport_details(t),
         }
 
     # -- outcomes ---------------------------------------------------------------------
@@ -454,11 +455,13 @@ class PendingAuth:
         extra = principal.get("extra") or None
         if authextra:
             extra = {**(extra or {}), **authextra}
-        self.session.welcome(realm, authid, role, self.METHOD, self.provider, extra, session_id=self.session_id)
+        self.session.welcome(realm, authid, role, self.welcome_method or self.METHOD, self.provider, extra,
+                             session_id=self.session_id)
         t = self.session.transport
         store = getattr(t, "cookie_store", None)
-        if store is not None and getattr(t, "cbtid", None) and self.METHOD not in ("cookie", "anonymous"):
-            # the cookie now identifies this principal on later connections
+        if store is not None and getattr(t, "cbtid", None) and self.METHOD != "cookie":
+            # the cookie now identifies this principal on later connections (an anonymous one
+            # too, as in Crossbar.io: it grants nothing the transport's anonymous config does not)
             store.set_identity(t.cbtid, {"authid": authid, "authrole": role, "authrealm": realm_name,
                                          "authmethod": self.METHOD, "authextra": principal.get("extra") or {}})
 
@@ -832,7 +835,9 @@ class PendingTls(PendingAuth):
 
     def authenticator_details(self) -> dict:
         d = super().authenticator_details()
-        d["transport"]["client_cert"] = self.cert
+        # Crossbar.io's TransportDetails call the certificate peer_cert (set by transport_details);
+        # Crossbar.io also gives it as client_cert, its key before TransportDetails (2022)
+        d["transport"]["peer_cert"] = d["transport"]["client_cert"] = self.cert
         return d
 
     def on_principal(self, principal: dict) -> None:
@@ -848,6 +853,9 @@ class PendingCookie(PendingAuth):
     def start(self) -> None:
         ident = cookie_identity(self.session.transport)
         self.provider = "cookie"
+        # as Crossbar.io: WELCOME (and the session's details) name the method of the login that
+        # set the cookie, authprovider "cookie" says how this session got in
+        self.welcome_method = ident.get("authmethod") or self.METHOD
         self.accept({"authid": ident["authid"], "role": ident["authrole"], "realm": ident["authrealm"],
                      "extra": ident.get("authextra") or {}})
 

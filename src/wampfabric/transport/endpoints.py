@@ -7,6 +7,7 @@ import os
 import socket
 import ssl
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -111,30 +112,87 @@ def channel_id(transport, kind: str) -> bytes | None:
 
 
 def peer_certificate(transport) -> dict | None:
-    """The verified client certificate of a TLS connection: subject, issuer and fingerprints."""
+    """The verified client certificate of a TLS connection, in the shape of Crossbar.io's
+    ``TransportDetails.peer_cert`` (dynamic authenticators written for it read these keys):
+    ``md5``/``sha1``/``sha256`` fingerprints (upper-case hex with colons), ``expired``, ``hash``
+    (OpenSSL's subject name hash: not available here, None), ``serial`` (int),
+    ``signature_algorithm``, ``version``, ``not_before``/``not_after`` (``YYYYMMDDhhmmssZ``),
+    ``subject``/``issuer`` (short names in lower case, e.g. ``cn``) and ``extensions``
+    (``name``, ``value``, ``critical``).  Certificate content that cannot be read is left empty."""
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         return None
+    return certificate_details(der)
 
-    info = ssl_object.getpeercert() or {}
+
+def certificate_details(der: bytes) -> dict:
+    """See ``peer_certificate``: the details of one DER certificate."""
+    from cryptography import x509
 
     def fingerprint(algo):
         return ":".join(f"{b:02X}" for b in hashlib.new(algo, der).digest())
 
-    def name(rdns):
-        return {k: v for rdn in rdns or () for k, v in rdn}
+    out = {"md5": fingerprint("md5"), "sha1": fingerprint("sha1"), "sha256": fingerprint("sha256"),
+           "expired": None, "hash": None, "serial": None, "signature_algorithm": None, "version": None,
+           "not_before": None, "not_after": None, "subject": {}, "issuer": {}, "extensions": []}
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return out  # the TLS layer accepted it; the fingerprints still identify it
 
-    return {
-        "sha1": fingerprint("sha1"),
-        "sha256": fingerprint("sha256"),
-        "subject": name(info.get("subject")),
-        "issuer": name(info.get("issuer")),
-        "serial": info.get("serialNumber"),
-        "not_after": info.get("notAfter"),
-    }
+    def oid_name(oid) -> str:
+        name = oid._name
+        return oid.dotted_string if name == "Unknown OID" else name
+
+    def names(name) -> dict:
+        d = {}
+        for attr in name:
+            key = attr.rfc4514_attribute_name
+            key = oid_name(attr.oid) if key[:1].isdigit() else key
+            value = attr.value
+            d[key.lower()] = value.decode("utf8", "replace") if isinstance(value, bytes) else value
+        return d
+
+    def general_name(gn) -> str:
+        for cls, prefix in ((x509.DNSName, "DNS"), (x509.RFC822Name, "email"),
+                            (x509.UniformResourceIdentifier, "URI"), (x509.IPAddress, "IP Address")):
+            if isinstance(gn, cls):
+                return f"{prefix}:{gn.value}"
+        return str(gn.value)
+
+    def extension(ext) -> dict:
+        if isinstance(ext.value, (x509.SubjectAlternativeName, x509.IssuerAlternativeName)):
+            value = ", ".join(general_name(gn) for gn in ext.value)
+        else:
+            value = str(ext.value)
+        return {"name": oid_name(ext.oid), "value": value, "critical": ext.critical}
+
+    after = cert.not_valid_after_utc
+    serial = cert.serial_number
+    if not -2**63 <= serial < 2**63:
+        # MessagePack carries no integer beyond 64 bits: an authenticator connected with it would
+        # never be called (Crossbar.io gives the int); most serials are random 159-bit numbers
+        serial = str(serial)
+    out.update(expired=datetime.now(timezone.utc) > after, serial=serial,
+               version=cert.version.value, not_before=cert.not_valid_before_utc.strftime("%Y%m%d%H%M%SZ"),
+               not_after=after.strftime("%Y%m%d%H%M%SZ"))
+    try:
+        out["signature_algorithm"] = oid_name(cert.signature_algorithm_oid)
+    except Exception:
+        pass
+    for key in ("subject", "issuer"):
+        try:
+            out[key] = names(getattr(cert, key))
+        except ValueError:
+            pass
+    try:
+        out["extensions"] = [extension(e) for e in cert.extensions]
+    except Exception:  # e.g. a duplicate extension
+        pass
+    return out
 
 
 def peer_of(transport) -> str:
