@@ -226,7 +226,7 @@ class DynamicRole:
 
     def ask(self, session, uri: str, action: str, options: dict, done) -> None:
         """Call the authorizer; ``done((allowed, disclose), cache)`` runs with its answer."""
-        from .realm import session_info
+        from .realm import authorizer_session
 
         def on_result(result):
             if isinstance(result, bool):
@@ -248,7 +248,7 @@ class DynamicRole:
         if service is None:
             done(DENY, False)
             return
-        service.call(self.authorizer, [session_info(session), uri, action, options], on_result, on_error)
+        service.call(self.authorizer, [authorizer_session(session), uri, action, options], on_result, on_error)
 
 
 def pattern_key(uri: str, match: str) -> str:

@@ -57,6 +57,20 @@ def session_info(session: RouterSession) -> dict:
     }
 
 
+def authorizer_session(session: RouterSession) -> dict:
+    """The session as a dynamic authorizer gets it (Crossbar.io 26.10's keys: fewer than
+    ``session_info``; the transport in full)."""
+    return {
+        "session": session.session_id,
+        "authid": session.authid,
+        "authrole": session.authrole,
+        "authmethod": session.authmethod,
+        "authprovider": session.authprovider,
+        "authextra": session.authextra or {},
+        "transport": transport_details(session.transport),
+    }
+
+
 class Realm:
     """A routing realm: its roles, broker, dealer and joined sessions."""
 
