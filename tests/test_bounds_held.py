@@ -163,23 +163,38 @@ def test_one_message_more_than_the_bound_aborts_the_session(hnode, peer):
     assert other.request([PUBLISH, req, {"acknowledge": True}, topic, []])[:2] == [PUBLISHED, req]
 
 
-def test_held_messages_are_counted_per_transport_message(hnode, peer):
-    """With a batched serializer the count is of transport messages: the rest of the batch that holds
-    the waiting message is held on top of it, so one WebSocket message can hold more than 1,000 WAMP
-    messages; what is held stays bounded by 1,000 x ``max_message_size``.  (Documents the current
-    behaviour, see docs/security.md.)"""
+def batched_session(hnode, peer):
+    """An authorizer the test answers and a joined ``dyn`` session speaking ``wamp.2.json.batched``."""
     authz = peer()
     register(authz, AUTHORIZER)
     ws = wamp_raw.WebSocketPeer(f"ws://127.0.0.1:{hnode.ports['dynws']}/", "json",
                                 subprotocols=["wamp.2.json.batched"])
+    ws.send_frame(json.dumps([1, hnode.realm, {"roles": {"publisher": {}}}]) + "\x1e")
+    assert json.loads(ws.ws.recv(timeout=10).rstrip("\x1e"))[0] == WELCOME
+    return authz, ws
+
+
+def publish_batch(ws, topic: str, n: int) -> None:
+    ws.send_frame("".join(json.dumps([PUBLISH, i + 1, {"acknowledge": True}, topic, [i]]) + "\x1e"
+                          for i in range(n)))
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-batch", "two-batches"])
+def test_batched_messages_count_one_by_one(hnode, peer, split):
+    """With a batched serializer each WAMP message of a batch counts against the bound, whether the
+    rest of the batch that holds the waiting message or later batches: 1 waiting + 1,000 held pass."""
+    authz, ws = batched_session(hnode, peer)
     try:
-        ws.send_frame(json.dumps([1, hnode.realm, {"roles": {"publisher": {}}}]) + "\x1e")
-        assert json.loads(ws.ws.recv(timeout=10).rstrip("\x1e"))[0] == WELCOME
-        n = 2 * HELD
-        ws.send_frame("".join(json.dumps([PUBLISH, i + 1, {"acknowledge": True}, "com.held.batch", [i]]) + "\x1e"
-                              for i in range(n)))
+        topic = f"com.held.batch.{int(split)}"
+        n = HELD + 1
+        if split:
+            ws.send_frame(json.dumps([PUBLISH, 1, {"acknowledge": True}, topic, [0]]) + "\x1e")
+            ws.send_frame("".join(json.dumps([PUBLISH, i + 1, {"acknowledge": True}, topic, [i]]) + "\x1e"
+                                  for i in range(1, n)))
+        else:
+            publish_batch(ws, topic, n)
         inv = nxt(authz)
-        assert inv[0] == INVOCATION and inv[4][1:3] == ["com.held.batch", "publish"], inv
+        assert inv[0] == INVOCATION and inv[4][1:3] == [topic, "publish"], inv
         assert ws.ws.ping().wait(10), "no PONG"  # the batch was read and the session is still there
         authz.send([YIELD, inv[1], {}, [{"allow": True, "cache": True}]])
         got = []
@@ -188,6 +203,42 @@ def test_held_messages_are_counted_per_transport_message(hnode, peer):
         assert [m[:2] for m in got] == [[PUBLISHED, i + 1] for i in range(n)], got[:3]
     finally:
         ws.close()
+
+
+def test_a_batch_holding_more_than_the_bound_aborts_the_session(hnode, peer):
+    """Before, a batch was counted as one held message: one WebSocket message could make the router
+    hold any number of WAMP messages.  1 waiting + 1,001 held: ABORT, nothing of it ran."""
+    authz, ws = batched_session(hnode, peer)
+    try:
+        publish_batch(ws, "com.held.batch.over", HELD + 2)
+        inv = nxt(authz)
+        assert inv[0] == INVOCATION, inv
+        msgs = []
+        try:
+            while True:
+                msgs += [json.loads(m) for m in ws.ws.recv(timeout=10).split("\x1e") if m]
+        except Exception:  # closed
+            pass
+        assert msgs and msgs[-1][0] == ABORT and msgs[-1][2] == "wamp.error.runtime_error", msgs[-3:]
+        assert [m for m in msgs if m[0] == PUBLISHED] == [], msgs[:3]
+        authz.send([YIELD, inv[1], {}, [{"allow": True, "cache": True}]])
+    finally:
+        ws.close()
+
+
+def test_held_bytes_are_bounded(hnode, peer):
+    """Held messages are bounded by bytes too (32 MiB): two messages of ~15 MiB are held, a third
+    ends the session (so 1,000 messages of the maximum size cannot make the router hold 16 GB)."""
+    topic = "com.held.bytes"
+    authz, inv, user, first = hold_session(hnode, peer, topic)
+    big = "x" * (15 * 2**20)
+    for _ in range(2):
+        user.send([PUBLISH, user.next_id(), {}, topic, [big]])
+    barrier(user)  # ~30 MiB held: still fine
+    user.send([PUBLISH, user.next_id(), {}, topic, [big]])
+    msgs = user.recv_until_closed(20.0)
+    assert msgs and msgs[-1][0] == ABORT and msgs[-1][2] == "wamp.error.runtime_error", [m[:3] for m in msgs]
+    authz.send([YIELD, inv[1], {}, [{"allow": True, "cache": True}]])
 
 
 # ---------------------------------------------------------------------------

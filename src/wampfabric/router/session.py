@@ -133,7 +133,8 @@ def transport_details(transport) -> dict:
     }
 
 
-MAX_HELD = 1000  # messages a session may send while an authorizer is asked
+MAX_HELD = 1000  # WAMP messages a session may send while an authorizer is asked ...
+MAX_HELD_BYTES = 32 * 1024 * 1024  # ... and their bytes (at least two messages of the default maximum size)
 MAX_CACHED_ANSWERS = 10_000  # cached authorizer answers per session ...
 MAX_CACHED_ANSWER_BYTES = 1024 * 1024  # ... and bytes of the URIs they keep alive
 
@@ -187,7 +188,7 @@ class RouterSession:
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
-        "authz_cache", "_held", "_challenged", "progressive_done", "__weakref__",
+        "authz_cache", "_held", "_held_size", "_challenged", "progressive_done", "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -217,6 +218,7 @@ class RouterSession:
         self._challenged = False  # a CHALLENGE awaits its AUTHENTICATE
         self.progressive_done = None  # request IDs of recently completed progressive call invocations
         self._held = None  # messages held while a dynamic authorizer is asked
+        self._held_size = 0  # their bytes
 
     # -- output -----------------------------------------------------------------
 
@@ -242,10 +244,14 @@ class RouterSession:
         """A complete message arrived from the transport."""
         if self._held is not None:
             # an earlier message waits for a dynamic authorizer: keep the order
-            if len(self._held) >= MAX_HELD:
-                self.abort("wamp.error.runtime_error", "too many messages while waiting for authorization")
-                return
-            self._held.append(data)
+            if self.serializer.BATCHED:
+                # the transport message may hold many WAMP messages: each counts
+                try:
+                    self._hold([self.serializer.serialize(m) for m in self.serializer.unserialize(data)])
+                except SerializationError as e:
+                    self.protocol_violation(f"invalid {self.serializer.NAME} message: {e}")
+            else:
+                self._hold((data,))
             return
         ser = self.serializer
         if not ser.BATCHED:
@@ -271,7 +277,7 @@ class RouterSession:
                 return
             if self._held is not None:
                 # the batch's rest waits behind a dynamic authorization, in order
-                self._held.extend(ser.serialize(m) for m in wmsgs[i:])
+                self._hold([ser.serialize(m) for m in wmsgs[i:]])
                 return
             try:
                 msg = parse_message(wmsg)
@@ -279,6 +285,16 @@ class RouterSession:
                 self.protocol_violation(str(e))
                 return
             self._process(wmsg[0], msg)
+
+    def _hold(self, items) -> None:
+        """Keep ``items`` (serialized WAMP messages) behind the message an authorizer decides
+        about: at most MAX_HELD messages and MAX_HELD_BYTES bytes, else the session ends."""
+        held = self._held
+        held.extend(items)
+        size = self._held_size = self._held_size + sum(map(len, items))
+        if len(held) > MAX_HELD or size > MAX_HELD_BYTES:
+            self._held = []
+            self.abort("wamp.error.runtime_error", "too many messages while waiting for authorization")
 
     def _process(self, code: int, msg) -> None:
         try:
@@ -308,6 +324,7 @@ class RouterSession:
         uri = key if uri is None else uri
         if self._held is None:
             self._held = []
+            self._held_size = 0
         role = self.role
 
         def done(answer, keep: bool) -> None:
@@ -331,6 +348,7 @@ class RouterSession:
                 cache.discard((key, action), key)
             if self._held is not None:  # the handler had to ask again: the rest waits behind it
                 self._held.extend(held)
+                self._held_size = sum(map(len, self._held))
                 return
             self._held = held
             self._release_held()
@@ -344,6 +362,7 @@ class RouterSession:
         for i, data in enumerate(held):
             if self._held is not None:  # deferred again: keep the rest in order
                 self._held.extend(held[i:])
+                self._held_size = sum(map(len, self._held))
                 return
             self.on_message(data)
 
