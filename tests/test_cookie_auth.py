@@ -23,7 +23,9 @@ def cookie_node():
         p.update(ports)
         perms = [{"uri": "com.", "match": "prefix", "allow": {"call": True, "subscribe": True}}]
         return {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": [
-            {"name": "user", "permissions": perms}, {"name": "anonymous", "permissions": perms}]}],
+            {"name": "user", "permissions": perms},
+            {"name": "anonymous", "permissions": perms + [
+                {"uri": "wamp.session.get", "match": "exact", "allow": {"call": True}}]}]}],
             "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1",
                                                               "port": ports["ws"]},
                             "cookie": {"name": "cbtid", "max_age": 600, "store": {"type": "file",
@@ -142,3 +144,34 @@ async def test_autobahn_python_authenticates_by_cookie(cookie_node):
     details = await asyncio.wait_for(joined, 10)
     assert (details.authmethod, details.authprovider, details.authid, details.authrole) == (
         "ticket", "cookie", "joe", "user")
+
+
+def test_session_meta_api_does_not_hand_out_cookies(cookie_node):
+    """A cbtid logs in as its session's user: another session allowed ``wamp.session.get`` must not
+    learn it (Crossbar.io 26.10 shows ``http_cbtid`` and the Cookie header there)."""
+    url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
+    with ws_connect(url, subprotocols=["wamp.2.json"]) as joe:
+        cbtid = joe.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+        assert hello(joe, ["ticket"], "joe")[0] == 4
+        joe.send(json.dumps([5, "s3cret", {}]))
+        welcome = json.loads(joe.recv(timeout=5))
+        assert welcome[0] == 2, welcome
+        # joe's next connection sends the cookie, as a browser does
+        with ws_connect(url, subprotocols=["wamp.2.json"],
+                        additional_headers={"Cookie": f"cbtid={cbtid}", "Authorization": "Basic am9lOnMzY3JldA=="}) as joe2:
+            w2 = hello(joe2, ["cookie"])
+            assert w2[0] == 2 and w2[2]["authid"] == "joe", w2
+            with ws_connect(url, subprotocols=["wamp.2.json"]) as spy:
+                assert hello(spy, ["anonymous"])[0] == 2
+                for sid in (welcome[1], w2[1]):
+                    spy.send(json.dumps([48, 1, {}, "wamp.session.get", [sid]]))
+                    result = json.loads(spy.recv(timeout=5))
+                    assert result[0] == 50, result
+                    info = result[3][0]
+                    assert info["authid"] == "joe"
+                    t = info["transport"]
+                    assert t["http_cbtid"] is None, t
+                    assert not {"cookie", "authorization"} & set(t["http_headers_received"]), t
+                    assert "Set-Cookie" not in t["http_headers_sent"], t
+                    assert cbtid not in json.dumps(info)
+                    assert "user-agent" in t["http_headers_received"]  # the rest is there, as Crossbar.io

@@ -34,7 +34,9 @@ _SERIALIZER_IDS = {"json": 1, "msgpack": 2, "cbor": 3, "ubjson": 4, "flatbuffers
 def session_info(session: RouterSession) -> dict:
     """A session as the session meta API describes it (``wamp.session.get``,
     ``wamp.session.on_join``): Crossbar.io 26.10's SessionDetails, marshalled.  Session
-    resumption is not offered (as in Crossbar.io): ``resumed``/``resumable`` false."""
+    resumption is not offered (as in Crossbar.io): ``resumed``/``resumable`` false.  Unlike
+    Crossbar.io, the transport's cookie and credential headers are left out (see
+    ``transport_details``)."""
     t = session.transport
     ser = getattr(t, "serializer", None)
     serializer = None
@@ -50,7 +52,7 @@ def session_info(session: RouterSession) -> dict:
         "authprovider": session.authprovider,
         "authextra": session.authextra or {},
         "serializer": serializer,
-        "transport": transport_details(t),
+        "transport": transport_details(t, credentials=False),  # other sessions see it: no cookies
         "resumed": False,
         "resumable": False,
         "resume_token": None,

@@ -82,10 +82,19 @@ def anonymous_authid() -> str:
     return f"{s[0:4]}-{s[4:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:24]}"
 
 
-def transport_details(transport) -> dict:
+# credentials a session's upgrade request or our answer may carry: never shown to other sessions
+_SECRET_HEADERS = frozenset(("cookie", "authorization", "proxy-authorization", "set-cookie"))
+
+
+def transport_details(transport, credentials: bool = True) -> dict:
     """A session's transport as Crossbar.io 26.10 describes it (Autobahn's TransportDetails,
     marshalled): what the session meta API, ``wamp.session.on_join``, dynamic authenticators
     and dynamic authorizers get as ``transport``.  Built when asked, never per message or join.
+
+    ``credentials`` False (the session meta API, which other client sessions call): the cookie
+    ``http_cbtid`` and the Cookie / Authorization headers are left out.  Crossbar.io shows them to
+    any session allowed ``wamp.session.get``, and a cbtid logs in as its session's user wherever
+    cookie authentication is configured; only the trusted authenticators and authorizers get them.
 
     Crossbar.io's quirks are kept, because clients and authenticators are written against them:
     ``channel_type`` is "tcp" (or "tls") for Unix sockets too; ``channel_serializer`` is set for
@@ -112,6 +121,13 @@ def transport_details(transport) -> dict:
     websocket = kind == "websocket"
     headers_in = getattr(transport, "http_headers_received", None) if websocket else None
     headers_out = getattr(transport, "http_headers_sent", None) if websocket else None
+    headers_in = (headers_in() if headers_in is not None else {}) if websocket else None
+    headers_out = (headers_out() if headers_out is not None else {}) if websocket else None
+    cbtid = getattr(transport, "cbtid", None) if websocket else None
+    if not credentials and websocket:
+        headers_in = {k: v for k, v in headers_in.items() if k.lower() not in _SECRET_HEADERS}
+        headers_out = {k: v for k, v in headers_out.items() if k.lower() not in _SECRET_HEADERS}
+        cbtid = None
     return {
         "channel_type": "tls" if secure else "tcp",
         "channel_framing": kind,
@@ -127,9 +143,9 @@ def transport_details(transport) -> dict:
         "peer_cert": cert,
         "websocket_protocol": ser.SUBPROTOCOL if ser is not None else None,
         "websocket_extensions_in_use": [] if websocket else None,  # no extension is negotiated
-        "http_headers_received": (headers_in() if headers_in is not None else {}) if websocket else None,
-        "http_headers_sent": (headers_out() if headers_out is not None else {}) if websocket else None,
-        "http_cbtid": getattr(transport, "cbtid", None) if websocket else None,
+        "http_headers_received": headers_in,
+        "http_headers_sent": headers_out,
+        "http_cbtid": cbtid,
     }
 
 
