@@ -115,34 +115,39 @@ def parse_rfc3339(value: str) -> float:
     return dt.timestamp()
 
 
-_unencodable_log = [0.0, 0]  # time of the last "cannot be encoded" line, lines suppressed since
-_not_kept_log = [0.0, 0]  # the same for "too large to keep" lines
+class RateLimitedLog:
+    """A warning a client can cause at will (one per message it sends): one line a second at
+    most, the next line counting those left out."""
+
+    __slots__ = ("_last", "_left_out")
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._left_out = 0
+
+    def warning(self, fmt: str, *args) -> None:
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._left_out += 1
+            return
+        more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
+        self._last = now
+        self._left_out = 0
+        log.warning(fmt + "%s", *args, more)
+
+
+_unencodable_log = RateLimitedLog()
+_not_kept_log = RateLimitedLog()
 
 
 def log_not_kept(what: str, size: int, budget: str, limit: int) -> None:
-    """Log that an event is not kept, being larger than a realm's whole budget: one line a second
-    at most (a client can publish many)."""
-    now = time.monotonic()
-    if now - _not_kept_log[0] < 1.0:
-        _not_kept_log[1] += 1
-        return
-    more = f" ({_not_kept_log[1]} more since the last such line)" if _not_kept_log[1] else ""
-    _not_kept_log[0] = now
-    _not_kept_log[1] = 0
-    log.warning("%s not kept: %d bytes, more than the realm's %s %d%s", what, size, budget, limit, more)
+    """Log that an event is not kept, being larger than a realm's whole budget."""
+    _not_kept_log.warning("%s not kept: %d bytes, more than the realm's %s %d", what, size, budget, limit)
 
 
 def log_unencodable(what: str, ser, e: Exception) -> None:
-    """Log that ``what`` cannot be encoded in serializer ``ser``: one line a second at most (a
-    client can send many such payloads), counting the lines left out."""
-    now = time.monotonic()
-    if now - _unencodable_log[0] < 1.0:
-        _unencodable_log[1] += 1
-        return
-    more = f" ({_unencodable_log[1]} more since the last such line)" if _unencodable_log[1] else ""
-    _unencodable_log[0] = now
-    _unencodable_log[1] = 0
-    log.warning("%s cannot be encoded in %s: %s%s", what, ser.NAME, e, more)
+    """Log that ``what`` cannot be encoded in serializer ``ser``."""
+    _unencodable_log.warning("%s cannot be encoded in %s: %s", what, ser.NAME, e)
 
 
 def _unencodable(ser, topic: str, publication: int, e: SerializationError) -> bool:

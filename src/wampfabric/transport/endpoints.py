@@ -1,14 +1,22 @@
-"""Listening endpoints from Crossbar.io endpoint config (``tcp``, ``unix``)."""
+"""Listening endpoints from Crossbar.io endpoint config (``tcp``, ``unix``), TLS, and what both
+connection types share (``PeerOfConnection``, ``HelloTimer``)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import socket
 import ssl
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..router.session import NEW
+from .coalesce import release_memory
+
+log = logging.getLogger("wampfabric.transport")
 
 
 def endpoint_description(endpoint: dict) -> str:
@@ -220,3 +228,36 @@ class PeerOfConnection:
                 return "?"
             self._peer = peer_of(stream)
         return self._peer
+
+
+class HelloTimer:
+    """The HELLO timeout of a connection (mixin of the WebSocket listener and the RawSocket
+    protocol, which provide ``service.hello_timeout`` in seconds, ``session``, ``peer``, the slots
+    ``_timer`` and ``_closed``, and ``_close_idle()``, closing the connection as their protocol
+    says).  A connection that carries no session must send HELLO within ``hello_timeout``."""
+
+    __slots__ = ()
+
+    def expect_hello(self) -> None:
+        """The connection carries no session (new, or after a GOODBYE): start the timer."""
+        timeout = self.service.hello_timeout
+        if timeout > 0 and not self._closed:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
+
+    def hello_arrived(self) -> None:
+        """Called by the session: no need to keep the HELLO timer (~0.5 KB) alive."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+    def _hello_timeout(self) -> None:
+        self._timer = None
+        session = self.session
+        if session is not None and session.state == NEW and not self._closed:
+            log.info("closing connection %s: no HELLO within %gs (hello_timeout)", self.peer,
+                     self.service.hello_timeout)
+            self._close_idle()
+            release_memory()  # idle connections come in crowds: one trim after they are gone

@@ -10,9 +10,9 @@ import logging
 from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
-from ..router.session import NEW, RouterSession
+from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
-from .endpoints import PeerOfConnection, channel_id, peer_certificate
+from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 
@@ -48,7 +48,7 @@ class RawSocketService:
         return WampRawSocketProtocol(self)
 
 
-class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
+class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
     __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
@@ -132,30 +132,8 @@ class WampRawSocketProtocol(PeerOfConnection, QueuedWriter, asyncio.Protocol):
         self.expect_hello()
         return True
 
-    def expect_hello(self) -> None:
-        """The connection carries no session (new, or after a GOODBYE): HELLO must come
-        within ``hello_timeout``."""
-        timeout = self.service.hello_timeout
-        if timeout > 0 and not self._closed:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
-
-    def hello_arrived(self) -> None:
-        """Called by the session: no need to keep the HELLO timer (~0.5 KB) alive."""
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
-
-    def _hello_timeout(self) -> None:
-        self._timer = None
-        session = self.session
-        if session is not None and session.state == NEW and not self._closed:
-            log.info("closing RawSocket connection %s: no HELLO within %gs (hello_timeout)",
-                     self.peer, self.service.hello_timeout)
-            self._abort()
-            release_memory()  # idle connections come in crowds: one trim after they are gone
+    def _close_idle(self) -> None:
+        self._abort()
 
     def _refuse(self, code: int) -> None:
         log.info("refusing RawSocket handshake from %s (error %d)", self.peer, code)

@@ -19,10 +19,10 @@ from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWi
 from picows.picows import WSProtocol
 
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
-from ..router.session import NEW, RouterSession
+from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .cookies import create_cookie_store
-from .endpoints import PeerOfConnection, channel_id, peer_certificate
+from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 try:
     from uvloop.loop import TCPTransport as _UVTCPTransport
@@ -347,7 +347,7 @@ class WebSocketService:
         return WSUpgradeResponseWithListener(Prebuilt101(head), listener)
 
 
-class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
+class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListener):
     """One WAMP-over-WebSocket connection; it is the session's transport."""
 
     # idle connections are most of a router's memory: no per-instance __dict__
@@ -477,30 +477,8 @@ class WampWebSocketListener(PeerOfConnection, QueuedWriter, WSListener):
     def _stream(self):
         return self._tcp
 
-    def expect_hello(self) -> None:
-        """The connection carries no session (new, or after a GOODBYE): HELLO must come
-        within ``hello_timeout``."""
-        timeout = self.service.hello_timeout
-        if timeout > 0 and not self._closed:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
-
-    def hello_arrived(self) -> None:
-        """Called by the session: no need to keep the HELLO timer (~0.5 KB) alive."""
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
-
-    def _hello_timeout(self) -> None:
-        self._timer = None
-        session = self.session
-        if session is not None and session.state == NEW and not self._closed:
-            log.info("closing connection %s: no HELLO within %gs (hello_timeout)",
-                     self.peer, self.service.hello_timeout)
-            self._fail(WSCloseCode.POLICY_VIOLATION, "no HELLO received")
-            release_memory()  # idle connections come in crowds: one trim after they are gone
+    def _close_idle(self) -> None:
+        self._fail(WSCloseCode.POLICY_VIOLATION, "no HELLO received")
 
     def _overflow(self) -> None:
         log.warning(
