@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 
 from ..protocol.uri import quote_uri
-from .urimap import EXACT, PREFIX, UriCache, UriMap
+from .session import authorizer_session
+from .urimap import EXACT, PREFIX, UriCache, UriMap, pattern_key
 
 log = logging.getLogger("wampfabric.router.authorization")
 
@@ -226,8 +227,6 @@ class DynamicRole:
 
     def ask(self, session, uri: str, action: str, options: dict, done) -> None:
         """Call the authorizer; ``done((allowed, disclose), cache)`` runs with its answer."""
-        from .realm import authorizer_session
-
         def on_result(result):
             if isinstance(result, bool):
                 answer, cache = (result, False), False
@@ -249,8 +248,3 @@ class DynamicRole:
             done(DENY, False)
             return
         service.call(self.authorizer, [authorizer_session(session), uri, action, options], on_result, on_error)
-
-
-def pattern_key(uri: str, match: str) -> str:
-    """Cache key of a pattern (never equal to a URI: URIs have no NUL)."""
-    return f"{uri}\x00{match}"

@@ -13,7 +13,7 @@ from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
 from .service import RouterServiceAgent
-from .session import RouterSession, transport_details
+from .session import RouterSession, session_info
 from .urimap import UriCache
 
 log = logging.getLogger("wampfabric.router")
@@ -25,52 +25,6 @@ VALID_URIS_BYTES = 4 * 1024 * 1024
 STAT_KEYS = (
     "publish", "event", "subscribe", "register", "call", "invocation", "yield", "error",
 )
-
-
-# TransportDetails.CHANNEL_SERIALIZER ids (Crossbar.io/Autobahn): SessionDetails.serializer of RawSocket sessions
-_SERIALIZER_IDS = {"json": 1, "msgpack": 2, "cbor": 3, "ubjson": 4, "flatbuffers": 5}
-
-
-def session_info(session: RouterSession) -> dict:
-    """A session as the session meta API describes it (``wamp.session.get``,
-    ``wamp.session.on_join``): Crossbar.io 26.10's SessionDetails, marshalled.  Session
-    resumption is not offered (as in Crossbar.io): ``resumed``/``resumable`` false.  Unlike
-    Crossbar.io, the transport's cookie and credential headers are left out (see
-    ``transport_details``)."""
-    t = session.transport
-    ser = getattr(t, "serializer", None)
-    serializer = None
-    if getattr(t, "transport_type", None) == "rawsocket" and ser is not None:
-        serializer = _SERIALIZER_IDS.get(ser.NAME)  # Crossbar.io: the channel serializer's id on RawSocket
-    realm = session.realm
-    return {
-        "realm": realm.name if realm is not None else None,
-        "session": session.session_id,
-        "authid": session.authid,
-        "authrole": session.authrole,
-        "authmethod": session.authmethod,
-        "authprovider": session.authprovider,
-        "authextra": session.authextra or {},
-        "serializer": serializer,
-        "transport": transport_details(t, credentials=False),  # other sessions see it: no cookies
-        "resumed": False,
-        "resumable": False,
-        "resume_token": None,
-    }
-
-
-def authorizer_session(session: RouterSession) -> dict:
-    """The session as a dynamic authorizer gets it (Crossbar.io 26.10's keys: fewer than
-    ``session_info``; the transport in full)."""
-    return {
-        "session": session.session_id,
-        "authid": session.authid,
-        "authrole": session.authrole,
-        "authmethod": session.authmethod,
-        "authprovider": session.authprovider,
-        "authextra": session.authextra or {},
-        "transport": transport_details(session.transport),
-    }
 
 
 class Realm:

@@ -18,7 +18,7 @@ from ..protocol import errors as E
 from ..protocol.messages import Register, short_repr
 from ..protocol.uri import check_uri
 from .authorization import TrustedRole
-from .session import PASSTHROUGH, RouterSession
+from .session import PASSTHROUGH, RouterSession, session_info
 
 log = logging.getLogger("wampfabric.router.service")
 
@@ -166,8 +166,6 @@ class RouterServiceAgent:
         return [s.session_id for s in self._others(filter_authroles)]
 
     def p_session__get(self, caller, session_id):
-        from .realm import session_info
-
         return session_info(self._session(session_id))
 
     def p_session__kill(self, caller, session_id, reason=None, message=None):

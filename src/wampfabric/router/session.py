@@ -15,8 +15,7 @@ import threading
 from ..protocol import errors as E
 from ..protocol.errors import ProtocolError, SerializationError
 from ..protocol.messages import parse as parse_message
-from .authorization import pattern_key
-from .urimap import UriCache
+from .urimap import UriCache, pattern_key
 from .ids import random_bytes, secure_id
 
 log = logging.getLogger("wampfabric.router.session")
@@ -146,6 +145,52 @@ def transport_details(transport, credentials: bool = True) -> dict:
         "http_headers_received": headers_in,
         "http_headers_sent": headers_out,
         "http_cbtid": cbtid,
+    }
+
+
+# TransportDetails.CHANNEL_SERIALIZER ids (Crossbar.io/Autobahn): SessionDetails.serializer of RawSocket sessions
+_SERIALIZER_IDS = {"json": 1, "msgpack": 2, "cbor": 3, "ubjson": 4, "flatbuffers": 5}
+
+
+def session_info(session: RouterSession) -> dict:
+    """A session as the session meta API describes it (``wamp.session.get``,
+    ``wamp.session.on_join``): Crossbar.io 26.10's SessionDetails, marshalled.  Session
+    resumption is not offered (as in Crossbar.io): ``resumed``/``resumable`` false.  Unlike
+    Crossbar.io, the transport's cookie and credential headers are left out (see
+    ``transport_details``)."""
+    t = session.transport
+    ser = getattr(t, "serializer", None)
+    serializer = None
+    if getattr(t, "transport_type", None) == "rawsocket" and ser is not None:
+        serializer = _SERIALIZER_IDS.get(ser.NAME)  # Crossbar.io: the channel serializer's id on RawSocket
+    realm = session.realm
+    return {
+        "realm": realm.name if realm is not None else None,
+        "session": session.session_id,
+        "authid": session.authid,
+        "authrole": session.authrole,
+        "authmethod": session.authmethod,
+        "authprovider": session.authprovider,
+        "authextra": session.authextra or {},
+        "serializer": serializer,
+        "transport": transport_details(t, credentials=False),  # other sessions see it: no cookies
+        "resumed": False,
+        "resumable": False,
+        "resume_token": None,
+    }
+
+
+def authorizer_session(session: RouterSession) -> dict:
+    """The session as a dynamic authorizer gets it (Crossbar.io 26.10's keys: fewer than
+    ``session_info``; the transport in full)."""
+    return {
+        "session": session.session_id,
+        "authid": session.authid,
+        "authrole": session.authrole,
+        "authmethod": session.authmethod,
+        "authprovider": session.authprovider,
+        "authextra": session.authextra or {},
+        "transport": transport_details(session.transport),
     }
 
 

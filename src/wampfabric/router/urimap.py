@@ -236,3 +236,8 @@ class UriMap:
                         yield child
                     else:
                         stack.append(child)
+
+
+def pattern_key(uri: str, match: str) -> str:
+    """Cache key of a pattern (never equal to a URI: URIs have no NUL)."""
+    return f"{uri}\x00{match}"
