@@ -31,7 +31,7 @@ from autobahn.wamp.auth import create_authenticator
 import wamp_raw as raw
 from authnode import JoinFailed, login
 from conftest import start_node, stop_node
-from wampfabric.node.checkconfig import ConfigError, check_router_worker_options
+from wampfabric.config.checkconfig import ConfigError, check_router_worker_options
 from wampfabric.router.auth import THROTTLE_DEFAULTS, THROTTLED_MESSAGE, AuthThrottle, address_key
 
 CHALLENGE, AUTHENTICATE = 4, 5

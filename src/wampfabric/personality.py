@@ -23,7 +23,7 @@ register both in a ``Personality`` subclass (see docs/architecture.md).
 
 from __future__ import annotations
 
-from .node import checkconfig
+from .config import checkconfig
 from .router import auth
 from .transport import listeners, web
 

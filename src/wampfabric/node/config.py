@@ -17,7 +17,7 @@ import shutil
 import ssl
 from pathlib import Path
 
-from .checkconfig import ConfigError, ConfigErrors, check_config, config_errors
+from ..config.checkconfig import ConfigError, ConfigErrors, check_config, config_errors
 
 CONFIG_NAMES = ("config.json", "config.yaml", "config.yml")
 

@@ -27,8 +27,8 @@ from ..client.session import ApplicationError
 from ..transport.local import connect_local
 from ..worker.controller import utcstr
 from ..worker.monitor import ProcessMonitor, process_stats, system_stats
-from . import checkconfig
-from .checkconfig import ConfigError
+from ..config import checkconfig
+from ..config.checkconfig import ConfigError
 from .process import GuestGroups, GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT
 
 log = logging.getLogger("wampfabric.node")

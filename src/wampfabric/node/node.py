@@ -33,7 +33,7 @@ from pathlib import Path
 from ..client.session import ApplicationError
 from ..router.realm import Router
 from . import pidfile
-from .checkconfig import ConfigError, config_errors
+from ..config.checkconfig import ConfigError, config_errors
 from .config import disabled_reason, find_config, load_config
 from .controller import NODE_SHUTDOWN_ON_WORKER_EXIT, NodeController
 from .keys import load_or_create_node_key

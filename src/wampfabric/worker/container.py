@@ -24,7 +24,7 @@ import asyncio
 import logging
 
 from ..client.session import ApplicationError
-from ..node import checkconfig
+from ..config import checkconfig
 from .component import ComponentRunner, add_pythonpath, client_connector, make_session_factory
 from .controller import WorkerController, check_or_raise
 

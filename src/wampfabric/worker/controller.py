@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..client.session import ApplicationError
-from ..node.checkconfig import ConfigError
+from ..config.checkconfig import ConfigError
 from .monitor import ProcessMonitor, process_stats
 
 log = logging.getLogger("wampfabric.worker")

@@ -9,7 +9,7 @@ import logging
 import time
 
 from ..client.session import ApplicationError
-from ..node import checkconfig
+from ..config import checkconfig
 from ..router.auth import AuthThrottle
 from ..router.realm import Router
 from .controller import WorkerController, check_or_raise, utcstr
