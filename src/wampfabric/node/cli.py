@@ -120,7 +120,7 @@ LOGLEVELS = click.Choice(["none", "error", "warn", "info", "debug", "trace"])
 @click.option("--loglevel", default="info", type=LOGLEVELS)
 def start(cbdir, config, personality, loglevel):
     """Start a node in the foreground (the node controller and its workers)."""
-    from .logs import setup_logging
+    from ..common.logs import setup_logging
     from .node import run_node
 
     cb = _existing_cbdir(cbdir)

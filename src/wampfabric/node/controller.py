@@ -25,8 +25,8 @@ import time
 from .. import __version__
 from ..client.session import ApplicationError
 from ..transport.local import connect_local
-from ..worker.controller import utcstr
-from ..worker.monitor import ProcessMonitor, process_stats, system_stats
+from ..common.monitor import ProcessMonitor, process_stats, system_stats
+from ..common.timefmt import utcstr
 from ..config import checkconfig
 from ..config.checkconfig import ConfigError
 from .process import GuestGroups, GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT

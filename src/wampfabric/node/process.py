@@ -46,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..worker.controller import utcstr
+from ..common.timefmt import utcstr
 
 log = logging.getLogger("wampfabric.node")
 

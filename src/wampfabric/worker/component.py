@@ -35,7 +35,7 @@ import sys
 import time
 
 from ..client.session import ApplicationError
-from .controller import utcstr
+from ..common.timefmt import utcstr
 
 log = logging.getLogger("wampfabric.worker.component")
 

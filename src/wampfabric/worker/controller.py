@@ -17,16 +17,11 @@ import sys
 import time
 
 from ..client.session import ApplicationError
+from ..common.monitor import ProcessMonitor, process_stats
+from ..common.timefmt import utcstr
 from ..config.checkconfig import ConfigError
-from .monitor import ProcessMonitor, process_stats
 
 log = logging.getLogger("wampfabric.worker")
-
-
-def utcstr(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"
 
 
 def invalid_config(e: Exception) -> ApplicationError:

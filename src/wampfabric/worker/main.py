@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 
     import json
 
-    from ..node.logs import setup_logging
+    from ..common.logs import setup_logging
     from ..personality import PERSONALITIES
 
     personality = PERSONALITIES.get(args.personality) or PERSONALITIES["standalone"]
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
 
 async def run(args, personality, wtype, options: dict, rfd: int, wfd: int) -> int:
     from ..transport.stdio import connect_stdio_client
-    from ..node.node import tune_gc
+    from ..common.gctune import tune_gc
 
     loop = asyncio.get_running_loop()
     session = await connect_stdio_client(rfd, wfd)

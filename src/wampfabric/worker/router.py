@@ -12,7 +12,8 @@ from ..client.session import ApplicationError
 from ..config import checkconfig
 from ..router.auth import AuthThrottle
 from ..router.realm import Router
-from .controller import WorkerController, check_or_raise, utcstr
+from ..common.timefmt import utcstr
+from .controller import WorkerController, check_or_raise
 
 log = logging.getLogger("wampfabric.worker.router")
 
