@@ -1,2 +1,2 @@
-"""Helpers of both the node controller and the worker processes: time formats, process
-statistics, GC tuning, log output.  They import nothing of wampfabric."""
+"""Helpers of the node controller, the worker processes and the router: time formats, process
+statistics, GC tuning, log output.  They import nothing of wampfabric outside common/."""

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import cbor2
 import msgpack
 
+from ..common.timefmt import utcstr
 from ..protocol import errors as E
 from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
@@ -99,12 +100,6 @@ def passthru_tail(payload, meta: dict, details: dict) -> list:
 FILTER_KEYS = ("eligible", "exclude", "eligible_authid", "exclude_authid", "eligible_authrole", "exclude_authrole")
 
 
-def iso_utc(ts: float) -> str:
-    """``ts`` as RFC 3339 UTC with milliseconds, e.g. 2026-12-03T06:22:31.123Z."""
-    ms = int(ts * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
-
-
 def parse_rfc3339(value: str) -> float:
     """An RFC 3339 timestamp as POSIX seconds (ValueError when malformed)."""
     if not isinstance(value, str):
@@ -182,7 +177,7 @@ class Subscription:
         self.persistent = False  # kept without subscribers (event history)
 
     def details(self) -> dict:
-        return {"id": self.id, "created": iso_utc(self.created), "uri": self.uri, "match": self.match}
+        return {"id": self.id, "created": utcstr(self.created, whole_ms=True), "uri": self.uri, "match": self.match}
 
 
 class _Retained:
@@ -673,7 +668,8 @@ class Broker:
             events = events[:limit]
         out = []
         for ts, _topic, publication, details, codec, stored, *_ in events:
-            rec = {"timestamp": iso_utc(ts), "subscription": sub.id, "publication": publication, "details": details}
+            rec = {"timestamp": utcstr(ts, whole_ms=True), "subscription": sub.id, "publication": publication,
+                   "details": details}
             try:
                 tail = unpack_tail(codec, stored)
             except SerializationError as e:  # what pack_tail wrote it can read; a bug otherwise

@@ -12,10 +12,11 @@ import logging
 import random
 import time
 
+from ..common.timefmt import utcstr
 from ..protocol import errors as E
 from ..protocol.errors import SerializationError
 from ..protocol.messages import Registered, Unregistered
-from .broker import iso_utc, log_unencodable, passthru_tail
+from .broker import log_unencodable, passthru_tail
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriCache, UriMap
 
@@ -63,7 +64,7 @@ class Registration:
         self.disclose_caller = False  # REGISTER.Options.disclose_caller (advanced/rpc_caller_identification)
 
     def details(self) -> dict:
-        return {"id": self.id, "created": iso_utc(self.created), "uri": self.uri, "match": self.match,
+        return {"id": self.id, "created": utcstr(self.created, whole_ms=True), "uri": self.uri, "match": self.match,
                 "invoke": self.invoke}
 
     def pick(self):
