@@ -46,6 +46,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..common.pdeathsig import set_pdeathsig
 from ..common.timefmt import utcstr
 
 log = logging.getLogger("wampfabric.node")
@@ -53,7 +54,6 @@ log = logging.getLogger("wampfabric.node")
 LOG_BUFFER_LINES = 500
 READY_TIMEOUT = 30.0
 _OWN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[")
-PR_SET_PDEATHSIG = 1
 OPTIONS_ENV = "WAMPFABRIC_WORKER_OPTIONS"
 
 
@@ -64,13 +64,7 @@ def _child_setup(parent_pid: int, new_group: bool = False):
     def setup():
         if new_group:
             os.setpgid(0, 0)
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-            except Exception:
-                pass
+        set_pdeathsig(signal.SIGTERM)
         if os.getppid() != parent_pid:
             os._exit(1)
     return setup

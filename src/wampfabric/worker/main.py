@@ -20,27 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import os
 import signal
-import sys
+
+from ..common.pdeathsig import set_pdeathsig
 
 log = logging.getLogger("wampfabric.worker")
 
-PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT = 8.0
-
-
-def set_pdeathsig(sig: int = signal.SIGTERM) -> bool:
-    """Linux: have the kernel send ``sig`` to this process when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def parse_args(argv=None):
