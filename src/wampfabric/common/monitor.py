@@ -1,7 +1,8 @@
 """Process and system statistics (psutil) for the management API.
 
-``get_process_stats`` / ``get_process_monitor`` of every native process (the
-node controller and each native worker) and the controller's
+``get_process_info`` / ``get_process_stats`` / ``get_process_monitor`` of every
+native process (the node controller and each native worker; stats and monitor of
+guests too, answered by the controller) and the controller's
 ``get_system_stats`` answer from here.  Shapes follow what Crossbar.io's
 master stores (``crossbar-fabric-protocol.md`` section 5): flat process
 figures, and a system dict with ``cpu``, ``memory``, ``network`` (with
@@ -11,9 +12,12 @@ figures, and a system dict with ``cpu``, ``memory``, ``network`` (with
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import psutil
+
+from .timefmt import utcstr
 
 
 def _asdict(nt) -> dict:
@@ -58,6 +62,23 @@ def process_stats(proc: psutil.Process | None = None) -> dict:
     except (psutil.AccessDenied, AttributeError):
         stats["num_connections"] = None
     return stats
+
+
+def typed_process_stats(kind: str, proc: psutil.Process | None = None) -> dict:
+    """What ``get_process_stats`` answers (controller, native worker, guest): the snapshot without
+    ``cmdline``, with ``type``."""
+    s = process_stats(proc)
+    s.pop("cmdline", None)
+    s["type"] = kind
+    return s
+
+
+def process_info(kind: str) -> dict:
+    """What ``get_process_info`` answers (controller, native worker): this process."""
+    p = psutil.Process(os.getpid())
+    return {"pid": p.pid, "ppid": p.ppid(), "executable": sys.executable, "cmdline": p.cmdline(),
+            "cwd": os.getcwd(), "created": utcstr(p.create_time()), "user": p.username(),
+            "python": sys.version.split()[0], "type": kind}
 
 
 _RATES = ("cpu_user", "cpu_system", "read_ios", "write_ios", "read_bytes", "write_bytes",

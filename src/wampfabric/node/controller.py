@@ -25,7 +25,7 @@ import time
 from .. import __version__
 from ..client.session import ApplicationError
 from ..transport.local import connect_local
-from ..common.monitor import ProcessMonitor, process_stats, system_stats
+from ..common.monitor import ProcessMonitor, process_info, process_stats, system_stats, typed_process_stats
 from ..common.timefmt import utcstr
 from ..config import checkconfig
 from ..config.checkconfig import ConfigError
@@ -126,20 +126,10 @@ class NodeController:
         return system_stats()
 
     def get_process_info(self, details=None) -> dict:
-        import sys
-
-        import psutil
-
-        p = psutil.Process(os.getpid())
-        return {"pid": p.pid, "ppid": p.ppid(), "executable": sys.executable, "cmdline": p.cmdline(),
-                "cwd": os.getcwd(), "created": utcstr(p.create_time()), "user": p.username(),
-                "python": sys.version.split()[0], "type": "controller"}
+        return process_info("controller")
 
     def get_process_stats(self, details=None) -> dict:
-        s = process_stats()
-        s.pop("cmdline", None)
-        s["type"] = "controller"
-        return s
+        return typed_process_stats("controller")
 
     def get_process_monitor(self, details=None) -> dict:
         return self.monitor.poll()
@@ -279,10 +269,7 @@ class NodeController:
             return  # it has exited already (a guest may just start something and end): it is reported as ended
 
         def stats(details=None):
-            s = process_stats(proc)
-            s.pop("cmdline", None)
-            s["type"] = "guest"
-            return s
+            return typed_process_stats("guest", proc)
 
         prefix = f"crossbar.worker.{worker.id}"
         worker.registrations = [

@@ -17,7 +17,7 @@ import sys
 import time
 
 from ..client.session import ApplicationError
-from ..common.monitor import ProcessMonitor, process_stats
+from ..common.monitor import ProcessMonitor, process_info, typed_process_stats
 from ..common.timefmt import utcstr
 from ..config.checkconfig import ConfigError
 
@@ -125,26 +125,10 @@ class WorkerController:
         return info
 
     def get_process_info(self, details=None) -> dict:
-        import psutil
-
-        p = psutil.Process(os.getpid())
-        return {
-            "pid": p.pid,
-            "ppid": p.ppid(),
-            "executable": sys.executable,
-            "cmdline": p.cmdline(),
-            "cwd": os.getcwd(),
-            "created": utcstr(p.create_time()),
-            "user": p.username(),
-            "python": sys.version.split()[0],
-            "type": self.WORKER_TYPE,
-        }
+        return process_info(self.WORKER_TYPE)
 
     def get_process_stats(self, details=None) -> dict:
-        s = process_stats()
-        s.pop("cmdline", None)
-        s["type"] = self.WORKER_TYPE
-        return s
+        return typed_process_stats(self.WORKER_TYPE)
 
     def get_process_monitor(self, details=None) -> dict:
         return self.monitor.poll()
