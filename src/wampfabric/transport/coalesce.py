@@ -45,9 +45,9 @@ class QueuedWriter:
     """Output side of a coalesced connection (mixin of the WebSocket listener and
     the RawSocket protocol): frames are queued and written once per loop turn.
 
-    The connection provides ``service`` (with ``coalescer``, ``max_outgoing_buffer``
-    and ``flush_step``), the attributes ``_out``, ``_out_size``, ``_limit``
-    (``service.flush_step``), ``_backlog`` (``None``) and ``_closed``, ``_stream()``
+    The connection provides ``service`` (with ``coalescer`` and ``max_outgoing_buffer``),
+    the attributes ``_out``, ``_out_size``, ``_limit`` (``FLUSH_STEP``), ``_backlog``
+    (``None``) and ``_closed``, ``_stream()``
     (its asyncio transport) and ``_overflow()`` (what to do when the peer does not
     read); it calls ``watch_writes(transport)`` once it has its transport.
 
@@ -57,7 +57,7 @@ class QueuedWriter:
 
     - a turn's frames are written as one joined buffer (a partly written turn leaves the
       transport holding one compact object), and a turn that queues more than
-      ``flush_step`` bytes is flushed early;
+      ``FLUSH_STEP`` bytes is flushed early;
     - the transport pauses us as soon as it holds anything it could not write
       (high-water mark 0); while paused, frames are copied into one ``bytearray``
       (``_backlog``), written as one buffer on ``resume_writing`` (TLS transports: see
@@ -98,7 +98,7 @@ class QueuedWriter:
             size = stream.get_write_buffer_size()
             if not size:  # all of it went to the kernel
                 self._out_size = 0
-                self._limit = self.service.flush_step
+                self._limit = FLUSH_STEP
                 return
         else:
             for b in out:
@@ -110,7 +110,7 @@ class QueuedWriter:
         """``size`` bytes are waiting for the peer to read them."""
         service = self.service
         self._out_size = size
-        self._limit = min(size + service.flush_step, service.max_outgoing_buffer)
+        self._limit = min(size + FLUSH_STEP, service.max_outgoing_buffer)
         if size > service.max_outgoing_buffer:
             self._overflow()
 
@@ -134,7 +134,7 @@ class QueuedWriter:
                 self._held(stream.get_write_buffer_size())
                 return
         self._out_size = 0
-        self._limit = self.service.flush_step
+        self._limit = FLUSH_STEP
 
     def flush_all(self) -> None:
         """Hand everything queued to the transport, backlog included (before a close)."""

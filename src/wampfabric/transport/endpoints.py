@@ -123,7 +123,8 @@ def peer_certificate(transport) -> dict | None:
     """The verified client certificate of a TLS connection, in the shape of Crossbar.io's
     ``TransportDetails.peer_cert`` (dynamic authenticators written for it read these keys):
     ``md5``/``sha1``/``sha256`` fingerprints (upper-case hex with colons), ``expired``, ``hash``
-    (OpenSSL's subject name hash: not available here, None), ``serial`` (int),
+    (OpenSSL's subject name hash: not available here, None), ``serial`` (int; a decimal string
+    beyond 64 bits, which MessagePack cannot carry),
     ``signature_algorithm``, ``version``, ``not_before``/``not_after`` (``YYYYMMDDhhmmssZ``),
     ``subject``/``issuer`` (short names in lower case, e.g. ``cn``) and ``extensions``
     (``name``, ``value``, ``critical``).  Certificate content that cannot be read is left empty."""
@@ -228,6 +229,10 @@ class PeerOfConnection:
                 return "?"
             self._peer = peer_of(stream)
         return self._peer
+
+
+# transport option hello_timeout (milliseconds; 0: no limit) when a transport does not set it
+DEFAULT_HELLO_TIMEOUT_MS = 10000
 
 
 class HelloTimer:

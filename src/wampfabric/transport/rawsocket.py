@@ -12,14 +12,13 @@ from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
-from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
+from .endpoints import DEFAULT_HELLO_TIMEOUT_MS, HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
-DEFAULT_HELLO_TIMEOUT_MS = 10000
 
 
 class RawSocketService:
@@ -41,7 +40,6 @@ class RawSocketService:
         # we announce (and enforce) the largest 2**(9+e) not above the configured limit
         self.length_exponent = rs.length_exponent(limit)
         self.max_message_size = rs.max_length(self.length_exponent)
-        self.flush_step = FLUSH_STEP
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def __call__(self) -> "WampRawSocketProtocol":

@@ -22,7 +22,7 @@ from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOC
 from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .cookies import create_cookie_store
-from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
+from .endpoints import DEFAULT_HELLO_TIMEOUT_MS, HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 try:
     from uvloop.loop import TCPTransport as _UVTCPTransport
@@ -221,7 +221,6 @@ PICOWS_LOGGER = logging.LoggerAdapter(logging.getLogger("picows.wampfabric"), {}
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
-DEFAULT_HELLO_TIMEOUT_MS = 10000
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -280,7 +279,6 @@ class WebSocketService:
         # a connection must send HELLO this soon after the WebSocket handshake (and after a
         # GOODBYE), or it is closed; 0: no limit
         self.hello_timeout = options.get("hello_timeout", DEFAULT_HELLO_TIMEOUT_MS) / 1000.0
-        self.flush_step = FLUSH_STEP
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def origin_allowed(self, origin: str | None) -> bool:
