@@ -119,11 +119,15 @@ def check_pattern(uri: str, match: str, strict: bool) -> bool:
     return fn(uri) is not None
 
 
-def quote_uri(uri, limit: int = QUOTED_URI_LENGTH) -> str:
+def quote_uri(uri, limit: int = QUOTED_URI_LENGTH, max_length: int | None = None) -> str:
     """``uri`` quoted for an error text or a log line: a long one is cut (and its length
-    given), so a router never echoes a huge string back or into its log."""
+    given, and that it exceeds the realm's ``max_length`` if it does), so a router never
+    echoes a huge string back or into its log."""
     if type(uri) is not str:
         return short_repr(uri, limit)  # any depth, any size (repr() is not safe for either)
-    if len(uri) <= limit:
+    n = len(uri)
+    if n <= limit:
         return f"'{uri}'"
-    return f"'{uri[:limit]}...' ({len(uri)} characters)"
+    if max_length is not None and n > max_length:
+        return f"'{uri[:limit]}...' ({n} characters, longer than the realm's max_uri_length {max_length})"
+    return f"'{uri[:limit]}...' ({n} characters)"

@@ -7,7 +7,7 @@ import logging
 import os
 
 from ..protocol import errors as E
-from ..protocol.uri import MAX_URI_LENGTH, QUOTED_URI_LENGTH, check_pattern, check_uri
+from ..protocol.uri import MAX_URI_LENGTH, check_pattern, check_uri, quote_uri
 from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
@@ -102,13 +102,7 @@ class Realm:
         says so (it is never echoed back whole)."""
         if type(uri) is not str:
             return f"of type {type(uri).__name__}"
-        n = len(uri)
-        if n <= QUOTED_URI_LENGTH:
-            return f"'{uri}'"
-        text = f"'{uri[:QUOTED_URI_LENGTH]}...' ({n} characters"
-        if n > self.max_uri_length:
-            return f"{text}, longer than the realm's max_uri_length {self.max_uri_length})"
-        return text + ")"
+        return quote_uri(uri, max_length=self.max_uri_length)
 
     def call_later(self, delay: float, fn, *args):
         return asyncio.get_running_loop().call_later(delay, fn, *args)
