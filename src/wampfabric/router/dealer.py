@@ -417,10 +417,11 @@ class Dealer:
             return
         self._finish(inv)
         inv.caller.send_error(MSG_CALL, inv.call_request, E.TIMEOUT, ["call timed out"])
-        if inv.callee.supports("callee", "call_canceling"):
-            inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.TIMEOUT}])
+        self._interrupt(inv, E.TIMEOUT)
 
-    def _interrupt(self, inv: InvocationRequest, reason: str) -> None:
+    @staticmethod
+    def _interrupt(inv: InvocationRequest, reason: str) -> None:
+        """INTERRUPT (mode killnowait) to a callee that announced call canceling."""
         if inv.callee.supports("callee", "call_canceling"):
             inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": reason}])
 
@@ -548,8 +549,7 @@ class Dealer:
         # calls this session made: tell callees that can cancel
         for inv in list(session.pending_calls.values()):
             self._finish(inv)
-            if inv.callee.supports("callee", "call_canceling"):
-                inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": E.CANCELED}])
+            self._interrupt(inv, E.CANCELED)
         regs = list(session.registrations.values())
         session.registrations.clear()
         for reg in regs:
