@@ -120,12 +120,10 @@ _LOCALHOST = {4: "127.0.0.1", 6: "::1"}
 
 
 def _tcp_address(ep: dict):
-    """``(ipv6, host)`` the endpoint binds (as ``transport/endpoints.py`` does)."""
-    version = ep.get("version", 4)
-    host = ep.get("host", ep.get("interface"))
-    if host is None:
-        host = "::" if version == 6 else "0.0.0.0"
-    ipv6 = version == 6 or ":" in host
+    """``(ipv6, host)`` the endpoint binds, ``localhost`` as the address it resolves to."""
+    from ..transport.endpoints import tcp_bind_address  # (as tls_context below: not at import)
+
+    ipv6, host = tcp_bind_address(ep)
     if host == "localhost":
         host = _LOCALHOST[6 if ipv6 else 4]
     return ipv6, host

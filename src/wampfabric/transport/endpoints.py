@@ -26,16 +26,23 @@ def endpoint_description(endpoint: dict) -> str:
     return f"tcp:{host}:{endpoint['port']}"
 
 
+def tcp_bind_address(endpoint: dict) -> tuple[bool, str]:
+    """``(ipv6, host)`` a ``tcp`` endpoint binds: its ``host`` (or Crossbar.io's ``interface``),
+    else the wildcard of its ``version``."""
+    version = endpoint.get("version", 4)
+    host = endpoint.get("host", endpoint.get("interface"))
+    if host is None:
+        host = "::" if version == 6 else "0.0.0.0"
+    return version == 6 or ":" in host, host
+
+
 def listening_socket(endpoint: dict, cbdir: str | os.PathLike) -> socket.socket:
     """Create, bind and listen on the socket an endpoint config describes."""
     kind = endpoint["type"]
     backlog = endpoint.get("backlog", 1024)
     if kind == "tcp":
-        host = endpoint.get("host", endpoint.get("interface"))
-        version = endpoint.get("version", 4)
-        if host is None:
-            host = "::" if version == 6 else "0.0.0.0"
-        family = socket.AF_INET6 if (version == 6 or ":" in host) else socket.AF_INET
+        ipv6, host = tcp_bind_address(endpoint)
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if endpoint.get("shared"):
