@@ -141,11 +141,6 @@ def inspect(info: dict | None, cbdir: Path | None = None) -> Verdict:
     return Verdict(RUNNING, pid, p)
 
 
-def is_alive(info: dict | None) -> bool:
-    """Does the pid file name a live node process (verified, see ``inspect``)?"""
-    return inspect(info).state == RUNNING
-
-
 def acquire(cbdir: Path) -> dict:
     """Write our pid file; raise ``AlreadyRunning`` if a verified node owns it.  A stale or
     foreign pid file is replaced: then ``"replaced"`` is the ``Verdict`` about the old one."""
