@@ -184,6 +184,8 @@ def test_any_depth_is_a_message_or_a_clean_error(ser, template, depth, data, lea
                                 else st.just([i % 3 == 0 for i in range(depth)])))
     tmpl, level = template
     total = level + depth  # the deepest container's level
+    if ser == "cbor" and leaf == 2**70:
+        total += 1  # a CBOR bignum is a tag (2) around its bytes, and cbor2 counts a tag as a level
     raw = _deep_message(ser, tmpl, shape, leaf)
     for s in (SERIALIZERS_BY_NAME[ser], SERIALIZERS_BY_SUBPROTOCOL[f"wamp.2.{ser}.batched"]):
         payload = raw
@@ -205,6 +207,18 @@ def test_any_depth_is_a_message_or_a_clean_error(ser, template, depth, data, lea
             if leaf == 2**70 and out.NAME != "cbor":
                 continue  # a bignum is neither JSON (orjson) nor MessagePack: not a depth matter
             assert out.unserialize_one(out.serialize(wmsg)) is not None
+
+
+def test_cbor_bignum_tag_counts_as_a_level():
+    """The case hypothesis found: a bignum (tag 2) as the innermost value adds one level."""
+    for depth, ok in ((MAX_DEPTH - 2, True), (MAX_DEPTH - 1, False)):
+        raw = _deep_message("cbor", ["@@deep@@"], [False] * depth, 2**70)
+        try:
+            SERIALIZERS_BY_NAME["cbor"].unserialize_one(raw)
+        except SerializationError as e:
+            assert not ok and f"nested deeper than {MAX_DEPTH} levels" in str(e), (depth, e)
+        else:
+            assert ok, depth
 
 
 def test_serializers_refuse_to_write_deeper_than_max_depth():
