@@ -33,7 +33,7 @@ MAX_CACHED_ROUTE_BYTES = 2 * 1024 * 1024  # ... and the bytes of their URIs it k
 # the CALL gets an ERROR with Crossbar.io's URI for a callee's concurrency limit
 MAX_PENDING_CALLS = 10_000
 MAX_PENDING_INVOCATIONS = 100_000
-MAX_CONCURRENCY_REACHED = "crossbar.error.max_concurrency_reached"
+from ..protocol.crossbar_errors import MAX_CONCURRENCY_REACHED  # noqa: E402 (beside the bounds it reports)
 # namespaces of the router (wamp.*: meta API) and of the node (crossbar.*): a CALL there reaches a
 # pattern registration only if the pattern itself lies inside it (which, for wamp.*, only trusted
 # sessions can register), so a registration of prefix "" or "wamp" cannot answer other sessions'
