@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from wampfabric.client import ApplicationError
-from wampfabric.router import broker as broker_mod
+from wampfabric.router import store as store_mod
 from wampfabric.router import dealer as dealer_mod
 from wampfabric.router.realm import Router
 from wampfabric.router.service import MAX_TESTAMENTS
@@ -36,7 +36,7 @@ async def test_testaments_per_scope_are_bounded(router):
 
 
 async def test_retained_topics_are_bounded(router, monkeypatch):
-    monkeypatch.setattr(broker_mod, "RETAINED_TOPICS_KEPT", 3)
+    monkeypatch.setattr(store_mod, "RETAINED_TOPICS_KEPT", 3)
     pub = await connect_local(router, "realm1", role="user")
     for i in range(5):
         await pub.publish(f"com.r{i}", i, options={"retain": True, "acknowledge": True})

@@ -22,7 +22,7 @@ from support.nodes import FULL_PERMS, free_port, node_config, start_node, stop_n
 from test_dealer_pending import router_worker
 from interop.test_interop_autobahn import connect, uid, w
 from node.test_node_check import config, error_lines, router, run_cli, write, ws
-from wampfabric.router import broker as broker_mod
+from wampfabric.router import store as store_mod
 from wampfabric.router.realm import Router
 from wampfabric.transport.local import connect_local
 
@@ -206,7 +206,7 @@ async def test_an_event_larger_than_the_budget_is_not_kept_and_supersedes_older_
     await pub.publish("com.t", "x" * 20_000, options={"retain": True, "acknowledge": True})
     # the newest is too large to keep; the older one is not the latest any more: none is retained
     assert await retained_of(router, "com.t") == []
-    assert broker.retained_bytes == 0
+    assert broker.store.retained_bytes == 0
 
 
 async def test_budget_accounting_and_zero_keeps_none():
@@ -216,19 +216,19 @@ async def test_budget_accounting_and_zero_keeps_none():
         await pub.publish(f"com.b{i % 7}", "y" * 3000, options={"retain": True, "acknowledge": True})
         await pub.publish(f"com.b{i % 7}", "z" * 1000, options={"retain": True, "acknowledge": True,
                                                                "exclude_authid": ["nobody"]})
-    assert 0 < broker.retained_bytes <= 50_000
-    assert broker.retained_bytes == sum(r.size for slot in broker._retained.values()
+    assert 0 < broker.store.retained_bytes <= 50_000
+    assert broker.store.retained_bytes == sum(r.size for slot in broker.store._retained.values()
                                         for r in (slot[0], *(slot[1] or ())) if r is not None)
     router0, broker0 = await local_router(max_retained_bytes=0)
     pub0 = await connect_local(router0, "realm1", role="user")
     await pub0.publish("com.t", 1, options={"retain": True, "acknowledge": True})
-    assert await retained_of(router0, "com.t") == [] and broker0.retained_bytes == 0
+    assert await retained_of(router0, "com.t") == [] and broker0.store.retained_bytes == 0
 
 
 async def test_a_topic_retained_again_is_the_newest(monkeypatch):
     """The topic dropped first is the one whose latest retention is the oldest, not the one that
     was retained first (a topic updated all the time must not be the first to lose its event)."""
-    monkeypatch.setattr(broker_mod, "RETAINED_TOPICS_KEPT", 3)
+    monkeypatch.setattr(store_mod, "RETAINED_TOPICS_KEPT", 3)
     router, _ = await local_router()
     pub = await connect_local(router, "realm1", role="user")
     for t in ("com.r0", "com.r1", "com.r2", "com.r0", "com.r3"):
@@ -278,4 +278,4 @@ async def test_kept_payloads_come_back_as_published():
     await sub.subscribe("com.odd", lambda *a, **kw: got.append((list(a), kw)), options={"get_retained": True})
     await asyncio.sleep(0.05)
     assert got == [(payload, {"k": {2: "two"}}), ([odd], {})]
-    assert broker.retained_bytes >= broker_mod.UNPACKABLE_PAYLOAD_COST
+    assert broker.store.retained_bytes >= store_mod.UNPACKABLE_PAYLOAD_COST

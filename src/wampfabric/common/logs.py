@@ -42,3 +42,25 @@ def setup_logging(level: str = "info", kind: str = "Controller") -> None:
     # picows logs every dropped connection at error level with a traceback; that is
     # the peer's fault, not ours
     logging.getLogger("picows").setLevel(logging.WARNING)
+
+
+class RateLimitedLog:
+    """Warnings a client can cause at will (one per message it sends) on ``logger``: one line a
+    second at most, the next line counting those left out."""
+
+    __slots__ = ("_logger", "_last", "_left_out")
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._last = 0.0
+        self._left_out = 0
+
+    def warning(self, fmt: str, *args) -> None:
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._left_out += 1
+            return
+        more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
+        self._last = now
+        self._left_out = 0
+        self._logger.warning(fmt + "%s", *args, more)

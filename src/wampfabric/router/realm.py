@@ -14,6 +14,7 @@ from .dealer import Dealer
 from .auth import authenticate
 from .service import RouterServiceAgent
 from .session import RouterSession, session_info
+from .store import create_store
 from .urimap import UriCache
 
 log = logging.getLogger("wampfabric.router")
@@ -45,6 +46,7 @@ class Realm:
         for role_cfg in self.config.get("roles", []):
             self.add_role(role_cfg)
         self.sessions: dict[int, RouterSession] = {}
+        self.store = create_store(self.config)  # retained events and event histories
         self.broker = Broker(self)
         self.dealer = Dealer(self)
         self.router_roles = {
