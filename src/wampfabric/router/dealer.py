@@ -4,6 +4,12 @@ advanced/rpc_*).
 A call in flight is one ``InvocationRequest``, indexed on the caller by the
 CALL request ID and on the callee by the INVOCATION request ID, so YIELD,
 ERROR, CANCEL and either side leaving are each one dict lookup.
+
+The payload tail of a forwarded message follows protocol/payload.py: a transparent
+payload goes through its ``passthru_tail``; the Arguments/ArgumentsKw case is its
+``args_tail`` unrolled inline on these per-message paths, because a function call there
+would cost about as much again as building the tail (tests/router/test_payload_forwarding.py
+checks that every forwarded tail is what ``payload_tail`` writes).
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ import time
 from ..common.timefmt import utcstr
 from ..protocol import errors as E
 from ..protocol.errors import SerializationError
+from ..protocol.codes import CALL, CANCEL, ERROR, INTERRUPT, INVOCATION, REGISTER, RESULT, UNREGISTER, UNREGISTERED
 from ..protocol.messages import Registered, Unregistered
-from .broker import log_unencodable, passthru_tail
+from ..protocol.payload import passthru_tail
+from .broker import log_unencodable
 from .ids import global_id
 from .urimap import EXACT, MATCH_POLICIES, UriCache, UriMap
 
 log = logging.getLogger("wampfabric.router.dealer")
-
-MSG_CALL, MSG_REGISTER, MSG_UNREGISTER, MSG_INVOCATION = 48, 64, 66, 68
 
 INVOKE_POLICIES = ("single", "first", "last", "roundrobin", "random")
 COMPLETED_PROGRESSIVE_KEPT = 64  # recent progressive call IDs whose late continuations are discarded
@@ -142,19 +148,19 @@ class Dealer:
         match = options.get("match", EXACT)
         invoke = options.get("invoke", "single")
         if match not in MATCH_POLICIES:
-            session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
+            session.send_error(REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
             return
         if invoke not in INVOKE_POLICIES:
-            session.send_error(MSG_REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid invoke policy {invoke!r}"])
+            session.send_error(REGISTER, msg.request, E.INVALID_ARGUMENT, [f"invalid invoke policy {invoke!r}"])
             return
         if not self.realm.pattern_ok(proc, match):
             session.send_error(
-                MSG_REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI {self.realm.quote_uri(proc)}"]
+                REGISTER, msg.request, E.INVALID_URI, [f"register for invalid procedure URI {self.realm.quote_uri(proc)}"]
             )
             return
         if proc.startswith("wamp.") and not session.trusted:
             session.send_error(
-                MSG_REGISTER, msg.request, E.INVALID_URI,
+                REGISTER, msg.request, E.INVALID_URI,
                 [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
             )
             return
@@ -164,7 +170,7 @@ class Dealer:
         allowed, _ = answer
         if not allowed:
             session.send_error(
-                MSG_REGISTER, msg.request, E.NOT_AUTHORIZED,
+                REGISTER, msg.request, E.NOT_AUTHORIZED,
                 [f"session is not authorized to register procedure '{proc}'"],
             )
             return
@@ -177,13 +183,13 @@ class Dealer:
                 reg = None
             elif invoke == "single" or reg.invoke == "single" or reg.invoke != invoke:
                 session.send_error(
-                    MSG_REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
+                    REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
                     [f"register for already registered procedure '{proc}'"],
                 )
                 return
             elif session in reg.callees:
                 session.send_error(
-                    MSG_REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
+                    REGISTER, msg.request, E.PROCEDURE_ALREADY_EXISTS,
                     [f"session has already registered procedure '{proc}'"],
                 )
                 return
@@ -208,7 +214,7 @@ class Dealer:
         reg = session.registrations.pop(msg.registration, None)
         if reg is None:
             session.send_error(
-                MSG_UNREGISTER, msg.request, E.NO_SUCH_REGISTRATION,
+                UNREGISTER, msg.request, E.NO_SUCH_REGISTRATION,
                 [f"session has no registration with ID {msg.registration}"],
             )
             return
@@ -235,7 +241,7 @@ class Dealer:
             details = {"registration": reg.id}
             if reason:
                 details["reason"] = reason
-            session.send([67, 0, details])
+            session.send([UNREGISTERED, 0, details])
         self._remove_callee(reg, session)
 
     # -- introspection (meta API) ------------------------------------------------
@@ -262,7 +268,7 @@ class Dealer:
         proc = msg.procedure
         request = msg.request
         if not self.realm.uri_ok(proc):
-            session.send_error(MSG_CALL, request, E.INVALID_URI, [f"call with invalid procedure URI {self.realm.quote_uri(proc)}"])
+            session.send_error(CALL, request, E.INVALID_URI, [f"call with invalid procedure URI {self.realm.quote_uri(proc)}"])
             return
         inv = session.pending_calls.get(request)
         if inv is not None:
@@ -272,7 +278,7 @@ class Dealer:
         if done and request in done:
             return  # advanced/rpc_progressive_call_invocations: continuation of a completed call: discard
         if len(session.pending_calls) >= self.max_pending_calls:
-            session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
+            session.send_error(CALL, request, MAX_CONCURRENCY_REACHED,
                                [f"too many outstanding calls of this session (max_pending_calls "
                                 f"{self.max_pending_calls})"])
             return
@@ -283,14 +289,14 @@ class Dealer:
         allowed, disclose = answer
         if not allowed:
             session.send_error(
-                MSG_CALL, request, E.NOT_AUTHORIZED, [f"session is not authorized to call procedure '{proc}'"]
+                CALL, request, E.NOT_AUTHORIZED, [f"session is not authorized to call procedure '{proc}'"]
             )
             return
         reg = self._routes.get(proc)
         if reg is None:
             reg = self._regs.best(proc)
             if reg is None or (reg.match != EXACT and poaches_reserved(proc, reg.uri)):
-                session.send_error(MSG_CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
+                session.send_error(CALL, request, E.NO_SUCH_PROCEDURE, [f"no callee registered for procedure <{proc}>"])
                 return
             self._route_cache.put(proc, reg, proc)
         callee = reg.pick()
@@ -299,7 +305,7 @@ class Dealer:
             limit = self.max_pending_invocations
             callee = next((c for c in reg.callees if len(c.pending_invocations) < limit), None)
             if callee is None:
-                session.send_error(MSG_CALL, request, MAX_CONCURRENCY_REACHED,
+                session.send_error(CALL, request, MAX_CONCURRENCY_REACHED,
                                    [f"the callee of procedure <{proc}> has too many outstanding invocations "
                                     f"(max_pending_invocations {limit})"])
                 return
@@ -331,7 +337,7 @@ class Dealer:
                     return
                 if not (callee.supports("callee", "progressive_call_invocations")
                         and callee.supports("callee", "call_canceling")):
-                    session.send_error(MSG_CALL, request, E.FEATURE_NOT_SUPPORTED,
+                    session.send_error(CALL, request, E.FEATURE_NOT_SUPPORTED,
                                        ["callee does not support progressive call invocations"])
                     return
                 progressive_in = True
@@ -345,7 +351,7 @@ class Dealer:
                 session.protocol_violation("CALL with ppt_scheme from a caller that did not announce payload_passthru_mode")
                 return
             if not callee.supports("callee", "payload_passthru_mode"):
-                session.send_error(MSG_CALL, request, E.FEATURE_NOT_SUPPORTED,
+                session.send_error(CALL, request, E.FEATURE_NOT_SUPPORTED,
                                    ["callee does not support payload passthru mode"])
                 return
         if disclose or callee.trusted or reg.disclose_caller:
@@ -363,13 +369,13 @@ class Dealer:
         callee.pending_invocations[inv_id] = inv
         session.pending_calls[request] = inv
         if msg.payload is not None:
-            out = [MSG_INVOCATION, inv_id, reg.id, details, *passthru_tail(msg.payload, options, details)]
+            out = [INVOCATION, inv_id, reg.id, details, *passthru_tail(msg.payload, options, details)]
         elif msg.kwargs:
-            out = [MSG_INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs]
+            out = [INVOCATION, inv_id, reg.id, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            out = [MSG_INVOCATION, inv_id, reg.id, details, msg.args]
+            out = [INVOCATION, inv_id, reg.id, details, msg.args]
         else:
-            out = [MSG_INVOCATION, inv_id, reg.id, details]
+            out = [INVOCATION, inv_id, reg.id, details]
         try:
             callee.send(out)
         except SerializationError as e:
@@ -392,14 +398,14 @@ class Dealer:
         # "Freezing of Options": every chunk carries the details of the initiating CALL
         details = dict(inv.details, progress=True) if progress else dict(inv.details)
         if msg.payload is not None:
-            out = [MSG_INVOCATION, inv.id, inv.registration.id, details,
+            out = [INVOCATION, inv.id, inv.registration.id, details,
                    *passthru_tail(msg.payload, msg.options, details)]
         elif msg.kwargs:
-            out = [MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs]
+            out = [INVOCATION, inv.id, inv.registration.id, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            out = [MSG_INVOCATION, inv.id, inv.registration.id, details, msg.args]
+            out = [INVOCATION, inv.id, inv.registration.id, details, msg.args]
         else:
-            out = [MSG_INVOCATION, inv.id, inv.registration.id, details]
+            out = [INVOCATION, inv.id, inv.registration.id, details]
         try:
             inv.callee.send(out)
         except SerializationError as e:
@@ -416,14 +422,14 @@ class Dealer:
         if inv.callee.pending_invocations.get(inv.id) is not inv:
             return
         self._finish(inv)
-        inv.caller.send_error(MSG_CALL, inv.call_request, E.TIMEOUT, ["call timed out"])
+        inv.caller.send_error(CALL, inv.call_request, E.TIMEOUT, ["call timed out"])
         self._interrupt(inv, E.TIMEOUT)
 
     @staticmethod
     def _interrupt(inv: InvocationRequest, reason: str) -> None:
         """INTERRUPT (mode killnowait) to a callee that announced call canceling."""
         if inv.callee.supports("callee", "call_canceling"):
-            inv.callee.send([69, inv.id, {"mode": "killnowait", "reason": reason}])
+            inv.callee.send([INTERRUPT, inv.id, {"mode": "killnowait", "reason": reason}])
 
     @staticmethod
     def _unencodable(inv: InvocationRequest, what: str, receiver, e: SerializationError) -> None:
@@ -436,7 +442,7 @@ class Dealer:
         else:
             text = f"the call result cannot be encoded in the caller's serializer ({receiver.serializer.NAME}): {e}"
         log_unencodable(f"{what} of procedure '{inv.registration.uri}'", receiver.serializer, e)
-        inv.caller.send_error(MSG_CALL, inv.call_request, E.INVALID_ARGUMENT, [text])
+        inv.caller.send_error(CALL, inv.call_request, E.INVALID_ARGUMENT, [text])
 
     def _finish(self, inv: InvocationRequest) -> None:
         inv.callee.pending_invocations.pop(inv.id, None)
@@ -458,18 +464,18 @@ class Dealer:
             return  # the call already finished: nothing to cancel (spec: ignore)
         mode = msg.options.get("mode", "killnowait")
         if mode not in ("skip", "kill", "killnowait"):
-            session.send_error(49, msg.request, E.INVALID_ARGUMENT, [f"invalid cancel mode {mode!r}"])
+            session.send_error(CANCEL, msg.request, E.INVALID_ARGUMENT, [f"invalid cancel mode {mode!r}"])
             return
         callee_can = inv.callee.supports("callee", "call_canceling")
         if mode == "kill" and callee_can:
             # wait for the callee's ERROR, which is then passed to the caller
             inv.canceled = True
-            inv.callee.send([69, inv.id, {"mode": "kill"}])
+            inv.callee.send([INTERRUPT, inv.id, {"mode": "kill"}])
             return
         self._finish(inv)
-        session.send_error(MSG_CALL, msg.request, E.CANCELED, ["call canceled"])
+        session.send_error(CALL, msg.request, E.CANCELED, ["call canceled"])
         if mode != "skip" and callee_can:
-            inv.callee.send([69, inv.id, {"mode": mode}])
+            inv.callee.send([INTERRUPT, inv.id, {"mode": mode}])
 
     def yield_(self, session, msg) -> None:
         inv = session.pending_invocations.get(msg.request)
@@ -489,13 +495,13 @@ class Dealer:
         else:
             self._finish(inv)
         if msg.payload is not None:
-            out = [50, inv.call_request, details, *passthru_tail(msg.payload, options, details)]
+            out = [RESULT, inv.call_request, details, *passthru_tail(msg.payload, options, details)]
         elif msg.kwargs:
-            out = [50, inv.call_request, details, msg.args or [], msg.kwargs]
+            out = [RESULT, inv.call_request, details, msg.args or [], msg.kwargs]
         elif msg.args:
-            out = [50, inv.call_request, details, msg.args]
+            out = [RESULT, inv.call_request, details, msg.args]
         else:
-            out = [50, inv.call_request, details]
+            out = [RESULT, inv.call_request, details]
         try:
             inv.caller.send(out)
         except SerializationError as e:
@@ -517,25 +523,25 @@ class Dealer:
             # canceled, whatever the callee answered the INTERRUPT with (autobahn-python answers
             # wamp.error.runtime_error); Crossbar.io does the same. A callee's own
             # wamp.error.canceled is passed on with its payload.
-            inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["call canceled"])
+            inv.caller.send_error(CALL, inv.call_request, E.CANCELED, ["call canceled"])
             self.stats["error"] += 1
             return
         if msg.payload is not None:
             details = {}
-            out = [8, MSG_CALL, inv.call_request, details, error, *passthru_tail(msg.payload, msg.details, details)]
+            out = [ERROR, CALL, inv.call_request, details, error, *passthru_tail(msg.payload, msg.details, details)]
         elif msg.kwargs:
-            out = [8, MSG_CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs]
+            out = [ERROR, CALL, inv.call_request, msg.details, error, msg.args or [], msg.kwargs]
         elif msg.args:
-            out = [8, MSG_CALL, inv.call_request, msg.details, error, msg.args]
+            out = [ERROR, CALL, inv.call_request, msg.details, error, msg.args]
         else:
-            out = [8, MSG_CALL, inv.call_request, msg.details, error]
+            out = [ERROR, CALL, inv.call_request, msg.details, error]
         try:
             inv.caller.send(out)
         except SerializationError as e:
             # the caller still learns the callee's error URI, without the payload it cannot take
             log_unencodable(f"error of procedure '{inv.registration.uri}' (sent without its payload)",
                             inv.caller.serializer, e)
-            inv.caller.send_error(MSG_CALL, inv.call_request, error,
+            inv.caller.send_error(CALL, inv.call_request, error,
                                   [f"the callee's error payload cannot be encoded in {inv.caller.serializer.NAME}: {e}"])
         self.stats["error"] += 1
 
@@ -545,7 +551,7 @@ class Dealer:
         # calls this session was serving: the callers get wamp.error.canceled
         for inv in list(session.pending_invocations.values()):
             self._finish(inv)
-            inv.caller.send_error(MSG_CALL, inv.call_request, E.CANCELED, ["callee disconnected from in-flight request"])
+            inv.caller.send_error(CALL, inv.call_request, E.CANCELED, ["callee disconnected from in-flight request"])
         # calls this session made: tell callees that can cancel
         for inv in list(session.pending_calls.values()):
             self._finish(inv)

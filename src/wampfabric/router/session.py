@@ -13,6 +13,8 @@ import os
 import threading
 
 from ..protocol import errors as E
+from ..protocol.codes import (ABORT, AUTHENTICATE, CALL, CANCEL, CHALLENGE, ERROR, GOODBYE, HELLO, INVOCATION, PUBLISH,
+                              REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, WELCOME, YIELD)
 from ..protocol.errors import ProtocolError, SerializationError
 from ..protocol.messages import parse as parse_message
 from .urimap import UriCache, pattern_key
@@ -22,10 +24,6 @@ log = logging.getLogger("wampfabric.router.session")
 
 NEW, AUTHENTICATING, ESTABLISHED, CLOSING, CLOSED = range(5)
 
-# message type codes (spec basic/messages "Message Codes")
-HELLO, WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, ERROR = 1, 2, 3, 4, 5, 6, 8
-PUBLISH, SUBSCRIBE, UNSUBSCRIBE = 16, 32, 34
-CALL, CANCEL, REGISTER, UNREGISTER, INVOCATION, YIELD = 48, 49, 64, 66, 68, 70
 
 
 # Client roles and the features of them the router acts on, as bits of one int
