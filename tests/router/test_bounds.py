@@ -10,7 +10,7 @@ from wampfabric.client import ApplicationError
 from wampfabric.router import store as store_mod
 from wampfabric.router import dealer as dealer_mod
 from wampfabric.router.realm import Router
-from wampfabric.router.service import MAX_TESTAMENTS
+from wampfabric.router.meta import MAX_TESTAMENTS
 from wampfabric.transport.local import connect_local
 
 ALL = {"call": True, "register": True, "publish": True, "subscribe": True}

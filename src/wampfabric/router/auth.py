@@ -371,12 +371,12 @@ class PendingAuth:
             return
         procedure = self.cfg.get("authenticator")
         auth_realm = self.router.realms.get(self.cfg.get("authenticator-realm") or realm or "")
-        if not procedure or auth_realm is None or auth_realm.service is None:
+        if not procedure or auth_realm is None or auth_realm.meta is None:
             raise Deny(log_message=f"dynamic authenticator {procedure!r} on realm "
                                    f"{self.cfg.get('authenticator-realm') or realm!r} is not available",
                        counts=False)
-        auth_realm.service.call(procedure, [realm, self.authid, info], self._authenticator_answered,
-                                self._authenticator_failed)
+        auth_realm.meta.call(procedure, [realm, self.authid, info], self._authenticator_answered,
+                             self._authenticator_failed)
 
     async def _run_function(self, realm, info):
         authenticator = await function_authenticator(self.cfg)

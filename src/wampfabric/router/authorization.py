@@ -243,8 +243,8 @@ class DynamicRole:
                         error)
             done(DENY, False)
 
-        service = self.realm.service
-        if service is None:
+        meta = self.realm.meta
+        if meta is None:
             done(DENY, False)
             return
-        service.call(self.authorizer, [authorizer_session(session), uri, action, options], on_result, on_error)
+        meta.call(self.authorizer, [authorizer_session(session), uri, action, options], on_result, on_error)

@@ -12,7 +12,7 @@ from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
 from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
-from .service import RouterServiceAgent
+from .meta import MetaApiAgent
 from .session import RouterSession, session_info
 from .store import create_store
 from .urimap import UriCache
@@ -54,9 +54,9 @@ class Realm:
             "dealer": {"features": dict(Dealer.FEATURES)},
         }
         if options.get("enable_meta_api", True):
-            self.service = RouterServiceAgent(self)
+            self.meta = MetaApiAgent(self)
         else:
-            self.service = None
+            self.meta = None
 
     def add_role(self, role_cfg: dict):
         """Start (or replace) a role; sessions of that role switch to it at once and

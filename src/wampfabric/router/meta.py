@@ -1,6 +1,7 @@
-"""The router service agent: a realm-internal session that provides the WAMP
-meta API (advanced/meta_api_sessions, meta_api_subscriptions,
-meta_api_registrations, pubsub_event_history, pubsub_testament).
+"""The meta API agent: per realm, the trusted internal session that provides the
+WAMP meta API (advanced/meta_api_sessions, meta_api_subscriptions,
+meta_api_registrations, pubsub_event_history, pubsub_testament) and makes the
+router's own calls (to dynamic authenticators and authorizers).
 
 It is an ordinary (trusted) session of the realm: its procedures are
 registrations like any other, so role permissions apply to calling them.
@@ -15,14 +16,14 @@ import asyncio
 import logging
 
 from ..protocol import errors as E
+from ..protocol.codes import CALL, ERROR, INVOCATION, REGISTERED, RESULT, YIELD
 from ..protocol.messages import Register, short_repr
 from ..protocol.uri import check_uri
 from .authorization import TrustedRole
 from .session import PASSTHROUGH, RouterSession, session_info
 
-log = logging.getLogger("wampfabric.router.service")
+log = logging.getLogger("wampfabric.router.meta")
 
-INVOCATION, YIELD, ERROR = 68, 70, 8
 SCOPES = ("destroyed", "detached")
 MAX_TESTAMENTS = 100  # per session and scope: a session cannot make the router hold unbounded data
 
@@ -35,7 +36,7 @@ class MetaError(Exception):
         self.args_ = [message]
 
 
-class RouterServiceAgent:
+class MetaApiAgent:
     serializer = PASSTHROUGH
     auth_config = None
     peer = "internal"
@@ -62,20 +63,20 @@ class RouterServiceAgent:
         self._call_seq += 1
         request = self._call_seq
         self._calls[request] = (on_result, on_error)
-        asyncio.get_running_loop().call_soon(self.session.on_message, [48, request, {}, procedure, args])
+        asyncio.get_running_loop().call_soon(self.session.on_message, [CALL, request, {}, procedure, args])
 
     # -- transport side -------------------------------------------------------------
 
     def send(self, msg: list) -> None:
         code = msg[0]
-        if code == 65:  # REGISTERED: remember which registration is which procedure
+        if code == REGISTERED:  # remember which registration is which procedure
             self._reg_uris[msg[2]] = list(self._procedures)[msg[1] - 1]
         elif code == INVOCATION:
             if not self._queue:
                 asyncio.get_running_loop().call_soon(self._run)
             self._queue.append(msg)
-        elif code == 50 or (code == ERROR and msg[1] == 48):  # RESULT / ERROR of a call we made
-            cbs = self._calls.pop(msg[1] if code == 50 else msg[2], None)
+        elif code == RESULT or (code == ERROR and msg[1] == CALL):  # of a call we made
+            cbs = self._calls.pop(msg[1] if code == RESULT else msg[2], None)
             if cbs is not None:
                 asyncio.get_running_loop().call_soon(self._answer, cbs, msg)
 
@@ -85,7 +86,7 @@ class RouterServiceAgent:
     @staticmethod
     def _answer(cbs, msg: list) -> None:
         on_result, on_error = cbs
-        if msg[0] == 50:
+        if msg[0] == RESULT:
             args = msg[3] if len(msg) > 3 else []
             on_result(args[0] if args else None)
         else:
