@@ -22,7 +22,7 @@ such strings back into ``bytes``) when the raw input contains ``b"\\\\u0000"``;
 messages without binaries pay one ``memchr``-speed substring search.
 
 Instances are stateless apart from the MessagePack serializer's reusable
-``msgpack.Packer`` (about 3x faster than ``msgpack.packb``, which builds a new
+``msgpack.Packer`` (faster than ``msgpack.packb``, which builds a new
 Packer per call); the router runs on one event-loop thread, so sharing the
 registry instances is fine, but do not use one instance from several threads.
 
@@ -58,8 +58,8 @@ Decoding limits of the libraries used
   hashable keys would allow hash-collision attacks).  Trailing data raises.
 * cbor2: ``strict_hashable_types=True`` for the same reason.  ``cbor2.loads``
   decodes the first data item and silently ignores trailing bytes; detecting
-  them needs the stream decoder, which measured about 2x slower, so this
-  leniency is accepted.
+  them needs the stream decoder, which is markedly slower on every message,
+  so this leniency is accepted.
 
 JavaScript peculiarities (MessagePack / CBOR)
 ---------------------------------------------
@@ -282,7 +282,7 @@ def _json_decode(data) -> list:
     if type(msg) is not list:
         raise SerializationError(f"WAMP message must be a list, got {type(msg).__name__}")
     # .find rather than `in`: bytes.__contains__ first tries the argument as
-    # an int and clears the resulting exception, which makes it 2x slower.
+    # an int and clears the resulting exception, which makes it slower.
     if data.find(_NUL_ESC_STR if type(data) is str else _NUL_ESC) != -1:
         _unbinary(msg)
     return msg
@@ -349,7 +349,7 @@ _cbor_loads = cbor2.loads
 _cbor_dumps = cbor2.dumps
 _CBORTag = cbor2.CBORTag
 _UNDEFINED = cbor2.undefined
-_UNDEFINED_OCTET = 0xF7  # an int: `int in bytes` is a bare memchr, 4x faster than .find
+_UNDEFINED_OCTET = 0xF7  # an int: `int in bytes` is a bare memchr, faster than .find
 _LEN = struct.Struct(">I")
 _pack_len = _LEN.pack
 _unpack_len = _LEN.unpack_from

@@ -125,8 +125,8 @@ class Dealer:
         self.realm = realm
         self._regs = UriMap()
         # procedure -> the registration its CALLs go to.  UriMap.best is a dict lookup per
-        # distinct prefix length and a trie walk for wildcards (~5 us per call with 10,000
-        # pattern registrations, bench rpc-patterns); emptied whenever a registration is
+        # distinct prefix length and a trie walk for wildcards (costly with many pattern
+        # registrations, bench rpc-patterns); emptied whenever a registration is
         # created or removed, and when it is full.
         self._route_cache = UriCache(MAX_CACHED_ROUTES, MAX_CACHED_ROUTE_BYTES)
         self._routes: dict[str, Registration] = self._route_cache.map

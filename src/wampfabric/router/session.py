@@ -28,7 +28,7 @@ NEW, AUTHENTICATING, ESTABLISHED, CLOSING, CLOSED = range(5)
 
 # Client roles and the features of them the router acts on, as bits of one int
 # per session (idle sessions are the bulk of a router's memory: keeping the
-# HELLO roles dict alive would cost ~1 KB each).
+# HELLO roles dict alive would cost many times the bits).
 _CLIENT_FEATURES = {
     "caller": ("caller_identification", "call_timeout", "call_canceling", "progressive_call_results",
                "progressive_call_invocations", "payload_passthru_mode"),
