@@ -19,33 +19,15 @@ import time
 from ..common.logs import RateLimitedLog
 from ..common.timefmt import utcstr
 from ..protocol import errors as E
+from ..protocol.codes import EVENT, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, UNSUBSCRIBED
 from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
+from ..protocol.payload import args_tail, passthru_tail
 from .ids import global_id
 from .store import FILTER_KEYS, Filters
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
 log = logging.getLogger("wampfabric.router.broker")
-
-MSG_PUBLISH, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE, MSG_UNSUBSCRIBED, MSG_EVENT = 16, 32, 34, 35, 36
-PPT_KEYS = ("ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid")
-ENC_KEYS = ("enc_algo", "enc_serializer", "enc_key")
-
-
-def passthru_tail(payload, meta: dict, details: dict) -> list:
-    """A passthru payload (advanced/payload_passthru_mode) as the tail of the forwarded
-    message, copying the attributes that describe it into ``details``: spec layout
-    ``[Payload]`` with ``ppt_*``; autobahn's ``enc_*`` layout keeps the bare payload."""
-    if meta.get("ppt_scheme"):
-        for k in PPT_KEYS:
-            if k in meta:
-                details[k] = meta[k]
-        return [[payload]]
-    for k in ENC_KEYS:
-        if k in meta:
-            details[k] = meta[k]
-    return [payload]
-
 
 _unencodable_log = RateLimitedLog(log)
 
@@ -154,10 +136,10 @@ class Broker:
         options = msg.options
         match = options.get("match") or EXACT
         if match not in MATCH_POLICIES:
-            session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
+            session.send_error(SUBSCRIBE, msg.request, E.INVALID_ARGUMENT, [f"invalid match policy {match!r}"])
             return
         if not self.realm.pattern_ok(topic, match):
-            session.send_error(MSG_SUBSCRIBE, msg.request, E.INVALID_URI,
+            session.send_error(SUBSCRIBE, msg.request, E.INVALID_URI,
                                [f"subscribe for invalid topic URI {self.realm.quote_uri(topic)}"])
             return
         answer = session.permission(topic, match, "subscribe", self.subscribe, msg)
@@ -166,7 +148,7 @@ class Broker:
         allowed, _ = answer
         if not allowed:
             session.send_error(
-                MSG_SUBSCRIBE, msg.request, E.NOT_AUTHORIZED,
+                SUBSCRIBE, msg.request, E.NOT_AUTHORIZED,
                 [f"session is not authorized to subscribe to topic '{topic}'"],
             )
             return
@@ -195,7 +177,7 @@ class Broker:
         sub = session.subscriptions.pop(msg.subscription, None)
         if sub is None:
             session.send_error(
-                MSG_UNSUBSCRIBE, msg.request, E.NO_SUCH_SUBSCRIPTION,
+                UNSUBSCRIBE, msg.request, E.NO_SUCH_SUBSCRIPTION,
                 [f"session is not subscribed to subscription ID {msg.subscription}"],
             )
             return
@@ -224,7 +206,7 @@ class Broker:
             details = {"subscription": sub.id}
             if reason:
                 details["reason"] = reason
-            session.send([MSG_UNSUBSCRIBED, 0, details])
+            session.send([UNSUBSCRIBED, 0, details])
         self._drop(sub, session)
 
     def detach(self, session) -> None:
@@ -241,12 +223,12 @@ class Broker:
         acknowledge = options.get("acknowledge", False)
         if not self.realm.uri_ok(topic):
             if acknowledge:
-                session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI,
+                session.send_error(PUBLISH, msg.request, E.INVALID_URI,
                                    [f"publish with invalid topic URI {self.realm.quote_uri(topic)}"])
             return
         if topic.startswith("wamp.") and not session.trusted:
             if acknowledge:
-                session.send_error(MSG_PUBLISH, msg.request, E.INVALID_URI,
+                session.send_error(PUBLISH, msg.request, E.INVALID_URI,
                                    [f"publish to restricted topic URI '{topic}' (wamp.* is reserved for the router)"])
             return
         answer = session.role.authorize(topic, "publish", session)
@@ -257,7 +239,7 @@ class Broker:
         if not allowed:
             if acknowledge:
                 session.send_error(
-                    MSG_PUBLISH, msg.request, E.NOT_AUTHORIZED,
+                    PUBLISH, msg.request, E.NOT_AUTHORIZED,
                     [f"session not authorized to publish to topic '{topic}'"],
                 )
             return
@@ -279,12 +261,8 @@ class Broker:
                 return
             ppt = {}
             tail = passthru_tail(msg.payload, options, ppt)
-        elif msg.kwargs:
-            tail = [msg.args or [], msg.kwargs]
-        elif msg.args:
-            tail = [msg.args]
         else:
-            tail = []
+            tail = args_tail(msg.args, msg.kwargs)  # once per publish, not per subscription or receiver
         subs = self._subs.match_all(topic)
         if subs:
             self._dispatch(subs, topic, publication, session if exclude_me else None, disclose and session, tail, ppt,
@@ -308,7 +286,7 @@ class Broker:
                 details["topic"] = topic
             if ppt:
                 details.update(ppt)
-            event = [MSG_EVENT, sub.id, publication, details, *tail]
+            event = [EVENT, sub.id, publication, details, *tail]
             if sub.history is not None and (filters is None or (filters.eligible is None and filters.exclude is None)):
                 # pubsub_event_history: events for listed session IDs are not kept; authid/authrole
                 # lists are kept with the event and applied to whoever asks for the history
@@ -371,7 +349,7 @@ class Broker:
             return
         subs = self._meta_match(topic)
         if subs:
-            self._dispatch(subs, topic, global_id(), None, None, [args, kwargs] if kwargs else [args], None, None)
+            self._dispatch(subs, topic, global_id(), None, None, args_tail(args, kwargs), None, None)
 
     def publish_internal(self, topic: str, args, kwargs, options: dict, publisher) -> None:
         """Publish on behalf of a session that is leaving (testaments)."""
@@ -380,7 +358,7 @@ class Broker:
             return
         filters = Filters(options) if any(k in options for k in FILTER_KEYS) else None
         disclose = publisher if options.get("disclose_me") else None
-        tail = [args or [], kwargs] if kwargs else ([args] if args else [])
+        tail = args_tail(args, kwargs)
         self._dispatch(subs, topic, global_id(), None, disclose, tail, None, filters)
 
     def _send_retained(self, session, sub: Subscription) -> None:
@@ -393,7 +371,7 @@ class Broker:
             if ret.ppt:
                 details.update(ret.ppt)
             try:
-                session.send([MSG_EVENT, sub.id, ret.publication, details, *ret.payload()])
+                session.send([EVENT, sub.id, ret.publication, details, *ret.payload()])
             except SerializationError as e:
                 log_unencodable(f"retained event {ret.publication} on topic '{topic[:200]}' (not sent)",
                                 session.serializer, e)
