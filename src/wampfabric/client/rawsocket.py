@@ -1,6 +1,7 @@
-"""WAMP-over-RawSocket for ``ClientSession`` (client side, TCP or Unix socket).
+"""WAMP-over-RawSocket for ``ClientSession`` (client side; TCP, TLS or Unix socket).
 
-Used by ``wampfabric status`` on the node management socket and by tests::
+Used by ``wampfabric status`` on the node management socket, by ``client.connect``
+and by tests::
 
     session = await connect_rawsocket("crossbar", path="/node/dir/node.sock")
     print(await session.call("crossbar.get_status"))
@@ -9,19 +10,39 @@ Used by ``wampfabric status`` on the node management socket and by tests::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
+from ..protocol import errors as E
 from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import create_serializer
-from .session import ClientSession
+from .session import ApplicationError, ClientSession
 
 
-class _ClientProtocol(asyncio.Protocol):
-    def __init__(self, serializer, client: ClientSession):
+def tls_channel_id(transport, kind: str) -> bytes | None:
+    """The WAMP channel id of a client's TLS connection (SHA-256 of the channel binding data,
+    as cryptosign XORs it into the challenge); None without TLS."""
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    try:
+        data = ssl_object.get_channel_binding(kind)
+    except ValueError:
+        return None
+    return hashlib.sha256(data).digest() if data else None
+
+
+class RawSocketClientProtocol(asyncio.Protocol):
+    """One RawSocket connection carrying a ``ClientSession`` (the session's transport)."""
+
+    transport_type = "rawsocket"
+
+    def __init__(self, serializer, client: ClientSession, max_message_size: int = rs.MAX_FRAME_LENGTH):
         self.serializer = serializer
         self.client = client
         self.transport = None
         self.handshake: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.max_message_size = rs.max_length(rs.length_exponent(max_message_size))  # as announced
         self._buf = b""
         self._reader = None
         self._peer_max = 0
@@ -29,7 +50,8 @@ class _ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        transport.write(rs.build_client_handshake(15, self.serializer.RAWSOCKET_ID))
+        transport.write(rs.build_client_handshake(rs.length_exponent(self.max_message_size),
+                                                  self.serializer.RAWSOCKET_ID))
 
     def data_received(self, data):
         if self._reader is None:
@@ -41,22 +63,30 @@ class _ClientProtocol(asyncio.Protocol):
             try:
                 exp = rs.parse_handshake_reply(reply, self.serializer.RAWSOCKET_ID)
             except rs.RawSocketHandshakeError as e:
-                self.handshake.set_exception(ConnectionError(f"RawSocket handshake refused: {e}"))
-                self.transport.close()
+                if not self.handshake.done():
+                    self.handshake.set_exception(ConnectionError(f"RawSocket handshake refused: {e}"))
+                self.close()
                 return
             self._peer_max = rs.max_length(exp)
-            self._reader = rs.FrameReader(rs.MAX_FRAME_LENGTH)
+            self._reader = rs.FrameReader(self.max_message_size)
             self.handshake.set_result(None)
             if not data:
                 return
         try:
             frames = self._reader.feed(data)
-        except ProtocolError:
-            self.transport.close()
+        except ProtocolError as e:
+            self.client.protocol_violation(f"RawSocket: {e}")
             return
         for ftype, payload in frames:
+            if self.closed:
+                return
             if ftype == rs.FRAME_WAMP:
-                self.client.on_message(self.serializer.unserialize_one(payload))
+                try:
+                    msg = self.serializer.unserialize_one(payload)
+                except Exception as e:
+                    self.client.protocol_violation(f"undecodable {self.serializer.NAME} message: {e}")
+                    return
+                self.client.on_message(msg)
             elif ftype == rs.FRAME_PING:
                 self.transport.write(rs.encode_frame(payload, rs.FRAME_PONG))
 
@@ -71,7 +101,13 @@ class _ClientProtocol(asyncio.Protocol):
         if self.closed:
             return
         data = self.serializer.serialize(msg)
+        if len(data) > self._peer_max:
+            raise ApplicationError(E.PAYLOAD_SIZE_EXCEEDED,
+                                   f"message of {len(data)} octets exceeds the router's limit of {self._peer_max}")
         self.transport.write(rs.frame_header(rs.FRAME_WAMP, len(data)) + data)
+
+    def channel_id(self, kind: str) -> bytes | None:
+        return tls_channel_id(self.transport, kind)
 
     def close(self) -> None:
         if not self.closed:
@@ -79,18 +115,36 @@ class _ClientProtocol(asyncio.Protocol):
             self.transport.close()
 
 
+async def open_rawsocket(client: ClientSession, *, path: str | None = None, host: str = "127.0.0.1",
+                         port: int | None = None, serializer: str = "cbor", ssl=None,
+                         server_hostname: str | None = None, max_message_size: int = rs.MAX_FRAME_LENGTH,
+                         timeout: float = 10.0) -> RawSocketClientProtocol:
+    """Connect (Unix socket ``path`` or TCP ``host``/``port``, TLS with an ``ssl`` context),
+    do the RawSocket handshake and attach ``client`` (not yet joined)."""
+    loop = asyncio.get_running_loop()
+    proto = RawSocketClientProtocol(create_serializer(serializer), client, max_message_size)
+    if path is not None:
+        connect = loop.create_unix_connection(lambda: proto, path, ssl=ssl,
+                                              server_hostname=server_hostname if ssl else None)
+    else:
+        connect = loop.create_connection(lambda: proto, host, port, ssl=ssl,
+                                         server_hostname=(server_hostname or host) if ssl else None)
+    try:
+        await asyncio.wait_for(connect, timeout)
+        await asyncio.wait_for(proto.handshake, timeout)
+    except BaseException:
+        if proto.transport is not None:
+            proto.transport.abort()
+        raise
+    client.transport = proto
+    return proto
+
+
 async def connect_rawsocket(realm: str | None, *, path: str | None = None, host: str = "127.0.0.1",
                             port: int | None = None, serializer: str = "cbor", timeout: float = 10.0,
-                            **join_kwargs) -> ClientSession:
+                            ssl=None, **join_kwargs) -> ClientSession:
     """Connect (Unix socket ``path`` or TCP ``host``/``port``) and join ``realm``."""
-    loop = asyncio.get_running_loop()
     client = ClientSession()
-    proto = _ClientProtocol(create_serializer(serializer), client)
-    if path is not None:
-        await asyncio.wait_for(loop.create_unix_connection(lambda: proto, path), timeout)
-    else:
-        await asyncio.wait_for(loop.create_connection(lambda: proto, host, port), timeout)
-    await asyncio.wait_for(proto.handshake, timeout)
-    client.transport = proto
+    await open_rawsocket(client, path=path, host=host, port=port, serializer=serializer, ssl=ssl, timeout=timeout)
     await asyncio.wait_for(client.join(realm, **join_kwargs), timeout)
     return client

@@ -1,10 +1,20 @@
 """Client side of a WAMP session, independent of the transport.
 
 The transport contract is the router's mirrored: the transport calls
-``on_message(wmsg: list)`` with each received message (already decoded) and
+``on_message(wmsg: list)`` with each received message (already decoded),
+``protocol_violation(text)`` when what arrived cannot even be decoded, and
 ``on_close()`` when it is gone; the session calls ``transport.send_message(list)``
-and ``transport.close()``.  Handlers may be plain functions or coroutine
-functions; the router-facing paths stay callbacks.
+and ``transport.close()`` (and, for cryptosign channel binding,
+``transport.channel_id(kind)`` when the transport has it).
+
+Every received message is parsed and validated by ``protocol.messages.parse``
+and checked against the session state (a client never receives HELLO or CALL,
+WELCOME only while joining...).  A router that breaks the protocol gets ABORT
+``wamp.error.protocol_violation`` with the reason and the connection is closed;
+whoever waits on the session gets an ``ApplicationError`` saying what was wrong.
+
+Handlers may be plain functions or coroutine functions; the router-facing
+paths stay callbacks.
 """
 
 from __future__ import annotations
@@ -15,13 +25,14 @@ import logging
 from typing import Any, Callable
 
 from ..protocol import errors as E
+from ..protocol import messages as M
+from ..protocol.codes import (ABORT, AUTHENTICATE, CALL, CANCEL, ERROR, GOODBYE, HELLO, INVOCATION, PUBLISH,
+                              REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, YIELD)
+from ..protocol.errors import ProtocolError
+from ..protocol.payload import args_tail
+
 
 log = logging.getLogger("wampfabric.client")
-
-HELLO, WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, ERROR = 1, 2, 3, 4, 5, 6, 8
-PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBE, UNSUBSCRIBED, EVENT = 16, 17, 32, 33, 34, 35, 36
-CALL, CANCEL, RESULT, REGISTER, REGISTERED, UNREGISTER, UNREGISTERED = 48, 49, 50, 64, 65, 66, 67
-INVOCATION, INTERRUPT, YIELD = 68, 69, 70
 
 CLIENT_ROLES = {
     "caller": {"features": {"caller_identification": True, "progressive_call_results": True,
@@ -34,6 +45,27 @@ CLIENT_ROLES = {
     "subscriber": {"features": {"publisher_identification": True, "pattern_based_subscription": True,
                                 "subscription_revocation": True}},
 }
+
+#: the request a reply answers (a reply to a request of another type is a protocol violation)
+_REQUEST_OF = {M.Result: CALL, M.Registered: REGISTER, M.Unregistered: UNREGISTER, M.Subscribed: SUBSCRIBE,
+               M.Unsubscribed: UNSUBSCRIBE, M.Published: PUBLISH}
+
+
+class AuthenticationError(Exception):
+    """A CHALLENGE this client cannot answer (wrong method, missing TLS for channel binding...)."""
+
+
+def hello_auth(authenticators) -> tuple[list, str | None, dict]:
+    """HELLO's ``authmethods``, ``authid`` (the first one given) and merged ``authextra``."""
+    methods, authid, authextra = [], None, {}
+    for a in authenticators:
+        if a.method in methods:
+            raise ValueError(f"authentication method {a.method} given twice")
+        methods.append(a.method)
+        if authid is None:
+            authid = a.authid
+        authextra.update(a.authextra)
+    return methods, authid, authextra
 
 
 class ApplicationError(Exception):
@@ -78,10 +110,15 @@ def _pack(value) -> list:
     if value is None:
         return []
     if isinstance(value, Result):
-        if value.kwargs:
-            return [value.args, value.kwargs]
-        return [value.args] if value.args else []
+        return args_tail(value.args, value.kwargs)
     return [[value]]
+
+
+def _app_args(m) -> tuple[list, dict]:
+    """A parsed message's payload as (args, kwargs); a passthru payload is the one argument."""
+    if m.payload is not None:
+        return [m.payload], {}
+    return m.args or [], m.kwargs or {}
 
 
 class ClientSession:
@@ -92,12 +129,17 @@ class ClientSession:
         self.session_id: int | None = None
         self.realm: str | None = None
         self.details: dict = {}
+        #: why the session ended: (reason URI, message), None while it lasts
+        self.close_reason: tuple[str, str] | None = None
         self._seq = 0
         self._pending: dict[int, tuple[int, asyncio.Future, Any]] = {}  # request -> (type, future, extra)
-        self._procedures: dict[int, tuple[Callable, bool]] = {}  # registration id -> (endpoint, details)
+        self._procedures: dict[int, tuple[Callable, bool, bool]] = {}  # registration -> (endpoint, details, progress)
         self._handlers: dict[int, list] = {}  # subscription id -> [(handler, details)]
         self._invocations: dict[int, asyncio.Task] = {}
         self._welcome: asyncio.Future | None = None
+        self._on_challenge: Callable | None = None
+        self._authenticators: dict = {}
+        self._goodbye_sent = False
         self._closed: asyncio.Future = asyncio.get_event_loop().create_future()
         self.on_leave: list[Callable] = []
 
@@ -115,7 +157,11 @@ class ClientSession:
     def _request(self, msg_type: int, msg: list, extra=None) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         self._pending[msg[1]] = (msg_type, fut, extra)
-        self._send(msg)
+        try:
+            self._send(msg)
+        except BaseException:
+            del self._pending[msg[1]]
+            raise
         return fut
 
     @property
@@ -128,8 +174,18 @@ class ClientSession:
     # -- session ---------------------------------------------------------------
 
     async def join(self, realm: str | None, authmethods=None, authid=None, authrole=None, authextra=None,
-                   on_challenge: Callable | None = None) -> dict:
+                   on_challenge: Callable | None = None, auth=None) -> dict:
+        """Send HELLO and wait for WELCOME (returns its details); ABORT raises ``ApplicationError``.
+
+        ``auth`` is a list of authenticators (``client.auth``); alternatively ``authmethods``
+        with ``on_challenge(method, extra) -> (signature, extra)``."""
         details = {"roles": CLIENT_ROLES}
+        if auth:
+            methods, auth_authid, auth_extra = hello_auth(auth)
+            authmethods = list(authmethods or ()) + [m for m in methods if m not in (authmethods or ())]
+            authid = authid or auth_authid
+            authextra = {**auth_extra, **(authextra or {})}
+            self._authenticators = {a.method: a for a in auth}
         if authmethods:
             details["authmethods"] = authmethods
         if authid:
@@ -154,23 +210,32 @@ class ClientSession:
             self._lost("leave timed out")
 
     async def register(self, procedure: str, endpoint: Callable, options: dict | None = None,
-                       details: bool = False) -> int:
+                       details: bool = False, progress: bool = False) -> int:
+        """Register ``endpoint``.  ``details=True`` passes the INVOCATION details as ``details=``;
+        ``progress=True`` passes ``progress=`` (a function sending a progressive result, or None
+        when the caller did not ask for them)."""
         req = self._next()
-        reg_id = await self._request(REGISTER, [REGISTER, req, options or {}, procedure], (endpoint, details))
-        return reg_id
+        return await self._request(REGISTER, [REGISTER, req, options or {}, procedure], (endpoint, details, progress))
 
     async def unregister(self, registration: int) -> None:
         req = self._next()
         await self._request(UNREGISTER, [UNREGISTER, req, registration], registration)
 
-    async def call(self, procedure: str, *args, options: dict | None = None, **kwargs):
+    async def call(self, procedure: str, *args, options: dict | None = None, on_progress: Callable | None = None,
+                   **kwargs):
+        """Call ``procedure``.  ``on_progress(*args, **kwargs)`` receives progressive results.
+        Cancelling the awaiting task sends CANCEL (mode ``kill``)."""
         req = self._next()
-        msg = [CALL, req, options or {}, procedure]
-        if kwargs:
-            msg += [list(args), kwargs]
-        elif args:
-            msg.append(list(args))
-        return await self._request(CALL, msg)
+        options = options or {}
+        if on_progress is not None:
+            options = {**options, "receive_progress": True}
+        fut = self._request(CALL, [CALL, req, options, procedure, *args_tail(list(args), kwargs)], on_progress)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if self._pending.pop(req, None) is not None and self.transport is not None:
+                self._send([CANCEL, req, {"mode": "kill"}])
+            raise
 
     async def subscribe(self, topic: str, handler: Callable, options: dict | None = None,
                         details: bool = False) -> int:
@@ -190,11 +255,7 @@ class ClientSession:
         """Publish; with ``options={"acknowledge": True}`` returns an awaitable for the publication id."""
         req = self._next()
         options = options or {}
-        msg = [PUBLISH, req, options, topic]
-        if kwargs:
-            msg += [list(args), kwargs]
-        elif args:
-            msg.append(list(args))
+        msg = [PUBLISH, req, options, topic, *args_tail(list(args), kwargs)]
         if options.get("acknowledge"):
             return self._request(PUBLISH, msg)
         self._send(msg)
@@ -203,96 +264,149 @@ class ClientSession:
     # -- incoming ---------------------------------------------------------------
 
     def on_message(self, msg: list) -> None:
-        code = msg[0]
         try:
-            if code == EVENT:
-                self._on_event(msg)
-            elif code == INVOCATION:
-                self._on_invocation(msg)
-            elif code in (RESULT, REGISTERED, SUBSCRIBED, UNREGISTERED, UNSUBSCRIBED, PUBLISHED):
-                self._on_reply(code, msg)
-            elif code == ERROR:
-                self._on_error(msg)
-            elif code == INTERRUPT:
-                task = self._invocations.pop(msg[1], None)
-                if task is not None:
-                    task.cancel()
-            elif code == WELCOME:
-                self.session_id = msg[1]
-                self.details = msg[2]
-                self.realm = msg[2].get("realm")
-                if self._welcome and not self._welcome.done():
-                    self._welcome.set_result(msg[2])
-            elif code == CHALLENGE:
-                self._on_challenge_msg(msg)
-            elif code == ABORT:
-                err = ApplicationError(msg[2], msg[1].get("message", ""))
-                if self._welcome and not self._welcome.done():
-                    self._welcome.set_exception(err)
-                self._lost(msg[2])
-            elif code == GOODBYE:
-                if not getattr(self, "_goodbye_sent", False):
-                    self._send([GOODBYE, {}, E.GOODBYE_AND_OUT])
-                self._lost(msg[2])
-        except Exception:
-            log.exception("client session: error handling message %r", msg[:2])
-
-    def _on_challenge_msg(self, msg) -> None:
-        if self._on_challenge is None:
-            self._send([ABORT, {"message": "no challenge handler"}, "wamp.error.authentication_failed"])
+            m = M.parse(msg)
+        except ProtocolError as e:
+            self.protocol_violation(str(e))
+            return
+        handler = self._DISPATCH.get(type(m))
+        if handler is None:
+            self.protocol_violation(f"a client does not accept {m.NAME}")
             return
         try:
-            signature, extra = self._on_challenge(msg[1], msg[2])
+            handler(self, m)
+        except ProtocolError as e:
+            self.protocol_violation(str(e))
+        except Exception:
+            log.exception("client session: error handling %s", m.NAME)
+
+    def protocol_violation(self, text: str) -> None:
+        """The router broke the protocol: ABORT with the reason, close, fail whoever waits."""
+        if self.close_reason is not None:
+            return
+        log.warning("closing the session: the router sent an invalid message: %s", text)
+        if self.transport is not None:
+            try:
+                self.transport.send_message([ABORT, {"message": text}, E.PROTOCOL_VIOLATION])
+            except Exception:
+                pass
+        self._lost(E.PROTOCOL_VIOLATION, f"the router sent an invalid message: {text}", E.PROTOCOL_VIOLATION)
+
+    def _joining(self) -> bool:
+        return self.session_id is None and self._welcome is not None and not self._welcome.done()
+
+    def _established(self, m) -> None:
+        if self.session_id is None:
+            raise ProtocolError(f"{m.NAME} before the session was established")
+
+    def _on_welcome(self, m: M.Welcome) -> None:
+        if not self._joining():
+            raise ProtocolError("WELCOME while not joining")
+        self.session_id = m.session
+        self.details = m.details
+        self.realm = m.details.get("realm")
+        self._welcome.set_result(m.details)
+
+    def _on_abort(self, m: M.Abort) -> None:
+        message = m.details.get("message")
+        self._lost(m.reason, message if isinstance(message, str) else "", m.reason)
+
+    def _on_goodbye(self, m: M.Goodbye) -> None:
+        self._established(m)
+        if not self._goodbye_sent:
+            self._send([GOODBYE, {}, E.GOODBYE_AND_OUT])
+        self._lost(m.reason)
+
+    def _on_challenge_msg(self, m: M.Challenge) -> None:
+        if not self._joining():
+            raise ProtocolError("CHALLENGE while not joining")
+        try:
+            authenticator = self._authenticators.get(m.method)
+            if authenticator is not None:
+                signature, extra = authenticator.on_challenge(self, m.extra)
+            elif self._on_challenge is not None:
+                signature, extra = self._on_challenge(m.method, m.extra)
+            else:
+                raise AuthenticationError(f"no answer for a {m.method} challenge")
         except Exception as e:
-            self._send([ABORT, {"message": str(e)}, "wamp.error.authentication_failed"])
+            text = f"{type(e).__name__}: {e}" if not isinstance(e, AuthenticationError) else str(e)
+            self._send([ABORT, {"message": text}, E.AUTHENTICATION_FAILED])
+            self._lost(E.AUTHENTICATION_FAILED, text, E.AUTHENTICATION_FAILED)
             return
         self._send([AUTHENTICATE, signature, extra or {}])
 
-    def _on_reply(self, code: int, msg: list) -> None:
-        if code == RESULT and msg[2].get("progress"):
-            return  # progressive results are not used by our own sessions
-        entry = self._pending.pop(msg[1], None)
+    def _reply_entry(self, m, request_type: int):
+        """The pending request a reply answers (None: unknown, e.g. cancelled meanwhile)."""
+        entry = self._pending.get(m.request)
+        if entry is not None and entry[0] != request_type:
+            raise ProtocolError(f"{m.NAME} for request {m.request}, which is not a {M.MESSAGE_CLASSES[request_type].NAME}")
+        return entry
+
+    def _on_reply(self, m) -> None:
+        self._established(m)
+        if m.request == 0:  # registration / subscription revocation
+            if type(m) is M.Unregistered:
+                self._procedures.pop(m.details.get("registration"), None)
+            elif type(m) is M.Unsubscribed:
+                self._handlers.pop(m.details.get("subscription"), None)
+            return
+        entry = self._reply_entry(m, _REQUEST_OF[type(m)])
         if entry is None:
             return
         _, fut, extra = entry
+        if type(m) is M.Result and m.details.get("progress"):
+            if extra is not None:
+                args, kwargs = _app_args(m)
+                try:
+                    r = extra(*args, **kwargs)
+                    if inspect.isawaitable(r):
+                        asyncio.ensure_future(r)
+                except Exception:
+                    log.exception("progress handler failed")
+            return
+        del self._pending[m.request]
         if fut.done():
             return
-        if code == RESULT:
-            fut.set_result(_unpack(msg[3] if len(msg) > 3 else None, msg[4] if len(msg) > 4 else None))
-        elif code == REGISTERED:
-            self._procedures[msg[2]] = extra
-            fut.set_result(msg[2])
-        elif code == SUBSCRIBED:
-            self._handlers.setdefault(msg[2], []).append(extra)
-            fut.set_result(msg[2])
-        elif code == UNREGISTERED:
+        kind = type(m)
+        if kind is M.Result:
+            args, kwargs = _app_args(m)
+            fut.set_result(_unpack(args, kwargs))
+        elif kind is M.Registered:
+            self._procedures[m.registration] = extra
+            fut.set_result(m.registration)
+        elif kind is M.Subscribed:
+            self._handlers.setdefault(m.subscription, []).append(extra)
+            fut.set_result(m.subscription)
+        elif kind is M.Unregistered:
             self._procedures.pop(extra, None)
             fut.set_result(None)
-        elif code == UNSUBSCRIBED:
+        elif kind is M.Unsubscribed:
             self._handlers.pop(extra, None)
             fut.set_result(None)
         else:
-            fut.set_result(msg[2])
+            fut.set_result(m.publication)
 
-    def _on_error(self, msg: list) -> None:
-        entry = self._pending.pop(msg[2], None)
+    def _on_error(self, m: M.Error) -> None:
+        self._established(m)
+        entry = self._reply_entry(m, m.request_type)
         if entry is None:
             return
+        del self._pending[m.request]
         fut = entry[1]
         if not fut.done():
-            fut.set_exception(ApplicationError(msg[4], *(msg[5] if len(msg) > 5 else ()),
-                                               **(msg[6] if len(msg) > 6 else {})))
+            args, kwargs = _app_args(m)
+            fut.set_exception(ApplicationError(m.error, *args, **kwargs))
 
-    def _on_event(self, msg: list) -> None:
-        handlers = self._handlers.get(msg[1])
+    def _on_event(self, m: M.Event) -> None:
+        self._established(m)
+        handlers = self._handlers.get(m.subscription)
         if not handlers:
             return
-        args = msg[4] if len(msg) > 4 else ()
-        kwargs = msg[5] if len(msg) > 5 else {}
+        args, kwargs = _app_args(m)
         for handler, want_details in list(handlers):
             try:
                 if want_details:
-                    r = handler(*args, details=msg[3], **kwargs)
+                    r = handler(*args, details=m.details, **kwargs)
                 else:
                     r = handler(*args, **kwargs)
                 if inspect.isawaitable(r):
@@ -300,17 +414,26 @@ class ClientSession:
             except Exception:
                 log.exception("event handler failed")
 
-    def _on_invocation(self, msg: list) -> None:
-        request, registration, details = msg[1], msg[2], msg[3]
-        entry = self._procedures.get(registration)
+    def _on_invocation(self, m: M.Invocation) -> None:
+        self._established(m)
+        request = m.request
+        entry = self._procedures.get(m.registration)
         if entry is None:
             self._send([ERROR, INVOCATION, request, {}, E.NO_SUCH_REGISTRATION])
             return
-        endpoint, want_details = entry
-        args = msg[4] if len(msg) > 4 else ()
-        kwargs = msg[5] if len(msg) > 5 else {}
+        endpoint, want_details, want_progress = entry
+        args, kwargs = _app_args(m)
+        if want_details:
+            kwargs = {**kwargs, "details": m.details}
+        if want_progress:
+            progress = None
+            if m.details.get("receive_progress"):
+                def progress(*a, **kw):
+                    if self.transport is not None and request in self._invocations:
+                        self._send([YIELD, request, {"progress": True}, *args_tail(list(a), kw)])
+            kwargs = {**kwargs, "progress": progress}
         try:
-            r = endpoint(*args, details=details, **kwargs) if want_details else endpoint(*args, **kwargs)
+            r = endpoint(*args, **kwargs)
         except Exception as e:
             self._send_invocation_error(request, e)
             return
@@ -320,6 +443,12 @@ class ClientSession:
             task.add_done_callback(lambda t, req=request: self._invocation_done(req, t))
         else:
             self._send([YIELD, request, {}, *_pack(r)])
+
+    def _on_interrupt(self, m: M.Interrupt) -> None:
+        self._established(m)
+        task = self._invocations.get(m.request)
+        if task is not None:
+            task.cancel()
 
     def _invocation_done(self, request: int, task: asyncio.Task) -> None:
         self._invocations.pop(request, None)
@@ -336,28 +465,39 @@ class ClientSession:
 
     def _send_invocation_error(self, request: int, e: BaseException) -> None:
         if isinstance(e, ApplicationError):
-            tail = [e.args_, e.kwargs] if e.kwargs else ([e.args_] if e.args_ else [])
-            self._send([ERROR, INVOCATION, request, {}, e.error, *tail])
+            self._send([ERROR, INVOCATION, request, {}, e.error, *args_tail(e.args_, e.kwargs)])
         else:
             log.warning("procedure raised %s: %s", type(e).__name__, e)
             self._send([ERROR, INVOCATION, request, {}, "wamp.error.runtime_error", [f"{type(e).__name__}: {e}"]])
 
+    _DISPATCH = {
+        M.Welcome: _on_welcome, M.Abort: _on_abort, M.Challenge: _on_challenge_msg, M.Goodbye: _on_goodbye,
+        M.Error: _on_error, M.Published: _on_reply, M.Subscribed: _on_reply, M.Unsubscribed: _on_reply,
+        M.Event: _on_event, M.Result: _on_reply, M.Registered: _on_reply, M.Unregistered: _on_reply,
+        M.Invocation: _on_invocation, M.Interrupt: _on_interrupt,
+    }
+
     def on_close(self) -> None:
         self._lost("transport closed")
 
-    def _lost(self, reason: str) -> None:
+    def _lost(self, reason: str, message: str = "", error: str | None = None) -> None:
+        """The session is over: ``reason`` for the close callbacks; ``error`` (a URI: the ABORT
+        reason, protocol_violation...) and ``message`` for whoever waits (else ``canceled``)."""
         was_attached = self.session_id is not None
+        if self.close_reason is None:
+            self.close_reason = (error or reason, message)
         self.session_id = None
         transport, self.transport = self.transport, None
+        failure = (error or E.CANCELED, message or f"session closed ({reason})")
         for _, fut, _ in self._pending.values():
             if not fut.done():
-                fut.set_exception(ApplicationError(E.CANCELED, f"session closed ({reason})"))
+                fut.set_exception(ApplicationError(*failure))
         self._pending.clear()
         for task in self._invocations.values():
             task.cancel()
         self._invocations.clear()
         if self._welcome and not self._welcome.done():
-            self._welcome.set_exception(ApplicationError(E.CANCELED, f"session closed ({reason})"))
+            self._welcome.set_exception(ApplicationError(*failure))
         if transport is not None:
             try:
                 transport.close()
