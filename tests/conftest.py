@@ -1,11 +1,17 @@
 """Shared fixtures. The helpers they use live in tests/support/ (nodes.py: free ports, node configs,
-starting and stopping nodes; wamp_raw.py: a raw WAMP peer; authnode.py: the authentication test node);
-``pytest`` puts tests/ on sys.path (pyproject.toml), so tests import them as ``support.*``."""
+starting and stopping nodes; wamp_raw.py: a raw WAMP peer; authnode.py: the authentication test node;
+autobahn_client.py: autobahn-python sessions; advanced.py: the node with the advanced profile's
+roles, identities and event history, and raw peers on it; js.py: the Node.js client scripts;
+tls.py: a test PKI and the TLS node; nodecli.py: the node's command line and node directories;
+cookienode.py: the cookie tests' node); ``pytest`` puts tests/ on sys.path
+(pyproject.toml), so tests import them as ``support.*``."""
 
 from __future__ import annotations
 
 import pytest
 
+from support import advanced, js, tls
+from support.autobahn_client import connect
 from support.nodes import start_node, stop_node
 
 
@@ -14,3 +20,87 @@ def node():
     n = start_node()
     yield n
     stop_node(n)
+
+
+@pytest.fixture
+async def client(node):
+    """``await client(transport, serializer, ...)`` -> joined session, closed after the test."""
+    sessions = []
+
+    async def _connect(transport="websocket", serializer="json", **kw):
+        s = await connect(node, transport, serializer, **kw)
+        sessions.append(s)
+        return s
+
+    yield _connect
+    for s in sessions:
+        await s.shutdown()
+    node.assert_alive()
+
+
+@pytest.fixture(scope="module")
+def anode():
+    """A node of ``advanced.advanced_config``, one per test module."""
+    n = start_node(advanced.advanced_config)
+    yield n
+    stop_node(n)
+
+
+@pytest.fixture
+async def ac(anode):
+    """``await ac(transport="websocket", serializer="json", identity=None)`` -> joined autobahn session."""
+    sessions = []
+
+    async def _connect(transport="websocket", serializer="json", identity=None, **kw):
+        if identity is not None:
+            kw["url"] = advanced.identity_url(anode, identity)
+        s = await connect(anode, transport, serializer, **kw)
+        sessions.append(s)
+        return s
+
+    yield _connect
+    for s in sessions:
+        await s.shutdown()
+    anode.assert_alive()
+
+
+@pytest.fixture
+def raw(anode):
+    """``raw(features, **kw)`` -> joined raw peer, closed after the test."""
+    peers = []
+
+    def _make(features=None, **kw):
+        p = advanced.raw_peer(anode, features, **kw)
+        peers.append(p)
+        return p
+
+    yield _make
+    for p in peers:
+        p.close()
+    anode.assert_alive()
+
+
+@pytest.fixture(scope="session")
+def js_deps():
+    """tests/js/node_modules installed from the lockfile (npm ci), once per session."""
+    return js.install_deps()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """``tls.make_pki``: CA, server, client and rogue client certificates (file paths)."""
+    return tls.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def ed_key():
+    """An Ed25519 key pair for cryptosign: (private seed, public key), hex."""
+    return tls.make_ed_key()
+
+
+@pytest.fixture(scope="module")
+def tls_node(pki, ed_key):
+    """A node of ``tls.tls_config``: TLS WebSocket (port ``ws``) and TLS RawSocket (port ``rs``)."""
+    node = start_node(tls.tls_config(pki, ed_key))
+    yield node
+    stop_node(node)

@@ -2,7 +2,7 @@
 dynamic, function) with real clients, and the static authorization of an
 authenticated role.
 
-The node (tests/authnode.py) has one transport per authmethod x provider, in
+The node (tests/support/authnode.py) has one transport per authmethod x provider, in
 Crossbar.io's config format, with secrets and keys generated for the run:
 Ed25519 keys by ``cryptography``, SCRAM credentials by autobahn's
 ``derive_scram_credential`` (and the same formula with cheap parameters),
@@ -22,32 +22,28 @@ call ``com.auth.authenticate`` on an autobahn-python session (role
 * transports without ``anonymous`` cannot be joined anonymously;
 * a ``user`` session cannot do what its role does not allow.
 
-Protocol-level attacks with raw peers are in tests/test_auth_attacks.py.
+Protocol-level attacks with raw peers are in tests/auth/test_auth_attacks.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 from autobahn.wamp.auth import HAS_ARGON, compute_wcs, create_authenticator, derive_key
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOptions
 
-from support import authnode
+from support import authnode, js
 from support import wamp_raw as raw
 from support.authnode import JoinFailed, login, start_auth_node, stop_auth_node
 
@@ -786,9 +782,7 @@ async def test_device_role(an, sessions):
 # ---------------------------------------------------------------------------------------------
 # autobahn-js on Node: ticket, wampcra (plain and salted), cryptosign (tweetnacl). No SCRAM.
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-NODE = shutil.which("node")
-JS_LIBS = {"autobahn": "22.11.1", "autobahn26": "26.3.1", "wampy": "8.0.2"}
+JS_LIBS = js.CLIENT_VERSION
 
 
 # name, transport, method, authid, credential, expected (authid, authrole, authprovider) or None for ABORT
@@ -840,21 +834,9 @@ def _js_case(an, name, transport, method, authid, credential):
 
 
 def _js_deps():
-    if NODE is None:
+    if js.NODE is None:
         pytest.skip("Node.js is not installed: autobahn-js authentication tests skipped")
-    needed = ("autobahn", "autobahn26", "tweetnacl", "crypto-js", "wampy", "ws")
-    digest = hashlib.sha1(str(JS_DIR).encode()).hexdigest()[:12]
-    lock_path = Path(tempfile.gettempdir()) / f"wampfabric-npm-{digest}.lock"
-    with open(lock_path, "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)  # the same lock as tests/test_interop_js.py
-        if not all((JS_DIR / "node_modules" / n / "package.json").exists() for n in needed):
-            npm = shutil.which("npm")
-            if npm is None:
-                pytest.fail("`node` is installed but `npm` is not: cannot install tests/js dependencies")
-            proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                                  cwd=JS_DIR, capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                pytest.fail(f"npm ci failed: {proc.stderr[-3000:]}")
+    js.install_deps()
 
 
 _js_results: dict = {}
@@ -866,20 +848,11 @@ def js_results(an, lib: str) -> dict:
         return _js_results[lib]
     _js_deps()
     cases = [_js_case(an, *c[:5]) for c in JS_CASES]
-    flags = []
-    if lib == "autobahn26":
-        probe = subprocess.run([NODE, "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True)
-        if probe.stdout.strip() != "function":
-            flags = ["--experimental-websocket"]
     env = dict(os.environ, WAMP_AUTH_CASES=json.dumps(cases))
-    proc = subprocess.run([NODE, *flags, str(JS_DIR / "auth_scenarios.mjs"), "--lib", lib, "--url", "ws://unused",
-                           "--timeout", "60"], cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=90,
-                          stdin=subprocess.DEVNULL)
-    result = None
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
-            result = json.loads(line)
-            break
+    proc = subprocess.run([js.NODE, *js.node_flags(lib), str(js.JS_DIR / "auth_scenarios.mjs"), "--lib", lib,
+                           "--url", "ws://unused", "--timeout", "60"], cwd=js.JS_DIR, env=env, capture_output=True,
+                          text=True, timeout=90, stdin=subprocess.DEVNULL)
+    result = js.last_json_line(proc.stdout)
     assert result is not None and result.get("ok"), f"auth_scenarios.mjs failed: {proc.stdout[-2000:]}\n" \
                                                     f"{proc.stderr[-2000:]}"
     assert result["client_version"] == JS_LIBS[lib]

@@ -8,7 +8,7 @@ import pytest
 from autobahn.wamp.exception import ApplicationError
 
 from support.nodes import free_port, start_node, stop_node
-from interop.test_interop_autobahn import connect, w
+from support.autobahn_client import connect, w
 
 AUTHORIZER = "com.compatfix.authorize"
 

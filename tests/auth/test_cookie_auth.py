@@ -4,49 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from websockets.sync.client import connect as ws_connect
 
-from support.nodes import free_port, start_node, stop_node
+from support.cookienode import hello, join_by_cookie
 from wampfabric.transport.cookies import create_cookie_store
-
-ROLES = {"subscriber": {}, "caller": {}}
-
-
-@pytest.fixture(scope="module")
-def cookie_node():
-    ports = {}
-
-    def config(p, rs_path):
-        ports.update(ws=free_port())
-        p.clear()
-        p.update(ports)
-        perms = [{"uri": "com.", "match": "prefix", "allow": {"call": True, "subscribe": True}}]
-        return {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": [
-            {"name": "user", "permissions": perms},
-            {"name": "anonymous", "permissions": perms + [
-                {"uri": "wamp.session.get", "match": "exact", "allow": {"call": True}}]}]}],
-            "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1",
-                                                              "port": ports["ws"]},
-                            "cookie": {"name": "cbtid", "max_age": 600, "store": {"type": "file",
-                                                                                 "filename": "cookies.dat"}},
-                            "auth": {"cookie": {},
-                                     "ticket": {"type": "static", "principals": {
-                                         "joe": {"ticket": "s3cret", "role": "user"}}},
-                                     "anonymous": {"type": "static", "role": "anonymous"}}}]}]}
-
-    node = start_node(config)
-    yield node
-    stop_node(node)
-
-
-def hello(ws, authmethods, authid=None):
-    details = {"roles": ROLES, "authmethods": authmethods}
-    if authid:
-        details["authid"] = authid
-    ws.send(json.dumps([1, "realm1", details]))
-    return json.loads(ws.recv(timeout=5))
-
 
 def test_cookie_set_then_used_for_authentication(cookie_node):
     url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
@@ -109,12 +70,6 @@ def test_file_store_survives_a_restart(tmp_path):
 
 async def test_autobahn_python_authenticates_by_cookie(cookie_node):
     """The cookie a browser-like client got after a ticket login authenticates autobahn-python."""
-    import asyncio
-
-    from autobahn.asyncio.wamp import ApplicationSession
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory
-    from autobahn.wamp.types import ComponentConfig
-
     url = f"ws://127.0.0.1:{cookie_node.ports['ws']}/"
     with ws_connect(url, subprotocols=["wamp.2.json"]) as ws:
         cbtid = ws.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
@@ -122,26 +77,7 @@ async def test_autobahn_python_authenticates_by_cookie(cookie_node):
         ws.send(json.dumps([5, "s3cret", {}]))
         assert json.loads(ws.recv(timeout=5))[0] == 2
 
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-
-    class S(ApplicationSession):
-        def onConnect(self):
-            self.join("realm1", authmethods=["cookie"])
-
-        def onJoin(self, details):
-            joined.set_result(details)
-            self.leave()
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(RuntimeError(details.reason))
-            self.disconnect()
-
-    factory = WampWebSocketClientFactory(lambda: S(ComponentConfig("realm1")), url=url,
-                                         headers={"Cookie": f"cbtid={cbtid}"})
-    await loop.create_connection(factory, "127.0.0.1", cookie_node.ports["ws"])
-    details = await asyncio.wait_for(joined, 10)
+    details = await join_by_cookie(cookie_node, cbtid)
     assert (details.authmethod, details.authprovider, details.authid, details.authrole) == (
         "ticket", "cookie", "joe", "user")
 

@@ -9,34 +9,7 @@ import json
 
 from websockets.sync.client import connect as ws_connect
 
-from auth.test_cookie_auth import cookie_node, hello  # noqa: F401  (fixture)
-
-
-async def _join_by_cookie(node, cbtid: str):
-    from autobahn.asyncio.wamp import ApplicationSession
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory
-    from autobahn.wamp.types import ComponentConfig
-
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-
-    class S(ApplicationSession):
-        def onConnect(self):
-            self.join("realm1", authmethods=["cookie"])
-
-        def onJoin(self, details):
-            joined.set_result(details)
-            self.leave()
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(RuntimeError(details.reason))
-            self.disconnect()
-
-    factory = WampWebSocketClientFactory(lambda: S(ComponentConfig("realm1")), url=f"ws://127.0.0.1:{node.ports['ws']}/",
-                                         headers={"Cookie": f"cbtid={cbtid}"})
-    await loop.create_connection(factory, "127.0.0.1", node.ports["ws"])
-    return await asyncio.wait_for(joined, 10)
+from support.cookienode import hello, join_by_cookie
 
 
 def _login(node, authmethods, authid=None, ticket=None) -> tuple[str, dict]:
@@ -53,13 +26,13 @@ def _login(node, authmethods, authid=None, ticket=None) -> tuple[str, dict]:
 
 async def test_cookie_after_ticket_login_reports_ticket(cookie_node):
     cbtid, _ = await asyncio.to_thread(_login, cookie_node, ["ticket"], "joe", "s3cret")
-    details = await _join_by_cookie(cookie_node, cbtid)
+    details = await join_by_cookie(cookie_node, cbtid)
     assert (details.authmethod, details.authprovider, details.authid, details.authrole) == (
         "ticket", "cookie", "joe", "user")
 
 
 async def test_cookie_after_anonymous_login_joins_as_that_principal(cookie_node):
     cbtid, first = await asyncio.to_thread(_login, cookie_node, ["anonymous"])
-    details = await _join_by_cookie(cookie_node, cbtid)
+    details = await join_by_cookie(cookie_node, cbtid)
     assert (details.authmethod, details.authprovider) == ("anonymous", "cookie")
     assert (details.authid, details.authrole) == (first["authid"], "anonymous")

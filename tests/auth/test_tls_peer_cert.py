@@ -10,14 +10,14 @@ import asyncio
 import pytest
 
 from support.nodes import free_port, start_node, stop_node
-from interop.test_interop_autobahn import connect, w
-from transport.test_tls import _join, client_ctx, pki  # noqa: F401  (fixture)
+from support.autobahn_client import connect, w
+from support.tls import client_ctx, tls_join
 
 AUTH_PROC = "com.compatfix.authenticate_tls"
 
 
 @pytest.fixture(scope="module")
-def dyn_tls_node(pki):  # noqa: F811
+def dyn_tls_node(pki):
     ports = {}
 
     def config(p, rs_path):
@@ -56,7 +56,7 @@ async def test_dynamic_tls_authenticator_gets_peer_cert(dyn_tls_node, pki):  # n
 
     try:
         await w(backend.register(authenticate, AUTH_PROC))
-        session, details = await _join(f"wss://localhost:{dyn_tls_node.ports['wss']}/", pki, client_ctx(pki),
+        session, details = await tls_join(f"wss://localhost:{dyn_tls_node.ports['wss']}/", pki, client_ctx(pki),
                                        authmethods=["tls"])
         assert (details.authmethod, details.authid, details.authrole) == ("tls", "client-alice", "user")
         t = seen[0]["transport"]

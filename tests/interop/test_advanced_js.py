@@ -1,9 +1,9 @@
 """WAMP Advanced Profile features with autobahn-js (22.11.1 and 26.3.1) on Node.js.
 
 The scenarios are in ``tests/js/advanced_scenarios.mjs`` (see its header);
-this module runs them against the advanced node of ``test_advanced_rpc``
+this module runs them against the advanced node (``support/advanced.py``)
 (role ``discloser`` on its own transport for role-based caller disclosure)
-with the helpers of ``test_interop_js``.  autobahn-js cannot do progressive
+with the helpers of ``support/js.py``.  autobahn-js cannot do progressive
 call invocations, call timeouts or cancel modes, and it announces no
 ``call_canceling`` as a callee; those are covered with autobahn-python and
 raw peers in the other ``test_advanced_*`` modules.
@@ -16,9 +16,11 @@ import asyncio
 import pytest
 from autobahn.wamp.types import CallResult, RegisterOptions
 
-from router.test_advanced_rpc import ac, anode, identity_url  # noqa: F401  (fixtures)
-from interop.test_interop_autobahn import uid, w
-from interop.test_interop_js import CLIENT_VERSION, js_deps, run_js  # noqa: F401  (js_deps: fixture)
+from support.advanced import identity_url
+from support.autobahn_client import uid, w
+from support.js import CLIENT_VERSION, require_node, run_js
+
+require_node()
 
 SCRIPT = "advanced_scenarios.mjs"
 PARAMS = [pytest.param(lib, ser, id=f"{lib}-{ser}")

@@ -19,131 +19,32 @@ The npm dependencies are installed with ``npm ci`` into tests/js/node_modules
 when missing or older than package-lock.json.  The module is skipped only if
 ``node`` itself is not installed.
 
-Run against the reference router: ``WAMPFABRIC_TEST_AGAINST=crossbar pytest tests/test_interop_js.py``.
+Run against the reference router: ``WAMPFABRIC_TEST_AGAINST=crossbar pytest tests/interop/test_interop_js.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import functools
 import hashlib
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 import uuid
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-NODE = shutil.which("node")
+from support.js import CLIENT_VERSION, JS_CLIENTS, JS_DIR, NODE, last_json_line, node_flags, require_node, run_js
 
-if NODE is None:
-    pytest.skip("Node.js is not installed (no `node` on PATH): JavaScript client interop tests skipped",
-                allow_module_level=True)
+require_node()
 
 SERIALIZERS = ["json", "msgpack", "cbor"]
-JS_CLIENTS = ["autobahn", "autobahn26", "wampy"]
 SCRIPT = {"autobahn": "autobahn_scenarios.mjs", "autobahn26": "autobahn_scenarios.mjs", "wampy": "wampy_scenarios.mjs"}
-CLIENT_VERSION = {"autobahn": "22.11.1", "autobahn26": "26.3.1", "wampy": "8.0.2"}
 
 CLIENT_PARAMS = [pytest.param(lib, ser, id=f"{lib}-{ser}") for lib in JS_CLIENTS for ser in SERIALIZERS]
 BINARY_SERIALIZERS = [p for p in CLIENT_PARAMS if p.values[1] != "json"]
 
-SCRIPT_TIMEOUT = 40  # the scripts time themselves out after 15 s; this is the backstop
-NPM_CI_TIMEOUT = 600
-
 # what the pubsub scenarios publish (tests/js/*_scenarios.mjs: PUB_ARGS / PUB_KWARGS)
 PUB_ARGS = [1, "two", 3.5, True, None, {"nested": [1, 2, {"deep": "x"}]}, "üñíçødé ✓"]
 PUB_KWARGS = {"a": 1, "b": [True, False, None], "s": "str", "n": -42, "big": 2**40, "obj": {"k": "v"}}
-
-
-# ---------------------------------------------------------------------------
-# npm dependencies and running scripts
-
-
-def _npm_ci_needed() -> bool:
-    installed = JS_DIR / "node_modules" / ".package-lock.json"  # written by npm at the end of an install
-    lock = JS_DIR / "package-lock.json"
-    if not installed.exists():
-        return True
-    if installed.stat().st_mtime < lock.stat().st_mtime:
-        return True
-    return any(not (JS_DIR / "node_modules" / name / "package.json").exists() for name in JS_CLIENTS)
-
-
-@pytest.fixture(scope="session")
-def js_deps() -> Path:
-    """tests/js/node_modules installed from the lockfile (npm ci), once per session."""
-    lock_path = Path(tempfile.gettempdir()) / f"wampfabric-npm-{hashlib.sha1(str(JS_DIR).encode()).hexdigest()[:12]}.lock"
-    with open(lock_path, "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)  # parallel pytest workers install once
-        if _npm_ci_needed():
-            npm = shutil.which("npm")
-            if npm is None:
-                pytest.fail("`node` is installed but `npm` is not: cannot install tests/js dependencies")
-            cmd = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-            try:
-                proc = subprocess.run(cmd, cwd=JS_DIR, capture_output=True, text=True, timeout=NPM_CI_TIMEOUT)
-            except subprocess.TimeoutExpired as e:
-                pytest.fail(f"`{' '.join(cmd)}` in {JS_DIR} timed out after {NPM_CI_TIMEOUT}s:\n{e.stderr}")
-            if proc.returncode != 0:
-                pytest.fail(f"`{' '.join(cmd)}` in {JS_DIR} failed ({proc.returncode}):\n"
-                            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return JS_DIR / "node_modules"
-
-
-@functools.cache
-def _node_typeof_websocket(*flags: str) -> str:
-    try:
-        out = subprocess.run([NODE, *flags, "-e", "process.stdout.write(typeof WebSocket)"],
-                             capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        return "timeout"
-    return out.stdout.strip() if out.returncode == 0 else "error"
-
-
-def node_flags(lib: str) -> list[str]:
-    """autobahn-js 26 wants the global WebSocket: enable it on Node 20/21 where it is experimental."""
-    if lib != "autobahn26" or _node_typeof_websocket() == "function":
-        return []
-    if _node_typeof_websocket("--experimental-websocket") == "function":
-        return ["--experimental-websocket"]
-    return []  # the script installs `ws` as globalThis.WebSocket
-
-
-def _last_json_line(text: str) -> dict | None:
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
-
-
-def run_js(node, script: str, *args: str, lib: str = "autobahn", timeout: float = SCRIPT_TIMEOUT) -> dict:
-    """Run a Node script, return its JSON result; fail the test with the script's reason otherwise."""
-    cmd = [NODE, *node_flags(lib), str(JS_DIR / script), *args]
-    try:
-        proc = subprocess.run(cmd, cwd=JS_DIR, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{script} {' '.join(args)} did not finish within {timeout}s\n"
-                    f"stdout: {e.stdout!r}\nstderr: {e.stderr!r}\nrouter log:\n{node.log()[-3000:]}")
-    result = _last_json_line(proc.stdout)
-    if proc.returncode != 0 or result is None or not result.get("ok"):
-        reason = result.get("error") if result else "no JSON result line"
-        pytest.fail(f"{script} {' '.join(args)} failed (exit {proc.returncode}): {reason}\n"
-                    f"result: {json.dumps(result)[:3000]}\nstderr (tail): {proc.stderr[-3000:]}\n"
-                    f"router log (tail):\n{node.log()[-3000:]}")
-    return result
 
 
 def run_scenario(node, lib: str, serializer: str, scenario: str, url: str | None = None) -> dict:
@@ -370,7 +271,7 @@ async def js_callee(node, lib: str, serializer: str, prefix: str, timeout_s: int
                         break
                     line = raw.decode(errors="replace").strip()
                     out_lines.append(line)
-                    msg = _last_json_line(line)
+                    msg = last_json_line(line)
                     if msg and msg.get("status") == "ready":
                         ready = msg
                     elif msg and msg.get("ok") is False:
@@ -394,7 +295,7 @@ async def js_callee(node, lib: str, serializer: str, prefix: str, timeout_s: int
                 proc.kill()
                 await proc.wait()
         stderr_text = (await stderr_task).decode(errors="replace")
-        final.update(_last_json_line("\n".join(out_lines)) or {})
+        final.update(last_json_line("\n".join(out_lines)) or {})
         final["_exit"] = proc.returncode
         final["_stderr"] = stderr_text[-3000:]
 

@@ -5,66 +5,13 @@ the same errors the same way, and no command but ``init`` creates a node directo
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support.nodes import FULL_PERMS, free_port
-
-
-def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd)
-
-
-def run_start(cbdir: Path, timeout: float = 30) -> tuple[int, str]:
-    """``wampfabric start``, expected to refuse: a node that starts anyway is killed (and fails the test)."""
-    p = subprocess.Popen([sys.executable, "-m", "wampfabric", "start", "--cbdir", str(cbdir)], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, _ = p.communicate()
-        pytest.fail(f"the node started:\n{out[-3000:]}")
-    return p.returncode, out
-
-
-def write(root: Path, config: dict) -> Path:
-    cbdir = root / ".crossbar"
-    cbdir.mkdir(exist_ok=True)
-    (cbdir / "config.json").write_text(json.dumps(config, indent=1))
-    return cbdir
-
-
-def error_lines(text: str, cbdir: Path) -> list[str]:
-    """``<file>: <JSON path>: <message>`` of each error line (of check's stderr or start's log)."""
-    marker = f"{cbdir / 'config.json'}: "
-    return [line[line.index(marker):] for line in text.splitlines() if marker in line]
-
-
-def realm(name="realm1"):
-    return {"name": name, "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}
-
-
-def ws(port, interface="127.0.0.1", **extra):
-    ep = {"type": "tcp", "port": port, **extra}
-    if interface is not None:
-        ep["interface"] = interface
-    return {"type": "websocket", "endpoint": ep}
-
-
-def router(*transports, realms=None):
-    return {"type": "router", "realms": realms or [realm()], "transports": list(transports)}
-
-
-def config(*workers, controller=None) -> dict:
-    return {"version": 2, "controller": controller or {}, "workers": list(workers)}
+from support.nodecli import config, error_lines, realm, router, run_cli, run_start, write, ws
+from support.nodes import free_port
 
 
 # -- every error ------------------------------------------------------------------------------

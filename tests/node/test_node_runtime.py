@@ -24,9 +24,9 @@ from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.types import ComponentConfig
 
+from support.nodecli import NodeProc, kill_node, mgmt, realm, small_config, start_node, ws_transport
 from support.nodes import FULL_PERMS, free_port, wait_port
 from wampfabric.client import ApplicationError
-from wampfabric.client.rawsocket import connect_rawsocket
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "node_app"
@@ -41,95 +41,14 @@ T = 15.0
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def realm(name="realm1"):
-    return {"name": name, "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}
-
-
-def ws_transport(port, tid=None):
-    t = {"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
-         "serializers": ["json", "msgpack", "cbor"]}
-    if tid:
-        t["id"] = tid
-    return t
-
-
 def component_transport(port):
     return {"type": "websocket", "url": f"ws://127.0.0.1:{port}/",
             "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": port}}
 
 
-class NodeProc:
-    def __init__(self, root: Path, proc: subprocess.Popen, ports: dict):
-        self.root = root
-        self.cbdir = root / ".crossbar"
-        self.proc = proc
-        self.ports = ports
-        self.log_path = root / "node.log"
-
-    @property
-    def sock(self) -> str:
-        return str(self.cbdir / "node.sock")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def descendants(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def wait_log(self, text: str, timeout: float = T) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in node log:\n{self.log()[-3000:]}")
-
-
 def cli(*args, cwd=None, env=None, timeout=60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env)
-
-
-def start_node(config: dict, wait_ports=(), env=None, wait_ready=True) -> NodeProc:
-    root = Path(tempfile.mkdtemp(prefix="wf-rt-"))
-    (root / ".crossbar").mkdir()
-    (root / ".crossbar" / "config.json").write_text(json.dumps(config, indent=2))
-    log = open(root / "node.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "wampfabric", "start", "--cbdir", str(root / ".crossbar")],
-                            cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(env or os.environ, PYTHONUNBUFFERED="1"))
-    log.close()
-    node = NodeProc(root, proc, {})
-    try:
-        for p in wait_ports:
-            wait_port(p, proc, timeout=T)
-        if wait_ready:
-            node.wait_log(" worker(s): ")
-    except Exception:
-        kill_node(node)
-        raise RuntimeError(f"node did not start:\n{node.log()[-4000:]}")
-    return node
-
-
-def kill_node(node: NodeProc) -> None:
-    """Last-resort cleanup: whatever the test did, nothing it started survives."""
-    procs = node.descendants()
-    try:
-        os.killpg(node.proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    try:
-        node.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def assert_gone(procs, timeout=T) -> None:
@@ -139,10 +58,6 @@ def assert_gone(procs, timeout=T) -> None:
         alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         time.sleep(0.05)
     assert not alive, f"processes left behind: {[(p.pid, p.cmdline()) for p in alive]}"
-
-
-async def mgmt(node: NodeProc):
-    return await connect_rawsocket("crossbar", path=node.sock)
 
 
 class AbClient(ApplicationSession):
@@ -522,19 +437,6 @@ def test_cli_status_second_start_and_stop(node):
 
 
 # -- other nodes --------------------------------------------------------------------------------
-
-def small_config(port: int, controller: dict | None = None, guest_args=None, extra_workers=()) -> dict:
-    return {
-        "version": 2,
-        "controller": controller or {},
-        "workers": [
-            {"id": "router1", "type": "router", "realms": [realm()], "transports": [ws_transport(port)]},
-            {"id": "guest1", "type": "guest", "executable": sys.executable,
-             "arguments": guest_args or ["-c", "import time; time.sleep(600)"]},
-            *extra_workers,
-        ],
-    }
-
 
 def test_sigkill_of_the_controller_leaves_no_orphans():
     port = free_port()

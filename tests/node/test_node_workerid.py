@@ -13,8 +13,9 @@ import shutil
 import pytest
 
 from support.nodes import free_port
-from node.test_node_check import config, error_lines, realm, router, run_cli, run_start, write, ws
-from node.test_node_runtime import kill_node, mgmt, small_config, start_node
+from support.nodecli import (
+    config, error_lines, kill_node, mgmt, realm, router, run_cli, run_start, small_config, start_node, write, ws,
+)
 from wampfabric.client import ApplicationError
 
 WHY = ("(whitespace, '.' and '#' cannot be in a URI component: the worker's procedures and events are "

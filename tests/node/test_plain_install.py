@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from support.nodes import REPO, free_port, wait_port
-from interop.test_interop_autobahn import connect, w
+from support.autobahn_client import connect, w
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -1,4 +1,4 @@
-"""WAMP Advanced Profile, PubSub features (issue 4), end to end.
+"""WAMP Advanced Profile, PubSub features, end to end.
 
 Spec: ``shared/reference/wamp-spec/advanced/pubsub_*.md``.  autobahn-python
 (asyncio) over WebSocket and RawSocket, raw peers (``wamp_raw``) where
@@ -6,7 +6,7 @@ autobahn-python cannot send a message (``disclose_me``: autobahn-python 26 has
 no such PublishOptions) or mishandles one (subscription revocation, see
 ``test_subscription_revocation``).
 
-The node (``anode``, imported from ``test_advanced_rpc``) has fixed
+The node (``anode``, ``support/advanced.py``) has fixed
 identities on extra WebSocket transports (``IDENTITIES``: alice and alice2 =
 member/alice, bob = member/bob, carol = guest/carol, disclose =
 discloser/dave) and an in-memory event store for the ``HISTORY`` topics.
@@ -18,42 +18,10 @@ import asyncio
 from datetime import datetime
 
 import pytest
-from autobahn.wamp.types import PublishOptions, SubscribeOptions
+from autobahn.wamp.types import PublishOptions
 
-from router.test_advanced_rpc import (  # noqa: F401  (ac, anode, raw: fixtures)
-    EVENT, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED, ac, anode, anxt, asilent, raw,
-)
-from interop.test_interop_autobahn import DIAGONAL, TIMEOUT, expect_error, uid, w
-
-
-class Events:
-    """An autobahn event handler that records (args, kwargs, details)."""
-
-    def __init__(self):
-        self.items: list = []
-
-    def __call__(self, *args, details=None, **kwargs):
-        self.items.append((list(args), kwargs, details))
-
-    @property
-    def args(self) -> list:
-        return [a for a, _, _ in self.items]
-
-    async def wait(self, n: int, timeout: float = TIMEOUT) -> list:
-        """Wait until at least ``n`` events arrived."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.items) < n:
-            if loop.time() > deadline:
-                raise TimeoutError(f"expected {n} events, got {self.items!r}")
-            await asyncio.sleep(0.005)
-        return self.items
-
-
-async def subscribe(session, topic, **opts) -> tuple[Events, object]:
-    ev = Events()
-    sub = await w(session.subscribe(ev, topic, options=SubscribeOptions(details_arg="details", **opts)))
-    return ev, sub
+from support.advanced import EVENT, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED, anxt, asilent
+from support.autobahn_client import DIAGONAL, expect_error, subscribe, uid, w
 
 
 # ===========================================================================
@@ -294,7 +262,7 @@ async def test_filtered_retained_event_does_not_hide_the_general_one(ac):
 
 
 # ===========================================================================
-# Event history (pubsub_event_history.md; realm "store" config in test_advanced_rpc.HISTORY)
+# Event history (pubsub_event_history.md; realm "store" config in support/advanced.py, HISTORY)
 
 
 def _rfc3339(ts: str) -> datetime:

@@ -1,21 +1,21 @@
-"""WAMP Advanced Profile, RPC features (issue 4), end to end with clients we did not write.
+"""WAMP Advanced Profile, RPC features, end to end with clients we did not write.
 
 Every assertion follows the spec text in ``shared/reference/wamp-spec/advanced/rpc_*.md``.
 Clients:
 
 * autobahn-python (asyncio) over WebSocket and RawSocket, via the helpers of
-  ``test_interop_autobahn`` (``connect``);
+  ``support/autobahn_client.py`` (``connect``);
 * the raw peers of ``wamp_raw`` where autobahn-python cannot produce a message
   (progressive CALLs, CANCEL with a mode, ``disclose_me``, a callee announcing
   exactly the features a test needs).
 
-The module runs its own node (``advanced_node``): realm ``realm1`` with the
-roles of the default test config plus ``discloser`` (disclose caller and
-publisher), ``member`` and ``guest``, extra WebSocket transports with fixed
-authid/authrole, and an event store (``store`` / ``event-history``).  The
-PubSub and meta API modules import the node config and the helpers from here.
+The module runs its own node (``anode``, ``support/advanced.py``): realm
+``realm1`` with the roles of the default test config plus ``discloser``
+(disclose caller and publisher), ``member`` and ``guest``, extra WebSocket
+transports with fixed authid/authrole, and an event store (``store`` /
+``event-history``).  The PubSub and meta API modules run the same node.
 
-Every test asserts the spec's behaviour (where the issue text and the spec
+Every test asserts the spec's behaviour (where the feature's description and the spec
 disagree, e.g. the call timeout's error URI, the spec wins).
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import time
 
 import pytest
@@ -31,155 +30,11 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions
 
 from support import wamp_raw
-from support.nodes import FULL_PERMS, free_port, node_config, start_node, stop_node
-from interop.test_interop_autobahn import DIAGONAL, TIMEOUT, connect, expect_error, uid, w
-
-ERROR, CALL, CANCEL, RESULT, REGISTER, REGISTERED, UNREGISTERED = 8, 48, 49, 50, 64, 65, 67
-INVOCATION, INTERRUPT, YIELD, WELCOME, ABORT, GOODBYE = 68, 69, 70, 2, 3, 6
-SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED, EVENT, PUBLISH, PUBLISHED = 32, 33, 35, 36, 16, 17
-
-QUIET = 0.3  # how long "nothing arrives" is waited for
-
-# ---------------------------------------------------------------------------
-# the node: roles with disclosure, fixed authids, event history
-
-HISTORY = [
-    {"uri": "com.example.history", "match": "exact", "limit": 100},
-    {"uri": "com.example.history5", "match": "exact", "limit": 5},
-    {"uri": "com.example.hlog.", "match": "prefix", "limit": 100},
-    {"uri": "com.example.hsec", "match": "exact", "limit": 100},
-    {"uri": "com.example.hpage", "match": "exact", "limit": 100},
-    {"uri": "com.example.hbw", "match": "exact", "limit": 100},
-    {"uri": "com.example.hmeta", "match": "exact", "limit": 100},
-]
-
-# extra WebSocket transports: port name -> (authrole, authid)
-IDENTITIES = {
-    "disclose": ("discloser", "dave"),
-    "alice": ("member", "alice"),
-    "alice2": ("member", "alice"),
-    "bob": ("member", "bob"),
-    "carol": ("guest", "carol"),
-}
-
-
-def advanced_config(ports: dict, rs_path: str) -> dict:
-    cfg = copy.deepcopy(node_config(ports, rs_path))
-    worker = cfg["workers"][0]
-    realm = worker["realms"][0]
-    disclosing = dict(FULL_PERMS, disclose={"caller": True, "publisher": True})
-    realm["roles"] += [
-        {"name": "discloser", "permissions": [disclosing]},
-        {"name": "member", "permissions": [FULL_PERMS]},
-        {"name": "guest", "permissions": [FULL_PERMS]},
-    ]
-    realm["store"] = {"type": "memory", "event-history": copy.deepcopy(HISTORY)}
-    for name, (role, authid) in IDENTITIES.items():
-        ports[name] = free_port()  # start_node waits for every port in this dict
-        worker["transports"].append({
-            "type": "websocket",
-            "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports[name]},
-            "serializers": ["json", "msgpack", "cbor"],
-            "auth": {"anonymous": {"type": "static", "role": role, "authid": authid}},
-        })
-    return cfg
-
-
-def identity_url(node, name: str) -> str:
-    return f"ws://127.0.0.1:{node.ports[name]}/"
-
-
-@pytest.fixture(scope="module")
-def anode():
-    n = start_node(advanced_config)
-    yield n
-    stop_node(n)
-
-
-@pytest.fixture
-async def ac(anode):
-    """``await ac(transport="websocket", serializer="json", identity=None)`` -> joined autobahn session."""
-    sessions = []
-
-    async def _connect(transport="websocket", serializer="json", identity=None, **kw):
-        if identity is not None:
-            kw["url"] = identity_url(anode, identity)
-        s = await connect(anode, transport, serializer, **kw)
-        sessions.append(s)
-        return s
-
-    yield _connect
-    for s in sessions:
-        await s.shutdown()
-    anode.assert_alive()
-
-
-# ---------------------------------------------------------------------------
-# raw peers
-
-
-def raw_peer(node, features: dict | None = None, *, transport="rawsocket", serializer="msgpack", url=None,
-             identity=None):
-    """A raw session announcing exactly ``features`` ({role: [feature, ...]}) for all four client roles."""
-    roles = {r: {"features": {f: True for f in (features or {}).get(r, ())}}
-             for r in ("caller", "callee", "publisher", "subscriber")}
-    if identity is not None:
-        transport, url = "websocket", identity_url(node, identity)
-    if transport == "rawsocket":
-        p = wamp_raw.RawSocketPeer(port=node.rawsocket_port, serializer=serializer)
-    else:
-        p = wamp_raw.WebSocketPeer(url or node.ws_url, serializer)
-    reply = p.hello(node.realm, {"roles": roles})
-    assert reply is not None and reply[0] == WELCOME, f"raw join failed: {reply}"
-    p.welcome = reply
-    return p
-
-
-@pytest.fixture
-def raw(anode):
-    """``raw(features, **kw)`` -> joined raw peer, closed after the test."""
-    peers = []
-
-    def _make(features=None, **kw):
-        p = raw_peer(anode, features, **kw)
-        peers.append(p)
-        return p
-
-    yield _make
-    for p in peers:
-        p.close()
-    anode.assert_alive()
-
-
-def nxt(p, timeout: float = TIMEOUT) -> list:
-    """The next message of a raw peer (fails if the router closed the connection)."""
-    m = p.recv(timeout)
-    assert m is not None, "router closed the connection"
-    return m
-
-
-def silent(p, t: float = QUIET) -> None:
-    """Nothing arrives at ``p`` within ``t`` seconds."""
-    try:
-        m = p.recv(t)
-    except TimeoutError:
-        return
-    raise AssertionError(f"unexpected message: {m!r}")
-
-
-def raw_register(p, proc: str, options: dict | None = None) -> int:
-    r = p.request([REGISTER, p.next_id(), options or {}, proc])
-    assert r[0] == REGISTERED, r
-    return r[2]
-
-
-async def anxt(p, timeout: float = TIMEOUT) -> list:
-    return await asyncio.to_thread(nxt, p, timeout)
-
-
-async def asilent(p, t: float = QUIET) -> None:
-    await asyncio.to_thread(silent, p, t)
-
+from support.advanced import (
+    ABORT, CALL, CANCEL, ERROR, INTERRUPT, INVOCATION, RESULT, UNREGISTERED, YIELD, anxt, asilent, nxt,
+    raw_register, silent,
+)
+from support.autobahn_client import DIAGONAL, expect_error, uid, w
 
 CALLEE_CANCEL = {"callee": ["call_canceling", "progressive_call_results"], "caller": ["call_canceling"]}
 PCI = "progressive_call_invocations"
@@ -244,7 +99,7 @@ def test_progressive_results_raw_message_flow(raw):
 def test_progressive_results_forwarded_to_callee_without_call_canceling(raw):
     # docs/decisions.md: by default (as Crossbar.io) a callee without call_canceling (autobahn-js,
     # wampy) may stream; the spec's rule is the realm option strict_progressive_call_results
-    # (tests/test_dealer_progressive.py)
+    # (tests/router/test_dealer_progressive.py)
     caller = raw({"caller": ["progressive_call_results"]})
     callee = raw({"callee": ["progressive_call_results"]})  # no call_canceling
     proc = f"com.adv.progress.nocancel.{uid()}"

@@ -20,7 +20,7 @@ import pytest
 from autobahn.wamp.types import SubscribeOptions
 
 from support import wamp_raw
-from interop.test_interop_autobahn import client, uid, w  # noqa: F401  (client: fixture)
+from support.autobahn_client import uid, w
 
 WELCOME, ERROR, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, EVENT = 2, 8, 16, 17, 32, 33, 36
 ROLES = {"publisher": {}, "subscriber": {}}

@@ -10,10 +10,8 @@ import asyncio
 import pytest
 from autobahn.wamp.types import RegisterOptions
 
-from router.test_advanced_rpc import (  # noqa: F401  (ac, anode, raw: fixtures)
-    CALL, CANCEL, ERROR, INVOCATION, ac, anode, anxt, raw,
-)
-from interop.test_interop_autobahn import uid, w
+from support.advanced import CALL, CANCEL, ERROR, anxt
+from support.autobahn_client import uid, w
 
 
 @pytest.mark.parametrize("transport,serializer", [("websocket", "json"), ("rawsocket-tcp", "msgpack")])

@@ -16,14 +16,13 @@ import asyncio
 import copy
 import time
 
-import psutil
 import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
 
 from support import wamp_raw
-from support.nodes import FULL_PERMS, node_config, start_node, stop_node
-from interop.test_interop_autobahn import connect, uid, w
+from support.nodes import FULL_PERMS, node_config, router_worker, start_node, stop_node
+from support.autobahn_client import connect, uid, w
 
 WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
 MAX_CONCURRENCY = "crossbar.error.max_concurrency_reached"
@@ -62,14 +61,6 @@ async def sessions(bnode):
     for s in made:
         await s.shutdown()
     bnode.assert_alive()
-
-
-def router_worker(node) -> psutil.Process:
-    for p in psutil.Process(node.proc.pid).children(recursive=True):
-        cmd = p.cmdline()
-        if "wampfabric.worker" in cmd and "router" in cmd:
-            return p
-    raise AssertionError("no router worker process found")
 
 
 async def stalled_callee(connect_, realm, proc):

@@ -27,8 +27,10 @@ from autobahn.wamp.types import CallOptions
 
 from support import wamp_raw
 from support.nodes import FULL_PERMS, node_config, start_node, stop_node
-from interop.test_interop_autobahn import connect, uid, w
-from interop.test_interop_js import JS_DIR, NODE, _last_json_line, js_deps, node_flags  # noqa: F401  (js_deps: fixture)
+from support.autobahn_client import connect, uid, w
+from support.js import JS_DIR, NODE, last_json_line, node_flags, require_node
+
+require_node()
 
 STRICT_REALM = "strictprog"
 # WAMPFABRIC_TEST_AGAINST=crossbar runs this module against Crossbar.io (which streams, too); it has no
@@ -78,7 +80,7 @@ class JsCallee:
                 break
             line = raw.decode(errors="replace").strip()
             self.lines.append(line)
-            msg = _last_json_line(line)
+            msg = last_json_line(line)
             if not msg:
                 continue
             if msg.get("status") == "ready" and not self.ready.done():
@@ -101,7 +103,7 @@ class JsCallee:
                 self.proc.kill()
                 await self.proc.wait()
         await self.reader
-        final = _last_json_line("\n".join(self.lines)) or {}
+        final = last_json_line("\n".join(self.lines)) or {}
         final["_exit"] = self.proc.returncode
         final["_stderr"] = (await self.stderr).decode(errors="replace")[-3000:]
         return final

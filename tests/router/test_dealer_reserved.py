@@ -23,7 +23,7 @@ import asyncio
 import pytest
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
-from interop.test_interop_autobahn import client, expect_error, uid, w  # noqa: F401  (client: fixture)
+from support.autobahn_client import expect_error, uid, w
 
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
 

@@ -20,7 +20,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions
 
 from support import wamp_raw
-from interop.test_interop_autobahn import client, uid, w  # noqa: F401  (client: fixture)
+from support.autobahn_client import uid, w
 
 WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
 INVALID_ARGUMENT = "wamp.error.invalid_argument"

@@ -5,7 +5,7 @@ Spec: ``shared/reference/wamp-spec/advanced/meta_api_*.md``,
 ``pubsub_testament.md``, ``payload_passthru_mode.md``, ``features.md``.
 Clients: autobahn-python (asyncio) and the raw peers of ``wamp_raw``.
 
-Runs on its own node (``anode`` from ``test_advanced_rpc``), so session
+Runs on its own node (``anode``, ``support/advanced.py``), so session
 counts and ``kill_all`` only see this module's sessions.
 """
 
@@ -20,24 +20,11 @@ from autobahn.wamp.interfaces import IPayloadCodec
 from autobahn.wamp.types import EncodedPayload, PublishOptions, RegisterOptions, SubscribeOptions
 
 from support import wamp_raw
-from router.test_advanced_rpc import (  # noqa: F401  (ac, anode, raw: fixtures)
-    ABORT, CALL, ERROR, EVENT, INVOCATION, PUBLISH, PUBLISHED, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD, ac, anode,
-    anxt, nxt, raw, raw_register,
+from support.advanced import (
+    ABORT, CALL, ERROR, EVENT, INVOCATION, PUBLISH, PUBLISHED, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD, anxt, nxt,
+    raw_register,
 )
-from test_advanced_pubsub import Events, subscribe
-from interop.test_interop_autobahn import TIMEOUT, expect_error, uid, w
-
-async def until(cond, timeout: float = TIMEOUT, what: str = "condition"):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if loop.time() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.005)
-
+from support.autobahn_client import Events, expect_error, subscribe, uid, until, w
 
 # ===========================================================================
 # Feature announcement (features.md and each feature's "Feature Announcement")

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_advanced_pubsub import subscribe
-from router.test_advanced_rpc import ac, anode  # noqa: F401  (fixtures)
-from interop.test_interop_autobahn import w
-from test_meta_api import until
+from support.autobahn_client import subscribe, until, w
 
 SESSION_KEYS = {"realm", "session", "authid", "authrole", "authmethod", "authprovider", "authextra", "serializer",
                 "transport", "resumed", "resumable", "resume_token"}

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import copy
 
-import psutil
 import pytest
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
-from support.nodes import FULL_PERMS, free_port, node_config, start_node, stop_node
-from test_dealer_pending import router_worker
-from interop.test_interop_autobahn import connect, uid, w
-from node.test_node_check import config, error_lines, router, run_cli, write, ws
+from support.nodes import FULL_PERMS, free_port, node_config, router_worker, start_node, stop_node
+from support.autobahn_client import connect, uid, w
+from support.nodecli import config, error_lines, router, run_cli, write, ws
 from wampfabric.router import store as store_mod
 from wampfabric.router.realm import Router
 from wampfabric.transport.local import connect_local

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from support import wamp_raw
-from support.nodes import FULL_PERMS, start_node, stop_node
+from support.nodes import FULL_PERMS, router_worker, start_node, stop_node
 from wampfabric.client import ApplicationError
 from wampfabric.protocol.uri import MAX_URI_LENGTH
 from wampfabric.router import authorization as authorization_mod
@@ -205,20 +205,6 @@ def one_realm_config(ports, rs_path) -> dict:
             ],
         }],
     }
-
-
-def router_worker(node) -> psutil.Process:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for p in psutil.Process(node.proc.pid).children(recursive=True):
-            try:
-                cmd = p.cmdline()
-            except psutil.NoSuchProcess:
-                continue
-            if "wampfabric.worker" in cmd and "router" in cmd:
-                return p
-        time.sleep(0.1)
-    raise AssertionError("no router worker process")
 
 
 def rss_settled(proc: psutil.Process, limit: int, timeout: float = 10.0) -> int:

@@ -17,7 +17,7 @@ from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOption
 
 from support import wamp_raw
 from support.nodes import node_config, start_node, stop_node
-from interop.test_interop_autobahn import connect, expect_error, uid, w
+from support.autobahn_client import connect, expect_error, uid, w
 
 STRICT_REALM = "strictrealm"
 

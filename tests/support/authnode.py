@@ -1,4 +1,4 @@
-"""Shared by tests/test_auth.py and tests/test_auth_attacks.py: a router node
+"""Shared by tests/auth/test_auth.py and tests/auth/test_auth_attacks.py: a router node
 whose transports cover every authmethod x provider, the credentials it knows,
 and the authenticators behind the ``dynamic`` and ``function`` providers.
 
@@ -423,7 +423,7 @@ def auth_config(ports: dict, rs_path: str, creds: dict) -> dict:
         "workers": [{
             "type": "router",
             # these tests fail hundreds of logins from 127.0.0.1 on purpose: no failure budgets here
-            # (tests/test_auth_throttle.py tests them)
+            # (tests/auth/test_auth_throttle.py tests them)
             "options": {"auth_throttle": {"address_failures": 0, "authid_failures": 0}},
             "realms": [
                 {"name": REALM, "roles": ROLES},

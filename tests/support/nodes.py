@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 
 REPO = Path(__file__).resolve().parents[2]
 # Tests never read ../shared (a user's clone has nothing beside it): reference material a test
@@ -233,3 +235,18 @@ def stop_node(node: Node, timeout: float = 10.0) -> int | None:
     except ProcessLookupError:
         pass
     return proc.returncode
+
+
+def router_worker(node) -> psutil.Process:
+    """The router worker process of a started node (waited for up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for p in psutil.Process(node.proc.pid).children(recursive=True):
+            try:
+                cmd = p.cmdline()
+            except psutil.NoSuchProcess:
+                continue
+            if "wampfabric.worker" in cmd and "router" in cmd:
+                return p
+        time.sleep(0.1)
+    raise AssertionError("no router worker process")

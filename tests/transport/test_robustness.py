@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from support import wamp_raw
-from interop.test_interop_autobahn import connect
+from support.autobahn_client import connect
 from support.wamp_raw import ABORT, CALL, HELLO, WELCOME, RawSocketPeer, WebSocketPeer
 
 PROTOCOL_VIOLATION = "wamp.error.protocol_violation"

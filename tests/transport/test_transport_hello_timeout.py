@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from support.nodes import node_config, start_node, stop_node
-from interop.test_interop_autobahn import connect as autobahn_connect
+from support.autobahn_client import connect as autobahn_connect
 from support.wamp_raw import RawSocketPeer, WebSocketPeer, rawsocket_handshake_bytes, recv_exactly
 
 HELLO_TIMEOUT_MS = 700

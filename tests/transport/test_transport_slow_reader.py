@@ -15,11 +15,10 @@ import socket
 import struct
 import time
 
-import psutil
 import pytest
 
-from support.nodes import node_config, start_node, stop_node
-from transport.test_tls import client_ctx, ed_key, pki, tls_node  # noqa: F401  (fixtures of the TLS node)
+from support.nodes import node_config, router_worker, start_node, stop_node
+from support.tls import client_ctx
 from support.wamp_raw import RawSocketPeer, _Peer, encode, rawsocket_handshake_bytes, recv_exactly
 
 BOUND = 4 * 1024 * 1024
@@ -38,13 +37,6 @@ def bounded_node():
     n = start_node(bounded_config)
     yield n
     stop_node(n)
-
-
-def router_worker(node) -> psutil.Process:
-    for child in psutil.Process(node.proc.pid).children(recursive=True):
-        if "--type" in child.cmdline() and "router" in child.cmdline():
-            return child
-    raise AssertionError("no router worker process")
 
 
 def rs_frame(msg) -> bytes:
@@ -186,7 +178,7 @@ def test_a_reading_subscriber_gets_every_event_in_order(bounded_node):
 
 
 def tls_rawsocket_peer(node, pki, rcvbuf: int | None = None) -> RawSocketPeer:
-    """A RawSocketPeer (JSON) over TLS to the TLS RawSocket port of test_tls's node."""
+    """A RawSocketPeer (JSON) over TLS to the TLS RawSocket port of the TLS node (support/tls.py)."""
     raw = socket.create_connection(("127.0.0.1", node.ports["rs"]), timeout=10)
     if rcvbuf:
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from support.nodes import free_port, start_node, stop_node
-from interop.test_interop_autobahn import connect
+from support.autobahn_client import connect
 
 
 @pytest.fixture(scope="module")
