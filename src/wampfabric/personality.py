@@ -6,12 +6,19 @@ extended personality (``edge``, ``master``) can add types without the core
 knowing them (design document, "Crossbar.io Pluggability Overview").
 
 - ``NATIVE_WORKERS``: native worker types (a process running
-  ``python -m wampfabric.worker --type T``): log name, controller class
-  (qualified name, imported in the worker process) and options checker;
+  ``python -m wampfabric.worker --type T``): log name, worker class
+  (``class``: a ``worker.native.NativeWorker`` subclass by qualified name,
+  imported in the worker process only) and options checker;
 - ``WORKER_CHECKERS``: config checkers of all worker types (native + guest);
-- ``WORKER_BOOTERS``: for worker types beyond router/container/guest, an
-  ``async boot(node, worker_id, worker_config)`` applying the config after
-  ``crossbar.start_worker``;
+- ``WORKER_BOOTERS``: how the node boots each worker type (router, container,
+  guest and any other) from its config: ``async boot(node, worker_id,
+  worker_config)`` starts it through the management API
+  (``crossbar.start_worker``) and applies the rest of its config (realms,
+  transports, components ...) as a remote manager would; also used to
+  restart a worker;
+- ``NODE_EXTENSIONS``: what the node runs beside its workers (an edge node's
+  uplink to its master, a master's services), by composition: the node is
+  the same ``Node`` for every personality;
 - ``ROUTER_TRANSPORTS`` / ``ROUTER_TRANSPORT_CHECKERS``;
 - ``WEB_SERVICE_FACTORIES`` / ``WEB_SERVICE_CHECKERS``;
 - ``AUTH_METHODS``: authentication methods (authmethod -> implementation).
@@ -19,13 +26,62 @@ knowing them (design document, "Crossbar.io Pluggability Overview").
 Adding a web service type is: write a checker ``check(config, path,
 personality)`` (raise ``ConfigError``) and a ``WebService`` subclass, then
 register both in a ``Personality`` subclass (see docs/architecture.md).
+
+Node extensions
+---------------
+
+``NODE_EXTENSIONS`` lists factories (a class, or any callable taking no
+argument); the node calls each once per start and gets an object with two
+coroutine methods::
+
+    class Uplink:
+        async def start(self, node) -> None: ...   # node: node.node.Node
+        async def stop(self) -> None: ...
+
+The node starts them in the listed order once its management router is up,
+the node controller's session (``node.controller.session``) is attached and
+the management socket (if configured) listens -- before the workers of the
+config boot, so an extension sees every worker's management events.  It
+stops them in the reverse order after it has stopped the workers (each
+within ``controller.options.shutdown_timeout``).  An extension whose
+``start`` raises fails the node's start: the error is logged (``Node could
+not start: ...``), what has started is stopped, and the node exits with 1.
+An error in ``stop`` is logged and the other extensions still stop.
 """
 
 from __future__ import annotations
 
 from .config import checkconfig
+from .common.management import worker_prefix
 from .router import auth
 from .transport import listeners, web
+
+
+async def boot_guest_worker(node, worker_id: str, config: dict) -> None:
+    """A guest is started with its whole worker config; there is nothing to apply afterwards."""
+    await node.controller.session.call("crossbar.start_worker", worker_id, "guest", config)
+
+
+async def boot_router_worker(node, worker_id: str, config: dict) -> None:
+    """A router worker: its realms (with their roles), transports and router components."""
+    call = node.controller.session.call
+    await call("crossbar.start_worker", worker_id, "router", config.get("options", {}))
+    prefix = worker_prefix(worker_id)
+    for n, realm in enumerate(config.get("realms", []), 1):
+        await call(f"{prefix}.start_router_realm", realm.get("id") or f"realm{n:03d}", realm)
+    for n, transport in enumerate(config.get("transports", []), 1):
+        await call(f"{prefix}.start_router_transport", transport.get("id") or f"transport{n:03d}", transport)
+    for n, comp in enumerate(config.get("components", []), 1):
+        await call(f"{prefix}.start_router_component", comp.get("id") or f"component{n:03d}", comp)
+
+
+async def boot_container_worker(node, worker_id: str, config: dict) -> None:
+    """A container worker: its components."""
+    call = node.controller.session.call
+    await call("crossbar.start_worker", worker_id, "container", config.get("options", {}))
+    prefix = worker_prefix(worker_id)
+    for n, comp in enumerate(config.get("components", []), 1):
+        await call(f"{prefix}.start_component", comp.get("id") or f"component{n:03d}", comp)
 
 
 class Personality:
@@ -36,12 +92,12 @@ class Personality:
     NATIVE_WORKERS = {
         "router": {
             "logname": "Router",
-            "controller": "wampfabric.worker.router.RouterController",
+            "class": "wampfabric.worker.router.RouterWorker",
             "checkconfig_options": checkconfig.check_router_worker_options,
         },
         "container": {
             "logname": "Container",
-            "controller": "wampfabric.worker.container.ContainerController",
+            "class": "wampfabric.worker.container.ContainerWorker",
             "checkconfig_options": checkconfig.check_container_worker_options,
         },
     }
@@ -50,7 +106,12 @@ class Personality:
         "container": checkconfig.check_container_worker,
         "guest": checkconfig.check_guest_worker,
     }
-    WORKER_BOOTERS: dict = {}
+    WORKER_BOOTERS = {
+        "router": boot_router_worker,
+        "container": boot_container_worker,
+        "guest": boot_guest_worker,
+    }
+    NODE_EXTENSIONS: tuple = ()
 
     ROUTER_TRANSPORTS = {
         "websocket": listeners.WebSocketRouterTransport,

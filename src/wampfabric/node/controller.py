@@ -25,18 +25,16 @@ import time
 from .. import __version__
 from ..client.session import ApplicationError
 from ..transport.local import connect_local
+from ..common.management import NODE_PREFIX, register_procedures, worker_prefix
 from ..common.monitor import ProcessMonitor, process_info, process_stats, system_stats, typed_process_stats
 from ..common.timefmt import utcstr
 from ..config import checkconfig
 from ..config.checkconfig import ConfigError
+from ..protocol.crossbar_errors import (CANNOT_START, INVALID_ARGUMENT, INVALID_CONFIGURATION, NO_SUCH_WORKER,
+                                        SHUTDOWN_REQUESTED, WORKER_ALREADY_RUNNING)
 from .process import GuestGroups, GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT
 
 log = logging.getLogger("wampfabric.node")
-
-PROCEDURES = (
-    "get_status", "get_system_stats", "shutdown", "get_workers", "get_worker", "start_worker", "stop_worker",
-    "get_worker_log", "get_process_info", "get_process_stats", "get_process_monitor",
-)
 
 NODE_SHUTDOWN_ON_SHUTDOWN_REQUESTED = "shutdown_on_shutdown_requested"
 NODE_SHUTDOWN_ON_WORKER_EXIT = "shutdown_on_worker_exit"
@@ -46,9 +44,10 @@ NODE_SHUTDOWN_ON_LAST_WORKER_EXIT = "shutdown_on_last_worker_exit"
 
 def worker_role(worker_id: str) -> dict:
     """The authrole of a native worker on realm ``crossbar``: its own procedures and events only."""
-    prefix = f"crossbar.worker.{worker_id}."
+    name = worker_prefix(worker_id)
+    prefix = name + "."
     return {
-        "name": f"crossbar.worker.{worker_id}",
+        "name": name,
         "permissions": [
             {"uri": "", "match": "prefix", "allow": {"call": True, "subscribe": True}},
             {"uri": prefix, "match": "prefix",
@@ -57,7 +56,30 @@ def worker_role(worker_id: str) -> dict:
     }
 
 
+class GuestProcedures:
+    """What the node answers for a guest, which is no WAMP session: its process statistics."""
+
+    PROCEDURES = ("get_process_stats", "get_process_monitor")
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.monitor = ProcessMonitor("guest", proc.pid)
+
+    def get_process_stats(self, details=None) -> dict:
+        return typed_process_stats("guest", self.proc)
+
+    def get_process_monitor(self, details=None) -> dict:
+        return self.monitor.poll()
+
+
 class NodeController:
+    """The node controller's management session (``crossbar.*``) and its workers."""
+
+    PROCEDURES = (
+        "get_status", "get_system_stats", "shutdown", "get_workers", "get_worker", "start_worker", "stop_worker",
+        "get_worker_log", "get_process_info", "get_process_stats", "get_process_monitor",
+    )
+
     def __init__(self, node):
         self.node = node
         self.session = None
@@ -73,8 +95,7 @@ class NodeController:
     async def start(self) -> None:
         self.session = await connect_local(self.node.router, self.node.realm_name, role="trusted",
                                            authid="controller", peer="controller")
-        for name in PROCEDURES:
-            await self.session.register(f"crossbar.{name}", getattr(self, name), details=True)
+        await register_procedures(self.session, NODE_PREFIX, self)
         await self.session.subscribe("crossbar.worker..on_worker_ready", self._on_worker_ready,
                                      options={"match": "wildcard"})
         # a worker asked to shut down through its own procedure exits as requested (no policy applies)
@@ -149,7 +170,7 @@ class NodeController:
     def _worker(self, worker_id: str):
         w = self.workers.get(worker_id)
         if w is None:
-            raise ApplicationError("crossbar.error.no_such_worker", f"no worker with ID '{worker_id}'")
+            raise ApplicationError(NO_SUCH_WORKER, f"no worker with ID '{worker_id}'")
         return w
 
     def get_worker(self, worker_id: str, include_stats: bool = False, details=None) -> dict:
@@ -169,7 +190,7 @@ class NodeController:
     def get_worker_log(self, worker_id: str, limit: int = 100, details=None) -> list:
         w = self.workers.get(worker_id) or self.exited.get(worker_id)
         if w is None:
-            raise ApplicationError("crossbar.error.no_such_worker", f"no worker with ID '{worker_id}'")
+            raise ApplicationError(NO_SUCH_WORKER, f"no worker with ID '{worker_id}'")
         return w.get_log(limit)
 
     async def start_worker(self, worker_id: str, worker_type: str, worker_options: dict | None = None,
@@ -178,13 +199,12 @@ class NodeController:
         who = (details or {}).get("caller")
         problem = checkconfig.worker_id_problem(worker_id)
         if problem:
-            raise ApplicationError("crossbar.error.invalid_argument",
-                                   f"invalid worker ID {str(worker_id)[:100]!r}: {problem}")
+            raise ApplicationError(INVALID_ARGUMENT, f"invalid worker ID {str(worker_id)[:100]!r}: {problem}")
         if worker_id in self.workers:
-            raise ApplicationError("crossbar.error.worker_already_running",
+            raise ApplicationError(WORKER_ALREADY_RUNNING,
                                    f"a worker with ID '{worker_id}' is already running (or starting)")
         if self.shutdown_requested:
-            raise ApplicationError("crossbar.error.shutdown_requested", "the node is shutting down")
+            raise ApplicationError(SHUTDOWN_REQUESTED, "the node is shutting down")
         personality = self.node.personality
         config = worker_options if worker_options is not None else {}
         if worker_type == "guest":
@@ -193,19 +213,18 @@ class NodeController:
             try:
                 checkconfig.check_guest_worker(config, "worker", personality)
             except ConfigError as e:
-                raise ApplicationError("crossbar.error.invalid_configuration", str(e)) from None
+                raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
             worker = GuestWorkerProcess(self, worker_id, config, who)
         elif worker_type in personality.NATIVE_WORKERS:
             try:
                 checkconfig.check_native_worker_options(worker_type, config, "options", personality)
             except ConfigError as e:
-                raise ApplicationError("crossbar.error.invalid_configuration", str(e)) from None
+                raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
             worker = NativeWorkerProcess(self, worker_id, worker_type, config, who,
                                          logname=personality.NATIVE_WORKERS[worker_type]["logname"])
         else:
             known = ", ".join(sorted([*personality.NATIVE_WORKERS, "guest"]))
-            raise ApplicationError("crossbar.error.invalid_configuration",
-                                   f"invalid worker type '{worker_type}' (available: {known})")
+            raise ApplicationError(INVALID_CONFIGURATION, f"invalid worker type '{worker_type}' (available: {known})")
 
         self.workers[worker_id] = worker
         starting = {"id": worker_id, "type": worker.TYPE, "status": worker.status, "created": utcstr(worker.created),
@@ -230,13 +249,13 @@ class NodeController:
             if worker.pid is not None and not worker.exited.done():
                 worker.stop_requested = True
                 worker.signal(signal.SIGKILL)
-            self.node.management_realm.remove_role(f"crossbar.worker.{worker_id}")
+            self.node.management_realm.remove_role(worker_prefix(worker_id))
             if isinstance(e, asyncio.TimeoutError):
                 msg = f"{worker.TYPE} worker '{worker_id}' was not ready within {READY_TIMEOUT}s"
             else:
                 msg = f"{worker.TYPE} worker '{worker_id}' could not start: {e}"
             log.error("%s", msg)
-            raise ApplicationError("crossbar.error.cannot_start", msg, worker.get_log(20)) from None
+            raise ApplicationError(CANNOT_START, msg, worker.get_log(20)) from None
         worker.status = "started"
         worker.started = time.time()
         info = {"id": worker_id, "type": worker.TYPE, "status": worker.status, "started": utcstr(worker.started),
@@ -263,20 +282,10 @@ class NodeController:
         import psutil
 
         try:
-            proc = psutil.Process(worker.pid)
-            monitor = ProcessMonitor("guest", worker.pid)
+            procedures = GuestProcedures(psutil.Process(worker.pid))
         except psutil.NoSuchProcess:
             return  # it has exited already (a guest may just start something and end): it is reported as ended
-
-        def stats(details=None):
-            return typed_process_stats("guest", proc)
-
-        prefix = f"crossbar.worker.{worker.id}"
-        worker.registrations = [
-            await self.session.register(f"{prefix}.get_process_stats", stats, details=True),
-            await self.session.register(f"{prefix}.get_process_monitor", lambda details=None: monitor.poll(),
-                                        details=True),
-        ]
+        worker.registrations = await register_procedures(self.session, worker_prefix(worker.id), procedures)
 
     async def _unregister_guest_procedures(self, worker) -> None:
         for reg in getattr(worker, "registrations", ()):
@@ -293,7 +302,7 @@ class NodeController:
             del self.workers[worker.id]
         self.exited[worker.id] = worker
         if worker.TYPE != "guest":
-            self.node.management_realm.remove_role(f"crossbar.worker.{worker.id}")
+            self.node.management_realm.remove_role(worker_prefix(worker.id))
         else:
             asyncio.ensure_future(self._unregister_guest_procedures(worker))
         code = worker.exit_code

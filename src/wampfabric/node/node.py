@@ -12,13 +12,15 @@ controller.  It
    ``controller.transport`` asks for a Unix socket in the node directory
    (``management.py``);
 4. attaches the ``NodeController`` session through the function-call
-   transport and boots the workers of the config by calling the management
-   API (``crossbar.start_worker``, then ``crossbar.worker.<id>.start_*``),
+   transport, starts the personality's node extensions (``NODE_EXTENSIONS``,
+   see ``personality.py``) and boots the workers of the config through the
+   personality's ``WORKER_BOOTERS``, which call the management API
+   (``crossbar.start_worker``, then ``crossbar.worker.<id>.start_*``),
    exactly as a remote manager would;
 5. publishes ``crossbar.on_ready`` and runs until SIGTERM/SIGINT,
-   ``crossbar.shutdown`` or a shutdown trigger; then it stops all workers
-   (SIGTERM, SIGKILL after a timeout), publishes ``crossbar.on_shutdown``
-   and removes the pid file.
+   ``crossbar.shutdown`` or a shutdown trigger; then it publishes
+   ``crossbar.on_shutdown``, stops all workers (SIGTERM, SIGKILL after a
+   timeout), then its extensions, and removes the pid file.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import signal
 from pathlib import Path
 
 from ..client.session import ApplicationError
+from ..protocol.crossbar_errors import INVALID_CONFIGURATION
 from ..router.realm import Router
 from . import pidfile
 from ..config.checkconfig import ConfigError, config_errors
@@ -41,6 +44,10 @@ log = logging.getLogger("wampfabric.node")
 
 MANAGEMENT_REALM = "crossbar"
 DEFAULT_WORKER_STOP_TIMEOUT = 10.0
+
+
+class ExtensionError(Exception):
+    """A node extension could not start."""
 
 
 def management_realm_config() -> dict:
@@ -68,6 +75,7 @@ class Node:
         self.management_realm = None
         self.controller: NodeController | None = None
         self.management = None
+        self.extensions: list = []  # the personality's node extensions that have started, in order
         self.worker_configs: dict[str, dict] = {}
         self.shutdown_triggers: list[str] = [NODE_SHUTDOWN_ON_WORKER_EXIT]
         self.worker_stop_timeout = DEFAULT_WORKER_STOP_TIMEOUT
@@ -110,6 +118,14 @@ class Node:
 
             self.management = ManagementSocket(self, tcfg)
             await self.management.start()
+        for factory in self.personality.NODE_EXTENSIONS:
+            ext = factory()
+            try:
+                await ext.start(self)
+            except Exception as e:
+                raise ExtensionError(f"node extension {type(ext).__name__}: {type(e).__name__}: {e}") from None
+            self.extensions.append(ext)
+            log.info("Node extension %s started", type(ext).__name__)
 
     def _next_id(self, kind: str) -> str:
         self._counters[kind] = self._counters.get(kind, 0) + 1
@@ -133,31 +149,15 @@ class Node:
                  ", ".join(f"{n} {k}" for k, n in started.items()) or "none")
 
     async def boot_worker(self, worker_id: str, worker_cfg: dict) -> None:
-        """Start one worker and everything its config describes (also used to restart it)."""
-        call = self.controller.session.call
+        """Start one worker and everything its config describes (also used to restart it), through
+        the personality's booter of its type."""
         wtype = worker_cfg["type"]
-        if wtype == "guest":
-            await call("crossbar.start_worker", worker_id, "guest", worker_cfg)
-            return
-        await call("crossbar.start_worker", worker_id, wtype, worker_cfg.get("options", {}))
-        prefix = f"crossbar.worker.{worker_id}"
-        if wtype == "router":
-            n = 0
-            for realm in worker_cfg.get("realms", []):
-                n += 1
-                await call(f"{prefix}.start_router_realm", realm.get("id") or f"realm{n:03d}", realm)
-            for n, transport in enumerate(worker_cfg.get("transports", []), 1):
-                await call(f"{prefix}.start_router_transport", transport.get("id") or f"transport{n:03d}",
-                           transport)
-            for n, comp in enumerate(worker_cfg.get("components", []), 1):
-                await call(f"{prefix}.start_router_component", comp.get("id") or f"component{n:03d}", comp)
-        elif wtype == "container":
-            for n, comp in enumerate(worker_cfg.get("components", []), 1):
-                await call(f"{prefix}.start_component", comp.get("id") or f"component{n:03d}", comp)
-        else:
-            booter = self.personality.WORKER_BOOTERS.get(wtype)
-            if booter is not None:
-                await booter(self, worker_id, worker_cfg)
+        booter = self.personality.WORKER_BOOTERS.get(wtype)
+        if booter is None:
+            known = ", ".join(sorted(self.personality.WORKER_BOOTERS))
+            raise ApplicationError(INVALID_CONFIGURATION,
+                                   f"worker '{worker_id}': no booter for worker type '{wtype}' (available: {known})")
+        await booter(self, worker_id, worker_cfg)
 
     # -- stop ----------------------------------------------------------------------------------
 
@@ -194,10 +194,24 @@ class Node:
             # what guests that exited earlier left in their process groups
             await ctl.guest_groups.end_all(self.worker_stop_timeout)
             await ctl.guest_groups.close()
+        await self._stop_extensions()
         if self.management is not None:
             await self.management.stop()
         if self._stopped is not None:
             self._stopped.set()
+
+    async def _stop_extensions(self) -> None:
+        while self.extensions:
+            ext = self.extensions.pop()
+            name = type(ext).__name__
+            try:
+                await asyncio.wait_for(ext.stop(), self.worker_stop_timeout)
+            except asyncio.TimeoutError:
+                log.error("Node extension %s did not stop within %ss", name, self.worker_stop_timeout)
+            except Exception as e:
+                log.error("Node extension %s failed to stop: %s: %s", name, type(e).__name__, e)
+            else:
+                log.info("Node extension %s stopped", name)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -246,7 +260,7 @@ def run_node(personality, cbdir: Path, config_name: str | None = None, loglevel:
         try:
             await node.start()
             await node.boot_from_config()
-        except (ApplicationError, OSError) as e:
+        except (ApplicationError, ExtensionError, OSError) as e:
             if node._shutting_down:  # a signal (or crossbar.shutdown) during the boot
                 await node.shutdown()
                 return node.exit_code

@@ -46,6 +46,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..common.management import worker_prefix
 from ..common.pdeathsig import set_pdeathsig
 from ..common.timefmt import utcstr
 
@@ -243,6 +244,7 @@ class WorkerProcess:
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
         self.exited: asyncio.Future = asyncio.get_running_loop().create_future()
         self._readers: list[asyncio.Task] = []
+        self._log_topic = f"{worker_prefix(worker_id)}.on_log"
 
     @property
     def options(self) -> dict:
@@ -277,7 +279,7 @@ class WorkerProcess:
             line = f"{ts} {self._prefix()} {line}"
         self.log_lines.append(line)
         log.info(line, extra={"raw": True})
-        self.controller.publish(f"crossbar.worker.{self.id}.on_log", line)
+        self.controller.publish(self._log_topic, line)
 
     def get_log(self, limit: int | None = None) -> list:
         lines = list(self.log_lines)

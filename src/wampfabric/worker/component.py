@@ -36,10 +36,12 @@ import time
 
 from ..client.session import ApplicationError
 from ..common.timefmt import utcstr
+from ..protocol import errors as E
+from ..protocol.crossbar_errors import CANNOT_START, CLASS_IMPORT_FAILED, INVALID_CONFIGURATION
 
 log = logging.getLogger("wampfabric.worker.component")
 
-CLEAN_REASONS = ("wamp.close.normal", "wamp.close.goodbye_and_out")
+CLEAN_REASONS = (E.CLOSE_NORMAL, E.GOODBYE_AND_OUT)
 
 JOIN_TIMEOUT = 30.0
 
@@ -47,25 +49,23 @@ JOIN_TIMEOUT = 30.0
 def _import(qualname: str, what: str):
     modname, _, attr = qualname.rpartition(".")
     if not modname:
-        raise ApplicationError("crossbar.error.invalid_configuration",
+        raise ApplicationError(INVALID_CONFIGURATION,
                                f"{what} '{qualname}' must be a qualified name (module.attribute)")
     try:
         mod = importlib.import_module(modname)
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] == "twisted":  # a Twisted-flavoured component
-            raise ApplicationError("crossbar.error.class_import_failed",
-                                   f"{what} '{qualname}' needs Twisted, which is not installed: "
+            raise ApplicationError(CLASS_IMPORT_FAILED, f"{what} '{qualname}' needs Twisted, which is not installed: "
                                    f"pip install 'wampfabric[twisted]'") from None
-        raise ApplicationError("crossbar.error.class_import_failed",
+        raise ApplicationError(CLASS_IMPORT_FAILED,
                                f"cannot import module '{modname}' for {what} '{qualname}': {type(e).__name__}: {e}") from None
     except Exception as e:
-        raise ApplicationError("crossbar.error.class_import_failed",
+        raise ApplicationError(CLASS_IMPORT_FAILED,
                                f"cannot import module '{modname}' for {what} '{qualname}': {type(e).__name__}: {e}") from None
     try:
         return getattr(mod, attr)
     except AttributeError:
-        raise ApplicationError("crossbar.error.class_import_failed",
-                               f"module '{modname}' has no attribute '{attr}'") from None
+        raise ApplicationError(CLASS_IMPORT_FAILED, f"module '{modname}' has no attribute '{attr}'") from None
 
 
 def add_pythonpath(paths, cbdir) -> None:
@@ -92,7 +92,7 @@ def make_session_factory(config: dict):
     if kind == "class":
         cls = _import(config["classname"], "class")
         if not isinstance(cls, type) or not hasattr(cls, "onJoin"):
-            raise ApplicationError("crossbar.error.invalid_configuration",
+            raise ApplicationError(INVALID_CONFIGURATION,
                                    f"'{config['classname']}' is not an ApplicationSession class")
         return cls, ("twisted" if is_twisted_class(cls) else "asyncio")
     if kind == "function":
@@ -107,7 +107,7 @@ def make_session_factory(config: dict):
             return s
 
         return make, "asyncio"
-    raise ApplicationError("crossbar.error.invalid_configuration", f"invalid component type '{kind}'")
+    raise ApplicationError(INVALID_CONFIGURATION, f"invalid component type '{kind}'")
 
 
 def _serializers(names, flavour: str):
@@ -341,8 +341,7 @@ class ComponentRunner:
         except Exception as e:
             self._fail(f"cannot connect: {type(e).__name__}: {e}")
             self.status = "failed"
-            raise ApplicationError("crossbar.error.cannot_start",
-                                   f"component '{self.id}': {self.error}") from None
+            raise ApplicationError(CANNOT_START, f"component '{self.id}': {self.error}") from None
         deadline = loop.time() + JOIN_TIMEOUT
         while not self._joined.done():
             # the connection may close before any session exists (e.g. a refused handshake)
@@ -354,7 +353,7 @@ class ComponentRunner:
                                           if loop.time() <= deadline else f"did not join within {JOIN_TIMEOUT}s"))
                 self.status = "failed"
                 self._close_transport()
-                raise ApplicationError("crossbar.error.cannot_start", f"component '{self.id}': {self.error}")
+                raise ApplicationError(CANNOT_START, f"component '{self.id}': {self.error}")
         self._joined.result()
 
     def _transport_closed(self) -> bool:
@@ -394,8 +393,7 @@ class ComponentRunner:
             self._fail("connection lost")
         self.status = "failed" if self.failed else "stopped"
         if self._joined is not None and not self._joined.done():
-            self._joined.set_exception(ApplicationError("crossbar.error.cannot_start",
-                                                        f"component '{self.id}': {self.error}"))
+            self._joined.set_exception(ApplicationError(CANNOT_START, f"component '{self.id}': {self.error}"))
             self._joined.exception()  # retrieved: no "never retrieved" warning
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)

@@ -1,4 +1,4 @@
-"""The container worker: ``ContainerController`` runs application components
+"""The container worker: ``ContainerWorker`` runs application components
 (see ``component.py``), each connecting to a router through its configured
 transport.
 
@@ -26,7 +26,8 @@ import logging
 from ..client.session import ApplicationError
 from ..config import checkconfig
 from .component import ComponentRunner, add_pythonpath, client_connector, make_session_factory
-from .controller import WorkerController, check_or_raise
+from ..protocol.crossbar_errors import ALREADY_RUNNING, CANNOT_START, INVALID_CONFIGURATION, NO_SUCH_OBJECT
+from .native import NativeWorker, check_or_raise
 
 log = logging.getLogger("wampfabric.worker.container")
 
@@ -41,8 +42,7 @@ def install_twisted_reactor() -> None:
         from twisted.internet import reactor
 
         if type(reactor).__name__ != "AsyncioSelectorReactor":
-            raise ApplicationError("crossbar.error.cannot_start",
-                                   f"a Twisted reactor ({type(reactor).__name__}) is already installed")
+            raise ApplicationError(CANNOT_START, f"a Twisted reactor ({type(reactor).__name__}) is already installed")
         return
     from twisted.internet import asyncioreactor
 
@@ -57,11 +57,11 @@ def install_twisted_reactor() -> None:
     reactor.fireSystemEvent("startup")
 
 
-class ContainerController(WorkerController):
+class ContainerWorker(NativeWorker):
     WORKER_TYPE = "container"
     LOGNAME = "Container"
 
-    PROCEDURES = WorkerController.PROCEDURES + (
+    PROCEDURES = NativeWorker.PROCEDURES + (
         "get_components", "get_component", "start_component", "stop_component", "restart_component",
     )
 
@@ -93,13 +93,12 @@ class ContainerController(WorkerController):
     def get_component(self, component_id: str, details=None) -> dict:
         c = self.components.get(component_id)
         if c is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no component with ID '{component_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no component with ID '{component_id}'")
         return c.marshal()
 
     async def start_component(self, component_id: str, config: dict, details=None) -> dict:
         if component_id in self.components:
-            raise ApplicationError("crossbar.error.already_running",
-                                   f"a component with ID '{component_id}' is already running")
+            raise ApplicationError(ALREADY_RUNNING, f"a component with ID '{component_id}' is already running")
         check_or_raise(checkconfig.check_container_component, config, "component")
         flavour = "asyncio"
         if config["type"] == "class":
@@ -110,7 +109,7 @@ class ContainerController(WorkerController):
         if self.flavour is None:
             self.flavour = flavour
         elif self.flavour != flavour:
-            raise ApplicationError("crossbar.error.invalid_configuration",
+            raise ApplicationError(INVALID_CONFIGURATION,
                                    f"component '{component_id}' is {flavour}-flavoured, but this container runs "
                                    f"{self.flavour} components; use another container")
         runner = ComponentRunner(component_id, config, self.cbdir, client_connector(config, self.cbdir, flavour),
@@ -133,7 +132,7 @@ class ContainerController(WorkerController):
             h.cancel()
         runner = self.components.pop(component_id, None)
         if runner is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no component with ID '{component_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no component with ID '{component_id}'")
         await runner.stop()
         info = runner.marshal()
         self.publish("on_component_stop", info)
@@ -143,7 +142,7 @@ class ContainerController(WorkerController):
     async def restart_component(self, component_id: str, details=None) -> dict:
         runner = self.components.get(component_id)
         if runner is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no component with ID '{component_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no component with ID '{component_id}'")
         await self.stop_component(component_id)
         return await self.start_component(component_id, runner.config)
 

@@ -11,7 +11,8 @@ router1 --cbdir DIR --node NODE_ID --wamp-fds R,W --controller-pid PID``
    already carry ``[Router    1234]``; anything else the process prints is
    prefixed by the controller);
 3. joins realm ``crossbar`` on the node management router over the pipes
-   ``--wamp-fds`` (see ``transport/stdio.py``) and runs its controller until
+   ``--wamp-fds`` (see ``transport/stdio.py``) and runs its worker object
+   (the type's class in the personality's ``NATIVE_WORKERS``, e.g. ``RouterWorker``) until
    ``shutdown`` is called, SIGTERM arrives, or the pipe reaches end of file
    (the controller is gone): then it releases everything and exits.
 """
@@ -101,19 +102,19 @@ async def run(args, personality, wtype, options: dict, rfd: int, wfd: int) -> in
     except Exception as e:
         log.error("cannot join the node management realm: %s", e)
         return 1
-    cls = wtype["controller"]
+    cls = wtype["class"]
     if isinstance(cls, str):
         import importlib
 
         mod, _, name = cls.rpartition(".")
         cls = getattr(importlib.import_module(mod), name)
-    ctl = cls(session, args.id, args.node, args.cbdir, personality, options)
+    worker = cls(session, args.id, args.node, args.cbdir, personality, options)
 
     def on_sigterm():
         # a second SIGTERM (e.g. to the whole process group and from the controller) changes
         # nothing: the stop already runs, bounded by STOP_TIMEOUT
-        ctl._shutdown_requested = True
-        ctl.request_exit(0, "SIGTERM received")
+        worker._shutdown_requested = True
+        worker.request_exit(0, "SIGTERM received")
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     if args.type == "router":
@@ -121,17 +122,17 @@ async def run(args, personality, wtype, options: dict, rfd: int, wfd: int) -> in
 
         # before the transports start: their write coalescers pick up the poller
         busypoll.install(loop, options.get("busy_poll_us", busypoll.DEFAULT_MAX_US))
-    session.on_leave.append(lambda reason: ctl.request_exit(1, f"lost the node controller ({reason})"))
+    session.on_leave.append(lambda reason: worker.request_exit(1, f"lost the node controller ({reason})"))
     try:
-        await ctl.start()
+        await worker.start()
     except Exception as e:
         log.error("worker start failed: %s: %s", type(e).__name__, e)
         return 1
     if args.type == "router":
         tune_gc()
-    code = await ctl.wait()
+    code = await worker.wait()
     # a stop that hangs must not keep an orphan alive
     loop.call_later(STOP_TIMEOUT, os._exit, code or 1)
-    await ctl.stop()
+    await worker.stop()
     log.info("%s worker '%s' stopped (exit code %d)", wtype["logname"], args.id, code)
     return code

@@ -1,11 +1,13 @@
-"""The worker controller: the management session of a native worker.
+"""The native worker: the management and runtime object of a native worker process.
 
 Each native worker process joins realm ``crossbar`` on the node management
 router (over its stdio pipes) with one ``ClientSession`` and registers its
 procedures under ``crossbar.worker.<worker_id>.``; management events go out
 under the same prefix (design document, "Worker Controllers" and
-"Management Events").  Subclasses (``RouterController``,
-``ContainerController``) add their procedures to ``PROCEDURES``.
+"Management Events").  ``NativeWorker`` is the base of the worker types
+(``RouterWorker``, ``ContainerWorker``), which add their procedures to
+``PROCEDURES`` and run what the type runs.  (Crossbar.io calls these classes
+``*Controller``; here "controller" is only the node controller.)
 """
 
 from __future__ import annotations
@@ -17,19 +19,17 @@ import sys
 import time
 
 from ..client.session import ApplicationError
+from ..common.management import register_procedures, worker_prefix
 from ..common.monitor import ProcessMonitor, process_info, typed_process_stats
 from ..common.timefmt import utcstr
 from ..config.checkconfig import ConfigError
+from ..protocol.crossbar_errors import INVALID_CONFIGURATION
 
 log = logging.getLogger("wampfabric.worker")
 
 
-def invalid_config(e: Exception) -> ApplicationError:
-    return ApplicationError("crossbar.error.invalid_configuration", str(e))
-
-
-class WorkerController:
-    """Base of all native worker controllers."""
+class NativeWorker:
+    """Base of all native worker types."""
 
     WORKER_TYPE = "native"
     LOGNAME = "Worker"
@@ -51,7 +51,7 @@ class WorkerController:
         self.cbdir = cbdir
         self.personality = personality
         self.options = options or {}
-        self._uri_prefix = f"crossbar.worker.{worker_id}"
+        self._uri_prefix = worker_prefix(worker_id)
         self.started = time.time()
         self.monitor = ProcessMonitor(self.WORKER_TYPE)
         self._done: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -61,8 +61,7 @@ class WorkerController:
 
     async def start(self) -> None:
         """Register the management procedures, start the worker, announce it ready."""
-        for name in self.PROCEDURES:
-            await self.session.register(f"{self._uri_prefix}.{name}", getattr(self, name), details=True)
+        await register_procedures(self.session, self._uri_prefix, self)
         await self.on_start()
         await self.session.publish(
             f"{self._uri_prefix}.on_worker_ready",
@@ -154,4 +153,4 @@ def check_or_raise(checker, *args) -> None:
     try:
         checker(*args)
     except ConfigError as e:
-        raise invalid_config(e) from None
+        raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None

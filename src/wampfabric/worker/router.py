@@ -1,4 +1,4 @@
-"""The router worker: ``RouterController`` runs the router core with realms,
+"""The router worker: ``RouterWorker`` runs the router core with realms,
 roles, transports (and web services) and router components, all started and
 stopped through its management procedures (the node boots a router worker
 from config by calling exactly these)."""
@@ -13,7 +13,9 @@ from ..config import checkconfig
 from ..router.auth import AuthThrottle
 from ..router.realm import Router
 from ..common.timefmt import utcstr
-from .controller import WorkerController, check_or_raise
+from ..protocol.crossbar_errors import (ALREADY_EXISTS, ALREADY_RUNNING, CANNOT_LISTEN, INVALID_ARGUMENT,
+                                        INVALID_CONFIGURATION, NO_SUCH_OBJECT)
+from .native import NativeWorker, check_or_raise
 
 log = logging.getLogger("wampfabric.worker.router")
 
@@ -49,11 +51,11 @@ class RouterTransportInfo:
                 "state": self.state}
 
 
-class RouterController(WorkerController):
+class RouterWorker(NativeWorker):
     WORKER_TYPE = "router"
     LOGNAME = "Router"
 
-    PROCEDURES = WorkerController.PROCEDURES + (
+    PROCEDURES = NativeWorker.PROCEDURES + (
         "get_router_realms", "get_router_realm", "start_router_realm", "stop_router_realm",
         "get_router_realm_roles", "get_router_realm_role", "start_router_realm_role", "stop_router_realm_role",
         "get_router_transports", "get_router_transport", "start_router_transport", "stop_router_transport",
@@ -95,7 +97,7 @@ class RouterController(WorkerController):
     def _realm(self, realm_id: str) -> RouterRealm:
         r = self.realms.get(realm_id)
         if r is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no realm with ID '{realm_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no realm with ID '{realm_id}'")
         return r
 
     def get_router_realm(self, realm_id: str, details=None) -> dict:
@@ -103,12 +105,11 @@ class RouterController(WorkerController):
 
     def start_router_realm(self, realm_id: str, config: dict, details=None) -> dict:
         if realm_id in self.realms:
-            raise ApplicationError("crossbar.error.already_running",
-                                   f"a realm with ID '{realm_id}' is already running")
+            raise ApplicationError(ALREADY_RUNNING, f"a realm with ID '{realm_id}' is already running")
         check_or_raise(checkconfig.check_realm, config, "realm")
         name = config["name"]
         if name in self.router.realms:
-            raise ApplicationError("crossbar.error.already_running", f"a realm named '{name}' is already running")
+            raise ApplicationError(ALREADY_RUNNING, f"a realm named '{name}' is already running")
         realm = self.router.start_realm(config)
         rr = RouterRealm(realm_id, config, realm)
         for role in config.get("roles", []):
@@ -140,17 +141,16 @@ class RouterController(WorkerController):
     def get_router_realm_role(self, realm_id: str, role_id: str, details=None) -> dict:
         rr = self._realm(realm_id)
         if role_id not in rr.roles:
-            raise ApplicationError("crossbar.error.no_such_object", f"no role with ID '{role_id}' on realm '{realm_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no role with ID '{role_id}' on realm '{realm_id}'")
         return {"id": role_id, "name": rr.roles[role_id]["name"], "config": rr.roles[role_id]}
 
     def start_router_realm_role(self, realm_id: str, role_id: str, config: dict, details=None) -> dict:
         rr = self._realm(realm_id)
         if role_id in rr.roles:
-            raise ApplicationError("crossbar.error.already_exists",
-                                   f"a role with ID '{role_id}' already exists on realm '{realm_id}'")
+            raise ApplicationError(ALREADY_EXISTS, f"a role with ID '{role_id}' already exists on realm '{realm_id}'")
         check_or_raise(checkconfig.check_role, config, "role")
         if any(r["name"] == config["name"] for r in rr.roles.values()):
-            raise ApplicationError("crossbar.error.already_exists",
+            raise ApplicationError(ALREADY_EXISTS,
                                    f"a role named '{config['name']}' already exists on realm '{realm_id}'")
         rr.realm.add_role(config)
         rr.roles[role_id] = config
@@ -161,7 +161,7 @@ class RouterController(WorkerController):
         rr = self._realm(realm_id)
         config = rr.roles.pop(role_id, None)
         if config is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no role with ID '{role_id}' on realm '{realm_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no role with ID '{role_id}' on realm '{realm_id}'")
         rr.realm.remove_role(config["name"])
         self.publish("on_router_realm_role_stopped", {"id": role_id, "realm": realm_id, "name": config["name"]})
         return {"id": role_id, "name": config["name"]}
@@ -174,7 +174,7 @@ class RouterController(WorkerController):
     def _transport(self, transport_id: str) -> RouterTransportInfo:
         t = self.transports.get(transport_id)
         if t is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no transport with ID '{transport_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no transport with ID '{transport_id}'")
         return t
 
     def get_router_transport(self, transport_id: str, details=None) -> dict:
@@ -182,13 +182,12 @@ class RouterController(WorkerController):
 
     async def start_router_transport(self, transport_id: str, config: dict, details=None) -> dict:
         if transport_id in self.transports:
-            raise ApplicationError("crossbar.error.already_running",
-                                   f"a transport with ID '{transport_id}' is already running")
+            raise ApplicationError(ALREADY_RUNNING, f"a transport with ID '{transport_id}' is already running")
         kind = config.get("type") if isinstance(config, dict) else None
         checker = self.personality.ROUTER_TRANSPORT_CHECKERS.get(kind)
         if checker is None:
             known = ", ".join(sorted(self.personality.ROUTER_TRANSPORT_CHECKERS))
-            raise ApplicationError("crossbar.error.invalid_configuration",
+            raise ApplicationError(INVALID_CONFIGURATION,
                                    f"transport.type: unknown transport type {kind!r} (available: {known})")
         check_or_raise(checker, config, "transport", self.personality)
         cls = self.personality.ROUTER_TRANSPORTS[kind]
@@ -203,8 +202,7 @@ class RouterController(WorkerController):
             del self.transports[transport_id]
             info.state = STATE_FAILED
             self.publish("on_router_transport_failed", {"id": transport_id, "type": kind, "error": str(e)})
-            raise ApplicationError("crossbar.error.cannot_listen",
-                                   f"cannot listen on {transport.description}: {e}") from None
+            raise ApplicationError(CANNOT_LISTEN, f"cannot listen on {transport.description}: {e}") from None
         info.state = STATE_STARTED
         info.listening_since = time.time()
         log.info("Router %s: %s started", self.worker_id, transport.description)
@@ -226,7 +224,7 @@ class RouterController(WorkerController):
     def _web_transport(self, transport_id: str) -> RouterTransportInfo:
         info = self._transport(transport_id)
         if info.config["type"] != "web":
-            raise ApplicationError("crossbar.error.invalid_argument",
+            raise ApplicationError(INVALID_ARGUMENT,
                                    f"transport '{transport_id}' is a {info.config['type']} transport, not web")
         return info
 
@@ -236,15 +234,14 @@ class RouterController(WorkerController):
     def get_web_transport_service(self, transport_id: str, path: str, details=None) -> dict:
         paths = self._web_transport(transport_id).config.get("paths", {})
         if path not in paths:
-            raise ApplicationError("crossbar.error.no_such_object", f"no web service on path '{path}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no web service on path '{path}'")
         return {"path": path, "config": paths[path]}
 
     def start_web_transport_service(self, transport_id: str, path: str, config: dict, details=None) -> dict:
         info = self._web_transport(transport_id)
         paths = info.config.setdefault("paths", {})
         if path in paths:
-            raise ApplicationError("crossbar.error.already_running",
-                                   f"a web service is already running on path '{path}'")
+            raise ApplicationError(ALREADY_RUNNING, f"a web service is already running on path '{path}'")
         check_or_raise(checkconfig.check_web_path_service, config, f"paths['{path}']", self.personality)
         info.transport.add_service(path, config)
         paths[path] = config
@@ -256,7 +253,7 @@ class RouterController(WorkerController):
         info = self._web_transport(transport_id)
         paths = info.config.get("paths", {})
         if path not in paths:
-            raise ApplicationError("crossbar.error.no_such_object", f"no web service on path '{path}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no web service on path '{path}'")
         info.transport.remove_service(path)
         config = paths.pop(path)
         self.publish("on_web_transport_service_stopped",
@@ -271,18 +268,17 @@ class RouterController(WorkerController):
     def get_router_component(self, component_id: str, details=None) -> dict:
         c = self.components.get(component_id)
         if c is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no component with ID '{component_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no component with ID '{component_id}'")
         return c.marshal()
 
     async def start_router_component(self, component_id: str, config: dict, details=None) -> dict:
         from .component import ComponentRunner, router_connector
 
         if component_id in self.components:
-            raise ApplicationError("crossbar.error.already_running",
-                                   f"a component with ID '{component_id}' is already running")
+            raise ApplicationError(ALREADY_RUNNING, f"a component with ID '{component_id}' is already running")
         check_or_raise(checkconfig.check_router_component, config, "component")
         if config["realm"] not in self.router.realms:
-            raise ApplicationError("crossbar.error.no_such_object", f"no realm '{config['realm']}' on this router")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no realm '{config['realm']}' on this router")
         runner = ComponentRunner(component_id, config, self.cbdir, router_connector(self.router, config),
                                  on_exit=self._component_exited)
         self.components[component_id] = runner
@@ -302,7 +298,7 @@ class RouterController(WorkerController):
     async def stop_router_component(self, component_id: str, details=None) -> dict:
         runner = self.components.pop(component_id, None)
         if runner is None:
-            raise ApplicationError("crossbar.error.no_such_object", f"no component with ID '{component_id}'")
+            raise ApplicationError(NO_SUCH_OBJECT, f"no component with ID '{component_id}'")
         await runner.stop()
         self.publish("on_router_component_stop", runner.marshal())
         return runner.marshal()
