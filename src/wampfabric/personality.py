@@ -15,7 +15,8 @@ knowing them (design document, "Crossbar.io Pluggability Overview").
   worker_config)`` starts it through the management API
   (``crossbar.start_worker``) and applies the rest of its config (realms,
   transports, components ...) as a remote manager would; also used to
-  restart a worker;
+  restart a worker (``boot_native_worker`` boots a native type from the
+  procedures that start its parts);
 - ``NODE_EXTENSIONS``: what the node runs beside its workers (an edge node's
   uplink to its master, a master's services), by composition: the node is
   the same ``Node`` for every personality;
@@ -62,26 +63,27 @@ async def boot_guest_worker(node, worker_id: str, config: dict) -> None:
     await node.controller.session.call("crossbar.start_worker", worker_id, "guest", config)
 
 
+async def boot_native_worker(node, worker_id: str, config: dict, parts=()) -> None:
+    """Start a native worker with its ``options``, then each item of its config's lists: ``parts``
+    holds ``(config key, procedure, ID stem)``; an item without ``id`` gets ``<stem>001``, ..."""
+    call = node.controller.session.call
+    await call("crossbar.start_worker", worker_id, config["type"], config.get("options", {}))
+    prefix = worker_prefix(worker_id)
+    for key, procedure, stem in parts:
+        for n, item in enumerate(config.get(key, []), 1):
+            await call(f"{prefix}.{procedure}", item.get("id") or f"{stem}{n:03d}", item)
+
+
 async def boot_router_worker(node, worker_id: str, config: dict) -> None:
     """A router worker: its realms (with their roles), transports and router components."""
-    call = node.controller.session.call
-    await call("crossbar.start_worker", worker_id, "router", config.get("options", {}))
-    prefix = worker_prefix(worker_id)
-    for n, realm in enumerate(config.get("realms", []), 1):
-        await call(f"{prefix}.start_router_realm", realm.get("id") or f"realm{n:03d}", realm)
-    for n, transport in enumerate(config.get("transports", []), 1):
-        await call(f"{prefix}.start_router_transport", transport.get("id") or f"transport{n:03d}", transport)
-    for n, comp in enumerate(config.get("components", []), 1):
-        await call(f"{prefix}.start_router_component", comp.get("id") or f"component{n:03d}", comp)
+    await boot_native_worker(node, worker_id, config, (("realms", "start_router_realm", "realm"),
+                                                       ("transports", "start_router_transport", "transport"),
+                                                       ("components", "start_router_component", "component")))
 
 
 async def boot_container_worker(node, worker_id: str, config: dict) -> None:
     """A container worker: its components."""
-    call = node.controller.session.call
-    await call("crossbar.start_worker", worker_id, "container", config.get("options", {}))
-    prefix = worker_prefix(worker_id)
-    for n, comp in enumerate(config.get("components", []), 1):
-        await call(f"{prefix}.start_component", comp.get("id") or f"component{n:03d}", comp)
+    await boot_native_worker(node, worker_id, config, (("components", "start_component", "component"),))
 
 
 class Personality:
