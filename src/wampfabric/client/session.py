@@ -27,7 +27,7 @@ from typing import Any, Callable
 from ..protocol import errors as E
 from ..protocol import messages as M
 from ..protocol.codes import (ABORT, AUTHENTICATE, CALL, CANCEL, ERROR, GOODBYE, HELLO, INVOCATION, PUBLISH,
-                              REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, YIELD)
+                              NAMES, REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, YIELD)
 from ..protocol.errors import ProtocolError
 from ..protocol.payload import args_tail
 
@@ -339,7 +339,7 @@ class ClientSession:
         """The pending request a reply answers (None: unknown, e.g. cancelled meanwhile)."""
         entry = self._pending.get(m.request)
         if entry is not None and entry[0] != request_type:
-            raise ProtocolError(f"{m.NAME} for request {m.request}, which is not a {M.MESSAGE_CLASSES[request_type].NAME}")
+            raise ProtocolError(f"{m.NAME} for request {m.request}, which is a {NAMES[entry[0]]}")
         return entry
 
     def _on_reply(self, m) -> None:

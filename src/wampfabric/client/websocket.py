@@ -34,6 +34,19 @@ _CONT = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
 
 
+class _UnixSocket(socket.socket):
+    """A Unix socket that lets picows set its TCP options: picows 2.3 sets TCP_NODELAY and
+    TCP_QUICKACK on every connection, which a Unix socket refuses (EOPNOTSUPP), and the
+    connection is then unusable (with asyncio's transport, the process crashed)."""
+
+    def setsockopt(self, level, option, *value):
+        if level != socket.IPPROTO_TCP:
+            super().setsockopt(level, option, *value)
+
+    def getsockopt(self, level, option, *args):
+        return 0 if level == socket.IPPROTO_TCP else super().getsockopt(level, option, *args)
+
+
 class WebSocketClientListener(WSListener):
     """One WebSocket connection carrying a ``ClientSession`` (the session's transport)."""
 
@@ -144,7 +157,7 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
     socket_factory = None
     if path is not None:
         async def socket_factory(_parsed_url):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _UnixSocket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.setblocking(False)
             try:
                 await asyncio.get_running_loop().sock_connect(sock, path)
@@ -154,6 +167,8 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
             return sock
 
     kwargs = {}
+    if path is not None:
+        kwargs["use_aiofastnet"] = False  # asyncio's transport, which asks _UnixSocket for options
     if ssl is not None and server_hostname:
         kwargs["server_hostname"] = server_hostname
     try:
@@ -170,6 +185,6 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
                               + (f" (HTTP {int(status)})" if status else f": {e}")) from None
     if listener is None or "error" in chosen:
         transport.disconnect()
-        raise ConnectionError(chosen.get("error", "WebSocket handshake failed"))
+        raise ConnectionError(chosen.get("error", f"the connection to {url} closed during the WebSocket handshake"))
     client.transport = listener
     return listener
