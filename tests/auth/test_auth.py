@@ -117,12 +117,13 @@ SUCCESS = [
      "function"),
     ("wampcra-salted-function", "wampcra-function", lambda an: cra(an, "bob"), "bob", "frontend", "wampcra",
      "function"),
-    # issue 10 item 2: the principal {"secret": "secret2", "salt": "salt123", "iterations": 100, "keylen": 32}
-    ("wampcra-issue-salted-static", "wampcra-static", lambda an: cra(an, "salted"), "salted", "user", "wampcra",
+    # a salted principal as Crossbar.io's docs write one: {"secret": "secret2", "salt": "salt123", "iterations": 100,
+    # "keylen": 32} (the key is 32 bytes, not the default 16)
+    ("wampcra-salted-keylen32-static", "wampcra-static", lambda an: cra(an, "salted"), "salted", "user", "wampcra",
      "static"),
-    ("wampcra-issue-salted-dynamic", "wampcra-dynamic", lambda an: cra(an, "salted"), "salted", "user", "wampcra",
+    ("wampcra-salted-keylen32-dynamic", "wampcra-dynamic", lambda an: cra(an, "salted"), "salted", "user", "wampcra",
      "dynamic"),
-    ("wampcra-issue-salted-function", "wampcra-function", lambda an: cra(an, "salted"), "salted", "user",
+    ("wampcra-salted-keylen32-function", "wampcra-function", lambda an: cra(an, "salted"), "salted", "user",
      "wampcra", "function"),
     ("cryptosign-static-by-key", "cryptosign-static", lambda an: cs(an, "carol"), "carol", "device", "cryptosign",
      "static"),
@@ -795,11 +796,11 @@ JS_CASES = [
     ("wampcra-salted-static", "wampcra-static", "wampcra", "bob", "secret", ("bob", "frontend", "static")),
     ("wampcra-salted-dynamic", "wampcra-dynamic", "wampcra", "bob", "secret", ("bob", "frontend", "dynamic")),
     ("wampcra-plain-function", "wampcra-function", "wampcra", "alice", "secret", ("alice", "user", "function")),
-    # issue 10 item 2: {"secret": "secret2", "salt": "salt123", "iterations": 100, "keylen": 32}
-    ("wampcra-issue-salted-static", "wampcra-static", "wampcra", "salted", "secret", ("salted", "user", "static")),
-    ("wampcra-issue-salted-dynamic", "wampcra-dynamic", "wampcra", "salted", "secret",
+    # the salted principal with keylen 32: {"secret": "secret2", "salt": "salt123", "iterations": 100, "keylen": 32}
+    ("wampcra-salted-keylen32-static", "wampcra-static", "wampcra", "salted", "secret", ("salted", "user", "static")),
+    ("wampcra-salted-keylen32-dynamic", "wampcra-dynamic", "wampcra", "salted", "secret",
      ("salted", "user", "dynamic")),
-    ("wampcra-issue-salted-function", "wampcra-function", "wampcra", "salted", "secret",
+    ("wampcra-salted-keylen32-function", "wampcra-function", "wampcra", "salted", "secret",
      ("salted", "user", "function")),
     ("cryptosign-static", "cryptosign-static", "cryptosign", None, "seed:carol", ("carol", "device", "static")),
     ("cryptosign-static-authid-web", "web", "cryptosign", "dave", "seed:dave", ("dave", "user", "static")),

@@ -1,4 +1,4 @@
-"""Deeply nested messages on a real node (issue 11 item 5), through raw peers.
+"""Deeply nested messages on a real node, through raw peers.
 
 A message may nest containers at most ``MAX_DEPTH`` (1024) levels deep, the message list
 counting as level 1 (``protocol/serializers.py``, "Nesting depth").  Deeper input is refused

@@ -57,7 +57,7 @@ def assert_alive(p: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("fmt", ["bare", "crossbar", "garbage-created"])
 def test_stop_and_status_refuse_a_pid_file_naming_another_process(cbdir, sleeper, fmt):
-    if fmt == "bare":  # the reproduction: echo "{\"pid\": $!}" > .crossbar/node.pid
+    if fmt == "bare":  # a pid file written by hand: echo "{\"pid\": $!}" > .crossbar/node.pid
         (cbdir / "node.pid").write_text(json.dumps({"pid": sleeper.pid}))
     elif fmt == "crossbar":
         (cbdir / "node.pid").write_text(crossbar_pid_file(sleeper.pid, cbdir))

@@ -1,7 +1,7 @@
 """Worker IDs are one component of the URIs ``crossbar.worker.<id>.*`` (the worker's procedures,
 events and authrole), so an ID that makes those invalid loose URIs (whitespace, '#', '.', empty) is
 refused by ``wampfabric check`` and ``start`` with the file, the JSON path and what is wrong, and by
-``crossbar.start_worker`` with ``crossbar.error.invalid_argument`` (issue 11, operator errors).
+``crossbar.start_worker`` with ``crossbar.error.invalid_argument``.
 Before, such an ID passed the check and the worker then died at start ("register for invalid
 procedure URI ...", "worker process exited with code 1 before it was ready").  Through the CLI and
 the management API of a real node."""

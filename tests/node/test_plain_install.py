@@ -1,4 +1,4 @@
-"""A user's plain install runs a node with a container and a guest (issue 10 item 4).
+"""A user's plain install runs a node with a container and a guest.
 
 The suite itself runs with Twisted installed (the test extra), which hid that a container
 worker failed in a plain install: autobahn ships ``twisted/plugins/``, so

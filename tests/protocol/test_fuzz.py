@@ -119,7 +119,7 @@ def test_rawsocket_handshake_random(hs):
 
 
 # ---------------------------------------------------------------------------
-# nesting depth (issue 11 item 5): any depth, at any position, before and after
+# nesting depth: any depth, at any position, before and after
 # HELLO, is a parsed message or a SerializationError / ProtocolError with a short
 # text -- never RecursionError (repr of a 1,000-deep list), ValueError (str of a
 # CBOR bignum) or a crash; up to MAX_DEPTH every serializer can re-encode it.

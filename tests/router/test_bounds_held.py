@@ -1,4 +1,4 @@
-"""Two per-session bounds of docs/security.md, shown from outside on a real node (issue 11):
+"""Two per-session bounds of docs/security.md, shown from outside on a real node:
 
 * **messages held while an authorizer is asked**: while a session's message waits for a dynamic
   authorizer, its later messages are held (in order); 1,000 of them are held and then processed, one

@@ -1,4 +1,4 @@
-"""Publications a subscriber's serializer cannot encode (issue 11 item 6).
+"""Publications a subscriber's serializer cannot encode.
 
 A MessagePack publisher may send what JSON cannot carry (an extension type), a CBOR publisher what
 neither JSON nor MessagePack can (an integer beyond 64 bits).  (Deep nesting is no longer such a

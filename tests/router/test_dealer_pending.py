@@ -1,4 +1,4 @@
-"""Bounds on pending calls, and the realm's default call timeout (issue 11 item 3).
+"""Bounds on pending calls, and the realm's default call timeout.
 
 A callee that falls behind must not let the router hold calls without limit: per caller session
 at most ``max_pending_calls`` outstanding calls, per callee session at most

@@ -1,4 +1,4 @@
-"""Progressive call results from JavaScript callees (issue 10 item 3).
+"""Progressive call results from JavaScript callees.
 
 autobahn-js (22.11.1, 26.3.1) announces ``progressive_call_results`` but not ``call_canceling`` as a
 callee; wampy 8.0.2 announces neither (it sends progressive YIELDs when the INVOCATION asks for

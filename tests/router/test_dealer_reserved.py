@@ -1,4 +1,4 @@
-"""The router's namespaces against pattern registrations (issue 11 item 7).
+"""The router's namespaces against pattern registrations.
 
 ``wamp.*`` is reserved for the router (its meta API) and ``crossbar.*`` for the node: an application
 session cannot register ``wamp.*`` itself, and a pattern registration that covers those namespaces

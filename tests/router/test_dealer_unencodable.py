@@ -1,4 +1,4 @@
-"""Call payloads the other side's serializer cannot encode (issue 11 item 6).
+"""Call payloads the other side's serializer cannot encode.
 
 CALL -> INVOCATION, YIELD -> RESULT and ERROR -> ERROR cross serializers: a MessagePack extension
 type cannot go to a JSON peer, a CBOR bignum neither to a JSON nor to a MessagePack peer.

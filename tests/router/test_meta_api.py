@@ -1,5 +1,5 @@
 """WAMP Advanced Profile: meta API, testaments, payload passthru mode and the
-feature announcement in WELCOME (issue 4), end to end.
+feature announcement in WELCOME, end to end.
 
 Spec: ``shared/reference/wamp-spec/advanced/meta_api_*.md``,
 ``pubsub_testament.md``, ``payload_passthru_mode.md``, ``features.md``.

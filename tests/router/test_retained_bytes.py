@@ -1,6 +1,6 @@
 """Events the router keeps after their publisher left (retained events, event history) are bounded
-in bytes per realm, not only in count (issue 11, "Memory an untrusted peer can make the router
-hold"): realm options ``max_retained_bytes`` and ``max_history_bytes`` (default 64 MiB each); over
+in bytes per realm, not only in count (memory an untrusted peer can make the router hold): realm
+options ``max_retained_bytes`` and ``max_history_bytes`` (default 64 MiB each); over
 a budget the oldest kept events go first.  Kept payloads are stored serialized, so a payload of
 many small items costs its encoded size, not many times that as Python objects.  The event-history
 entries' ``limit`` defaults to the store's ``limit`` (as Crossbar.io).

@@ -1,4 +1,4 @@
-"""What a client's URIs can make the router keep is bounded (issue 11 item 2).
+"""What a client's URIs can make the router keep is bounded.
 
 * A URI longer than the realm's ``max_uri_length`` (default 4096 characters) is
   ``wamp.error.invalid_uri`` and is never cached; the error text does not echo it.
@@ -226,7 +226,7 @@ def bnode():
 
 
 def test_huge_distinct_topics_do_not_grow_router_memory(bnode):
-    """The issue's client: anonymous, publishing without acknowledgement to distinct 500 KB topic
+    """An untrusted client: anonymous, publishing without acknowledgement to distinct 500 KB topic
     URIs (before: +496 MB for 1,000 of them, kept after it left)."""
     worker = router_worker(bnode)
     with wamp_raw.RawSocketPeer(port=bnode.ports["rawsocket"], serializer="json") as warm:

@@ -1,4 +1,4 @@
-"""URIs that real applications use (issue 10 item 1): camelCase, hyphens, uppercase,
+"""URIs that real applications use: camelCase, hyphens, uppercase,
 digits, non-ASCII ... are valid under the loose URI rule, which is a realm's default
 (as in Crossbar.io); only a realm configured with ``"uri_check": "strict"`` applies
 the strict rule (components ``[0-9a-z_]+``).
@@ -83,8 +83,8 @@ async def test_subscribe_and_publish_app_uris(session, comp):
     assert await w(got.get()) == "v1"
 
 
-async def test_issue_examples(session):
-    """The URIs of the issue: com.myapp.getUser, com.myapp.on-update."""
+async def test_camelcase_procedure_and_hyphenated_topic(session):
+    """URIs as applications write them: com.myapp.getUser, com.myapp.on-update."""
     a = await session()
     b = await session("rawsocket-tcp", "cbor")
     await w(a.register(lambda: {"name": "alice"}, "com.myapp.getUser"))

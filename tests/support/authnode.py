@@ -271,7 +271,7 @@ def make_credentials() -> dict:
     # WAMP-CRA: "alice" plain, "bob" and "salted" salted.  As in Crossbar.io 26.10, a salted
     # principal's `secret` is the password: the router derives the PBKDF2 key from it with the
     # principal's salt, iterations and keylen, as the client does from the CHALLENGE.  "salted"
-    # is the principal of issue 10 (item 2) verbatim.
+    # is a salted principal as Crossbar.io's docs write one (keylen 32, iterations 100).
     alice_secret = "alice-" + secrets.token_hex(12)
     bob_password = "bob-" + secrets.token_hex(12)
     salt = secrets.token_hex(8)

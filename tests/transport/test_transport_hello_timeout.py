@@ -1,4 +1,4 @@
-"""Connections that never send HELLO are closed after ``hello_timeout`` (issue 11 item 4).
+"""Connections that never send HELLO are closed after ``hello_timeout``.
 
 Before: a client could complete the WebSocket or RawSocket handshake, answer pings and
 never send HELLO, and the router kept the connection (and its memory) forever."""

@@ -1,4 +1,4 @@
-"""RFC 6455 / HTTP rules on the WebSocket and web transports, with raw sockets (issue 11 item 8).
+"""RFC 6455 / HTTP rules on the WebSocket and web transports, with raw sockets.
 
 Before: frames with RSV1 set (no extension negotiated) were accepted, a handshake with
 Sec-WebSocket-Version 8 was accepted, ``GET /%00`` was answered 500 without a log line and

@@ -1,4 +1,4 @@
-"""A subscriber that never reads, on a real node (issue 11 item 1).
+"""A subscriber that never reads, on a real node.
 
 Before: each queued 60-byte JSON EVENT cost the router ~4 KB (orjson's ``bytes`` keep a
 4 KiB buffer; the queue kept one object per message), the bound counted payload bytes
