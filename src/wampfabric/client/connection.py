@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from ..protocol.rawsocket import MAX_FRAME_LENGTH
 from .rawsocket import open_rawsocket
 from .session import ApplicationError, ClientSession
+from .tls import client_tls_context
 from .websocket import DEFAULT_MAX_MESSAGE_SIZE, open_websocket
 
 log = logging.getLogger("wampfabric.client")
@@ -63,23 +64,6 @@ class TransportSpec:
     def describe(self) -> str:
         where = f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
         return f"{self.kind} {self.url or where}{' (TLS)' if self.ssl else ''}"
-
-
-def client_tls_context(tls: dict | None = None, cbdir: str | os.PathLike = ".") -> ssl_module.SSLContext:
-    """A TLS client context: the system CAs, or ``ca_certificates`` (files) only; an optional
-    client ``certificate``/``key`` (Crossbar.io's connecting endpoint ``tls`` keys)."""
-    tls = tls or {}
-    cas = tls.get("ca_certificates")
-    if cas:
-        ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)  # verifies the certificate and host name
-        for ca in cas:
-            ctx.load_verify_locations(cafile=os.path.join(cbdir, ca))
-    else:
-        ctx = ssl_module.create_default_context()
-    if "certificate" in tls:
-        ctx.load_cert_chain(os.path.join(cbdir, tls["certificate"]),
-                            os.path.join(cbdir, tls["key"]) if "key" in tls else None)
-    return ctx
 
 
 def _serializer_list(value, where: str) -> list:

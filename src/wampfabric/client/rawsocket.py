@@ -10,26 +10,12 @@ and by tests::
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
-from ..protocol import errors as E
 from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import create_serializer
-from .session import ApplicationError, ClientSession
-
-
-def tls_channel_id(transport, kind: str) -> bytes | None:
-    """The WAMP channel id of a client's TLS connection (SHA-256 of the channel binding data,
-    as cryptosign XORs it into the challenge); None without TLS."""
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    try:
-        data = ssl_object.get_channel_binding(kind)
-    except ValueError:
-        return None
-    return hashlib.sha256(data).digest() if data else None
+from .session import ClientSession, encode
+from .tls import tls_channel_id
 
 
 class RawSocketClientProtocol(asyncio.Protocol):
@@ -81,12 +67,7 @@ class RawSocketClientProtocol(asyncio.Protocol):
             if self.closed:
                 return
             if ftype == rs.FRAME_WAMP:
-                try:
-                    msg = self.serializer.unserialize_one(payload)
-                except Exception as e:
-                    self.client.protocol_violation(f"undecodable {self.serializer.NAME} message: {e}")
-                    return
-                self.client.on_message(msg)
+                self.client.on_payload(payload, self.serializer)
             elif ftype == rs.FRAME_PING:
                 self.transport.write(rs.encode_frame(payload, rs.FRAME_PONG))
 
@@ -100,10 +81,7 @@ class RawSocketClientProtocol(asyncio.Protocol):
     def send_message(self, msg: list) -> None:
         if self.closed:
             return
-        data = self.serializer.serialize(msg)
-        if len(data) > self._peer_max:
-            raise ApplicationError(E.PAYLOAD_SIZE_EXCEEDED,
-                                   f"message of {len(data)} octets exceeds the router's limit of {self._peer_max}")
+        data = encode(self.serializer, msg, self._peer_max)
         self.transport.write(rs.frame_header(rs.FRAME_WAMP, len(data)) + data)
 
     def channel_id(self, kind: str) -> bytes | None:

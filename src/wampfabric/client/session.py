@@ -114,6 +114,24 @@ def _pack(value) -> list:
     return [[value]]
 
 
+def _run_handler(what: str, handler: Callable, args, kwargs) -> None:
+    """Call an event or progress handler; a coroutine runs on as a task, an error is logged."""
+    try:
+        r = handler(*args, **kwargs)
+        if inspect.isawaitable(r):
+            asyncio.ensure_future(r)
+    except Exception:
+        log.exception("%s handler %s failed", what, getattr(handler, "__name__", handler))
+
+
+def encode(serializer, msg: list, limit: int) -> bytes:
+    """A message serialized for a transport whose peer takes at most ``limit`` octets."""
+    data = serializer.serialize(msg)
+    if len(data) > limit:
+        raise ApplicationError(E.PAYLOAD_SIZE_EXCEEDED, f"message of {len(data)} octets exceeds the limit of {limit}")
+    return data
+
+
 def _app_args(m) -> tuple[list, dict]:
     """A parsed message's payload as (args, kwargs); a passthru payload is the one argument."""
     if m.payload is not None:
@@ -280,6 +298,15 @@ class ClientSession:
         except Exception:
             log.exception("client session: error handling %s", m.NAME)
 
+    def on_payload(self, data: bytes, serializer) -> None:
+        """A transport's received message, still serialized."""
+        try:
+            msg = serializer.unserialize_one(data)
+        except Exception as e:
+            self.protocol_violation(f"undecodable {serializer.NAME} message: {e}")
+            return
+        self.on_message(msg)
+
     def protocol_violation(self, text: str) -> None:
         """The router broke the protocol: ABORT with the reason, close, fail whoever waits."""
         if self.close_reason is not None:
@@ -357,12 +384,7 @@ class ClientSession:
         if type(m) is M.Result and m.details.get("progress"):
             if extra is not None:
                 args, kwargs = _app_args(m)
-                try:
-                    r = extra(*args, **kwargs)
-                    if inspect.isawaitable(r):
-                        asyncio.ensure_future(r)
-                except Exception:
-                    log.exception("progress handler failed")
+                _run_handler("progress", extra, args, kwargs)
             return
         del self._pending[m.request]
         if fut.done():
@@ -403,16 +425,11 @@ class ClientSession:
         if not handlers:
             return
         args, kwargs = _app_args(m)
+        with_details = None
         for handler, want_details in list(handlers):
-            try:
-                if want_details:
-                    r = handler(*args, details=m.details, **kwargs)
-                else:
-                    r = handler(*args, **kwargs)
-                if inspect.isawaitable(r):
-                    asyncio.ensure_future(r)
-            except Exception:
-                log.exception("event handler failed")
+            if want_details:
+                with_details = with_details or {**kwargs, "details": m.details}
+            _run_handler("event", handler, args, with_details if want_details else kwargs)
 
     def _on_invocation(self, m: M.Invocation) -> None:
         self._established(m)

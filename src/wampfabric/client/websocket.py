@@ -16,10 +16,9 @@ import socket
 from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 from picows.common import WSHandshakeError
 
-from ..protocol import errors as E
 from ..protocol.serializers import create_serializer
-from .rawsocket import tls_channel_id
-from .session import ApplicationError, ClientSession
+from .session import ClientSession, encode
+from .tls import tls_channel_id
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
@@ -66,14 +65,6 @@ class WebSocketClientListener(WSListener):
     def on_ws_connected(self, transport):
         self._ws = transport
 
-    def _deliver(self, data: bytes) -> None:
-        try:
-            msg = self.serializer.unserialize_one(data)
-        except Exception as e:
-            self.client.protocol_violation(f"undecodable {self.serializer.NAME} message: {e}")
-            return
-        self.client.on_message(msg)
-
     def _too_big(self, size: int) -> None:
         self.client.protocol_violation(f"message of {size} octets exceeds the limit of {self.max_message_size}")
 
@@ -85,7 +76,7 @@ class WebSocketClientListener(WSListener):
             elif frame.payload_size > self.max_message_size:
                 self._too_big(frame.payload_size)
             elif frame.fin:
-                self._deliver(frame.get_payload_as_bytes())
+                self.client.on_payload(frame.get_payload_as_bytes(), self.serializer)
             else:
                 self._fragments = [frame.get_payload_as_bytes()]
                 self._fragments_size = frame.payload_size
@@ -100,7 +91,7 @@ class WebSocketClientListener(WSListener):
             elif frame.fin:
                 data = b"".join(self._fragments)
                 self._fragments = None
-                self._deliver(data)
+                self.client.on_payload(data, self.serializer)
         elif opcode is _CLOSE:
             if not transport.is_close_frame_sent:
                 transport.send_close(WSCloseCode.OK)
@@ -114,11 +105,7 @@ class WebSocketClientListener(WSListener):
     def send_message(self, msg: list) -> None:
         if self.closed:
             return
-        data = self.serializer.serialize(msg)
-        if len(data) > self.max_message_size:
-            raise ApplicationError(E.PAYLOAD_SIZE_EXCEEDED,
-                                   f"message of {len(data)} octets exceeds the limit of {self.max_message_size}")
-        self._ws.send(self._msg_type, data)
+        self._ws.send(self._msg_type, encode(self.serializer, msg, self.max_message_size))
 
     def channel_id(self, kind: str) -> bytes | None:
         return tls_channel_id(self._ws.underlying_transport, kind) if self._ws is not None else None

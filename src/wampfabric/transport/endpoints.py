@@ -13,6 +13,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..client.tls import tls_channel_id
 from ..router.session import NEW
 from .coalesce import release_memory
 
@@ -112,18 +113,8 @@ def tls_context(tls: dict, cbdir: str | os.PathLike) -> ssl.SSLContext:
     return ctx
 
 
-def channel_id(transport, kind: str) -> bytes | None:
-    """The WAMP channel id of a TLS connection: SHA-256 of its channel binding data
-    (for ``tls-unique``: the first Finished message), 32 octets as cryptosign XORs
-    them into the challenge; None without TLS."""
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    try:
-        data = ssl_object.get_channel_binding(kind)
-    except ValueError:
-        return None
-    return hashlib.sha256(data).digest() if data else None
+#: the WAMP channel id of a TLS connection (cryptosign channel binding), as the client reads it
+channel_id = tls_channel_id
 
 
 def peer_certificate(transport) -> dict | None:
