@@ -22,12 +22,15 @@ def node():
     stop_node(n)
 
 
-@pytest.fixture
-async def client(node):
-    """``await client(transport, serializer, ...)`` -> joined session, closed after the test."""
+async def _sessions(node):
+    """Yield ``await connect_(transport, serializer, identity=None, **kw)`` -> a joined autobahn
+    session on ``node`` (``identity``: a transport of ``advanced.IDENTITIES``); when resumed, close
+    the sessions and check that the node is alive."""
     sessions = []
 
-    async def _connect(transport="websocket", serializer="json", **kw):
+    async def _connect(transport="websocket", serializer="json", identity=None, **kw):
+        if identity is not None:
+            kw["url"] = advanced.identity_url(node, identity)
         s = await connect(node, transport, serializer, **kw)
         sessions.append(s)
         return s
@@ -36,6 +39,13 @@ async def client(node):
     for s in sessions:
         await s.shutdown()
     node.assert_alive()
+
+
+@pytest.fixture
+async def client(node):
+    """``await client(transport, serializer, ...)`` -> joined session, closed after the test."""
+    async for connect_ in _sessions(node):
+        yield connect_
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +59,8 @@ def anode():
 @pytest.fixture
 async def ac(anode):
     """``await ac(transport="websocket", serializer="json", identity=None)`` -> joined autobahn session."""
-    sessions = []
-
-    async def _connect(transport="websocket", serializer="json", identity=None, **kw):
-        if identity is not None:
-            kw["url"] = advanced.identity_url(anode, identity)
-        s = await connect(anode, transport, serializer, **kw)
-        sessions.append(s)
-        return s
-
-    yield _connect
-    for s in sessions:
-        await s.shutdown()
-    anode.assert_alive()
+    async for connect_ in _sessions(anode):
+        yield connect_
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import json
 import pytest
 
 from support import wamp_raw
-from support.nodes import FULL_PERMS, free_port, node_config, start_node, stop_node
+from support.advanced import silent
+from support.nodes import free_port, node_config, start_node, stop_node
 
 HELLO_ROLES = ("caller", "callee", "publisher", "subscriber")
 WELCOME, ABORT, ERROR, PUBLISH, PUBLISHED = 2, 3, 8, 16, 17
@@ -31,7 +32,6 @@ CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 64, 65, 68, 70
 HELD = 1000  # the documented bound (docs/security.md); the tests do not import the constant
 PROGRESSIVE_KEPT = 64  # the documented bound
 AUTHORIZER = "com.authz.authorize"
-QUIET = 0.3
 
 
 def held_config(ports: dict, rs_path: str) -> dict:
@@ -85,14 +85,6 @@ def nxt(p, timeout: float = 10.0) -> list:
     m = p.recv(timeout)
     assert m is not None, "router closed the connection"
     return m
-
-
-def silent(p, t: float = QUIET) -> None:
-    try:
-        m = p.recv(t)
-    except TimeoutError:
-        return
-    raise AssertionError(f"unexpected message: {m!r}")
 
 
 def barrier(p: wamp_raw.RawSocketPeer) -> None:

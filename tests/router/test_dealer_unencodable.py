@@ -20,6 +20,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions
 
 from support import wamp_raw
+from support.advanced import silent
 from support.autobahn_client import uid, w
 
 WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
@@ -37,14 +38,6 @@ def raw(node, serializer, features=()):
 def register(p, proc):
     r = p.request([REGISTER, p.next_id(), {}, proc])
     assert r[0] == REGISTERED, r
-
-
-def quiet(p, t=0.3):
-    try:
-        m = p.recv(t)
-    except TimeoutError:
-        return
-    raise AssertionError(f"unexpected message {m!r}")
 
 
 # (sender serializer, receiver serializer, a value the receiver's serializer cannot encode)
@@ -76,7 +69,7 @@ def test_call_payload_unencodable_for_callee(node, src, dst, value):
         err = caller.recv()
         assert err[:5] == [ERROR, CALL, req, {}, INVALID_ARGUMENT], err
         assert f"cannot be encoded for the callee ({dst})" in err[5][0]
-        quiet(callee)
+        silent(callee)
         roundtrip_ok(caller, callee, proc)
     finally:
         caller.close()
@@ -97,8 +90,8 @@ def test_result_unencodable_for_caller(node, src, dst, value):
         err = caller.recv()
         assert err[:5] == [ERROR, CALL, req, {}, INVALID_ARGUMENT], err
         assert f"cannot be encoded in the caller's serializer ({dst})" in err[5][0]
-        quiet(callee)  # no ERROR, no ABORT for the callee
-        quiet(caller)
+        silent(callee)  # no ERROR, no ABORT for the callee
+        silent(caller)
         roundtrip_ok(caller, callee, proc)
     finally:
         caller.close()
@@ -119,7 +112,7 @@ def test_error_payload_unencodable_for_caller(node):
         err = caller.recv()
         assert err[:5] == [ERROR, CALL, req, {}, "com.app.failed"], err
         assert "error payload cannot be encoded in json" in err[5][0]
-        quiet(callee)
+        silent(callee)
         roundtrip_ok(caller, callee, proc)
     finally:
         caller.close()
@@ -145,7 +138,7 @@ def test_progressive_result_unencodable_ends_the_call(node):
         assert intr[0] == INTERRUPT and intr[1] == inv[1], intr
         callee.send([YIELD, inv[1], {"progress": True}, [2]])  # too late: dropped
         callee.send([YIELD, inv[1], {}, ["final"]])
-        quiet(caller)
+        silent(caller)
         roundtrip_ok(caller, callee, proc)
     finally:
         caller.close()
