@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from support import advanced, js, tls
-from support.autobahn_client import connect
+from support.autobahn_client import closing_sessions, connect
 from support.nodes import start_node, stop_node
 
 
@@ -22,23 +22,16 @@ def node():
     stop_node(n)
 
 
-async def _sessions(node):
-    """Yield ``await connect_(transport, serializer, identity=None, **kw)`` -> a joined autobahn
-    session on ``node`` (``identity``: a transport of ``advanced.IDENTITIES``); when resumed, close
-    the sessions and check that the node is alive."""
-    sessions = []
+def _sessions(node):
+    """``await connect_(transport, serializer, identity=None, **kw)`` -> a joined autobahn session on
+    ``node`` (``identity``: a transport of ``advanced.IDENTITIES``), closed after the test."""
 
     async def _connect(transport="websocket", serializer="json", identity=None, **kw):
         if identity is not None:
             kw["url"] = advanced.identity_url(node, identity)
-        s = await connect(node, transport, serializer, **kw)
-        sessions.append(s)
-        return s
+        return await connect(node, transport, serializer, **kw)
 
-    yield _connect
-    for s in sessions:
-        await s.shutdown()
-    node.assert_alive()
+    return closing_sessions(node, _connect)
 
 
 @pytest.fixture

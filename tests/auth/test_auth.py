@@ -46,6 +46,7 @@ from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOption
 from support import authnode, js
 from support import wamp_raw as raw
 from support.authnode import JoinFailed, login, start_auth_node, stop_auth_node
+from support.autobahn_client import closing_sessions
 
 DENIED = {"wamp.error.not_authorized", "wamp.error.authentication_failed"}
 T = 5.0
@@ -676,17 +677,11 @@ USER_DENIED = [
 
 @pytest.fixture
 async def sessions(an):
-    opened = []
-
     async def _open(who="joe", transport="restricted", serializer="json"):
-        s = await login(an.url(transport), authenticators=tk(an, who), serializer=serializer)
-        opened.append(s)
-        return s
+        return await login(an.url(transport), authenticators=tk(an, who), serializer=serializer)
 
-    yield _open
-    for s in opened:
-        await s.shutdown()
-    an.assert_alive()
+    async for open_ in closing_sessions(an, _open):
+        yield open_
 
 
 async def _attempt(s, action, uri, match=None):

@@ -22,7 +22,7 @@ from autobahn.wamp.types import CallOptions, RegisterOptions
 
 from support import wamp_raw
 from support.nodes import FULL_PERMS, node_config, router_worker, start_node, stop_node
-from support.autobahn_client import connect, uid, w
+from support.autobahn_client import closing_sessions, connect, uid, w
 
 WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
 MAX_CONCURRENCY = "crossbar.error.max_concurrency_reached"
@@ -50,17 +50,11 @@ def bnode():
 
 @pytest.fixture
 async def sessions(bnode):
-    made = []
-
     async def _connect(realm, transport="rawsocket-tcp", serializer="msgpack"):
-        s = await connect(bnode, transport, serializer, realm=realm)
-        made.append(s)
-        return s
+        return await connect(bnode, transport, serializer, realm=realm)
 
-    yield _connect
-    for s in made:
-        await s.shutdown()
-    bnode.assert_alive()
+    async for connect_ in closing_sessions(bnode, _connect):
+        yield connect_
 
 
 async def stalled_callee(connect_, realm, proc):

@@ -18,7 +18,7 @@ import pytest
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
 from support.nodes import FULL_PERMS, free_port, node_config, router_worker, start_node, stop_node
-from support.autobahn_client import connect, uid, w
+from support.autobahn_client import closing_sessions, connect, uid, w
 from support.nodecli import config, error_lines, router, run_cli, write, ws
 from wampfabric.router import store as store_mod
 from wampfabric.router.realm import Router
@@ -54,17 +54,11 @@ def rnode():
 
 @pytest.fixture
 async def sessions(rnode):
-    made = []
-
     async def _connect(realm, transport="rawsocket-tcp", serializer="msgpack"):
-        s = await connect(rnode, transport, serializer, realm=realm)
-        made.append(s)
-        return s
+        return await connect(rnode, transport, serializer, realm=realm)
 
-    yield _connect
-    for s in made:
-        await s.shutdown()
-    rnode.assert_alive()
+    async for connect_ in closing_sessions(rnode, _connect):
+        yield connect_
 
 
 async def warm_up(pub, topic: str) -> None:

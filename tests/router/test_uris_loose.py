@@ -17,7 +17,7 @@ from autobahn.wamp.types import PublishOptions, RegisterOptions, SubscribeOption
 
 from support import wamp_raw
 from support.nodes import node_config, start_node, stop_node
-from support.autobahn_client import connect, expect_error, uid, w
+from support.autobahn_client import closing_sessions, connect, expect_error, uid, w
 
 STRICT_REALM = "strictrealm"
 
@@ -39,17 +39,11 @@ def unode():
 
 @pytest.fixture
 async def session(unode):
-    sessions = []
-
     async def _connect(transport="websocket", serializer="json", realm=None):
-        s = await connect(unode, transport, serializer, realm=realm)
-        sessions.append(s)
-        return s
+        return await connect(unode, transport, serializer, realm=realm)
 
-    yield _connect
-    for s in sessions:
-        await s.shutdown()
-    unode.assert_alive()
+    async for connect_ in closing_sessions(unode, _connect):
+        yield connect_
 
 
 # URI components every app uses; each is valid under the loose rule, invalid under the strict one

@@ -187,3 +187,19 @@ async def until(cond, timeout: float = TIMEOUT, what: str = "condition"):
         if loop.time() > deadline:
             raise TimeoutError(f"{what} not met within {timeout}s")
         await asyncio.sleep(0.005)
+
+
+async def closing_sessions(node, open_):
+    """For a fixture: yield ``open_`` (``await open_(...)`` -> a joined session) wrapped so that,
+    when resumed after the test, every session it opened is closed and ``node`` is checked alive."""
+    opened = []
+
+    async def _open(*args, **kw):
+        s = await open_(*args, **kw)
+        opened.append(s)
+        return s
+
+    yield _open
+    for s in opened:
+        await s.shutdown()
+    node.assert_alive()
