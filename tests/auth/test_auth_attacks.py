@@ -1,6 +1,6 @@
-"""Authentication attacked at the protocol level, with raw WAMP peers (tests/wamp_raw.py).
+"""Authentication attacked at the protocol level, with raw WAMP peers (tests/support/wamp_raw.py).
 
-The node is tests/authnode.py's (one transport per authmethod x provider).  What an
+The node is tests/support/authnode.py's (one transport per authmethod x provider).  What an
 attacker tries, and what must happen:
 
 * replaying a captured AUTHENTICATE (WAMP-CRA, cryptosign, SCRAM) in a new session, or

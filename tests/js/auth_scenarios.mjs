@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Authentication with autobahn-js (npm "autobahn" 22.11.1, or "autobahn26") or Wampy.js
-// (npm "wampy" 8.0.2) on Node.js, driven by tests/test_auth.py.
+// (npm "wampy" 8.0.2) on Node.js, driven by tests/auth/test_auth.py.
 //
 // usage: WAMP_AUTH_CASES='[...]' node auth_scenarios.mjs --lib autobahn|autobahn26|wampy --url ws://unused
 //

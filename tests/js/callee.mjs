@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A JavaScript callee for cross-client tests: the procedures are called by
-// another client (autobahn-python from tests/test_interop_js.py), possibly
+// another client (autobahn-python from tests/interop/test_interop_js.py), possibly
 // with a different serializer, so the router has to translate payloads.
 //
 // usage: node callee.mjs --lib autobahn|autobahn26|wampy --url ws://... \

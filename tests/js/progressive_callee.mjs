@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A JavaScript callee streaming progressive call results (advanced/rpc_progressive_call_results).
 // autobahn-js and wampy announce no call_canceling as callees, so a router following the
-// specification's strict rule would never let them stream; tests/test_dealer_progressive.py
+// specification's strict rule would never let them stream; tests/router/test_dealer_progressive.py
 // checks that wampfabric does (by default), and what happens when the caller leaves or cancels.
 //
 // usage: node progressive_callee.mjs --lib autobahn|autobahn26|wampy --url ws://... \

@@ -1,6 +1,6 @@
 """Robustness: broken peers must not hurt the router.
 
-Raw sockets / hand-made WebSocket frames (tests/wamp_raw.py) put broken bytes
+Raw sockets / hand-made WebSocket frames (tests/support/wamp_raw.py) put broken bytes
 on the wire: garbage, broken RawSocket handshakes, protocol violations,
 undecodable and oversized messages, connections dropped mid-handshake.  After
 each, the router process must still be alive and a fresh autobahn client must

@@ -2,7 +2,7 @@
 // self-timeout, step tracking for diagnostics, JSON-safe value description
 // and the single JSON result line on stdout.
 //
-// Protocol with the caller (tests/test_interop_js.py):
+// Protocol with the caller (tests/interop/test_interop_js.py):
 //   * exactly one line on stdout starting with '{' is the result (the last
 //     such line wins); everything else (client library logging) goes to
 //     stderr or is ignored;
