@@ -20,7 +20,8 @@ SUBSCRIBED = 33
 UNSUBSCRIBE = 34
 UNSUBSCRIBED = 35
 EVENT = 36
-EVENT_RECEIVED = 337  # acknowledged event delivery: not in the spec text; Autobahn's and the test vectors' provisional code
+# acknowledged event delivery: not in the spec text; Autobahn's and the test vectors' provisional code
+EVENT_RECEIVED = 337
 CALL = 48
 CANCEL = 49
 RESULT = 50
