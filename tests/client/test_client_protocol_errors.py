@@ -231,3 +231,27 @@ def test_transport_errors_say_what_is_wrong(bad, text):
     with pytest.raises(TransportConfigError) as e:
         transport_spec(bad)
     assert text in str(e.value)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_websocket_over_a_unix_socket_on_either_event_loop(loop, tmp_path):
+    """picows sets TCP options on every connection; over a Unix socket the client must not."""
+    import uvloop
+    from websockets.asyncio.server import unix_serve
+
+    ser = create_serializer("json")
+    path = str(tmp_path / "router.sock")
+
+    async def handle(ws):
+        async for data in ws:
+            if ser.unserialize_one(data)[0] == 1:
+                await ws.send(ser.serialize(WELCOME).decode())
+
+    async def main():
+        async with await unix_serve(handle, path, subprotocols=["wamp.2.json"]):
+            s = await connect({"type": "websocket", "url": "ws://localhost/", "serializers": ["json"],
+                               "endpoint": {"type": "unix", "path": path, "timeout": 5}}, "realm1")
+            assert s.session_id == 1234
+            s.transport.close()
+
+    (uvloop.run if loop == "uvloop" else asyncio.run)(main())

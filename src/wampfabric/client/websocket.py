@@ -13,8 +13,10 @@ import asyncio
 import logging
 import socket
 
-from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
+from picows import WSAutoPingStrategy, WSCloseCode, WSListener, WSMsgType, ws_connect
 from picows.common import WSHandshakeError
+from picows.picows import WSProtocol  # picows is pinned to 2.3.x (pyproject.toml)
+from picows.url import parse_url
 
 from ..protocol.serializers import create_serializer
 from .session import ClientSession, encode
@@ -33,17 +35,58 @@ _CONT = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
 
 
-class _UnixSocket(socket.socket):
-    """A Unix socket that lets picows set its TCP options: picows 2.3 sets TCP_NODELAY and
-    TCP_QUICKACK on every connection, which a Unix socket refuses (EOPNOTSUPP), and the
-    connection is then unusable (with asyncio's transport, the process crashed)."""
+class _UnixTransport:
+    """The transport picows is given for a Unix socket connection: picows 2.3 sets TCP_NODELAY
+    and TCP_QUICKACK in ``connection_made``, which a Unix socket refuses (EOPNOTSUPP, and the
+    connection is lost; with asyncio's own transport the process crashed).  This one answers
+    the TCP options itself and forwards everything else to the real transport."""
+
+    def __init__(self, real):
+        self._real = real
+        self._sock = _NoTcpOptions(real.get_extra_info("socket"))
+
+    def get_extra_info(self, name, default=None):
+        return self._sock if name == "socket" else self._real.get_extra_info(name, default)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _NoTcpOptions:
+    def __init__(self, sock):
+        self._sock = sock
 
     def setsockopt(self, level, option, *value):
         if level != socket.IPPROTO_TCP:
-            super().setsockopt(level, option, *value)
+            self._sock.setsockopt(level, option, *value)
 
     def getsockopt(self, level, option, *args):
-        return 0 if level == socket.IPPROTO_TCP else super().getsockopt(level, option, *args)
+        return 0 if level == socket.IPPROTO_TCP else self._sock.getsockopt(level, option, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+async def _ws_connect_unix(listener_factory, url: str, path: str, ssl, server_hostname, **options):
+    """``picows.ws_connect`` over a Unix socket: the connection is made first and then handed
+    to picows' client protocol through ``_UnixTransport`` (as picows does after a proxy)."""
+    loop = asyncio.get_running_loop()
+    parsed = parse_url(url)
+    real, _ = await loop.create_unix_connection(asyncio.Protocol, path, ssl=ssl,
+                                                server_hostname=(server_hostname or parsed.host) if ssl else None)
+    try:
+        proto = WSProtocol(parsed.netloc, parsed.resource_name, True, listener_factory, _picows_log, True,
+                           options["websocket_handshake_timeout"], options["enable_auto_ping"],
+                           options["auto_ping_idle_timeout"], options["auto_ping_reply_timeout"],
+                           WSAutoPingStrategy.PING_WHEN_IDLE, True, options["max_frame_size"],
+                           options["extra_headers"], 16 * 1024)
+        real.set_protocol(proto)
+        proto.connection_made(_UnixTransport(real))
+        await proto.wait_until_handshake_complete()
+    except BaseException:
+        real.abort()
+        raise
+    return proto.transport, proto.listener
 
 
 class WebSocketClientListener(WSListener):
@@ -141,31 +184,19 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
         chosen["listener"] = WebSocketClientListener(ser, client, max_message_size)
         return chosen["listener"]
 
-    socket_factory = None
+    options = dict(websocket_handshake_timeout=timeout, enable_auto_ping=auto_ping_interval is not None,
+                   auto_ping_idle_timeout=auto_ping_interval or 10.0, auto_ping_reply_timeout=auto_ping_timeout,
+                   max_frame_size=max_message_size,
+                   extra_headers={**(headers or {}), "Sec-WebSocket-Protocol": ", ".join(offered)})
     if path is not None:
-        async def socket_factory(_parsed_url):
-            sock = _UnixSocket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                await asyncio.get_running_loop().sock_connect(sock, path)
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-
-    kwargs = {}
-    if path is not None:
-        kwargs["use_aiofastnet"] = False  # asyncio's transport, which asks _UnixSocket for options
-    if ssl is not None and server_hostname:
-        kwargs["server_hostname"] = server_hostname
+        connecting = _ws_connect_unix(listener_factory, url, path, ssl, server_hostname, **options)
+    else:
+        if ssl is not None and server_hostname:
+            options["server_hostname"] = server_hostname
+        connecting = ws_connect(listener_factory, url, ssl_context=ssl, max_redirects=0, logger_name=_picows_log,
+                                **options)
     try:
-        transport, listener = await asyncio.wait_for(ws_connect(
-            listener_factory, url, ssl_context=ssl, websocket_handshake_timeout=timeout,
-            enable_auto_ping=auto_ping_interval is not None, auto_ping_idle_timeout=auto_ping_interval or 10.0,
-            auto_ping_reply_timeout=auto_ping_timeout, max_frame_size=max_message_size,
-            extra_headers={**(headers or {}), "Sec-WebSocket-Protocol": ", ".join(offered)},
-            socket_factory=socket_factory, max_redirects=0, logger_name=_picows_log,
-            **kwargs), timeout)
+        transport, listener = await asyncio.wait_for(connecting, timeout)
     except WSHandshakeError as e:
         status = getattr(getattr(e, "response", None), "status", None)
         raise ConnectionError(f"WebSocket handshake with {url} failed"
