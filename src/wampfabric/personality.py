@@ -52,7 +52,9 @@ An error in ``stop`` is logged and the other extensions still stop.
 
 from __future__ import annotations
 
-from .config import checkconfig
+from .config import transports as transport_checks
+from .config import web as web_checks
+from .config import workers as worker_checks
 from .common.management import worker_prefix
 from .router import auth
 from .transport import listeners, web
@@ -95,18 +97,18 @@ class Personality:
         "router": {
             "logname": "Router",
             "class": "wampfabric.worker.router.RouterWorker",
-            "checkconfig_options": checkconfig.check_router_worker_options,
+            "checkconfig_options": worker_checks.check_router_worker_options,
         },
         "container": {
             "logname": "Container",
             "class": "wampfabric.worker.container.ContainerWorker",
-            "checkconfig_options": checkconfig.check_container_worker_options,
+            "checkconfig_options": worker_checks.check_container_worker_options,
         },
     }
     WORKER_CHECKERS = {
-        "router": checkconfig.check_router_worker,
-        "container": checkconfig.check_container_worker,
-        "guest": checkconfig.check_guest_worker,
+        "router": worker_checks.check_router_worker,
+        "container": worker_checks.check_container_worker,
+        "guest": worker_checks.check_guest_worker,
     }
     WORKER_BOOTERS = {
         "router": boot_router_worker,
@@ -127,15 +129,15 @@ class Personality:
         "nodeinfo": web.NodeInfoWebService,
     }
     WEB_SERVICE_CHECKERS = {
-        "websocket": checkconfig.check_web_path_service_websocket,
-        "static": checkconfig.check_web_path_service_static,
-        "nodeinfo": checkconfig.check_web_path_service_nodeinfo,
+        "websocket": web_checks.check_web_path_service_websocket,
+        "static": web_checks.check_web_path_service_static,
+        "nodeinfo": web_checks.check_web_path_service_nodeinfo,
     }
     ROUTER_TRANSPORT_CHECKERS = {
-        "websocket": checkconfig.check_listening_transport_websocket,
-        "rawsocket": checkconfig.check_listening_transport_rawsocket,
-        "web": checkconfig.check_listening_transport_web,
-        "universal": checkconfig.check_listening_transport_universal,
+        "websocket": transport_checks.check_listening_transport_websocket,
+        "rawsocket": transport_checks.check_listening_transport_rawsocket,
+        "web": web_checks.check_listening_transport_web,
+        "universal": web_checks.check_listening_transport_universal,
     }
     # the router core's authentication methods (router/auth.py: authmethod -> pending-auth class);
     # the same dict object, so a method added here is one the router offers

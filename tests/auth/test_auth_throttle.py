@@ -31,7 +31,8 @@ from autobahn.wamp.auth import create_authenticator
 from support import wamp_raw as raw
 from support.authnode import JoinFailed, login
 from support.nodes import start_node, stop_node
-from wampfabric.config.checkconfig import ConfigError, check_router_worker_options
+from wampfabric.config.base import ConfigError
+from wampfabric.config.workers import check_router_worker_options
 from wampfabric.router.auth import THROTTLE_DEFAULTS, THROTTLED_MESSAGE, AuthThrottle, address_key
 
 CHALLENGE, AUTHENTICATE = 4, 5

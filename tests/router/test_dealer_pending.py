@@ -277,7 +277,8 @@ async def test_shared_registration_full_callee_is_passed_over(sessions):
     ("strict_progressive_call_results", "yes", "bool"),
 ])
 def test_realm_options_checked(key, value, message):
-    from wampfabric.config.checkconfig import ConfigError, check_realm
+    from wampfabric.config.base import ConfigError
+    from wampfabric.config.realms import check_realm
 
     with pytest.raises(ConfigError) as ei:
         check_realm({"name": "realm1", "options": {key: value}}, "$.workers[0].realms[0]")
@@ -286,7 +287,7 @@ def test_realm_options_checked(key, value, message):
 
 
 def test_realm_options_accepted():
-    from wampfabric.config.checkconfig import check_realm
+    from wampfabric.config.realms import check_realm
 
     check_realm({"name": "realm1", "options": {"max_pending_calls": 1, "max_pending_invocations": 5,
                                                "default_call_timeout": 0, "strict_progressive_call_results": True}},

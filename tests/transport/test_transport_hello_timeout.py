@@ -119,7 +119,8 @@ def test_after_goodbye_the_timeout_applies_again(node, kind):
 
 
 def test_hello_timeout_is_checked_in_config():
-    from wampfabric.config.checkconfig import ConfigError, check_config
+    from wampfabric.config.base import ConfigError
+    from wampfabric.config.check import check_config
     from wampfabric.personality import Personality
 
     cfg = node_config({"web": 8080, "rawsocket": 8081, "restricted": 8082}, "rs.sock")

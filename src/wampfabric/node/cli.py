@@ -241,7 +241,7 @@ def status(cbdir, config, personality):
 
 
 def _management_socket(cbdir: Path, config_name, personality) -> Path | None:
-    from ..config.checkconfig import ConfigError
+    from ..config.base import ConfigError
     from .config import find_config, load_config
     from .management import socket_path
 
@@ -272,7 +272,7 @@ async def _status_over_socket(path: str):
 def check(cbdir, config, personality):
     """Check a node directory's config without starting it (everything start would refuse that
     the config and the node directory tell: all errors, one line each)."""
-    from ..config.checkconfig import ConfigError, config_errors
+    from ..config.base import ConfigError, config_errors
     from .config import find_config, load_config
 
     cb = _existing_cbdir(cbdir)

@@ -1,7 +1,7 @@
 """Loading a node directory's ``config.json`` / ``config.yaml``.
 
 ``load_config`` reports every error it finds (``ConfigErrors``, one line each, with the file and
-the JSON path): those of ``checkconfig.check_config`` (each item on its own) and those only the
+the JSON path): those of ``config.check.check_config`` (each item on its own) and those only the
 node directory can tell (``check_node_config``), which ``start`` would otherwise meet while
 booting: listening ports and Unix socket paths used twice (or too long), static web directories,
 directories of file cookie stores, TLS files (that must load) and guest executables and working
@@ -17,7 +17,8 @@ import shutil
 import ssl
 from pathlib import Path
 
-from ..config.checkconfig import ConfigError, ConfigErrors, check_config, config_errors
+from ..config.base import ConfigError, ConfigErrors, config_errors
+from ..config.check import check_config
 
 CONFIG_NAMES = ("config.json", "config.yaml", "config.yml")
 

@@ -28,8 +28,8 @@ from ..transport.local import connect_local
 from ..common.management import NODE_PREFIX, register_procedures, worker_prefix
 from ..common.monitor import ProcessMonitor, process_info, process_stats, system_stats, typed_process_stats
 from ..common.timefmt import utcstr
-from ..config import checkconfig
-from ..config.checkconfig import ConfigError
+from ..config.base import ConfigError
+from ..config.workers import check_guest_worker, check_native_worker_options, worker_id_problem
 from ..protocol.crossbar_errors import (CANNOT_START, INVALID_ARGUMENT, INVALID_CONFIGURATION, NO_SUCH_WORKER,
                                         SHUTDOWN_REQUESTED, WORKER_ALREADY_RUNNING)
 from .process import GuestGroups, GuestWorkerProcess, NativeWorkerProcess, READY_TIMEOUT
@@ -197,7 +197,7 @@ class NodeController:
                            details=None) -> dict:
         """Start a worker: native workers get their ``options``; a guest gets its whole worker config."""
         who = (details or {}).get("caller")
-        problem = checkconfig.worker_id_problem(worker_id)
+        problem = worker_id_problem(worker_id)
         if problem:
             raise ApplicationError(INVALID_ARGUMENT, f"invalid worker ID {str(worker_id)[:100]!r}: {problem}")
         if worker_id in self.workers:
@@ -211,13 +211,13 @@ class NodeController:
             if isinstance(config, dict):
                 config = {"type": "guest", **config}
             try:
-                checkconfig.check_guest_worker(config, "worker", personality)
+                check_guest_worker(config, "worker", personality)
             except ConfigError as e:
                 raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
             worker = GuestWorkerProcess(self, worker_id, config, who)
         elif worker_type in personality.NATIVE_WORKERS:
             try:
-                checkconfig.check_native_worker_options(worker_type, config, "options", personality)
+                check_native_worker_options(worker_type, config, "options", personality)
             except ConfigError as e:
                 raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
             worker = NativeWorkerProcess(self, worker_id, worker_type, config, who,

@@ -27,7 +27,7 @@ import socket
 import struct
 from pathlib import Path
 
-from ..transport.rawsocket import RawSocketService, WampRawSocketProtocol
+from ..transport.rawsocket import RawSocketServerFactory, WampRawSocketProtocol
 
 log = logging.getLogger("wampfabric.node")
 
@@ -63,7 +63,7 @@ class ManagementSocket:
         self.server = None
 
     async def start(self) -> None:
-        service = RawSocketService(self.node.router, self.config)
+        service = RawSocketServerFactory(self.node.router, self.config)
         if self.path.is_socket():
             self.path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

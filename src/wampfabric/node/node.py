@@ -35,7 +35,7 @@ from ..client.session import ApplicationError
 from ..protocol.crossbar_errors import INVALID_CONFIGURATION
 from ..router.realm import Router
 from . import pidfile
-from ..config.checkconfig import ConfigError, config_errors
+from ..config.base import ConfigError, config_errors
 from .config import disabled_reason, find_config, load_config
 from .controller import NODE_SHUTDOWN_ON_WORKER_EXIT, NodeController
 from .keys import load_or_create_node_key

@@ -45,7 +45,7 @@ class QueuedWriter:
     """Output side of a coalesced connection (mixin of the WebSocket listener and
     the RawSocket protocol): frames are queued and written once per loop turn.
 
-    The connection provides ``service`` (with ``coalescer`` and ``max_outgoing_buffer``),
+    The connection provides ``factory`` (with ``coalescer`` and ``max_outgoing_buffer``),
     the attributes ``_out``, ``_out_size``, ``_limit`` (``FLUSH_STEP``), ``_backlog``
     (``None``) and ``_closed``, ``_stream()``
     (its asyncio transport) and ``_overflow()`` (what to do when the peer does not
@@ -72,12 +72,12 @@ class QueuedWriter:
     def _queue(self, header: bytes, data: bytes) -> None:
         out = self._out
         if not out:
-            self.service.coalescer.mark(self)
+            self.factory.coalescer.mark(self)
         out.append(header)
         out.append(data)
         self._out_size += len(data)
         if self._out_size > self._limit:
-            if self._out_size > self.service.max_outgoing_buffer:
+            if self._out_size > self.factory.max_outgoing_buffer:
                 self._overflow()
             else:
                 self.flush()  # a big turn: write (or compact) what we have so far
@@ -108,10 +108,10 @@ class QueuedWriter:
 
     def _held(self, size: int) -> None:
         """``size`` bytes are waiting for the peer to read them."""
-        service = self.service
+        factory = self.factory
         self._out_size = size
-        self._limit = min(size + FLUSH_STEP, service.max_outgoing_buffer)
-        if size > service.max_outgoing_buffer:
+        self._limit = min(size + FLUSH_STEP, factory.max_outgoing_buffer)
+        if size > factory.max_outgoing_buffer:
             self._overflow()
 
     # flow control of the transport (asyncio protocol callbacks; picows forwards them)

@@ -229,13 +229,9 @@ class PeerOfConnection:
         return self._peer
 
 
-# transport option hello_timeout (milliseconds; 0: no limit) when a transport does not set it
-DEFAULT_HELLO_TIMEOUT_MS = 10000
-
-
 class HelloTimer:
     """The HELLO timeout of a connection (mixin of the WebSocket listener and the RawSocket
-    protocol, which provide ``service.hello_timeout`` in seconds, ``session``, ``peer``, the slots
+    protocol, which provide ``factory.hello_timeout`` in seconds, ``session``, ``peer``, the slots
     ``_timer`` and ``_closed``, and ``_close_idle()``, closing the connection as their protocol
     says).  A connection that carries no session must send HELLO within ``hello_timeout``."""
 
@@ -243,7 +239,7 @@ class HelloTimer:
 
     def expect_hello(self) -> None:
         """The connection carries no session (new, or after a GOODBYE): start the timer."""
-        timeout = self.service.hello_timeout
+        timeout = self.factory.hello_timeout
         if timeout > 0 and not self._closed:
             if self._timer is not None:
                 self._timer.cancel()
@@ -261,6 +257,6 @@ class HelloTimer:
         session = self.session
         if session is not None and session.state == NEW and not self._closed:
             log.info("closing connection %s: no HELLO within %gs (hello_timeout)", self.peer,
-                     self.service.hello_timeout)
+                     self.factory.hello_timeout)
             self._close_idle()
             release_memory()  # idle connections come in crowds: one trim after they are gone

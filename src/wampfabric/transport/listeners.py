@@ -12,9 +12,10 @@ from pathlib import Path
 from picows import WSAutoPingStrategy
 
 from .endpoints import endpoint_description, listening_socket, tls_context
-from .rawsocket import RawSocketService
+from ..config import defaults
+from .rawsocket import RawSocketServerFactory
 from .web import WebPaths
-from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, WebSocketService
+from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, WebSocketServerFactory
 
 log = logging.getLogger("wampfabric.transport")
 
@@ -62,16 +63,17 @@ class RouterTransport:
             self.server = None
         _unlink_unix(self.config["endpoint"], self.cbdir)
 
-    def _ws_server_kwargs(self, services: list[WebSocketService]) -> dict:
-        # picows' limits are per listening port: the most permissive of the port's services
-        # applies there, each service enforces its own message size itself
-        max_frame = max((s.max_frame_size for s in services), default=16 * 1024 * 1024)
-        handshake_timeout = max((s.open_handshake_timeout for s in services), default=10.0)
+    def _ws_server_kwargs(self, endpoints: list[WebSocketServerFactory]) -> dict:
+        # picows' limits are per listening port: the most permissive of the port's WebSocket
+        # endpoints applies there, each enforces its own message size itself
+        max_frame = max((s.max_frame_size for s in endpoints), default=defaults.MAX_MESSAGE_SIZE)
+        handshake_timeout = max((s.open_handshake_timeout for s in endpoints),
+                                default=defaults.OPEN_HANDSHAKE_TIMEOUT_MS / 1000.0)
         kw = {"max_frame_size": max_frame, "websocket_handshake_timeout": handshake_timeout,
               "logger_name": PICOWS_LOGGER,
               # grows on demand; a small start keeps idle sessions cheap
               "read_buffer_init_size": 2048}
-        pinging = [s for s in services if s.auto_ping_interval > 0]
+        pinging = [s for s in endpoints if s.auto_ping_interval > 0]
         if pinging:
             s = pinging[0]
             kw.update(enable_auto_ping=True, auto_ping_idle_timeout=s.auto_ping_interval,
@@ -85,9 +87,9 @@ class WebSocketRouterTransport(RouterTransport):
     TYPE = "websocket"
 
     async def start(self) -> None:
-        self.service = WebSocketService(self.router, self.config, cbdir=self.cbdir)
+        self.websocket = WebSocketServerFactory(self.router, self.config, cbdir=self.cbdir)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        factory = picows_server_protocol_factory(self.service.upgrade, self._ws_server_kwargs([self.service]))
+        factory = picows_server_protocol_factory(self.websocket.upgrade, self._ws_server_kwargs([self.websocket]))
         self.server = await _create_server(factory, sock, self._tls())
 
 
@@ -121,13 +123,13 @@ class RawSocketRouterTransport(RouterTransport):
     TYPE = "rawsocket"
 
     async def start(self) -> None:
-        service = RawSocketService(self.router, self.config)
+        factory = RawSocketServerFactory(self.router, self.config)
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         loop = asyncio.get_running_loop()
         if sock.family == socket.AF_UNIX:
-            self.server = await loop.create_unix_server(service, sock=sock)
+            self.server = await loop.create_unix_server(factory, sock=sock)
         else:
-            self.server = await loop.create_server(service, sock=sock, **self._tls())
+            self.server = await loop.create_server(factory, sock=sock, **self._tls())
 
 
 async def _create_server(factory, sock: socket.socket, tls: dict):
@@ -146,10 +148,10 @@ def picows_server_protocol_factory(listener_factory, kw: dict):
     def factory():
         return FirstReadWSProtocol(
             None, None, False, listener_factory, logger, True,
-            kw.get("websocket_handshake_timeout", 10.0),
+            kw.get("websocket_handshake_timeout", defaults.OPEN_HANDSHAKE_TIMEOUT_MS / 1000.0),
             kw.get("enable_auto_ping", False), kw.get("auto_ping_idle_timeout", 20.0),
             kw.get("auto_ping_reply_timeout", 20.0), WSAutoPingStrategy.PING_WHEN_IDLE,
-            True, kw.get("max_frame_size", 16 * 1024 * 1024), None, kw.get("read_buffer_init_size", 2048),
+            True, kw.get("max_frame_size", defaults.MAX_MESSAGE_SIZE), None, kw.get("read_buffer_init_size", 2048),
         )
 
     return factory
@@ -212,7 +214,7 @@ class UniversalRouterTransport(WebRouterTransport):
         rs_cfg = self.config.get("rawsocket")
         if rs_cfg is not None and "auth" not in rs_cfg and "auth" in self.config:
             rs_cfg = dict(rs_cfg, auth=self.config["auth"])
-        self.rawsocket = RawSocketService(self.router, rs_cfg) if rs_cfg is not None else None
+        self.rawsocket = RawSocketServerFactory(self.router, rs_cfg) if rs_cfg is not None else None
         ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
         self.ws_protocol_factory = (picows_server_protocol_factory(self.paths.route, self._ws_server_kwargs(ws_services))
                                     if self.paths.services else None)

@@ -7,36 +7,36 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..config import defaults
 from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
-from .endpoints import DEFAULT_HELLO_TIMEOUT_MS, HelloTimer, PeerOfConnection, channel_id, peer_certificate
+from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 
 
-class RawSocketService:
-    """Config of one RawSocket listener and the factory of its protocols."""
+class RawSocketServerFactory:
+    """The settings of one RawSocket listener (a ``rawsocket`` transport, or the ``rawsocket``
+    part of a ``universal`` one) and the factory of its connections' protocols."""
 
     def __init__(self, router, config: dict):
         self.router = router
         self.config = config
         options = config.get("options", {})
-        names = config.get("serializers") or ["cbor", "msgpack", "json"]
+        names = config.get("serializers") or defaults.SERIALIZERS
         self.serializers = {
             sid: ser for sid, ser in SERIALIZERS_BY_RAWSOCKET_ID.items() if ser.NAME in names
         }
-        limit = options.get("max_message_size") or config.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
-        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
+        limit = options.get("max_message_size") or config.get("max_message_size") or defaults.MAX_MESSAGE_SIZE
+        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or defaults.MAX_OUTGOING_BUFFER
         self.auth_config = config.get("auth")
         # HELLO must come this soon after the RawSocket handshake (and after a GOODBYE); 0: no limit
-        self.hello_timeout = options.get("hello_timeout", DEFAULT_HELLO_TIMEOUT_MS) / 1000.0
+        self.hello_timeout = options.get("hello_timeout", defaults.HELLO_TIMEOUT_MS) / 1000.0
         # we announce (and enforce) the largest 2**(9+e) not above the configured limit
         self.length_exponent = rs.length_exponent(limit)
         self.max_message_size = rs.max_length(self.length_exponent)
@@ -49,12 +49,12 @@ class RawSocketService:
 class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.Protocol):
     """One RawSocket connection; it is the session's transport."""
 
-    __slots__ = ("service", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
+    __slots__ = ("factory", "auth_config", "serializer", "session", "_transport", "_handshake", "_reader",
                  "_peer_max", "_closed", "_timer", "_out", "_out_size", "_limit", "_backlog", "_peer")
 
-    def __init__(self, service: RawSocketService):
-        self.service = service
-        self.auth_config = service.auth_config
+    def __init__(self, factory: RawSocketServerFactory):
+        self.factory = factory
+        self.auth_config = factory.auth_config
         self.serializer = None
         self.session = None
         self._transport = None
@@ -110,7 +110,7 @@ class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.
 
     def _on_handshake(self, hs: bytes) -> bool:
         try:
-            exp, ser_id = rs.parse_handshake(hs, self.service.serializers)
+            exp, ser_id = rs.parse_handshake(hs, self.factory.serializers)
         except rs.RawSocketHandshakeError as e:
             if e.code is None:
                 # not RawSocket at all (wrong magic octet): drop the connection
@@ -119,14 +119,14 @@ class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.
             else:
                 self._refuse(e.code)
             return False
-        self.serializer = self.service.serializers[ser_id]
+        self.serializer = self.factory.serializers[ser_id]
         self._peer_max = 1 << (9 + exp)
-        self._transport.write(rs.build_handshake_reply(self.service.length_exponent, ser_id))
-        self._reader = rs.FrameReader(self.service.max_message_size)
+        self._transport.write(rs.build_handshake_reply(self.factory.length_exponent, ser_id))
+        self._reader = rs.FrameReader(self.factory.max_message_size)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.session = RouterSession(self.service.router, self)
+        self.session = RouterSession(self.factory.router, self)
         self.expect_hello()
         return True
 
@@ -173,7 +173,7 @@ class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.
 
     def _overflow(self) -> None:
         log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
-                    self.peer, self.service.max_outgoing_buffer)
+                    self.peer, self.factory.max_outgoing_buffer)
         self._abort()
         release_memory()
 

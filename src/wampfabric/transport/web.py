@@ -21,7 +21,7 @@ from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
 
 from .. import __version__
 from . import websocket
-from .websocket import WebSocketService, head_only
+from .websocket import WebSocketServerFactory, head_only
 
 log = logging.getLogger("wampfabric.transport.web")
 
@@ -58,7 +58,7 @@ class WebSocketWebService(WebService):
 
     def __init__(self, transport, config: dict):
         super().__init__(transport, config)
-        self.ws = WebSocketService(transport.router, config, transport.config.get("auth"), transport.cbdir)
+        self.ws = WebSocketServerFactory(transport.router, config, transport.config.get("auth"), transport.cbdir)
 
     def handle(self, request, subpath: str):
         if not _is_upgrade(request):

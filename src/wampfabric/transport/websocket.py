@@ -18,11 +18,12 @@ from http import HTTPStatus
 from picows import WSListener, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener, WSCloseCode
 from picows.picows import WSProtocol
 
+from ..config import defaults
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
 from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
 from .cookies import create_cookie_store
-from .endpoints import DEFAULT_HELLO_TIMEOUT_MS, HelloTimer, PeerOfConnection, channel_id, peer_certificate
+from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 try:
     from uvloop.loop import TCPTransport as _UVTCPTransport
@@ -218,10 +219,6 @@ def _picows_logs_info() -> bool:
 # hundred bytes per idle session); for an adapter it uses it as is.
 PICOWS_LOGGER = logging.LoggerAdapter(logging.getLogger("picows.wampfabric"), {})
 
-
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-DEFAULT_MAX_OUTGOING_BUFFER = 64 * 1024 * 1024
-
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CONT = WSMsgType.CONTINUATION
@@ -245,7 +242,7 @@ def _frame_header(op: int, n: int, small=_SMALL_HEADERS) -> bytes:
     return _H64.pack(0x80 | op, 127, n)
 
 
-class WebSocketService:
+class WebSocketServerFactory:
     """The config of one WAMP-WebSocket endpoint (a ``websocket`` transport or
     a ``websocket`` path of a ``web`` transport), and the factory of its
     connection listeners."""
@@ -255,7 +252,7 @@ class WebSocketService:
         self.config = config
         self.cookie_store = create_cookie_store(config["cookie"], cbdir) if "cookie" in config else None
         options = config.get("options", {})
-        names = config.get("serializers") or ["cbor", "msgpack", "json"]
+        names = config.get("serializers") or defaults.SERIALIZERS
         self.subprotocols = {}
         for name in names:
             for sub, ser in SERIALIZERS_BY_SUBPROTOCOL.items():
@@ -265,20 +262,21 @@ class WebSocketService:
         # the fixed part of the 101 answer per chosen subprotocol (None: legacy client without one)
         self._heads = {sub: Prebuilt101.head({"Sec-WebSocket-Protocol": sub}) for sub in self.subprotocols}
         self._heads[None] = Prebuilt101.head({})
-        self.max_message_size = options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE
+        self.max_message_size = options.get("max_message_size") or defaults.MAX_MESSAGE_SIZE
         # a message may span several frames: frames are limited separately (Crossbar.io options)
         self.max_frame_size = min(options.get("max_frame_size") or self.max_message_size, self.max_message_size)
-        self.open_handshake_timeout = (options.get("open_handshake_timeout") or 10000) / 1000.0
-        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or DEFAULT_MAX_OUTGOING_BUFFER
+        handshake_ms = options.get("open_handshake_timeout") or defaults.OPEN_HANDSHAKE_TIMEOUT_MS
+        self.open_handshake_timeout = handshake_ms / 1000.0
+        self.max_outgoing_buffer = options.get("max_outgoing_buffer") or defaults.MAX_OUTGOING_BUFFER
         self.allowed_origins = options.get("allowed_origins")
-        self.allow_null_origin = options.get("allow_null_origin", True)
+        self.allow_null_origin = options.get("allow_null_origin", defaults.ALLOW_NULL_ORIGIN)
         self.auth_config = config.get("auth", auth_config)
         # auto-ping (Crossbar.io option names, milliseconds)
-        self.auto_ping_interval = options.get("auto_ping_interval", 0) / 1000.0
-        self.auto_ping_timeout = options.get("auto_ping_timeout", 0) / 1000.0
+        self.auto_ping_interval = options.get("auto_ping_interval", defaults.AUTO_PING_INTERVAL_MS) / 1000.0
+        self.auto_ping_timeout = options.get("auto_ping_timeout", defaults.AUTO_PING_TIMEOUT_MS) / 1000.0
         # a connection must send HELLO this soon after the WebSocket handshake (and after a
         # GOODBYE), or it is closed; 0: no limit
-        self.hello_timeout = options.get("hello_timeout", DEFAULT_HELLO_TIMEOUT_MS) / 1000.0
+        self.hello_timeout = options.get("hello_timeout", defaults.HELLO_TIMEOUT_MS) / 1000.0
         self.coalescer = Coalescer(asyncio.get_running_loop())
 
     def origin_allowed(self, origin: str | None) -> bool:
@@ -349,14 +347,14 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
     """One WAMP-over-WebSocket connection; it is the session's transport."""
 
     # idle connections are most of a router's memory: no per-instance __dict__
-    __slots__ = ("service", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
+    __slots__ = ("factory", "serializer", "auth_config", "session", "_ws", "_tcp", "_msg_type", "_opcode",
                  "_fragments", "_fragments_size", "_closed", "_out", "_out_size", "_limit", "_backlog", "_timer",
                  "cbtid", "_peer", "_http_in", "_http_set_cookie")
 
-    def __init__(self, service: WebSocketService, serializer):
-        self.service = service
+    def __init__(self, factory: WebSocketServerFactory, serializer):
+        self.factory = factory
         self.serializer = serializer
-        self.auth_config = service.auth_config
+        self.auth_config = factory.auth_config
         self.session = None
         self.cbtid = None
         self._http_in = None
@@ -387,7 +385,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
         # handshake (measured: 8.8 -> 6.8 KB per idle connection)
         transport.request.headers.clear()
         transport.response.headers.clear()
-        self.session = RouterSession(self.service.router, self)
+        self.session = RouterSession(self.factory.router, self)
         self.expect_hello()
 
     def on_ws_frame(self, transport, frame):
@@ -403,14 +401,14 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
                 return
             if frame.fin:
-                if frame.payload_size > self.service.max_message_size:
+                if frame.payload_size > self.factory.max_message_size:
                     self._too_big(frame.payload_size)
                     return
                 self.session.on_message(frame.get_payload_as_bytes())
             else:
                 self._fragments = [frame.get_payload_as_bytes()]
                 self._fragments_size = frame.payload_size
-                if self._fragments_size > self.service.max_message_size:
+                if self._fragments_size > self.factory.max_message_size:
                     self._too_big(self._fragments_size)
         elif opcode is _CONT:
             if self._fragments is None:
@@ -418,7 +416,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
                 return
             self._fragments.append(frame.get_payload_as_bytes())
             self._fragments_size += frame.payload_size
-            if self._fragments_size > self.service.max_message_size:
+            if self._fragments_size > self.factory.max_message_size:
                 self._too_big(self._fragments_size)
                 return
             if frame.fin:
@@ -445,7 +443,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
 
     @property
     def cookie_store(self):
-        return self.service.cookie_store
+        return self.factory.cookie_store
 
     def channel_id(self, kind: str) -> bytes | None:
         return channel_id(self._tcp, kind)
@@ -481,7 +479,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
     def _overflow(self) -> None:
         log.warning(
             "closing connection %s (session %s): peer does not read, outgoing buffer above %d bytes",
-            self.peer, self.session.session_id if self.session else None, self.service.max_outgoing_buffer,
+            self.peer, self.session.session_id if self.session else None, self.factory.max_outgoing_buffer,
         )
         self._closed = True
         self._drop_output()
@@ -502,7 +500,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
 
     def _too_big(self, size: int) -> None:
         log.info("closing connection %s: message of %d bytes exceeds max_message_size %d",
-                 self.peer, size, self.service.max_message_size)
+                 self.peer, size, self.factory.max_message_size)
         self._fail(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
 
     def _fail(self, code, reason: str) -> None:

@@ -24,7 +24,7 @@ import asyncio
 import logging
 
 from ..client.session import ApplicationError
-from ..config import checkconfig
+from ..config.workers import check_container_component
 from .component import ComponentRunner, add_pythonpath, client_connector, make_session_factory
 from ..protocol.crossbar_errors import ALREADY_RUNNING, CANNOT_START, INVALID_CONFIGURATION, NO_SUCH_OBJECT
 from .native import NativeWorker, check_or_raise
@@ -99,7 +99,7 @@ class ContainerWorker(NativeWorker):
     async def start_component(self, component_id: str, config: dict, details=None) -> dict:
         if component_id in self.components:
             raise ApplicationError(ALREADY_RUNNING, f"a component with ID '{component_id}' is already running")
-        check_or_raise(checkconfig.check_container_component, config, "component")
+        check_or_raise(check_container_component, config, "component")
         flavour = "asyncio"
         if config["type"] == "class":
             # Twisted must be on our loop before the component's module imports the reactor

@@ -22,7 +22,7 @@ from ..client.session import ApplicationError
 from ..common.management import register_procedures, worker_prefix
 from ..common.monitor import ProcessMonitor, process_info, typed_process_stats
 from ..common.timefmt import utcstr
-from ..config.checkconfig import ConfigError
+from ..config.base import ConfigError
 from ..protocol.crossbar_errors import INVALID_CONFIGURATION
 
 log = logging.getLogger("wampfabric.worker")

@@ -9,7 +9,9 @@ import logging
 import time
 
 from ..client.session import ApplicationError
-from ..config import checkconfig
+from ..config.realms import check_realm, check_role
+from ..config.web import check_web_path_service
+from ..config.workers import check_router_component
 from ..router.auth import AuthThrottle
 from ..router.realm import Router
 from ..common.timefmt import utcstr
@@ -106,7 +108,7 @@ class RouterWorker(NativeWorker):
     def start_router_realm(self, realm_id: str, config: dict, details=None) -> dict:
         if realm_id in self.realms:
             raise ApplicationError(ALREADY_RUNNING, f"a realm with ID '{realm_id}' is already running")
-        check_or_raise(checkconfig.check_realm, config, "realm")
+        check_or_raise(check_realm, config, "realm")
         name = config["name"]
         if name in self.router.realms:
             raise ApplicationError(ALREADY_RUNNING, f"a realm named '{name}' is already running")
@@ -148,7 +150,7 @@ class RouterWorker(NativeWorker):
         rr = self._realm(realm_id)
         if role_id in rr.roles:
             raise ApplicationError(ALREADY_EXISTS, f"a role with ID '{role_id}' already exists on realm '{realm_id}'")
-        check_or_raise(checkconfig.check_role, config, "role")
+        check_or_raise(check_role, config, "role")
         if any(r["name"] == config["name"] for r in rr.roles.values()):
             raise ApplicationError(ALREADY_EXISTS,
                                    f"a role named '{config['name']}' already exists on realm '{realm_id}'")
@@ -242,7 +244,7 @@ class RouterWorker(NativeWorker):
         paths = info.config.setdefault("paths", {})
         if path in paths:
             raise ApplicationError(ALREADY_RUNNING, f"a web service is already running on path '{path}'")
-        check_or_raise(checkconfig.check_web_path_service, config, f"paths['{path}']", self.personality)
+        check_or_raise(check_web_path_service, config, f"paths['{path}']", self.personality)
         info.transport.add_service(path, config)
         paths[path] = config
         self.publish("on_web_transport_service_started",
@@ -276,7 +278,7 @@ class RouterWorker(NativeWorker):
 
         if component_id in self.components:
             raise ApplicationError(ALREADY_RUNNING, f"a component with ID '{component_id}' is already running")
-        check_or_raise(checkconfig.check_router_component, config, "component")
+        check_or_raise(check_router_component, config, "component")
         if config["realm"] not in self.router.realms:
             raise ApplicationError(NO_SUCH_OBJECT, f"no realm '{config['realm']}' on this router")
         runner = ComponentRunner(component_id, config, self.cbdir, router_connector(self.router, config),

@@ -1,0 +1,210 @@
+"""Workers: router, container and guest workers, their options and components, worker ids."""
+
+from __future__ import annotations
+
+from ..protocol.uri import check_uri
+from . import defaults
+from .auth import check_auth_throttle
+from .base import Collector, ConfigError, check_dict, check_type, checker_for, list_at
+from .realms import check_realm
+from .transports import check_connecting_transport
+
+
+RESTART_POLICIES = ("restart-never", "restart-always", "restart-on-failed")
+CONTAINER_SHUTDOWN = ("shutdown-manual", "shutdown-on-last-component-stopped")
+
+
+def check_env(env, path: str) -> None:
+    check_dict(env, path, {}, {"inherit": (bool, list), "vars": dict})
+    if isinstance(env.get("inherit"), list):
+        for i, name in enumerate(env["inherit"]):
+            check_type(name, str, f"{path}.inherit[{i}]")
+    for k, v in env.get("vars", {}).items():
+        check_type(v, (str, int, float, bool), f"{path}.vars.{k}")
+
+
+def check_restart(value, path: str) -> None:
+    check_type(value, str, path)
+    if value not in RESTART_POLICIES:
+        raise ConfigError(path, f"invalid restart policy '{value}' (one of: {', '.join(RESTART_POLICIES)})")
+
+
+NATIVE_WORKER_OPTIONS = {"title": str, "disabled": (bool, str), "pythonpath": list, "cpu_affinity": list,
+                         "env": dict, "reactor": dict, "expose_controller": bool, "expose_shared": bool,
+                         "restart": str}
+
+
+def _check_native_options(options, path: str, extra: dict) -> None:
+    check_dict(options, path, {}, {**NATIVE_WORKER_OPTIONS, **extra})
+    for i, p in enumerate(options.get("pythonpath", [])):
+        check_type(p, str, f"{path}.pythonpath[{i}]")
+    if "env" in options:
+        check_env(options["env"], f"{path}.env")
+    if "restart" in options:
+        check_restart(options["restart"], f"{path}.restart")
+
+
+def check_router_worker_options(options, path: str, personality=None) -> None:
+    _check_native_options(options, path, {"busy_poll_us": int, "auth_throttle": dict})
+    bp = options.get("busy_poll_us", defaults.BUSY_POLL_US)
+    if isinstance(bp, bool) or not 0 <= bp <= 100_000:
+        raise ConfigError(f"{path}.busy_poll_us", f"must be an integer 0..100000 (microseconds; 0 = off), not {bp!r}")
+    if "auth_throttle" in options:
+        check_auth_throttle(options["auth_throttle"], f"{path}.auth_throttle")
+
+
+def check_container_worker_options(options, path: str, personality=None) -> None:
+    _check_native_options(options, path, {"shutdown": str})
+    if options.get("shutdown", defaults.CONTAINER_SHUTDOWN) not in CONTAINER_SHUTDOWN:
+        raise ConfigError(f"{path}.shutdown",
+                          f"invalid shutdown mode '{options['shutdown']}' (one of: {', '.join(CONTAINER_SHUTDOWN)})")
+
+
+def check_native_worker_options(worker_type: str, options, path: str, personality) -> None:
+    checker = personality.NATIVE_WORKERS[worker_type]["checkconfig_options"]
+    checker(options, path, personality)
+
+
+COMPONENT_CALLBACKS = ("join", "leave", "connect", "disconnect", "ready")
+
+
+def _check_component(comp, path: str, extra_required: dict, extra_optional: dict) -> None:
+    check_type(comp, dict, path)
+    kind = comp.get("type")
+    common = {"id": str, "extra": (dict, list, str, int, float, bool, type(None)), **extra_optional}
+    if kind == "class":
+        check_dict(comp, path, {"type": str, "classname": str, "realm": str, **extra_required}, common)
+    elif kind == "function":
+        check_dict(comp, path, {"type": str, "realm": str, "callbacks": dict, **extra_required}, common)
+        for ev, fn in comp["callbacks"].items():
+            if ev not in COMPONENT_CALLBACKS:
+                raise ConfigError(f"{path}.callbacks.{ev}",
+                                  f"unknown callback '{ev}' (one of: {', '.join(COMPONENT_CALLBACKS)})")
+            check_type(fn, str, f"{path}.callbacks.{ev}")
+    elif kind is None:
+        raise ConfigError(path, "missing mandatory attribute 'type' (one of: class, function)")
+    else:
+        raise ConfigError(f"{path}.type", f"invalid component type '{kind}' (one of: class, function)")
+    if not check_uri(comp["realm"], False):
+        raise ConfigError(f"{path}.realm", f"invalid realm name '{comp['realm']}'")
+
+
+def check_container_component(comp, path: str) -> None:
+    _check_component(comp, path, {"transport": dict}, {})
+    check_connecting_transport(comp["transport"], f"{path}.transport")
+
+
+def check_router_component(comp, path: str) -> None:
+    _check_component(comp, path, {}, {"role": str, "references": list})
+
+
+def _check_ids(items: list, path: str, what: str) -> None:
+    ids = set()
+    for i, item in enumerate(items):
+        iid = item.get("id") if isinstance(item, dict) else None
+        if iid is not None:
+            check_type(iid, str, f"{path}[{i}].id")
+            if iid in ids:
+                raise ConfigError(f"{path}[{i}].id", f"duplicate {what} id '{iid}'")
+            ids.add(iid)
+
+
+def _check_typed(item, path: str, checkers: dict, what: str, personality) -> None:
+    checker_for(item, path, checkers, what)(item, path, personality)
+
+
+def check_router_worker(worker, path: str, personality) -> None:
+    check_type(worker, dict, path)
+    c = Collector()  # each realm, transport and component is checked (and reported) on its own
+    c.run(check_dict, worker, path, {"type": str},
+          {"id": str, "options": dict, "manhole": dict, "realms": list, "transports": list,
+           "components": list, "connections": list})
+    if "options" in worker:
+        c.run(check_router_worker_options, worker["options"], f"{path}.options", personality)
+    names = set()
+    for i, realm in enumerate(list_at(worker, "realms")):
+        c.run(check_realm, realm, f"{path}.realms[{i}]")
+        name = realm.get("name") if isinstance(realm, dict) else None
+        if isinstance(name, str):
+            if name in names:
+                c.add(f"{path}.realms[{i}].name", f"duplicate realm '{name}'")
+            names.add(name)
+    for i, transport in enumerate(list_at(worker, "transports")):
+        c.run(_check_typed, transport, f"{path}.transports[{i}]", personality.ROUTER_TRANSPORT_CHECKERS, "transport",
+              personality)
+    c.run(_check_ids, list_at(worker, "transports"), f"{path}.transports", "transport")
+    for i, comp in enumerate(list_at(worker, "components")):
+        if c.run(check_router_component, comp, f"{path}.components[{i}]") and comp["realm"] not in names:
+            c.add(f"{path}.components[{i}].realm", f"no realm '{comp['realm']}' on this router worker")
+    c.run(_check_ids, list_at(worker, "components"), f"{path}.components", "component")
+    if worker.get("connections"):
+        c.add(f"{path}.connections", "connections are not supported by this version yet")
+    c.done()
+
+
+def check_container_worker(worker, path: str, personality) -> None:
+    check_type(worker, dict, path)
+    c = Collector()  # each component is checked (and reported) on its own
+    c.run(check_dict, worker, path, {"type": str},
+          {"id": str, "options": dict, "manhole": dict, "components": list, "connections": list})
+    if "options" in worker:
+        c.run(check_container_worker_options, worker["options"], f"{path}.options", personality)
+    for i, comp in enumerate(list_at(worker, "components")):
+        c.run(check_container_component, comp, f"{path}.components[{i}]")
+    c.run(_check_ids, list_at(worker, "components"), f"{path}.components", "component")
+    if worker.get("connections"):
+        c.add(f"{path}.connections", "connections are not supported by this version yet")
+    c.done()
+
+
+def check_guest_worker(worker, path: str, personality=None) -> None:
+    check_dict(worker, path, {"type": str, "executable": str}, {"id": str, "arguments": list, "options": dict})
+    for i, a in enumerate(worker.get("arguments", [])):
+        check_type(a, (str, int, float), f"{path}.arguments[{i}]")
+    options = worker.get("options", {})
+    opath = f"{path}.options"
+    check_dict(options, opath, {}, {"env": dict, "workdir": str, "stdin": (str, dict), "stdout": str,
+                                    "stderr": str, "watch": dict, "disabled": (bool, str), "restart": str,
+                                    "title": str})
+    if "env" in options:
+        check_env(options["env"], f"{opath}.env")
+    if "restart" in options:
+        check_restart(options["restart"], f"{opath}.restart")
+    for name in ("stdout", "stderr"):
+        if options.get(name, "log") not in ("log", "drop", "close"):
+            raise ConfigError(f"{opath}.{name}", f"must be one of: log, drop, close (not '{options[name]}')")
+    stdin = options.get("stdin")
+    if isinstance(stdin, str) and stdin != "close":
+        raise ConfigError(f"{opath}.stdin", "must be 'close' or an object {type: json, value, close}")
+    if isinstance(stdin, dict):
+        check_dict(stdin, f"{opath}.stdin", {"type": str},
+                   {"value": (dict, list, str, int, float, bool, type(None)), "close": bool})
+        if stdin["type"] != "json":
+            raise ConfigError(f"{opath}.stdin.type", "must be 'json'")
+    if "watch" in options:
+        raise ConfigError(f"{opath}.watch", "watching directories is not supported by this version yet")
+
+
+MAX_WORKER_ID_LENGTH = 255
+
+
+def worker_id_problem(wid) -> str | None:
+    """What makes ``wid`` unfit to name a worker, or None.  A worker's procedures and events are
+    ``crossbar.worker.<id>.*`` (loose URIs, like the worker's authrole ``crossbar.worker.<id>``), so
+    the id is one URI component: not empty, without whitespace, '.' or '#'."""
+    if not isinstance(wid, str):
+        return "must be a string"
+    if not wid:
+        return "must not be empty (leave 'id' out for an automatic one)"
+    if wid == "controller":
+        return "'controller' is reserved"
+    if len(wid) > MAX_WORKER_ID_LENGTH:
+        return f"longer than {MAX_WORKER_ID_LENGTH} characters"
+    bad = sorted({ch for ch in wid if ch in ".#" or ch.isspace()})
+    if bad or not check_uri(f"crossbar.worker.{wid}", False):
+        return (f"must not contain {', '.join(repr(ch) for ch in bad) or 'that'} (whitespace, '.' and '#' cannot be "
+                "in a URI component: the worker's procedures and events are crossbar.worker.<id>.*)")
+    return None
+
+
+WORKER_CHECKERS = {"router": check_router_worker, "container": check_container_worker, "guest": check_guest_worker}
