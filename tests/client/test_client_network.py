@@ -181,11 +181,20 @@ async def test_progressive_results_and_cancel(router):
             interrupted.set_result(True)
             raise
 
+    def count_now(n, progress=None):  # a plain function sends progressive results too
+        for i in range(n):
+            progress(i)
+        return "now"
+
     await callee.register("com.client.count", count, progress=True)
+    await callee.register("com.client.count_now", count_now, progress=True)
     await callee.register("com.client.forever", forever)
     seen = []
     assert await caller.call("com.client.count", 3, on_progress=seen.append) == "done"
     assert seen == [0, 1, 2]
+    seen.clear()
+    assert await caller.call("com.client.count_now", 2, on_progress=seen.append) == "now"
+    assert seen == [0, 1]
     with pytest.raises(ApplicationError):  # no progress asked for: the endpoint gets progress=None
         await caller.call("com.client.count", 2)
     call = asyncio.ensure_future(caller.call("com.client.forever"))

@@ -154,6 +154,7 @@ class ClientSession:
         self._procedures: dict[int, tuple[Callable, bool, bool]] = {}  # registration -> (endpoint, details, progress)
         self._handlers: dict[int, list] = {}  # subscription id -> [(handler, details)]
         self._invocations: dict[int, asyncio.Task] = {}
+        self._progressing: set[int] = set()  # invocations that may still send progressive results
         self._welcome: asyncio.Future | None = None
         self._on_challenge: Callable | None = None
         self._authenticators: dict = {}
@@ -443,15 +444,14 @@ class ClientSession:
         if want_details:
             kwargs = {**kwargs, "details": m.details}
         if want_progress:
-            progress = None
-            if m.details.get("receive_progress"):
-                def progress(*a, **kw):
-                    if self.transport is not None and request in self._invocations:
-                        self._send([YIELD, request, {"progress": True}, *args_tail(list(a), kw)])
-            kwargs = {**kwargs, "progress": progress}
+            progressive = m.details.get("receive_progress")
+            if progressive:
+                self._progressing.add(request)
+            kwargs = {**kwargs, "progress": self._progress_sender(request) if progressive else None}
         try:
             r = endpoint(*args, **kwargs)
         except Exception as e:
+            self._progressing.discard(request)
             self._send_invocation_error(request, e)
             return
         if inspect.isawaitable(r):
@@ -459,7 +459,15 @@ class ClientSession:
             self._invocations[request] = task
             task.add_done_callback(lambda t, req=request: self._invocation_done(req, t))
         else:
+            self._progressing.discard(request)
             self._send([YIELD, request, {}, *_pack(r)])
+
+    def _progress_sender(self, request: int) -> Callable:
+        """What a callee calls to send a progressive result, until its final answer."""
+        def progress(*args, **kwargs):
+            if request in self._progressing and self.transport is not None:
+                self._send([YIELD, request, {"progress": True}, *args_tail(list(args), kwargs)])
+        return progress
 
     def _on_interrupt(self, m: M.Interrupt) -> None:
         self._established(m)
@@ -469,6 +477,7 @@ class ClientSession:
 
     def _invocation_done(self, request: int, task: asyncio.Task) -> None:
         self._invocations.pop(request, None)
+        self._progressing.discard(request)
         if self.transport is None:
             return
         if task.cancelled():
@@ -513,6 +522,7 @@ class ClientSession:
         for task in self._invocations.values():
             task.cancel()
         self._invocations.clear()
+        self._progressing.clear()
         if self._welcome and not self._welcome.done():
             self._welcome.set_exception(ApplicationError(*failure))
         if transport is not None:
