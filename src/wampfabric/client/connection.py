@@ -307,8 +307,8 @@ class Client:
             self._ready.clear()
             reason = s.close_reason[0] if s.close_reason else "closed"
             await self._hook(self.on_leave, s, reason)
-            if not self._closing.is_set():
-                self.attempts = 1
+            if not self._closing.is_set():  # a lost session is not a failed attempt: first delay again
+                self.attempts = 0
                 self.last_error = ConnectionError(f"session lost ({reason})")
                 if not await self._retry(self.last_error, log_it=False):
                     return
