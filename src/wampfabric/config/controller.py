@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from . import defaults
 from .auth import check_auth
 from .base import ConfigError, check_dict, check_type
 from .transports import check_serializers
@@ -29,7 +30,7 @@ def check_controller(controller, path: str, personality) -> None:
             if trig not in NODE_SHUTDOWN_TRIGGERS:
                 raise ConfigError(f"{opath}.shutdown[{i}]",
                                   f"invalid shutdown trigger '{trig}' (one of: {', '.join(NODE_SHUTDOWN_TRIGGERS)})")
-        if opts.get("shutdown_timeout", 1) <= 0:
+        if opts.get("shutdown_timeout", defaults.SHUTDOWN_TIMEOUT) <= 0:
             raise ConfigError(f"{opath}.shutdown_timeout", "must be positive")
     if "transport" in controller:
         tpath = f"{path}.transport"

@@ -61,5 +61,12 @@ AUTH_THROTTLE = {
     "address_failures": 10, "address_window": 60.0, "authid_failures": 10, "authid_window": 60.0,
     "delay": 1.0, "max_delay": 30.0, "max_pending": 4, "max_tracked": 10_000,
 }
+# native and guest worker option restart
+RESTART = "restart-never"
 # container worker option shutdown
 CONTAINER_SHUTDOWN = "shutdown-manual"
+
+# -- controller -------------------------------------------------------------------------------
+
+# controller option shutdown_timeout (seconds): how long a stopping worker may take before it is killed
+SHUTDOWN_TIMEOUT = 10.0

@@ -28,6 +28,7 @@ from ..transport.local import connect_local
 from ..common.management import NODE_PREFIX, register_procedures, worker_prefix
 from ..common.monitor import ProcessMonitor, process_info, process_stats, system_stats, typed_process_stats
 from ..common.timefmt import utcstr
+from ..config import defaults
 from ..config.base import ConfigError
 from ..config.workers import check_guest_worker, check_native_worker_options, worker_id_problem
 from ..protocol.crossbar_errors import (CANNOT_START, INVALID_ARGUMENT, INVALID_CONFIGURATION, NO_SUCH_WORKER,
@@ -326,7 +327,7 @@ class NodeController:
 
     def _apply_policy(self, worker, code) -> None:
         """An unrequested exit: restart the worker where configured, else apply the shutdown triggers."""
-        policy = worker.options.get("restart", "restart-never")
+        policy = worker.options.get("restart", defaults.RESTART)
         failed = code != 0
         if policy == "restart-always" or (policy == "restart-on-failed" and failed):
             now = time.monotonic()

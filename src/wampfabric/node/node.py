@@ -43,7 +43,7 @@ from .keys import load_or_create_node_key
 log = logging.getLogger("wampfabric.node")
 
 MANAGEMENT_REALM = "crossbar"
-DEFAULT_WORKER_STOP_TIMEOUT = 10.0
+from ..config.defaults import SHUTDOWN_TIMEOUT as DEFAULT_WORKER_STOP_TIMEOUT  # noqa: E402
 
 
 class ExtensionError(Exception):

@@ -91,10 +91,7 @@ class Deny(Exception):
 # reads silence as "wrong": hence ``max_pending``, and a late answer keeps its slot for the
 # whole delay even when the peer closes the connection.
 
-THROTTLE_DEFAULTS = {
-    "address_failures": 10, "address_window": 60.0, "authid_failures": 10, "authid_window": 60.0,
-    "delay": 1.0, "max_delay": 30.0, "max_pending": 4, "max_tracked": 10_000,
-}
+from ..config.defaults import AUTH_THROTTLE as THROTTLE_DEFAULTS  # noqa: E402
 THROTTLED_MESSAGE = "too many failed authentications from this address: try again later"
 
 

@@ -37,8 +37,7 @@ MAX_CACHED_ROUTE_BYTES = 2 * 1024 * 1024  # ... and the bytes of their URIs it k
 # realm option defaults: outstanding calls per caller session and invocations per callee session
 # (a callee that falls behind must not make the router hold calls without limit); over a bound
 # the CALL gets an ERROR with Crossbar.io's URI for a callee's concurrency limit
-MAX_PENDING_CALLS = 10_000
-MAX_PENDING_INVOCATIONS = 100_000
+from ..config.defaults import DEFAULT_CALL_TIMEOUT, MAX_PENDING_CALLS, MAX_PENDING_INVOCATIONS  # noqa: E402
 from ..protocol.crossbar_errors import MAX_CONCURRENCY_REACHED  # noqa: E402 (beside the bounds it reports)
 # namespaces of the router (wamp.*: meta API) and of the node (crossbar.*): a CALL there reaches a
 # pattern registration only if the pattern itself lies inside it (which, for wamp.*, only trusted
@@ -138,7 +137,7 @@ class Dealer:
         self.max_pending_calls = options.get("max_pending_calls", MAX_PENDING_CALLS)
         self.max_pending_invocations = options.get("max_pending_invocations", MAX_PENDING_INVOCATIONS)
         # milliseconds, for CALLs without a timeout of their own (0: none)
-        self.default_call_timeout = options.get("default_call_timeout", 0)
+        self.default_call_timeout = options.get("default_call_timeout", DEFAULT_CALL_TIMEOUT)
 
     # -- register / unregister -----------------------------------------------
 

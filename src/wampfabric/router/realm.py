@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 
+from ..config import defaults
 from ..protocol import errors as E
 from ..protocol.uri import MAX_URI_LENGTH, check_pattern, check_uri, quote_uri
 from .authorization import DenyRole, DynamicRole, RouterRole, TrustedRole
@@ -37,7 +38,7 @@ class Realm:
         self.config = config or {"name": name}
         options = self.config.get("options", {})
         # the loose URI rule unless the config asks for the strict one (as Crossbar.io)
-        self.strict_uris = options.get("uri_check", "loose") == "strict"
+        self.strict_uris = options.get("uri_check", defaults.URI_CHECK) == "strict"
         self.max_uri_length = options.get("max_uri_length", MAX_URI_LENGTH)
         self._uri_cache = UriCache(VALID_URIS_KEPT, VALID_URIS_BYTES)
         self._valid_uris = self._uri_cache.map
@@ -53,7 +54,7 @@ class Realm:
             "broker": {"features": dict(Broker.FEATURES)},
             "dealer": {"features": dict(Dealer.FEATURES)},
         }
-        if options.get("enable_meta_api", True):
+        if options.get("enable_meta_api", defaults.ENABLE_META_API):
             self.meta = MetaApiAgent(self)
         else:
             self.meta = None

@@ -79,9 +79,8 @@ RETAINED_FILTERED_KEPT = 16  # retained events with black/white lists kept per t
 RETAINED_TOPICS_KEPT = 100_000  # topics with a retained event; the oldest retention goes beyond that
 # Bytes of kept events per realm (realm options "max_retained_bytes", "max_history_bytes").
 # Kept events are stored serialized (see pack_tail), so what is counted is what is held.
-MAX_RETAINED_BYTES = 64 * 2**20
-MAX_HISTORY_BYTES = 64 * 2**20
-HISTORY_LIMIT = 100  # events kept per event-history entry when neither it nor the store says (as Crossbar.io)
+# ... and HISTORY_LIMIT: events kept per event-history entry when neither it nor the store says (as Crossbar.io)
+from ..config.defaults import HISTORY_LIMIT, MAX_HISTORY_BYTES, MAX_RETAINED_BYTES  # noqa: E402
 # charged per kept event besides its serialized payload, topic, publisher and black/white lists:
 # its record, details and dict/deque entries (figures measured with tracemalloc: docs/decisions.md)
 KEPT_EVENT_OVERHEAD = 448

@@ -33,7 +33,7 @@ import os
 import time
 import weakref
 
-DEFAULT_MAX_US = 300
+from ..config.defaults import BUSY_POLL_US as DEFAULT_MAX_US  # router worker option busy_poll_us
 DEFAULT_START_US = 50
 
 _monotonic = time.monotonic

@@ -16,12 +16,14 @@ import secrets
 import time
 from pathlib import Path
 
+from ..config import defaults
+
 
 class CookieStore:
     def __init__(self, config: dict):
-        self.name = config.get("name", "cbtid")
-        self.length = int(config.get("length", 24))
-        self.max_age = int(config.get("max_age", 86400 * 10))
+        self.name = config.get("name", defaults.COOKIE_NAME)
+        self.length = int(config.get("length", defaults.COOKIE_LENGTH))
+        self.max_age = int(config.get("max_age", defaults.COOKIE_MAX_AGE))
         self._cookies: dict[str, dict] = {}
 
     def create(self) -> str:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 
 from ..client.session import ApplicationError
+from ..config import defaults
 from ..config.workers import check_container_component
 from .component import ComponentRunner, add_pythonpath, client_connector, make_session_factory
 from ..protocol.crossbar_errors import ALREADY_RUNNING, CANNOT_START, INVALID_CONFIGURATION, NO_SUCH_OBJECT
@@ -68,8 +69,8 @@ class ContainerWorker(NativeWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.components: dict[str, ComponentRunner] = {}
-        self.restart = self.options.get("restart", "restart-never")
-        self.shutdown_mode = self.options.get("shutdown", "shutdown-manual")
+        self.restart = self.options.get("restart", defaults.RESTART)
+        self.shutdown_mode = self.options.get("shutdown", defaults.CONTAINER_SHUTDOWN)
         self.flavour: str | None = None
         self._pending_restarts: dict[str, asyncio.TimerHandle] = {}
         add_pythonpath(self.options.get("pythonpath"), self.cbdir)
