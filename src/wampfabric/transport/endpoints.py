@@ -246,7 +246,7 @@ class HelloTimer:
             self._timer = asyncio.get_running_loop().call_later(timeout, self._hello_timeout)
 
     def hello_arrived(self) -> None:
-        """Called by the session: no need to keep the HELLO timer (~0.5 KB) alive."""
+        """Called by the session: no need to keep the HELLO timer (a timer handle per connection) alive."""
         timer = self._timer
         if timer is not None:
             self._timer = None

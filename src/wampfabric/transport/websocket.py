@@ -41,8 +41,8 @@ class Prebuilt101(WSUpgradeResponse):
     """A ``101 Switching Protocols`` whose fixed part is built once per subprotocol.
 
     picows' own ``create_101_response`` builds a header multidict for every connection and
-    ``to_bytes`` formats it header by header; on a burst of joins that was a few percent of
-    the router's CPU.  picows only sets ``Sec-WebSocket-Accept`` in ``headers`` and calls
+    ``to_bytes`` formats it header by header, which shows in the router's CPU on a burst of
+    joins (figures: docs/decisions.md).  picows only sets ``Sec-WebSocket-Accept`` in ``headers`` and calls
     ``to_bytes()`` (after checking ``status``), which is all this class provides."""
 
     def __init__(self, head: bytes):
@@ -58,7 +58,7 @@ class Prebuilt101(WSUpgradeResponse):
 
     def to_bytes(self) -> bytearray:
         headers = self.headers
-        if len(headers) == 1:  # what picows adds to a 101: the accept key (1.35 -> 0.3 us per join)
+        if len(headers) == 1:  # what picows adds to a 101: the accept key, joined in one step
             accept = headers.get("Sec-WebSocket-Accept")
             if accept is not None:
                 return bytearray(b"".join((self._head, b"Sec-WebSocket-Accept: ", accept.encode(), b"\r\n\r\n")))
@@ -72,8 +72,8 @@ class HandoverTransport:
     picows 2.3 asks the transport for its socket there, sets TCP_NODELAY and TCP_QUICKACK on
     it and reads four socket options for an INFO log line.  On uvloop every one of those calls
     goes through a ``PseudoSocket`` that builds a ``socket.socket`` (a ``getsockname``
-    syscall) before the actual ``setsockopt``/``getsockopt``: 12 syscalls and 7 socket
-    objects, ~12 us of a ~200 us join (measured with strace and timeit).  This object answers
+    syscall) before the actual ``setsockopt``/``getsockopt``: syscalls and socket objects
+    that are a noticeable part of a join (figures: docs/decisions.md).  This object answers
     those calls from the socket uvloop already has:
 
     - ``TCP_NODELAY`` is already on: uvloop's TCP server sets it on every accepted socket.
@@ -153,8 +153,8 @@ class FirstReadWSProtocol(ServerWSProtocol):
     ignore the extra slash) while ``HEAD_REQUEST`` tells the listener factory, which answers
     with ``head_only`` responses.  After the first read the protocol becomes a plain
     ``ServerWSProtocol`` and is set on its transport again, so uvloop calls picows' own
-    ``get_buffer``/``buffer_updated`` for everything after (1-2 us per connection, measured:
-    uvloop's ``set_protocol`` 1.3 us; nothing per message)."""
+    ``get_buffer``/``buffer_updated`` for everything after (one ``set_protocol`` per
+    connection, nothing per message; figures: docs/decisions.md)."""
 
     __slots__ = ()
 
@@ -329,7 +329,7 @@ class WebSocketServerFactory:
                 return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(400, body), None)
             serializer = self.default_serializer  # legacy client without a subprotocol
         listener = WampWebSocketListener(self, serializer)
-        # kept as one string (~0.4 KB, not a ~2 KB multidict) for the session's transport details
+        # kept as one string (a fraction of a header multidict's size) for the session's transport details
         listener._http_in = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         head = self._heads[chosen]
         store = self.cookie_store
@@ -381,8 +381,8 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
         self._tcp = tcp = tcp.real if type(tcp) is HandoverTransport else tcp
         watch_writes(tcp)
         # picows keeps the upgrade request and response for the connection's lifetime;
-        # their header multidicts are ~2 KB per connection that nothing reads after the
-        # handshake (measured: 8.8 -> 6.8 KB per idle connection)
+        # their header multidicts are a good part of an idle connection's memory, and nothing
+        # reads them after the handshake (figures: docs/decisions.md)
         transport.request.headers.clear()
         transport.response.headers.clear()
         self.session = RouterSession(self.factory.router, self)
