@@ -29,143 +29,57 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shlex
-import signal
 import socket
-import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 import psutil
 
+from routers import RouterProcess, bench_config, free_port, make_node_dir
+from wampfabric.client.raw import ws_frame, ws_frames, ws_handshake_socket
+from wampfabric.client.raw import encode as _encode
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-CROSSBAR = os.environ.get("CROSSBAR_CMD", os.path.join(HERE, ".venv-crossbar", "bin", "crossbar"))
-WAMPFABRIC = os.environ.get("WAMPFABRIC_CMD", f"{sys.executable} -m wampfabric")
 CASES = ["slow-small", "slow-large", "slow-bound", "pending", "idle"]
 
-PERMS = {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-         "disclose": {"caller": False, "publisher": False}, "cache": True}
 
+class Router(RouterProcess):
+    """A fresh router for one case; ready once a WebSocket handshake on /ws succeeds."""
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    stop_timeout = 15.0
 
-
-def config(target: str, port: int, bound: int | None) -> dict:
-    ws = {"type": "websocket", "serializers": ["json", "msgpack"]}
-    if target == "wampfabric" and bound:
-        ws["options"] = {"max_outgoing_buffer": bound}
-    return {"version": 2, "controller": {}, "workers": [{
-        "type": "router",
-        "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [PERMS]}]}],
-        "transports": [{"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
-                        "paths": {"ws": ws}}],
-    }]}
-
-
-class Router:
     def __init__(self, target: str, bound: int | None):
-        self.target = target
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix=f"membench-{target}-")
-        os.makedirs(os.path.join(self.dir, ".crossbar"))
-        with open(os.path.join(self.dir, ".crossbar", "config.json"), "w") as f:
-            json.dump(config(target, self.port, bound), f)
-        cmd = shlex.split(CROSSBAR if target == "crossbar" else WAMPFABRIC)
-        self.log = open(os.path.join(self.dir, "router.log"), "wb")
-        self.proc = subprocess.Popen(cmd + ["start", "--cbdir", os.path.join(self.dir, ".crossbar")], cwd=self.dir,
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{target} exited during startup: {self.log_tail()}")
-            try:
-                s = ws_connect(self.port)
-                s.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target} did not start: {self.log_tail()}")
-                time.sleep(0.2)
-        self.worker = self.find_worker()
-
-    def find_worker(self) -> psutil.Process:
-        main = psutil.Process(self.proc.pid)
-        for _ in range(50):
-            for c in main.children(recursive=True):
-                cl = " ".join(c.cmdline())
-                if re.search("router", cl, re.I) and re.search("worker", cl, re.I):
-                    return c
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.target}: router worker process not found")
+        ws_options = {"max_outgoing_buffer": bound} if (target == "wampfabric" and bound) else None
+        self.dir = make_node_dir(f"membench-{target}-", bench_config(self.port, "web", ws_options))
+        super().__init__(target, os.path.join(self.dir, ".crossbar"), os.path.join(self.dir, "router.log"))
+        self.start()
+        try:
+            self.wait_until(lambda: ws_connect(self.port).close() or True, time.monotonic() + 60,
+                            "WebSocket handshake on /ws", poll=0.2)
+            self.worker = self.find_router_process(wait=5.0)
+            if self.worker is None:
+                raise RuntimeError(f"{target}: router worker process not found")
+        except BaseException:
+            self.stop()
+            raise
 
     def rss(self) -> int:
         return self.worker.memory_info().rss
 
-    def log_text(self) -> str:
-        with open(os.path.join(self.dir, "router.log"), "rb") as f:
-            return f.read().decode(errors="replace")
 
-    def log_tail(self, n: int = 15) -> str:
-        return "\n".join(self.log_text().splitlines()[-n:])
+# -- raw WebSocket peers (wampfabric.client.raw; masking key 0: the payload goes as it is) -----
 
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        self.log.close()
-
-
-# -- raw WebSocket peers (masking key 0: the payload goes as it is) ----------------------------
-
-def frame(payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x81, 0x80 | 126)) + struct.pack(">H", n)
-    else:
-        head = bytes((0x81, 0x80 | 127)) + struct.pack(">Q", n)
-    return head + b"\0\0\0\0" + payload
+_ZERO_MASK = b"\0\0\0\0"
 
 
 def msg(m) -> bytes:
-    return frame(json.dumps(m, separators=(",", ":")).encode())
+    return ws_frame(_encode("json", m), mask=_ZERO_MASK)
 
 
 def ws_connect(port: int, rcvbuf: int | None = None, timeout: float = 10) -> socket.socket:
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
-    s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-              b"Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise OSError("closed during the handshake")
-        buf += chunk
-    if not buf.startswith(b"HTTP/1.1 101"):
-        raise OSError(buf.split(b"\r\n", 1)[0].decode(errors="replace"))
-    return s
+    return ws_handshake_socket(port, rcvbuf=rcvbuf, timeout=timeout)
 
 
 class Reader:
@@ -174,28 +88,24 @@ class Reader:
     def __init__(self, s: socket.socket):
         self.s = s
         self.buf = b""
+        self.frames: list = []
 
     def next(self, timeout: float = 30) -> list | None:
         self.s.settimeout(timeout)
         while True:
-            if len(self.buf) >= 2:
-                n, off = self.buf[1] & 0x7F, 2
-                if n == 126 and len(self.buf) >= 4:
-                    n, off = struct.unpack(">H", self.buf[2:4])[0], 4
-                elif n == 127 and len(self.buf) >= 10:
-                    n, off = struct.unpack(">Q", self.buf[2:10])[0], 10
-                if n < 126 or off > 2:
-                    if len(self.buf) >= off + n:
-                        op, payload, self.buf = self.buf[0] & 0x0F, self.buf[off:off + n], self.buf[off + n:]
-                        if op == 0x8:
-                            return None
-                        if op in (0x1, 0x2):
-                            return json.loads(payload)
-                        continue
+            while self.frames:
+                b0, _, payload = self.frames.pop(0)
+                op = b0 & 0x0F
+                if op == 0x8:
+                    return None
+                if op in (0x1, 0x2):
+                    return json.loads(payload)
             chunk = self.s.recv(1 << 20)
             if not chunk:
                 return None
             self.buf += chunk
+            self.frames, end = ws_frames(self.buf)
+            self.buf = self.buf[end:]
 
     def until(self, code: int, timeout: float = 30) -> list:
         while True:

@@ -18,7 +18,7 @@ the default set: they take about 3 more minutes with both routers.
 Each (scenario, router) pair gets a fresh router, started from a fresh node
 directory holding a Crossbar-format `.crossbar/config.json` (wampfabric reads
 the same format), pinned to core 0 with taskset. The load generator
-(bench/loadgen.py) runs pinned to core 1. Scenarios alternate between routers
+(bench/loadgen, a package) runs pinned to core 1. Scenarios alternate between routers
 (scenario-major order) so slow drift of the machine affects both alike.
 
 Router process rule (whose CPU and RSS are measured): among the descendants of
@@ -41,11 +41,8 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,14 +50,43 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-LOADGEN = os.path.join(HERE, "loadgen.py")
+
+
+def ensure_interpreter() -> None:
+    """The load generator runs with this interpreter: it needs picows, msgpack, psutil (and
+    wampfabric, whose raw peer it uses). If they are missing, re-exec with the repo's .venv python."""
+    try:
+        import msgpack  # noqa: F401
+        import picows  # noqa: F401
+        import psutil as _ps  # noqa: F401
+
+        import wampfabric  # noqa: F401
+        return
+    except ImportError as e:
+        missing = e.name
+    venv_py = os.path.join(REPO, ".venv", "bin", "python")
+    if os.path.exists(venv_py) and not os.environ.get("_BENCH_REEXEC"):
+        os.environ["_BENCH_REEXEC"] = "1"
+        os.execv(venv_py, [venv_py, os.path.abspath(__file__), *sys.argv[1:]])
+    print(f"bench/run.py needs picows, msgpack, psutil and wampfabric (missing: {missing}); "
+          f"run it with the repo's .venv/bin/python", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    ensure_interpreter()  # before the imports below, which need psutil
+
+import psutil  # noqa: E402
+
+from routers import TARGETS, RouterProcess, bench_config, cmdline_of, free_port, make_node_dir  # noqa: E402
+from routers import missing_command, router_command, stop_all  # noqa: E402
+
+LOADGEN = os.path.join(HERE, "loadgen")  # the package, run as a directory
 RESULTS_DIR = os.path.join(HERE, "results")
-DEFAULT_WAMPFABRIC = os.path.join(REPO, ".venv", "bin", "wampfabric")
-DEFAULT_CROSSBAR = os.path.join(HERE, ".venv-crossbar", "bin", "crossbar")
 
 SCENARIOS = ["rpc", "pubsub", "latency", "sessions"]  # the default set
-# pattern matching at scale (issue 4): not in the default set, it would take the
-# default run from ~2 to ~5 minutes; run with --only pubsub-patterns,rpc-patterns
+# pattern matching at scale (issue 4): not in the default set, which they would make several
+# times longer (durations in bench/README.md); run with --only pubsub-patterns,rpc-patterns
 PATTERN_SCENARIOS = ["pubsub-patterns", "rpc-patterns"]
 # the figure that ranks repeated runs of a scenario (--repeat) and is shown in the progress line
 MAIN_KEY = {"rpc": "calls_per_s", "pubsub": "events_per_s", "latency": "lat_p50_ms",
@@ -72,113 +98,30 @@ ALL_SCENARIOS = SCENARIOS + PATTERN_SCENARIOS + CLIENT_SCENARIOS
 # measured phases of the pattern scenarios ("base" = exact match, no pattern in the router)
 PHASES = {"pubsub-patterns": ["base", "exact", "patterns"],
           "rpc-patterns": ["base", "exact", "prefix", "wildcard"]}
-TARGETS = ["wampfabric", "crossbar"]
-
-try:
-    import psutil  # type: ignore
-except ImportError:  # pragma: no cover
-    psutil = None
 
 
 # --------------------------------------------------------------------------
-# Node directory / config
+# Routers (bench/routers.py starts and stops them)
 # --------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Router(RouterProcess):
+    """A router of one (scenario, target) run: pinned to --router-cpu, ready once the port is
+    open and a real WAMP probe (join, register, call, leave) works."""
 
-
-def node_config(port: int, transport: str) -> dict:
-    """Crossbar config (version 2): one router worker, realm1, anonymous role."""
-    realm = {
-        "name": "realm1",
-        "roles": [{
-            "name": "anonymous",
-            "permissions": [{
-                "uri": "",
-                "match": "prefix",
-                "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-                "disclose": {"caller": False, "publisher": False},
-                "cache": True,
-            }],
-        }],
-    }
-    endpoint = {"type": "tcp", "interface": "127.0.0.1", "port": port}
-    serializers = ["msgpack", "json"]
-    if transport == "web":
-        tr = {"type": "web", "endpoint": endpoint,
-              "paths": {"ws": {"type": "websocket", "serializers": serializers}}}
-    else:
-        tr = {"type": "websocket", "endpoint": endpoint, "serializers": serializers}
-    return {
-        "version": 2,
-        "controller": {},
-        "workers": [{"type": "router", "realms": [realm], "transports": [tr]}],
-    }
-
-
-def make_node_dir(target: str, port: int, transport: str) -> str:
-    d = tempfile.mkdtemp(prefix=f"bench-{target}-")
-    cb = os.path.join(d, ".crossbar")
-    os.makedirs(cb)
-    with open(os.path.join(cb, "config.json"), "w") as f:
-        json.dump(node_config(port, transport), f, indent=2)
-    return d
-
-
-# --------------------------------------------------------------------------
-# Router process management
-# --------------------------------------------------------------------------
-def router_cmd(target: str) -> list:
-    if target == "crossbar":
-        base = os.environ.get("CROSSBAR_CMD", DEFAULT_CROSSBAR)
-    else:
-        base = os.environ.get("WAMPFABRIC_CMD", DEFAULT_WAMPFABRIC)
-    return shlex.split(base)
-
-
-def cmdline_of(p) -> str:
-    try:
-        return " ".join(x for x in p.cmdline() if x)
-    except Exception:
-        return ""
-
-
-class Router:
     def __init__(self, target: str, node_dir: str, port: int, args):
-        self.target = target
+        super().__init__(target, os.path.join(node_dir, ".crossbar"), os.path.join(node_dir, "router.log"),
+                         prefix=["taskset", "-c", args.router_cpu])
         self.node_dir = node_dir
         self.port = port
         self.args = args
-        self.proc = None
+        self.stop_timeout = args.stop_timeout
         self.router_pid = None
         self.router_cmdline = None
-        self.log_path = os.path.join(node_dir, "router.log")
         self.start_s = None
 
     def start(self):
-        cbdir = os.path.join(self.node_dir, ".crossbar")
-        cmd = ["taskset", "-c", self.args.router_cpu] + router_cmd(self.target) + ["start", "--cbdir", cbdir]
-        self.cmd = cmd
-        self._log = open(self.log_path, "wb")
         t0 = time.monotonic()
-        # own session => own process group: lets us kill the whole tree
-        self.proc = subprocess.Popen(cmd, cwd=self.node_dir, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        _LIVE.append(self)
-        deadline = t0 + self.args.start_timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.target} exited with code {self.proc.returncode} during startup "
-                                   f"(cmd: {shlex.join(cmd)}); log tail:\n{self.log_tail()}")
-            if port_open(self.port):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.target}: port {self.port} not open after "
-                                   f"{self.args.start_timeout}s; log tail:\n{self.log_tail()}")
-            time.sleep(0.05)
+        super().start()
+        self.wait_port(self.port, t0 + self.args.start_timeout)
         # the port can open before the WAMP path is ready: probe with a real join+call
         rc, res = run_loadgen(self.args, self.url, "probe", None, timeout=self.args.start_timeout + 10,
                               extra=["--probe-timeout", str(self.args.start_timeout)])
@@ -186,92 +129,15 @@ class Router:
             raise RuntimeError(f"{self.target}: readiness probe failed: {res.get('error')}; "
                                f"log tail:\n{self.log_tail()}")
         self.start_s = time.monotonic() - t0
-        self.router_pid, self.router_cmdline = self.find_router_process()
+        p = self.find_router_process(self.args.router_match)  # else the started process itself
+        p = p or psutil.Process(self.proc.pid)
+        self.router_pid, self.router_cmdline = p.pid, cmdline_of(p)
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def find_router_process(self):
-        """See module docstring: the 'router process rule'."""
-        if psutil is None:
-            return self.proc.pid, "(psutil missing: main process)"
-        main = psutil.Process(self.proc.pid)
-        pat = re.compile(self.args.router_match, re.I)
-        kids = []
-        for c in main.children(recursive=True):
-            cl = cmdline_of(c)
-            if pat.search(cl):
-                kids.append((0 if re.search("worker", cl, re.I) else 1, c.create_time(), c.pid, cl))
-        if kids:
-            kids.sort()
-            return kids[0][2], kids[0][3]
-        return main.pid, cmdline_of(main)
 
-    def process_tree(self):
-        if psutil is None or self.proc is None:
-            return []
-        try:
-            main = psutil.Process(self.proc.pid)
-            return [main] + main.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self):
-        """SIGTERM the process group, then SIGKILL (group and any escaped descendant)."""
-        if self.proc is None:
-            return
-        tree = self.process_tree()
-        pgid = self.proc.pid  # start_new_session => pgid == pid
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=self.args.stop_timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        # wait a moment for the rest of the tree, then kill whatever is left
-        deadline = time.monotonic() + 3
-        alive = [p for p in tree if _alive(p)]
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.05)
-            alive = [p for p in tree if _alive(p)]
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for p in alive:
-            try:
-                p.kill()
-            except Exception:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self._log.close()
-        if self in _LIVE:
-            _LIVE.remove(self)
-        self.proc = None
-
-    def log_tail(self, n=25) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode(errors="replace").splitlines()
-            return "\n".join(lines[-n:])
-        except OSError:
-            return "(no log)"
-
-
-def _alive(p) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except Exception:
-        return False
-
-
-_LIVE: list = []
 _LIVE_LOADGEN: list = []
 
 
@@ -281,19 +147,7 @@ def _cleanup(*_):
             p.kill()
         except Exception:
             pass
-    for r in list(_LIVE):
-        try:
-            r.stop()
-        except Exception:
-            pass
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    stop_all()
 
 
 # --------------------------------------------------------------------------
@@ -600,8 +454,8 @@ def collect_meta(args) -> dict:
         rest = cmd[1:] if os.path.basename(cmd[0]) == "env" else cmd
         return next((c for c in rest if "=" not in c), cmd[0])
 
-    cb_py = os.path.join(os.path.dirname(exe(router_cmd("crossbar"))), "python")
-    wf_cmd = exe(router_cmd("wampfabric"))
+    cb_py = os.path.join(os.path.dirname(exe(router_command("crossbar"))), "python")
+    wf_cmd = exe(router_command("wampfabric"))
     wf_py = os.path.join(os.path.dirname(wf_cmd), "python")
     return {
         "date": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -613,8 +467,8 @@ def collect_meta(args) -> dict:
         if os.path.exists(cb_py) else None,
         "wampfabric_version": out([wf_py, "-c", "import wampfabric as w; print(getattr(w, '__version__', '?'))"])
         if os.path.exists(wf_py) else None,
-        "crossbar_cmd": router_cmd("crossbar"),
-        "wampfabric_cmd": router_cmd("wampfabric"),
+        "crossbar_cmd": router_command("crossbar"),
+        "wampfabric_cmd": router_command("wampfabric"),
     }
 
 
@@ -623,7 +477,7 @@ def collect_meta(args) -> dict:
 # --------------------------------------------------------------------------
 def run_one(args, scenario: str, target: str) -> dict:
     port = free_port()
-    node_dir = make_node_dir(target, port, args.transport)
+    node_dir = make_node_dir(f"bench-{target}-", bench_config(port, args.transport))
     router = Router(target, node_dir, port, args)
     res: dict = {"target": target, "scenario": scenario, "node_dir": node_dir}
     try:
@@ -634,13 +488,12 @@ def run_one(args, scenario: str, target: str) -> dict:
             return res
         res.update(router_pid=router.router_pid, router_cmdline=router.router_cmdline,
                    router_start_s=router.start_s, router_cmd=router.cmd)
-        if psutil is not None:
-            try:
-                rp = psutil.Process(router.router_pid)
-                res["router_affinity"] = rp.cpu_affinity()
-                res["router_rss_idle_bytes"] = rp.memory_info().rss
-            except Exception:
-                pass
+        try:
+            rp = psutil.Process(router.router_pid)
+            res["router_affinity"] = rp.cpu_affinity()
+            res["router_rss_idle_bytes"] = rp.memory_info().rss
+        except Exception:
+            pass
         aux = [p.pid for p in router.process_tree() if p.pid != router.router_pid]
         res["router_aux_pids"] = aux
         rc, lg = run_loadgen(args, router.url, scenario, router.router_pid,
@@ -731,25 +584,6 @@ def parse_args(argv=None):
     return a
 
 
-def ensure_interpreter() -> None:
-    """The load generator runs with this interpreter: it needs picows, msgpack, psutil.
-    If they are missing, re-exec with the repo's .venv python."""
-    try:
-        import msgpack  # noqa: F401
-        import picows  # noqa: F401
-        import psutil as _ps  # noqa: F401
-        return
-    except ImportError as e:
-        missing = e.name
-    venv_py = os.path.join(REPO, ".venv", "bin", "python")
-    if os.path.exists(venv_py) and not os.environ.get("_BENCH_REEXEC"):
-        os.environ["_BENCH_REEXEC"] = "1"
-        os.execv(venv_py, [venv_py, os.path.abspath(__file__), *sys.argv[1:]])
-    print(f"bench/run.py needs picows, msgpack and psutil (missing: {missing}); "
-          f"run it with the repo's .venv/bin/python", file=sys.stderr)
-    sys.exit(2)
-
-
 def start_spinners(args) -> list:
     """Busy loops under SCHED_IDLE (they run only when nothing else wants the CPU) on the
     router's and the load generator's cores."""
@@ -767,7 +601,6 @@ def stop_spinners(procs: list) -> None:
 
 
 def main(argv=None) -> int:
-    ensure_interpreter()
     args = parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: (_cleanup(), sys.exit(128 + s)))
@@ -775,10 +608,9 @@ def main(argv=None) -> int:
         print("taskset not found (util-linux)", file=sys.stderr)
         return 2
     for t in args.targets:
-        exe = router_cmd(t)[0]
-        if shutil.which(exe) is None and not os.access(exe, os.X_OK):
-            hint = "run: bash bench/setup_crossbar.sh" if t == "crossbar" else "set WAMPFABRIC_CMD or pip install -e ."
-            print(f"WARNING: {t} command not found: {exe} ({hint}); its scenarios will fail", file=sys.stderr)
+        why = missing_command(t)
+        if why:
+            print(f"WARNING: {why}; its scenarios will fail", file=sys.stderr)
     meta = collect_meta(args)
     results: dict = {}
     t_start = time.monotonic()

@@ -29,8 +29,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,10 +37,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-JS_LIB = REPO / "tests" / "js"
+# routers are started as bench/ starts them (bench/routers.py: commands from WAMPFABRIC_CMD and
+# CROSSBAR_CMD); free ports and the Node.js clients are the test suite's (tests/support)
+sys.path.insert(0, str(REPO / "bench"))
+import pytest  # noqa: E402  (support.js reports a failed npm install with pytest.fail)
+from routers import RouterProcess as BenchRouter  # noqa: E402
+from routers import free_port, missing_command  # noqa: E402
+from support.js import JS_DIR as JS_LIB  # noqa: E402
+from support.js import NODE, install_deps, last_json_line, node_flags  # noqa: E402
+
 PYTHON = sys.executable
-CROSSBAR = Path(os.environ.get("COMPAT_CROSSBAR", REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"))
-NODE = shutil.which("node")
 
 PORT_NAMES = ["WEB_PORT", "RS_PORT", "BACKEND_PORT", "AUTH_STATIC_PORT", "AUTH_DYNAMIC_PORT", "AUTH_DYNAMIC_RS_PORT",
               "AUTH_COOKIE_PORT", "AUTH_TLS_STATIC_PORT", "AUTH_TLS_DYNAMIC_PORT"]
@@ -64,23 +68,6 @@ SECRETS = {
 
 # ---------------------------------------------------------------------------------------------
 # node directory
-
-
-def free_port(taken: set) -> int:
-    """A free port below the ephemeral range (as tests/conftest.py picks them)."""
-    import random
-
-    while True:
-        port = random.randrange(20000, 32000)
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
 
 
 def make_secrets() -> dict:
@@ -156,89 +143,34 @@ def instantiate_nodedir(target: Path, ports: dict, sec: dict) -> Path:
     return cbdir
 
 
-def router_command(router: str, cbdir: Path) -> list[str]:
-    if router == "crossbar":
-        return [str(CROSSBAR), "start", "--cbdir", str(cbdir)]
-    return [PYTHON, "-m", "wampfabric", "start", "--cbdir", str(cbdir)]
+class RouterProcess(BenchRouter):
+    """A router on the compat node directory: ready once every port is open and the container's
+    backend and the guest answer (scenarios/probe.py)."""
 
+    stop_timeout = 20.0
 
-class RouterProcess:
     def __init__(self, router: str, cbdir: Path, ports: dict, logdir: Path):
-        self.router = router
-        self.cbdir = cbdir
-        self.ports = ports
-        self.log_path = logdir / f"{router}.log"
-        self.proc = None
-
-    def start(self, timeout: float = 90.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("WAMPFABRIC_TEST_AGAINST", None)
-        with open(self.log_path, "wb") as logf:
-            self.proc = subprocess.Popen(router_command(self.router, self.cbdir), cwd=self.cbdir.parent,
-                                         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+        super().__init__(router, cbdir, logdir / f"{router}.log", env=env)
+        self.ports = ports
+
+    def start(self, timeout: float = 90.0) -> None:
+        super().start()
         deadline = time.monotonic() + timeout
         for name in PORT_NAMES:
-            self._wait_port(self.ports[name], deadline)
+            self.wait_port(self.ports[name], deadline)
         # the container's backend and the guest register their procedures after the ports open
         probe = [PYTHON, str(HERE / "scenarios" / "probe.py"), f"rs://127.0.0.1:{self.ports['RS_PORT']}",
                  str(max(5, deadline - time.monotonic()))]
         r = subprocess.run(probe, capture_output=True, text=True)
         if r.returncode != 0:
-            raise RuntimeError(f"{self.router}: backend/guest not ready: {r.stdout[-500:]}{r.stderr[-1500:]}\n"
+            raise RuntimeError(f"{self.target}: backend/guest not ready: {r.stdout[-500:]}{r.stderr[-1500:]}\n"
                                f"--- log:\n{self.log()[-3000:]}")
-
-    def _wait_port(self, port: int, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.router} exited ({self.proc.returncode}) before port {port} opened:\n"
-                                   f"{self.log()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.router}: port {port} did not open:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        for f in ("node.pid",):
-            try:
-                (self.cbdir / f).unlink()
-            except OSError:
-                pass
 
 
 # ---------------------------------------------------------------------------------------------
 # jobs
-
-
-def node_flags(lib: str) -> list[str]:
-    if lib != "autobahn26":
-        return []
-    r = subprocess.run([NODE, "-e", "process.stdout.write(typeof WebSocket)"], capture_output=True, text=True)
-    return [] if r.stdout.strip() == "function" else ["--experimental-websocket"]
 
 
 def js_auth_cases(ports: dict, serializer: str, sec: dict) -> list[dict]:
@@ -319,17 +251,6 @@ def make_jobs(ports: dict, sec: dict, nodedir: Path) -> list[Job]:
                             [NODE, str(HERE / "js" / "wampy_auth.mjs"), "--url", "ws://unused", "--timeout", "110"],
                             dict(common, WAMP_AUTH_CASES=json.dumps(js_auth_cases(ports, ser, sec)))))
     return jobs
-
-
-def last_json_line(text: str):
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
 
 
 def run_job(job: Job) -> dict:
@@ -437,20 +358,22 @@ def main(argv=None) -> int:
     for r in routers:
         if r not in ("crossbar", "wampfabric"):
             ap.error(f"unknown router {r!r}")
-    if "crossbar" in routers and not CROSSBAR.exists():
-        print(f"Crossbar.io is not installed at {CROSSBAR}: run `bash bench/setup_crossbar.sh` (or `make compat`)",
-              file=sys.stderr)
-        return 2
+    for r in routers:
+        why = missing_command(r)
+        if why:
+            print(f"{why} (or `make compat`)", file=sys.stderr)
+            return 2
     if NODE is None:
         print("note: `node` not found: the autobahn-js and wampy jobs are skipped", file=sys.stderr)
-    elif not (JS_LIB / "node_modules" / "wampy").exists():
-        print("installing tests/js/node_modules (npm ci)", file=sys.stderr)
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=JS_LIB, check=True)
+    else:
+        try:
+            install_deps()  # tests/js/node_modules (npm ci) when missing or older than the lockfile
+        except pytest.fail.Exception as e:
+            print(f"cannot install the JavaScript clients: {e}", file=sys.stderr)
+            return 2
 
     root = Path(tempfile.mkdtemp(prefix="wf-compat-"))
-    taken: set = set()
-    ports = {name: free_port(taken) for name in PORT_NAMES}
+    ports = {name: free_port() for name in PORT_NAMES}
     sec = make_secrets()
     cbdir = instantiate_nodedir(root / "node", ports, sec)
     jobs = make_jobs(ports, sec, root / "node")
