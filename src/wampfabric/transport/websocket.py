@@ -141,9 +141,33 @@ class ServerWSProtocol(WSProtocol):
     __slots__ = ()
 
     def connection_made(self, transport):
-        if type(transport) is _UVTCPTransport and not _picows_logs_info():
-            transport = HandoverTransport(transport)
+        if type(transport) is _UVTCPTransport:
+            if not _picows_logs_info():
+                transport = HandoverTransport(transport)
+        elif _is_unix(transport):
+            transport = UnixHandoverTransport(transport)
         WSProtocol.connection_made(self, transport)
+
+
+def _is_unix(transport) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+class UnixHandoverTransport(HandoverTransport):
+    """The same handover for a connection accepted on a Unix socket, where it is needed, not
+    only cheaper: a Unix socket refuses TCP options (EOPNOTSUPP), and picows' TCP_NODELAY in
+    ``connection_made`` would drop every connection.  TCP options are not set and read as 0;
+    every other option goes to the socket."""
+
+    __slots__ = ()
+
+    def setsockopt(self, level, option, value) -> None:
+        if level != socket.IPPROTO_TCP:
+            self._sock.setsockopt(level, option, value)
+
+    def getsockopt(self, level, option, *args):
+        return 0 if level == socket.IPPROTO_TCP else self._sock.getsockopt(level, option, *args)
 
 
 class FirstReadWSProtocol(ServerWSProtocol):
@@ -168,7 +192,7 @@ class FirstReadWSProtocol(ServerWSProtocol):
         view, _first_view = _first_view, None
         self.__class__ = ServerWSProtocol
         tcp = self.transport.underlying_transport
-        (tcp.real if type(tcp) is HandoverTransport else tcp).set_protocol(self)
+        (tcp.real if isinstance(tcp, HandoverTransport) else tcp).set_protocol(self)
         if view is not None and nbytes >= 5 and view[:5] == b"HEAD ":
             view[:5] = b"GET /"
             HEAD_REQUEST = True
@@ -378,7 +402,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
     def on_ws_connected(self, transport):
         self._ws = transport
         tcp = transport.underlying_transport
-        self._tcp = tcp = tcp.real if type(tcp) is HandoverTransport else tcp
+        self._tcp = tcp = tcp.real if isinstance(tcp, HandoverTransport) else tcp
         watch_writes(tcp)
         # picows keeps the upgrade request and response for the connection's lifetime;
         # their header multidicts are a good part of an idle connection's memory, and nothing
