@@ -23,7 +23,9 @@ LAYERS = [
     {"transport"},                 # asyncio transports (router, client)
     {"personality"},               # the switchboard (config, router, transport)
     {"worker"},                    # native worker processes
-    {"node"},                      # the node controller and CLI
+    {"node"},                      # the node controller and its CLI commands
+    {"edge", "master"},            # the personalities above the node (docs/fabric.md)
+    {"cli"},                       # the wampfabric command (node commands + personality groups)
     {"__main__"},                  # python -m wampfabric
 ]
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}

@@ -1,3 +1,3 @@
-from .node.cli import main
+from .cli import main
 
 main()

@@ -151,20 +151,22 @@ class Personality:
         return w["logname"] if w else worker_type.capitalize()
 
 
-class EdgePersonality(Personality):
-    """Edge node: a node managed by a master node (filled in by the management uplink issue)."""
-
-    NAME = "edge"
-    TITLE = "wampfabric edge"
-    DESC = "Edge node, managed by a master node"
-
-
-class MasterPersonality(Personality):
-    """Master node: manages edge nodes (filled in by the master node issue)."""
-
-    NAME = "master"
-    TITLE = "wampfabric master"
-    DESC = "Master node, managing edge nodes"
+# Personalities by name.  The extended ones live above the node (wampfabric.edge, wampfabric.master)
+# and are named by dotted path, so that the node controller and worker processes can load them
+# without this layer importing upwards; a class may also be registered directly.
+PERSONALITIES: dict = {
+    Personality.NAME: Personality,
+    "edge": "wampfabric.edge.personality.EdgePersonality",
+    "master": "wampfabric.master.personality.MasterPersonality",
+}
 
 
-PERSONALITIES = {p.NAME: p for p in (Personality, EdgePersonality, MasterPersonality)}
+def get_personality(name: str) -> type[Personality]:
+    """The personality class called ``name`` (``KeyError`` if there is none)."""
+    p = PERSONALITIES[name]
+    if isinstance(p, str):
+        import importlib
+
+        modname, _, attr = p.rpartition(".")
+        p = PERSONALITIES[name] = getattr(importlib.import_module(modname), attr)
+    return p

@@ -29,10 +29,10 @@ def _existing_cbdir(value: str | None) -> Path:
 
 
 def _personality(name: str):
-    from ..personality import PERSONALITIES
+    from ..personality import PERSONALITIES, get_personality
 
     try:
-        return PERSONALITIES[name]
+        return get_personality(name)
     except KeyError:
         raise click.UsageError(f"unknown personality '{name}' (available: {', '.join(PERSONALITIES)})")
 

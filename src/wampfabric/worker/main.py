@@ -59,9 +59,9 @@ def main(argv=None) -> int:
     import json
 
     from ..common.logs import setup_logging
-    from ..personality import PERSONALITIES
+    from ..personality import PERSONALITIES, get_personality
 
-    personality = PERSONALITIES.get(args.personality) or PERSONALITIES["standalone"]
+    personality = get_personality(args.personality if args.personality in PERSONALITIES else "standalone")
     wtype = personality.NATIVE_WORKERS.get(args.type)
     kind = wtype["logname"] if wtype else args.type.capitalize()
     setup_logging(args.loglevel, kind=kind)

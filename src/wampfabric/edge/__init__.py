@@ -1,0 +1,1 @@
+"""The edge personality: a node managed by a master node (docs/fabric.md)."""

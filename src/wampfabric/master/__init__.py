@@ -1,0 +1,1 @@
+"""The master personality: manages edge nodes in management realms (docs/fabric.md)."""
