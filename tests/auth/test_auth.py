@@ -47,6 +47,7 @@ from support import authnode, js
 from support import wamp_raw as raw
 from support.authnode import JoinFailed, login, start_auth_node, stop_auth_node
 from support.autobahn_client import closing_sessions
+from wampfabric.protocol.codes import AUTHENTICATE, CHALLENGE
 
 DENIED = {"wamp.error.not_authorized", "wamp.error.authentication_failed"}
 T = 5.0
@@ -319,7 +320,7 @@ def _spec_scram(an, authid, password=None, mutate=None, serializer="json"):
         p.send([raw.HELLO, "realm1", {"roles": raw.CLIENT_ROLES, "authmethods": ["wamp-scram"], "authid": authid,
                                       "authextra": {"nonce": client_nonce, "channel_binding": None}}])
         ch = p.recv()
-        assert ch[0] == 4, ch
+        assert ch[0] == CHALLENGE, ch
         assert ch[1] == "wamp-scram"
         extra = ch[2]
         assert extra["nonce"].startswith(client_nonce) and len(extra["nonce"]) > len(client_nonce)
@@ -330,7 +331,7 @@ def _spec_scram(an, authid, password=None, mutate=None, serializer="json"):
         if mutate:
             cbind, cbind_data = mutate(auth_extra)
         proof, verifier = _spec_proof(authid, password, client_nonce, extra, cred, cbind, cbind_data)
-        p.send([5, proof, auth_extra])
+        p.send([AUTHENTICATE, proof, auth_extra])
         reply = p.recv()
         return reply, extra, verifier
 
@@ -353,11 +354,11 @@ def test_scram_unknown_authid_gets_a_mock_challenge(an):
     p3, ch3 = hello("someone-else")
     try:
         for ch in (ch1, ch2, ch3):
-            assert ch[0] == 4 and ch[1] == "wamp-scram", ch
+            assert ch[0] == CHALLENGE and ch[1] == "wamp-scram", ch
             assert set(ch[2]) >= {"nonce", "salt", "kdf", "iterations"}
         assert ch1[2]["salt"] == ch2[2]["salt"]  # stable per authid, like a real user's
         assert ch1[2]["salt"] != ch3[2]["salt"]
-        p1.send([5, base64.b64encode(secrets.token_bytes(32)).decode(),
+        p1.send([AUTHENTICATE, base64.b64encode(secrets.token_bytes(32)).decode(),
                  {"nonce": ch1[2]["nonce"], "channel_binding": None, "cbind_data": None}])
         reply = p1.recv()
         assert reply[0] == raw.ABORT and reply[2] in ("wamp.error.authentication_failed", "wamp.error.not_authorized")
@@ -625,7 +626,7 @@ def test_authmethod_negotiation(an, offered, expected):
     if expected == "anonymous":
         assert reply[0] == raw.WELCOME and reply[2]["authmethod"] == "anonymous", reply
     else:
-        assert reply[0] == 4 and reply[1] == expected, reply
+        assert reply[0] == CHALLENGE and reply[1] == expected, reply
 
 
 def test_no_common_authmethod(an):

@@ -37,8 +37,8 @@ from wampfabric.router.auth import AUTH_TIMEOUT  # the router's own value (20 s)
 
 from support import wamp_raw as raw
 from support.authnode import start_auth_node, stop_auth_node
+from wampfabric.protocol.codes import AUTHENTICATE, CALL, CHALLENGE
 
-CHALLENGE, AUTHENTICATE = 4, 5
 DENIED = {"wamp.error.not_authorized", "wamp.error.authentication_failed"}
 PV = "wamp.error.protocol_violation"
 
@@ -151,7 +151,7 @@ def login_ok(an, transport="ticket-static", authid="joe", serializer="json"):
 
 def session_count(an, authrole: str) -> int:
     with login_ok(an, authid="owner") as owner:  # role frontend may call the meta API
-        reply = owner.request([48, owner.next_id(), {}, "wamp.session.count", [[authrole]]])
+        reply = owner.request([CALL, owner.next_id(), {}, "wamp.session.count", [[authrole]]])
         assert reply[0] == raw.RESULT, reply
         return reply[3][0]
 
@@ -715,7 +715,7 @@ def test_hundred_failed_logins_in_a_row(an):
         rss_growth = _tree_rss(an.node.proc.pid) - rss_before
         an.assert_alive()
         # the bystander is served, and a new legitimate login works at once
-        reply = bystander.request([48, bystander.next_id(), {}, "wamp.session.count", []])
+        reply = bystander.request([CALL, bystander.next_id(), {}, "wamp.session.count", []])
         assert reply[0] == raw.RESULT, reply
         t0 = time.monotonic()
         login_ok(an).close()
@@ -744,7 +744,7 @@ def test_hundred_hanging_authentications_do_not_block_others(an):
         t0 = time.monotonic()
         for transport in ("ticket-static", "ticket-dynamic", "ticket-function"):
             with login_ok(an, transport) as p:
-                reply = p.request([48, p.next_id(), {}, "com.app.nothing", []])
+                reply = p.request([CALL, p.next_id(), {}, "com.app.nothing", []])
                 assert reply[0] == raw.ERROR and reply[4] == "wamp.error.no_such_procedure", reply
         assert time.monotonic() - t0 < 2.0
         an.assert_alive()

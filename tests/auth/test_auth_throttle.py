@@ -34,8 +34,8 @@ from support.nodes import start_node, stop_node
 from wampfabric.config.base import ConfigError
 from wampfabric.config.workers import check_router_worker_options
 from wampfabric.router.auth import THROTTLE_DEFAULTS, THROTTLED_MESSAGE, AuthThrottle, address_key
+from wampfabric.protocol.codes import AUTHENTICATE, CHALLENGE
 
-CHALLENGE, AUTHENTICATE = 4, 5
 FAILED = "wamp.error.authentication_failed"
 TICKETS = {"joe": "joe-ticket-7f3a", "ann": "ann-ticket-91c2", "cat": "cat-ticket-55d0"}
 OPTIONS = {"address_failures": 5, "address_window": 60, "authid_failures": 5, "authid_window": 60,

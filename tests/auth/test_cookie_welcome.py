@@ -10,6 +10,7 @@ import json
 from websockets.sync.client import connect as ws_connect
 
 from support.cookienode import hello, join_by_cookie
+from wampfabric.protocol.codes import AUTHENTICATE, CHALLENGE, WELCOME
 
 
 def _login(node, authmethods, authid=None, ticket=None) -> tuple[str, dict]:
@@ -17,10 +18,10 @@ def _login(node, authmethods, authid=None, ticket=None) -> tuple[str, dict]:
         cbtid = ws.response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
         msg = hello(ws, authmethods, authid)
         if ticket is not None:
-            assert msg[0] == 4, msg
-            ws.send(json.dumps([5, ticket, {}]))
+            assert msg[0] == CHALLENGE, msg
+            ws.send(json.dumps([AUTHENTICATE, ticket, {}]))
             msg = json.loads(ws.recv(timeout=5))
-        assert msg[0] == 2, msg
+        assert msg[0] == WELCOME, msg
         return cbtid, msg[2]
 
 

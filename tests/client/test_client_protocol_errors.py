@@ -15,10 +15,11 @@ from websockets.asyncio.server import serve
 from support.nodes import free_port
 from wampfabric.client import ApplicationError, Backoff, Client, TransportConfigError, connect, transport_spec
 from wampfabric.protocol import rawsocket as rs
+from wampfabric.protocol.codes import ABORT, CALL, HELLO, REGISTERED, RESULT, SUBSCRIBE, WELCOME
 from wampfabric.protocol.serializers import create_serializer
 
 ROLES = {"broker": {}, "dealer": {}}
-WELCOME = [2, 1234, {"roles": ROLES, "realm": "realm1", "authid": "a", "authrole": "anonymous"}]
+WELCOME_MSG = [WELCOME, 1234, {"roles": ROLES, "realm": "realm1", "authid": "a", "authrole": "anonymous"}]
 
 
 class FakeRouter:
@@ -73,16 +74,16 @@ class FakeRouter:
 
 
 def on_hello(*replies):
-    return lambda msg: replies if msg[0] == 1 else ()
+    return lambda msg: replies if msg[0] == HELLO else ()
 
 
 CASES = {
     "undecodable": (on_hello(b"{not json"), "undecodable json message"),
-    "invalid-welcome": (on_hello([2, "not-an-id", {"roles": ROLES}]), "WELCOME: Session"),
-    "welcome-without-roles": (on_hello([2, 1234, {}]), "WELCOME: Details.roles is missing"),
-    "router-bound-message": (on_hello([48, 1, {}, "com.example.proc"]), "a client does not accept CALL"),
+    "invalid-welcome": (on_hello([WELCOME, "not-an-id", {"roles": ROLES}]), "WELCOME: Session"),
+    "welcome-without-roles": (on_hello([WELCOME, 1234, {}]), "WELCOME: Details.roles is missing"),
+    "router-bound-message": (on_hello([CALL, 1, {}, "com.example.proc"]), "a client does not accept CALL"),
     "not-a-message": (on_hello([]), "invalid message: empty list"),
-    "result-before-welcome": (on_hello([50, 1, {}]), "RESULT before the session was established"),
+    "result-before-welcome": (on_hello([RESULT, 1, {}]), "RESULT before the session was established"),
 }
 
 
@@ -99,7 +100,7 @@ async def test_a_malformed_message_while_joining_aborts_with_a_clear_error(kind,
         assert e.value.error == "wamp.error.protocol_violation"
         assert expected in str(e.value)
         await asyncio.sleep(0.05)
-        aborts = [m for m in router.received if m[0] == 3]
+        aborts = [m for m in router.received if m[0] == ABORT]
         assert aborts and aborts[0][2] == "wamp.error.protocol_violation" and expected in aborts[0][1]["message"]
         assert not [r for r in caplog.records if r.exc_info], "no tracebacks"
     finally:
@@ -109,10 +110,10 @@ async def test_a_malformed_message_while_joining_aborts_with_a_clear_error(kind,
 @pytest.mark.parametrize("kind", ["rawsocket", "websocket"])
 async def test_a_malformed_reply_closes_an_established_session(kind, caplog):
     def respond(msg):
-        if msg[0] == 1:
-            return [WELCOME]
-        if msg[0] == 48:  # CALL: a RESULT whose request is not an id
-            return [[50, "one", {}]]
+        if msg[0] == HELLO:
+            return [WELCOME_MSG]
+        if msg[0] == CALL:  # a RESULT whose request is not an id
+            return [[RESULT, "one", {}]]
         return ()
 
     router = FakeRouter(respond)
@@ -127,7 +128,7 @@ async def test_a_malformed_reply_closes_an_established_session(kind, caplog):
         assert not s.is_attached and left == ["wamp.error.protocol_violation"]
         assert s.close_reason[0] == "wamp.error.protocol_violation"
         await asyncio.sleep(0.05)
-        assert router.received[-1][0] == 3
+        assert router.received[-1][0] == ABORT
         assert not [r for r in caplog.records if r.exc_info]
     finally:
         await router.stop()
@@ -135,10 +136,10 @@ async def test_a_malformed_reply_closes_an_established_session(kind, caplog):
 
 async def test_a_reply_of_the_wrong_kind_is_a_protocol_violation():
     def respond(msg):
-        if msg[0] == 1:
-            return [WELCOME]
-        if msg[0] == 32:  # SUBSCRIBE answered as if it were a REGISTER
-            return [[65, msg[1], 77]]
+        if msg[0] == HELLO:
+            return [WELCOME_MSG]
+        if msg[0] == SUBSCRIBE:  # answered as if it were a REGISTER
+            return [[REGISTERED, msg[1], 77]]
         return ()
 
     router = FakeRouter(respond)
@@ -244,8 +245,8 @@ def test_websocket_over_a_unix_socket_on_either_event_loop(loop, tmp_path):
 
     async def handle(ws):
         async for data in ws:
-            if ser.unserialize_one(data)[0] == 1:
-                await ws.send(ser.serialize(WELCOME).decode())
+            if ser.unserialize_one(data)[0] == HELLO:
+                await ws.send(ser.serialize(WELCOME_MSG).decode())
 
     async def main():
         async with await unix_serve(handle, path, subprotocols=["wamp.2.json"]):

@@ -89,20 +89,21 @@ def test_rawsocket_handshake_and_frames_go_out_as_given():
 
 
 def test_serializers_send_exactly_what_they_are_told():
-    msg = [48, 1, {}, "com.x", [2**70, math.nan, "é"]]
+    msg = [codes.CALL, 1, {}, "com.x", [2**70, math.nan, "é"]]
     out = raw.encode("json", msg)
     assert out == b'[48,1,{},"com.x",[1180591620717411303424,NaN,"\\u00e9"]]'  # stdlib json: any int, NaN
     back = raw.decode("json", out)
     assert back[:4] == msg[:4] and back[4][0] == 2**70 and math.isnan(back[4][1])
     assert raw.decode("json", memoryview(out))[4][0] == 2**70
-    small = [16, 7, {"acknowledge": True}, "com.t", [b"\x00\x01", 1.5]]
+    small = [codes.PUBLISH, 7, {"acknowledge": True}, "com.t", [b"\x00\x01", 1.5]]
     for name in ("msgpack", "cbor"):
         assert raw.decode(name, raw.encode(name, small)) == small
     fast = raw.Serializer("msgpack", fast=True)
     assert fast.dumps(small) == raw.encode("msgpack", small) == msgpack.packb(small, use_bin_type=True)
     assert (fast.subprotocol, fast.ws_opcode, fast.rawsocket_id) == ("wamp.2.msgpack", raw.OP_BINARY, 2)
     js = raw.Serializer("json", fast=True)
-    assert js.ws_opcode == raw.OP_TEXT and js.loads(js.dumps([1, "realm1", {}])) == [1, "realm1", {}]
+    hello = [codes.HELLO, "realm1", {}]
+    assert js.ws_opcode == raw.OP_TEXT and js.loads(js.dumps(hello)) == hello
     with pytest.raises(ValueError):
         raw.encode("ubjson", msg)
     with pytest.raises(ValueError):

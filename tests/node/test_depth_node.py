@@ -18,6 +18,7 @@ import pytest
 
 from support import wamp_raw
 from support.nodes import start_node, stop_node
+from wampfabric.protocol.codes import CALL, HELLO, PUBLISH
 
 DEPTHS = [100, 1000, 1023, 5000, 100_000]
 MAX_DEPTH = 1024
@@ -42,7 +43,7 @@ def deep(ser: str, depth: int) -> bytes:
 
 def publish_bytes(ser: str, depth: int) -> bytes:
     """PUBLISH(acknowledge) with Arguments [X], X nested ``depth`` deep: depth + 2 levels."""
-    head = wamp_raw.encode(ser, [16, 7, {"acknowledge": True}, "com.deep.topic", ["@"]])
+    head = wamp_raw.encode(ser, [PUBLISH, 7, {"acknowledge": True}, "com.deep.topic", ["@"]])
     at = wamp_raw.encode(ser, "@")
     assert head.count(at) == 1
     return head.replace(at, deep(ser, depth))
@@ -95,7 +96,7 @@ def test_deep_list_as_the_message_before_hello(dnode, transport, ser, depth):
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_deep_hello_details(dnode, transport, ser, depth):
     # HELLO.Details.authid must be a string: a deep list there is quoted shortened
-    hello = wamp_raw.encode(ser, [1, "realm1", {"roles": {"caller": {}}, "authid": "@"}])
+    hello = wamp_raw.encode(ser, [HELLO, "realm1", {"roles": {"caller": {}}, "authid": "@"}])
     at = wamp_raw.encode(ser, "@")
     p = peer(dnode, transport, ser)
     try:
@@ -145,7 +146,7 @@ def test_deep_list_as_an_option_in_a_session(dnode, ser):
     p = peer(dnode, "rawsocket", ser)
     try:
         assert p.hello()[0] == wamp_raw.WELCOME
-        msg = wamp_raw.encode(ser, [48, 3, {"timeout": "@"}, "com.deep.proc", []])
+        msg = wamp_raw.encode(ser, [CALL, 3, {"timeout": "@"}, "com.deep.proc", []])
         at = wamp_raw.encode(ser, "@")
         p.send_bytes(msg.replace(at, deep(ser, 1000)))
         expect_abort(p, "CALL: Options.timeout must be an integer in [0, 2**53], got [[[[")

@@ -10,6 +10,7 @@ import pytest
 
 from wampfabric.client import ApplicationError
 from wampfabric.protocol import rawsocket as rs
+from wampfabric.protocol.codes import HELLO
 from wampfabric.router.realm import Router
 from wampfabric.transport.stdio import StdioRouterTransport, connect_stdio_client
 
@@ -63,6 +64,6 @@ def test_frames_are_rawsocket_frames():
     from wampfabric.protocol.serializers import create_serializer
 
     ser = create_serializer("msgpack")
-    msg = ser.serialize([1, "crossbar", {"roles": {"caller": {}}}])
+    msg = ser.serialize([HELLO, "crossbar", {"roles": {"caller": {}}}])
     frame = rs.frame_header(rs.FRAME_WAMP, len(msg)) + msg
     assert rs.FrameReader().feed(frame) == [(rs.FRAME_WAMP, msg)]

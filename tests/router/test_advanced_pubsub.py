@@ -20,8 +20,9 @@ from datetime import datetime
 import pytest
 from autobahn.wamp.types import PublishOptions
 
-from support.advanced import EVENT, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED, anxt, asilent
+from support.advanced import anxt, asilent
 from support.autobahn_client import DIAGONAL, expect_error, subscribe, uid, w
+from wampfabric.protocol.codes import EVENT, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED
 
 
 # ===========================================================================

@@ -30,11 +30,9 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions
 
 from support import wamp_raw
-from support.advanced import (
-    ABORT, CALL, CANCEL, ERROR, INTERRUPT, INVOCATION, RESULT, UNREGISTERED, YIELD, anxt, asilent, nxt,
-    raw_register, silent,
-)
+from support.advanced import anxt, asilent, nxt, raw_register, silent
 from support.autobahn_client import DIAGONAL, expect_error, uid, w
+from wampfabric.protocol.codes import ABORT, CALL, CANCEL, ERROR, INTERRUPT, INVOCATION, RESULT, UNREGISTERED, YIELD
 
 CALLEE_CANCEL = {"callee": ["call_canceling", "progressive_call_results"], "caller": ["call_canceling"]}
 PCI = "progressive_call_invocations"

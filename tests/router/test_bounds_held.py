@@ -24,10 +24,11 @@ import pytest
 from support import wamp_raw
 from support.advanced import silent
 from support.nodes import free_port, node_config, start_node, stop_node
+from wampfabric.protocol.codes import (
+    ABORT, CALL, ERROR, HELLO, INVOCATION, PUBLISH, PUBLISHED, REGISTER, REGISTERED, RESULT, WELCOME, YIELD,
+)
 
 HELLO_ROLES = ("caller", "callee", "publisher", "subscriber")
-WELCOME, ABORT, ERROR, PUBLISH, PUBLISHED = 2, 3, 8, 16, 17
-CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 64, 65, 68, 70
 
 HELD = 1000  # the documented bound (docs/security.md); the tests do not import the constant
 PROGRESSIVE_KEPT = 64  # the documented bound
@@ -161,7 +162,7 @@ def batched_session(hnode, peer):
     register(authz, AUTHORIZER)
     ws = wamp_raw.WebSocketPeer(f"ws://127.0.0.1:{hnode.ports['dynws']}/", "json",
                                 subprotocols=["wamp.2.json.batched"])
-    ws.send_frame(json.dumps([1, hnode.realm, {"roles": {"publisher": {}}}]) + "\x1e")
+    ws.send_frame(json.dumps([HELLO, hnode.realm, {"roles": {"publisher": {}}}]) + "\x1e")
     assert json.loads(ws.ws.recv(timeout=10).rstrip("\x1e"))[0] == WELCOME
     return authz, ws
 

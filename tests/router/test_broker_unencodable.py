@@ -21,8 +21,8 @@ import pytest
 from support import wamp_raw
 from support.advanced import silent
 from support.autobahn_client import uid, w
+from wampfabric.protocol.codes import EVENT, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, WELCOME
 
-WELCOME, ERROR, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, EVENT = 2, 8, 16, 17, 32, 33, 36
 ROLES = {"publisher": {}, "subscriber": {}}
 
 

@@ -10,8 +10,9 @@ import asyncio
 import pytest
 from autobahn.wamp.types import RegisterOptions
 
-from support.advanced import CALL, CANCEL, ERROR, anxt
+from support.advanced import anxt
 from support.autobahn_client import uid, w
+from wampfabric.protocol.codes import CALL, CANCEL, ERROR
 
 
 @pytest.mark.parametrize("transport,serializer", [("websocket", "json"), ("rawsocket-tcp", "msgpack")])

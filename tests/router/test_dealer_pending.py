@@ -23,8 +23,8 @@ from autobahn.wamp.types import CallOptions, RegisterOptions
 from support import wamp_raw
 from support.nodes import FULL_PERMS, node_config, router_worker, start_node, stop_node
 from support.autobahn_client import closing_sessions, connect, uid, w
+from wampfabric.protocol.codes import CALL, ERROR, INTERRUPT, INVOCATION, REGISTER, REGISTERED, WELCOME, YIELD
 
-WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
 MAX_CONCURRENCY = "crossbar.error.max_concurrency_reached"
 BOUNDED, DEADLINE = "bounded", "deadline"
 MAX_CALLS, MAX_INVOCATIONS, DEFAULT_TIMEOUT_MS = 20, 30, 300

@@ -29,6 +29,9 @@ from support import wamp_raw
 from support.nodes import FULL_PERMS, node_config, start_node, stop_node
 from support.autobahn_client import connect, uid, w
 from support.js import JS_DIR, NODE, last_json_line, node_flags, require_node
+from wampfabric.protocol.codes import (
+    CALL, CANCEL, ERROR, INTERRUPT, INVOCATION, REGISTER, REGISTERED, RESULT, WELCOME, YIELD,
+)
 
 require_node()
 
@@ -37,7 +40,6 @@ STRICT_REALM = "strictprog"
 # strict_progressive_call_results option, so those tests are skipped there
 AGAINST_CROSSBAR = os.environ.get("WAMPFABRIC_TEST_AGAINST") == "crossbar"
 wampfabric_only = pytest.mark.skipif(AGAINST_CROSSBAR, reason="realm option of wampfabric")
-WELCOME, ERROR, RESULT, CALL, CANCEL, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 50, 48, 49, 64, 65, 68, 69, 70
 
 CALLEES = [pytest.param(lib, ser, id=f"{lib}-{ser}")
            for lib, ser in (("autobahn", "json"), ("autobahn", "msgpack"), ("autobahn26", "cbor"),

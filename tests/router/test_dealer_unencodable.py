@@ -22,8 +22,8 @@ from autobahn.wamp.types import CallOptions
 from support import wamp_raw
 from support.advanced import silent
 from support.autobahn_client import uid, w
+from wampfabric.protocol.codes import CALL, ERROR, INTERRUPT, INVOCATION, REGISTER, REGISTERED, RESULT, WELCOME, YIELD
 
-WELCOME, ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, INTERRUPT, YIELD = 2, 8, 48, 50, 64, 65, 68, 69, 70
 INVALID_ARGUMENT = "wamp.error.invalid_argument"
 
 

@@ -20,11 +20,11 @@ from autobahn.wamp.interfaces import IPayloadCodec
 from autobahn.wamp.types import EncodedPayload, PublishOptions, RegisterOptions, SubscribeOptions
 
 from support import wamp_raw
-from support.advanced import (
-    ABORT, CALL, ERROR, EVENT, INVOCATION, PUBLISH, PUBLISHED, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD, anxt, nxt,
-    raw_register,
-)
+from support.advanced import anxt, nxt, raw_register
 from support.autobahn_client import Events, expect_error, subscribe, uid, until, w
+from wampfabric.protocol.codes import (
+    ABORT, CALL, ERROR, EVENT, INVOCATION, PUBLISH, PUBLISHED, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD,
+)
 
 # ===========================================================================
 # Feature announcement (features.md and each feature's "Feature Announcement")

@@ -11,6 +11,11 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wampfabric.protocol.codes import (
+    ABORT, AUTHENTICATE, CALL, CANCEL, CHALLENGE, ERROR, EVENT, GOODBYE, HELLO, INTERRUPT, INVOCATION, PUBLISH,
+    PUBLISHED, REGISTER, REGISTERED, RESULT, SUBSCRIBE, SUBSCRIBED, UNREGISTER, UNREGISTERED, UNSUBSCRIBE, WELCOME,
+    YIELD,
+)
 from wampfabric.protocol.serializers import SERIALIZERS_BY_NAME
 from wampfabric.router.realm import Router
 from wampfabric.router.session import RouterSession
@@ -28,16 +33,18 @@ uris = st.sampled_from(["com.a", "com.a.b", "com..b", "com.", "", "wamp.session.
                         "wamp.subscription.get_events", "wamp.registration.list"])
 ids = st.one_of(st.integers(min_value=1, max_value=50), st.integers(min_value=-2, max_value=2**53 + 2))
 messages = st.one_of(
-    st.tuples(st.just(16), ids, options, uris, st.lists(values, max_size=2)),
-    st.tuples(st.just(32), ids, options, uris),
-    st.tuples(st.just(34), ids, ids),
-    st.tuples(st.just(48), ids, options, uris, st.lists(values, max_size=2)),
-    st.tuples(st.just(49), ids, options),
-    st.tuples(st.just(64), ids, options, uris),
-    st.tuples(st.just(66), ids, ids),
-    st.tuples(st.just(70), ids, options, st.lists(values, max_size=2)),
-    st.tuples(st.just(8), st.sampled_from([68, 48, 16]), ids, options, uris),
-    st.tuples(st.sampled_from([1, 2, 3, 4, 5, 6, 17, 33, 36, 50, 65, 67, 68, 69, 99]), ids, options),
+    st.tuples(st.just(PUBLISH), ids, options, uris, st.lists(values, max_size=2)),
+    st.tuples(st.just(SUBSCRIBE), ids, options, uris),
+    st.tuples(st.just(UNSUBSCRIBE), ids, ids),
+    st.tuples(st.just(CALL), ids, options, uris, st.lists(values, max_size=2)),
+    st.tuples(st.just(CANCEL), ids, options),
+    st.tuples(st.just(REGISTER), ids, options, uris),
+    st.tuples(st.just(UNREGISTER), ids, ids),
+    st.tuples(st.just(YIELD), ids, options, st.lists(values, max_size=2)),
+    st.tuples(st.just(ERROR), st.sampled_from([INVOCATION, CALL, PUBLISH]), ids, options, uris),
+    st.tuples(st.sampled_from([HELLO, WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, PUBLISHED, SUBSCRIBED, EVENT,
+                               RESULT, REGISTERED, UNREGISTERED, INVOCATION, INTERRUPT,
+                               99]), ids, options),  # 99: no such message
 )
 
 
@@ -90,16 +97,16 @@ async def _drive(seq):
                           "subscription_revocation": True, "registration_revocation": True}}
     t = Capture()
     s = RouterSession(router, t)
-    s.on_message(msgpack.packb([1, "realm1", {"roles": {"caller": feats, "callee": feats, "publisher": feats,
-                                                          "subscriber": feats}}]))
-    assert t.sent[0][0] == 2
+    s.on_message(msgpack.packb([HELLO, "realm1", {"roles": {"caller": feats, "callee": feats, "publisher": feats,
+                                                              "subscriber": feats}}]))
+    assert t.sent[0][0] == WELCOME
     for m in seq:
         if t.closed:
             break
         s.on_message(msgpack.packb(list(m), use_bin_type=True))
-        await asyncio.sleep(0)  # let the service agent answer meta calls
+        await asyncio.sleep(0)  # let the meta API agent answer meta calls
     await asyncio.sleep(0.01)
-    aborts = [m for m in t.sent if m[0] == 3]
+    aborts = [m for m in t.sent if m[0] == ABORT]
     for a in aborts:
         assert a[2] != "wamp.error.runtime_error", a
     s.on_close()

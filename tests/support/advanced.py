@@ -13,10 +13,7 @@ import copy
 from support import wamp_raw
 from support.autobahn_client import TIMEOUT
 from support.nodes import FULL_PERMS, free_port, node_config
-
-ERROR, CALL, CANCEL, RESULT, REGISTER, REGISTERED, UNREGISTERED = 8, 48, 49, 50, 64, 65, 67
-INVOCATION, INTERRUPT, YIELD, WELCOME, ABORT, GOODBYE = 68, 69, 70, 2, 3, 6
-SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBED, EVENT, PUBLISH, PUBLISHED = 32, 33, 35, 36, 16, 17
+from wampfabric.protocol.codes import REGISTER, REGISTERED, WELCOME
 
 QUIET = 0.3  # how long "nothing arrives" is waited for
 

@@ -13,6 +13,7 @@ from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.types import ComponentConfig
 
 from support.nodes import free_port
+from wampfabric.protocol.codes import HELLO
 
 ROLES = {"subscriber": {}, "caller": {}}
 
@@ -40,7 +41,7 @@ def hello(ws, authmethods, authid=None):
     details = {"roles": ROLES, "authmethods": authmethods}
     if authid:
         details["authid"] = authid
-    ws.send(json.dumps([1, "realm1", details]))
+    ws.send(json.dumps([HELLO, "realm1", details]))
     return json.loads(ws.recv(timeout=5))
 
 

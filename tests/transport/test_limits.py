@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from support.nodes import node_config, start_node, stop_node
+from wampfabric.protocol.codes import CALL, ERROR, HELLO, PUBLISH, PUBLISHED, SUBSCRIBE, WELCOME
 
 OUT_LIMIT = 512 * 1024
 FRAME_LIMIT = 64 * 1024
@@ -37,9 +38,9 @@ def limited_node():
 
 
 def join(ws):
-    ws.send(msgpack.packb([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}]))
+    ws.send(msgpack.packb([HELLO, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}]))
     msg = msgpack.unpackb(ws.recv(timeout=5))
-    assert msg[0] == 2, msg
+    assert msg[0] == WELCOME, msg
     return msg[1]
 
 
@@ -64,8 +65,8 @@ def test_consumer_that_does_not_read_is_disconnected(limited_node):
         head = bytes([0x82, 0x80 | n]) if n < 126 else bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big")
         return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
-    slow.sendall(client_frame(msgpack.packb([1, "realm1", {"roles": {"subscriber": {}}}])))
-    slow.sendall(client_frame(msgpack.packb([32, 1, {}, "com.flood"])))
+    slow.sendall(client_frame(msgpack.packb([HELLO, "realm1", {"roles": {"subscriber": {}}}])))
+    slow.sendall(client_frame(msgpack.packb([SUBSCRIBE, 1, {}, "com.flood"])))
     time.sleep(0.5)  # WELCOME and SUBSCRIBED arrive; we never read them
 
     rss_before = proc.memory_info().rss
@@ -73,10 +74,10 @@ def test_consumer_that_does_not_read_is_disconnected(limited_node):
     with ws_connect(url, subprotocols=["wamp.2.msgpack"], max_size=None) as pub:
         join(pub)
         for i in range(1, 400):  # ~6.4 MB in total, 12x the limit
-            pub.send(msgpack.packb([16, i, {}, "com.flood", [blob]]))
-        pub.send(msgpack.packb([16, 400, {"acknowledge": True}, "com.flood", []]))
+            pub.send(msgpack.packb([PUBLISH, i, {}, "com.flood", [blob]]))
+        pub.send(msgpack.packb([PUBLISH, 400, {"acknowledge": True}, "com.flood", []]))
         msg = msgpack.unpackb(pub.recv(timeout=10))
-        assert msg[0] == 17  # the router kept serving the publisher
+        assert msg[0] == PUBLISHED  # the router kept serving the publisher
     deadline = time.monotonic() + 10
     while "peer does not read" not in node.log() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -125,11 +126,11 @@ def test_frames_are_limited_separately_from_messages(limited_node):
     """``max_frame_size`` bounds each frame (close 1009), ``max_message_size`` the reassembled
     message: a 192 KB message passes in 48 KB fragments and is refused as one frame."""
     blob = b"f" * (192 * 1024)
-    publish = msgpack.packb([16, 7, {"acknowledge": True}, "com.frames", [blob]])
+    publish = msgpack.packb([PUBLISH, 7, {"acknowledge": True}, "com.frames", [blob]])
     with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], max_size=None) as ws:
         join(ws)
         ws.send([publish[i:i + 48 * 1024] for i in range(0, len(publish), 48 * 1024)])  # fragmented
-        assert msgpack.unpackb(ws.recv(timeout=5))[:2] == [17, 7]  # PUBLISHED
+        assert msgpack.unpackb(ws.recv(timeout=5))[:2] == [PUBLISHED, 7]
     with ws_connect(limited_node.ws_url, subprotocols=["wamp.2.msgpack"], max_size=None) as ws:
         join(ws)
         ws.send(publish)  # one frame above the frame limit
@@ -196,8 +197,8 @@ def test_auto_ping_drops_a_peer_that_does_not_answer():
         with ws_connect(node.ws_url, subprotocols=["wamp.2.msgpack"]) as ws:
             join(ws)
             time.sleep(1.0)
-            ws.send(msgpack.packb([48, 1, {}, "com.none"]))
-            assert msgpack.unpackb(ws.recv(timeout=5))[0] == 8
+            ws.send(msgpack.packb([CALL, 1, {}, "com.none"]))
+            assert msgpack.unpackb(ws.recv(timeout=5))[0] == ERROR
         node.assert_alive()
     finally:
         stop_node(node)

@@ -18,6 +18,7 @@ from websockets.sync.client import connect as ws_connect
 from support.nodes import node_config, start_node, stop_node
 from support.autobahn_client import connect as autobahn_connect
 from support.wamp_raw import RawSocketPeer, WebSocketPeer, rawsocket_handshake_bytes, recv_exactly
+from wampfabric.protocol.codes import GOODBYE, SUBSCRIBE, SUBSCRIBED, WELCOME
 
 HELLO_TIMEOUT_MS = 700
 
@@ -88,10 +89,10 @@ def test_rawsocket_client_that_never_sends_hello_is_closed(node):
 
 def test_sessions_stay_past_the_timeout(node):
     with WebSocketPeer(node.ws_url) as ws, RawSocketPeer(port=node.rawsocket_port) as rs:
-        assert ws.hello()[0] == 2 and rs.hello()[0] == 2
+        assert ws.hello()[0] == WELCOME and rs.hello()[0] == WELCOME
         time.sleep(HELLO_TIMEOUT_MS / 1000 * 2)
-        assert ws.request([32, 1, {}, "com.hello.later"])[0] == 33
-        assert rs.request([32, 1, {}, "com.hello.later"])[0] == 33
+        assert ws.request([SUBSCRIBE, 1, {}, "com.hello.later"])[0] == SUBSCRIBED
+        assert rs.request([SUBSCRIBE, 1, {}, "com.hello.later"])[0] == SUBSCRIBED
 
 
 async def test_autobahn_session_stays_past_the_timeout(node):
@@ -110,11 +111,11 @@ def test_after_goodbye_the_timeout_applies_again(node, kind):
     the timeout), else the connection is closed as a fresh one would be."""
     peer = WebSocketPeer(node.ws_url) if kind == "websocket" else RawSocketPeer(port=node.rawsocket_port)
     with peer:
-        assert peer.hello()[0] == 2
+        assert peer.hello()[0] == WELCOME
         time.sleep(HELLO_TIMEOUT_MS / 1000 * 1.5)
-        assert peer.goodbye()[0] == 6
-        assert peer.hello()[0] == 2  # a second session on the same transport
-        assert peer.goodbye()[0] == 6
+        assert peer.goodbye()[0] == GOODBYE
+        assert peer.hello()[0] == WELCOME  # a second session on the same transport
+        assert peer.goodbye()[0] == GOODBYE
         assert_timely(closed_after(lambda: peer.recv_until_closed(timeout=10)))
 
 

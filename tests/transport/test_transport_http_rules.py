@@ -14,6 +14,7 @@ import time
 import pytest
 
 from support.wamp_raw import ws_frame, ws_handshake_socket, ws_upgrade_request
+from wampfabric.protocol.codes import HELLO
 
 
 def http(port: int, request: bytes, timeout: float = 5.0) -> tuple[str, dict, bytes]:
@@ -86,7 +87,7 @@ def read_close(s: socket.socket, timeout: float = 5.0) -> int | None:
 def test_reserved_bits_fail_the_connection_with_1002(node, rsv):
     s = ws_handshake_socket(node.ports["web"])
     try:
-        hello = json.dumps([1, "realm1", {"roles": {"subscriber": {}}}]).encode()
+        hello = json.dumps([HELLO, "realm1", {"roles": {"subscriber": {}}}]).encode()
         s.sendall(ws_frame(hello, rsv=rsv))
         assert read_close(s) == 1002
     finally:
@@ -98,7 +99,7 @@ def test_reserved_bits_fail_the_connection_with_1002(node, rsv):
 def test_frames_without_reserved_bits_still_work(node):
     s = ws_handshake_socket(node.ports["web"])
     try:
-        s.sendall(ws_frame(json.dumps([1, "realm1", {"roles": {"subscriber": {}}}]).encode()))
+        s.sendall(ws_frame(json.dumps([HELLO, "realm1", {"roles": {"subscriber": {}}}]).encode()))
         s.settimeout(5)
         data = s.recv(65536)
         assert data[0] == 0x81 and b"[2," in data  # WELCOME in a text frame
@@ -154,7 +155,7 @@ def test_head_on_a_websocket_transport_and_joins_after(node):
     for port, path in ((node.ports["web"], "/ws"), (node.ports["restricted"], "/")):
         s = ws_handshake_socket(port, path)
         try:
-            s.sendall(ws_frame(json.dumps([1, "realm1", {"roles": {"subscriber": {}}}]).encode()))
+            s.sendall(ws_frame(json.dumps([HELLO, "realm1", {"roles": {"subscriber": {}}}]).encode()))
             s.settimeout(5)
             assert b"[2," in s.recv(65536)
         finally:

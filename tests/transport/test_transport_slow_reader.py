@@ -20,6 +20,7 @@ import pytest
 from support.nodes import node_config, router_worker, start_node, stop_node
 from support.tls import client_ctx
 from support.wamp_raw import RawSocketPeer, _Peer, encode, rawsocket_handshake_bytes, recv_exactly
+from wampfabric.protocol.codes import EVENT, HELLO, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, WELCOME
 
 BOUND = 4 * 1024 * 1024
 
@@ -55,8 +56,8 @@ def slow_subscriber(node, kind: str, topic: str) -> socket.socket:
     """Joins, subscribes to ``topic`` and never reads (small receive buffer)."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    hello = [1, "realm1", {"roles": {"subscriber": {}}}]
-    subscribe = [32, 1, {}, topic]
+    hello = [HELLO, "realm1", {"roles": {"subscriber": {}}}]
+    subscribe = [SUBSCRIBE, 1, {}, topic]
     if kind == "rawsocket":
         s.connect(("127.0.0.1", node.rawsocket_port))
         s.sendall(rawsocket_handshake_bytes(1, 15))
@@ -76,11 +77,11 @@ def slow_subscriber(node, kind: str, topic: str) -> socket.socket:
 def flood(pub: RawSocketPeer, topic: str, first: int, count: int, numbered: bool = False) -> None:
     """``count`` 10-byte events (or events numbered ``first``...), then an acknowledged
     publish: when its PUBLISHED arrives, the router has handled all of them."""
-    frames = [rs_frame([16, i, {}, topic, [i if numbered else "x" * 10]]) for i in range(first, first + count)]
+    frames = [rs_frame([PUBLISH, i, {}, topic, [i if numbered else "x" * 10]]) for i in range(first, first + count)]
     for i in range(0, count, 1000):
         pub.sock.sendall(b"".join(frames[i:i + 1000]))
-    ack = pub.request([16, first + count, {"acknowledge": True}, "com.elsewhere", []], timeout=60)
-    assert ack[0] == 17, ack
+    ack = pub.request([PUBLISH, first + count, {"acknowledge": True}, "com.elsewhere", []], timeout=60)
+    assert ack[0] == PUBLISHED, ack
 
 
 def read_numbered_events(sock: socket.socket, count: int, timeout: float = 20.0) -> None:
@@ -100,7 +101,7 @@ def read_numbered_events(sock: socket.socket, count: int, timeout: float = 20.0)
                 break
             msg = json.loads(buf[pos + 4:pos + 4 + n])
             pos += 4 + n
-            if word >> 24 == 0 and msg[0] == 36:
+            if word >> 24 == 0 and msg[0] == EVENT:
                 assert msg[4] == [expected], (expected, msg)
                 expected += 1
         buf = buf[pos:]
@@ -166,7 +167,7 @@ def test_a_reading_subscriber_gets_every_event_in_order(bounded_node):
     pub = RawSocketPeer(port=node.rawsocket_port)
     try:
         sub.hello()
-        assert sub.request([32, 1, {}, topic])[0] == 33
+        assert sub.request([SUBSCRIBE, 1, {}, topic])[0] == SUBSCRIBED
         pub.hello()
         # ~8 MB while the subscriber does not read: more than the kernel's socket buffers
         flood(pub, topic, 1, 120_000, numbered=True)
@@ -197,8 +198,8 @@ def test_tls_subscriber_that_reads_late_gets_every_event(tls_node, pki):
     sub = tls_rawsocket_peer(tls_node, pki, rcvbuf=65536)  # (4 KiB: TLS records trickle, ~1k events/s)
     pub = tls_rawsocket_peer(tls_node, pki)
     try:
-        assert sub.hello()[0] == 2 and pub.hello()[0] == 2
-        assert sub.request([32, 1, {}, "com.tls.flood"])[0] == 33
+        assert sub.hello()[0] == WELCOME and pub.hello()[0] == WELCOME
+        assert sub.request([SUBSCRIBE, 1, {}, "com.tls.flood"])[0] == SUBSCRIBED
         flood(pub, "com.tls.flood", 1, 120_000, numbered=True)  # ~8 MB, read only afterwards
         read_numbered_events(sub.sock, 120_000)
     finally:
