@@ -6,19 +6,14 @@ import copy
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.nodecli import run_cli
 from support.nodes import REPO, node_config
 
 CROSSBAR_INIT_TEMPLATE = REPO / "tests" / "data" / "crossbar_init_config.json"
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60)
 
 
 def write(tmp_path: Path, config, name="config.json") -> Path:

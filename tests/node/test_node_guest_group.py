@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psutil
 
-from support.nodes import wait_port, free_port, FULL_PERMS
+from support.nodecli import T, assert_gone, run_cli
+from support.nodes import FULL_PERMS, free_port, wait_port
 
-T = 20.0
 # the guest: one child that ends on SIGTERM, one that ignores it (SIGKILL after the stop timeout),
 # then the guest itself becomes a long sleep
 GUEST = "sleep 777 & (trap '' TERM; exec sleep 779) & exec sleep 600"
@@ -99,19 +99,6 @@ def started_by(node: Node, *cmdlines: str) -> list[psutil.Process]:
         time.sleep(0.05)
 
 
-def assert_gone(procs, timeout: float = T) -> None:
-    deadline = time.monotonic() + timeout
-    alive = list(procs)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        time.sleep(0.05)
-    assert not alive, f"left running: {[(p.pid, p.cmdline()) for p in alive]}"
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True, timeout=60)
-
-
 def test_stop_ends_the_processes_guests_started():
     port = free_port()
     # guest2 starts a child and ends by itself (a clean exit: the node keeps running)
@@ -127,7 +114,7 @@ def test_stop_ends_the_processes_guests_started():
         procs = started_by(node, "sleep 777", "sleep 779", "sleep 600")
         node.wait_log("Guest worker 'guest2' (pid")  # it has ended ...
         procs += started_by(node, "sleep 780", "sleep 781")  # ... its child runs on
-        r = cli("stop", "--cbdir", str(node.cbdir))
+        r = run_cli("stop", "--cbdir", str(node.cbdir))
         assert r.returncode == 0, r.stdout + r.stderr
         assert node.proc.wait(T) == 0
         assert_gone(procs, timeout=2)

@@ -17,14 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from support.nodes import FULL_PERMS, free_port, wait_port
-
-T = 20.0
-
-
-def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd)
+from support.nodecli import T, run_cli, small_config
+from support.nodes import free_port, wait_port
 
 
 def crossbar_pid_file(pid: int, cbdir: Path) -> str:
@@ -63,17 +57,17 @@ def test_stop_and_status_refuse_a_pid_file_naming_another_process(cbdir, sleeper
         (cbdir / "node.pid").write_text(crossbar_pid_file(sleeper.pid, cbdir))
     else:
         (cbdir / "node.pid").write_text(json.dumps({"pid": sleeper.pid, "created": "yesterday"}))
-    r = cli("stop", "--cbdir", str(cbdir))
+    r = run_cli("stop", "--cbdir", str(cbdir))
     assert r.returncode == 1, r.stdout + r.stderr
     assert f"Not stopping PID {sleeper.pid}: process {sleeper.pid} is not a wampfabric or Crossbar.io node " \
            f"(command line: sleep 300)" in r.stderr
     assert str(cbdir / "node.pid") in r.stderr and "Traceback" not in r.stdout + r.stderr
     assert_alive(sleeper)
     assert (cbdir / "node.pid").exists()  # not ours to remove: the operator decides
-    r = cli("stop", "--cbdir", str(cbdir), "--kill")
+    r = run_cli("stop", "--cbdir", str(cbdir), "--kill")
     assert r.returncode == 1
     assert_alive(sleeper)
-    r = cli("status", "--cbdir", str(cbdir))
+    r = run_cli("status", "--cbdir", str(cbdir))
     assert r.returncode == 3, r.stdout + r.stderr
     assert "No node running" in r.stdout and "Node running" not in r.stdout
     assert f"names PID {sleeper.pid}, but process {sleeper.pid} is not a wampfabric or Crossbar.io node" in r.stderr
@@ -84,24 +78,17 @@ def test_stale_crossbar_pid_file_is_removed_by_stop(cbdir):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (cbdir / "node.pid").write_text(crossbar_pid_file(dead.pid, cbdir))
-    r = cli("status", "--cbdir", str(cbdir))
+    r = run_cli("status", "--cbdir", str(cbdir))
     assert r.returncode == 3 and "No node running" in r.stdout
-    r = cli("stop", "--cbdir", str(cbdir))
+    r = run_cli("stop", "--cbdir", str(cbdir))
     assert r.returncode == 3
     assert f"Removed stale pid file {cbdir / 'node.pid'} (process {dead.pid} does not exist)" in r.stderr
     assert not (cbdir / "node.pid").exists()
 
 
-def small_config(port: int) -> dict:
-    return {"version": 2, "workers": [{
-        "id": "router1", "type": "router",
-        "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}],
-        "transports": [{"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port}}]}]}
-
-
 def test_a_real_node_replaces_a_foreign_pid_file_and_is_stopped_through_a_crossbar_format_one(cbdir, sleeper):
     port = free_port()
-    (cbdir / "config.json").write_text(json.dumps(small_config(port)))
+    (cbdir / "config.json").write_text(json.dumps(small_config(port, guest=False)))
     (cbdir / "node.pid").write_text(crossbar_pid_file(sleeper.pid, cbdir))
     log = cbdir.parent / "node.log"
     with open(log, "wb") as logf:
@@ -113,13 +100,13 @@ def test_a_real_node_replaces_a_foreign_pid_file_and_is_stopped_through_a_crossb
         assert f"Replaced pid file {cbdir / 'node.pid'} naming a process that is not this node's: process " \
                f"{sleeper.pid} is not a wampfabric or Crossbar.io node" in text, text
         assert json.loads((cbdir / "node.pid").read_text())["pid"] == node.pid
-        r = cli("status", "--cbdir", str(cbdir))
+        r = run_cli("status", "--cbdir", str(cbdir))
         assert r.returncode == 0 and f"(PID {node.pid})" in r.stdout, r.stdout + r.stderr
         # a pid file without a start time (Crossbar.io's format) naming the live node: its command line verifies it
         (cbdir / "node.pid").write_text(crossbar_pid_file(node.pid, cbdir))
         workers = psutil.Process(node.pid).children(recursive=True)
         assert workers
-        r = cli("stop", "--cbdir", str(cbdir))
+        r = run_cli("stop", "--cbdir", str(cbdir))
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"Stopping node (PID {node.pid})" in r.stdout and "Node stopped" in r.stdout
         assert node.wait(T) == 0
@@ -137,14 +124,14 @@ def test_a_node_of_another_directory_is_not_stopped(cbdir, tmp_path):
     port = free_port()
     other = tmp_path / "other" / ".crossbar"
     other.mkdir(parents=True)
-    (other / "config.json").write_text(json.dumps(small_config(port)))
+    (other / "config.json").write_text(json.dumps(small_config(port, guest=False)))
     with open(tmp_path / "node.log", "wb") as logf:
         node = subprocess.Popen([sys.executable, "-m", "wampfabric", "start", "--cbdir", str(other)],
                                 cwd=tmp_path, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_port(port, node, timeout=T)
         (cbdir / "node.pid").write_text(json.dumps({"pid": node.pid}))
-        r = cli("stop", "--cbdir", str(cbdir))
+        r = run_cli("stop", "--cbdir", str(cbdir))
         assert r.returncode == 1
         assert f"process {node.pid} is the node of another node directory ({other})" in r.stderr
         time.sleep(0.2)
@@ -162,7 +149,7 @@ def test_a_node_run_under_another_program_name_is_verified_by_its_own_pid_file(c
     """Our pid file records the start time and the arguments: a node started by a launcher whose
     name says neither wampfabric nor crossbar (a frozen or wrapped node) is still recognised."""
     port = free_port()
-    (cbdir / "config.json").write_text(json.dumps(small_config(port)))
+    (cbdir / "config.json").write_text(json.dumps(small_config(port, guest=False)))
     launcher = cbdir.parent / "edge-router"
     launcher.write_text(f"#!{sys.executable}\nimport sys\nfrom wampfabric.node.cli import main\nmain()\n")
     launcher.chmod(0o755)
@@ -171,9 +158,9 @@ def test_a_node_run_under_another_program_name_is_verified_by_its_own_pid_file(c
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_port(port, node, timeout=T)
-        r = cli("status", "--cbdir", str(cbdir))
+        r = run_cli("status", "--cbdir", str(cbdir))
         assert r.returncode == 0 and f"(PID {node.pid})" in r.stdout, r.stdout + r.stderr
-        r = cli("stop", "--cbdir", str(cbdir))
+        r = run_cli("stop", "--cbdir", str(cbdir))
         assert r.returncode == 0, r.stdout + r.stderr
         assert node.wait(T) == 0
     finally:

@@ -24,7 +24,9 @@ from autobahn.asyncio.wamp import ApplicationSession
 from autobahn.asyncio.websocket import WampWebSocketClientFactory
 from autobahn.wamp.types import ComponentConfig
 
-from support.nodecli import NodeProc, kill_node, mgmt, realm, small_config, start_node, ws_transport
+from support.nodecli import (
+    T, NodeProc, assert_gone, kill_node, mgmt, realm, run_cli, small_config, start_node, ws_transport,
+)
 from support.nodes import FULL_PERMS, free_port, wait_port
 from wampfabric.client import ApplicationError
 
@@ -36,7 +38,6 @@ try:  # imported, not find_spec("twisted"): autobahn's twisted/plugins/ is a nam
     HAS_TWISTED = True
 except ImportError:
     HAS_TWISTED = False
-T = 15.0
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -44,20 +45,6 @@ T = 15.0
 def component_transport(port):
     return {"type": "websocket", "url": f"ws://127.0.0.1:{port}/",
             "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": port}}
-
-
-def cli(*args, cwd=None, env=None, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wampfabric", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
-
-
-def assert_gone(procs, timeout=T) -> None:
-    deadline = time.monotonic() + timeout
-    alive = list(procs)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        time.sleep(0.05)
-    assert not alive, f"processes left behind: {[(p.pid, p.cmdline()) for p in alive]}"
 
 
 class AbClient(ApplicationSession):
@@ -406,33 +393,33 @@ async def test_killed_container_is_restarted_and_reported(node):
 
 
 def test_cli_keygen_and_keys(node):
-    r = cli("keygen")
+    r = run_cli("keygen")
     assert r.returncode == 0
     tags = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
     assert len(tags["public-key-ed25519"]) == 64 and len(tags["private-key-ed25519"]) == 64
-    r = cli("keys", "--cbdir", str(node.cbdir))
+    r = run_cli("keys", "--cbdir", str(node.cbdir))
     assert r.returncode == 0 and (node.cbdir / "key.pub").read_text().split("public-key-ed25519: ")[1][:64] in r.stdout
     assert stat.S_IMODE(os.stat(node.cbdir / "key.priv").st_mode) == 0o600
 
 
 def test_cli_status_second_start_and_stop(node):
-    r = cli("status", "--cbdir", str(node.cbdir))
+    r = run_cli("status", "--cbdir", str(node.cbdir))
     assert r.returncode == 0, r.stderr
     assert "Node 'testnode' running" in r.stdout and "router1" in r.stdout and "guest1" in r.stdout
-    r = cli("start", "--cbdir", str(node.cbdir))
+    r = run_cli("start", "--cbdir", str(node.cbdir))
     assert r.returncode == 1
     assert f"A node is already running from node directory {node.cbdir} (PID {node.proc.pid})" in r.stdout + r.stderr
     procs = node.descendants()
     assert len(procs) >= 3
-    r = cli("stop", "--cbdir", str(node.cbdir))
+    r = run_cli("stop", "--cbdir", str(node.cbdir))
     assert r.returncode == 0, r.stderr
     assert node.proc.wait(T) == 0
     assert_gone(procs)
     assert not (node.cbdir / "node.pid").exists()
     assert not Path(node.sock).exists()
-    r = cli("status", "--cbdir", str(node.cbdir))
+    r = run_cli("status", "--cbdir", str(node.cbdir))
     assert r.returncode == 3 and "No node running" in r.stdout
-    r = cli("stop", "--cbdir", str(node.cbdir))
+    r = run_cli("stop", "--cbdir", str(node.cbdir))
     assert r.returncode == 3
 
 
@@ -497,10 +484,10 @@ def test_clean_guest_exit_keeps_the_node_with_error_trigger_and_stale_pid_file_i
         node.wait_log("Node continues to run")
         assert proc.poll() is None
         assert json.loads((root / ".crossbar" / "node.pid").read_text())["pid"] == proc.pid
-        r = cli("status", "--cbdir", str(node.cbdir))  # no management socket: the pid file tells
+        r = run_cli("status", "--cbdir", str(node.cbdir))  # no management socket: the pid file tells
         assert r.returncode == 0 and f"Node running from node directory {node.cbdir} (PID {proc.pid})" in r.stdout
         procs = node.descendants()
-        r = cli("stop", "--cbdir", str(node.cbdir))
+        r = run_cli("stop", "--cbdir", str(node.cbdir))
         assert r.returncode == 0 and proc.wait(T) == 0
         assert_gone(procs)
     finally:

@@ -1,8 +1,9 @@
 """The node as a user runs it from the command line: ``wampfabric check``/``start`` on a node
 directory written for the test (``write``), the error lines they print (``error_lines``), builders
 of config sections (``config``, ``router``, ``realm``, ``ws``, ``ws_transport``, ``small_config``),
-and a started node (``start_node`` -> ``NodeProc``; ``kill_node`` leaves nothing behind; ``mgmt``:
-a session on its management socket)."""
+a started node (``start_node`` -> ``NodeProc``; ``kill_node`` leaves nothing behind; ``mgmt``:
+a session on its management socket), ``assert_gone`` (processes that must have ended) and ``T``,
+the node tests' bound on waits (a node starting, stopping, a log line appearing)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pytest
 from support.nodes import FULL_PERMS, wait_port
 from wampfabric.client.rawsocket import connect_rawsocket
 
-T = 15.0
+T = 20.0
 
 
 def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -82,14 +83,17 @@ def ws_transport(port, tid=None):
     return t
 
 
-def small_config(port: int, controller: dict | None = None, guest_args=None, extra_workers=()) -> dict:
+def small_config(port: int, controller: dict | None = None, guest_args=None, extra_workers=(),
+                 guest: bool = True) -> dict:
+    """Router ``router1`` on ``port`` and (unless ``guest=False``) a sleeping guest ``guest1``."""
+    guests = [{"id": "guest1", "type": "guest", "executable": sys.executable,
+               "arguments": guest_args or ["-c", "import time; time.sleep(600)"]}] if guest else []
     return {
         "version": 2,
         "controller": controller or {},
         "workers": [
             {"id": "router1", "type": "router", "realms": [realm()], "transports": [ws_transport(port)]},
-            {"id": "guest1", "type": "guest", "executable": sys.executable,
-             "arguments": guest_args or ["-c", "import time; time.sleep(600)"]},
+            *guests,
             *extra_workers,
         ],
     }
@@ -162,6 +166,16 @@ def kill_node(node: NodeProc) -> None:
         node.proc.wait(10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def assert_gone(procs, timeout: float = T) -> None:
+    """Each of ``procs`` (psutil processes) ends (or is a zombie) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.05)
+    assert not alive, f"processes left behind: {[(p.pid, p.cmdline()) for p in alive]}"
 
 
 async def mgmt(node: NodeProc):
