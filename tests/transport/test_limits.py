@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from support.nodes import node_config, start_node, stop_node
+from support.wamp_raw import OP_BINARY, ws_frame, ws_upgrade_request
 from wampfabric.protocol.codes import CALL, ERROR, HELLO, PUBLISH, PUBLISHED, SUBSCRIBE, WELCOME
 
 OUT_LIMIT = 512 * 1024
@@ -52,18 +53,11 @@ def test_consumer_that_does_not_read_is_disconnected(limited_node):
     # router's own buffer fills quickly
     slow = socket.create_connection(("127.0.0.1", node.ports["web"]))
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = "dGhlIHNhbXBsZSBub25jZQ=="
-    slow.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.msgpack\r\n\r\n".encode()
-    )
+    slow.sendall(ws_upgrade_request("x", subprotocol="wamp.2.msgpack"))
     assert b"101" in slow.recv(4096).split(b"\r\n", 1)[0]
 
     def client_frame(payload: bytes) -> bytes:
-        mask = b"\x01\x02\x03\x04"
-        n = len(payload)
-        head = bytes([0x82, 0x80 | n]) if n < 126 else bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big")
-        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return ws_frame(payload, opcode=OP_BINARY)
 
     slow.sendall(client_frame(msgpack.packb([HELLO, "realm1", {"roles": {"subscriber": {}}}])))
     slow.sendall(client_frame(msgpack.packb([SUBSCRIBE, 1, {}, "com.flood"])))
@@ -173,9 +167,7 @@ def test_auto_ping_drops_a_peer_that_does_not_answer():
     try:
         # a peer that completes the upgrade and then never answers a PING
         s = socket.create_connection(("127.0.0.1", node.ports["web"]), timeout=5)
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                  b"Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
+        s.sendall(ws_upgrade_request("x"))
         assert s.recv(4096).startswith(b"HTTP/1.1 101")
         deadline = time.monotonic() + 5
         got = b""

@@ -19,7 +19,10 @@ import pytest
 
 from support.nodes import node_config, router_worker, start_node, stop_node
 from support.tls import client_ctx
-from support.wamp_raw import RawSocketPeer, _Peer, encode, rawsocket_handshake_bytes, recv_exactly
+from support.wamp_raw import (
+    RawSocketPeer, _Peer, encode, rawsocket_frame, rawsocket_handshake_bytes, recv_exactly, ws_frame,
+    ws_upgrade_request,
+)
 from wampfabric.protocol.codes import EVENT, HELLO, PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, WELCOME
 
 BOUND = 4 * 1024 * 1024
@@ -41,15 +44,7 @@ def bounded_node():
 
 
 def rs_frame(msg) -> bytes:
-    payload = encode("json", msg)
-    return struct.pack(">I", len(payload)) + payload
-
-
-def ws_frame(payload: bytes) -> bytes:
-    mask = b"\x01\x02\x03\x04"
-    n = len(payload)
-    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return rawsocket_frame(encode("json", msg))
 
 
 def slow_subscriber(node, kind: str, topic: str) -> socket.socket:
@@ -65,9 +60,7 @@ def slow_subscriber(node, kind: str, topic: str) -> socket.socket:
         s.sendall(rs_frame(hello) + rs_frame(subscribe))
     else:
         s.connect(("127.0.0.1", node.ports["web"]))
-        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                  b"Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n")
+        s.sendall(ws_upgrade_request("x"))
         assert s.recv(4096).startswith(b"HTTP/1.1 101")
         s.sendall(ws_frame(encode("json", hello)) + ws_frame(encode("json", subscribe)))
     time.sleep(0.5)  # WELCOME and SUBSCRIBED are sent; we never read them
