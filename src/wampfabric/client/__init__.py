@@ -6,7 +6,10 @@ Applications use autobahn; this client exists so the platform does not depend on
   message validated by ``protocol/``);
 - ``auth.py``: authenticators (anonymous, ticket, wampcra, cryptosign);
 - ``rawsocket.py``, ``websocket.py``: the network transports (TCP, TLS, Unix socket);
-- ``connection.py``: ``connect`` (once) and ``Client`` (reconnecting, with join/leave hooks).
+- ``tls.py``: the client's TLS context and a connection's channel id;
+- ``connection.py``: ``connect`` (once) and ``Client`` (reconnecting, with join/leave hooks);
+- ``raw.py``: a raw peer that sends exactly what it is told, unchecked (the load generator's
+  and the tests' raw clients).
 """
 
 from .session import ApplicationError, ClientSession, Result

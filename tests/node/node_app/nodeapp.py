@@ -1,4 +1,4 @@
-"""Application components run by the node runtime tests (tests/test_node_runtime.py)."""
+"""Application components run by the node runtime tests (tests/node/test_node_runtime.py)."""
 
 import asyncio
 import os
