@@ -8,7 +8,7 @@ knowing them (design document, "Crossbar.io Pluggability Overview").
 - ``NATIVE_WORKERS``: native worker types (a process running
   ``python -m wampfabric.worker --type T``): log name, worker class
   (``class``: a ``worker.native.NativeWorker`` subclass by qualified name,
-  imported in the worker process only) and options checker;
+  imported in the worker process only) and options checker (``check_options``);
 - ``WORKER_CHECKERS``: config checkers of all worker types (native + guest);
 - ``WORKER_BOOTERS``: how the node boots each worker type (router, container,
   guest and any other) from its config: ``async boot(node, worker_id,
@@ -97,12 +97,12 @@ class Personality:
         "router": {
             "logname": "Router",
             "class": "wampfabric.worker.router.RouterWorker",
-            "checkconfig_options": worker_checks.check_router_worker_options,
+            "check_options": worker_checks.check_router_worker_options,
         },
         "container": {
             "logname": "Container",
             "class": "wampfabric.worker.container.ContainerWorker",
-            "checkconfig_options": worker_checks.check_container_worker_options,
+            "check_options": worker_checks.check_container_worker_options,
         },
     }
     WORKER_CHECKERS = {

@@ -61,7 +61,7 @@ def check_container_worker_options(options, path: str, personality=None) -> None
 
 
 def check_native_worker_options(worker_type: str, options, path: str, personality) -> None:
-    checker = personality.NATIVE_WORKERS[worker_type]["checkconfig_options"]
+    checker = personality.NATIVE_WORKERS[worker_type]["check_options"]
     checker(options, path, personality)
 
 
