@@ -168,8 +168,8 @@ def watch_writes(transport) -> None:
 def release_memory() -> None:
     """After a slow peer's buffers were dropped (or a crowd of idle connections closed):
     give the freed memory back to the system soon (glibc keeps freed heap memory otherwise;
-    measured: 1,000 closed idle connections left +5.2 MB without, ~+2 MB with it).  At most
-    one ``malloc_trim`` per second, however many connections are cut off."""
+    figures: docs/decisions.md, "Peers that do not read").  At most one ``malloc_trim`` per
+    second, however many connections are cut off."""
     global _trim_pending
     if _trim_pending or _malloc_trim is None:
         return
