@@ -4,7 +4,7 @@
 
 CLIENT is autobahn-python, autobahn or wampy.  The callee (py_callee.py or
 compat/js/callee.mjs) joins over URL with SERIALIZER and registers its procedures;
-the caller is a raw WAMP peer (tests/wamp_raw.py, RawSocket + JSON on the node's
+the caller is a raw WAMP peer (tests/support/wamp_raw.py, RawSocket + JSON on the node's
 RawSocket port) so that the options on the wire are exactly the ones under test
 (receive_progress, CANCEL modes skip / kill / killnowait).  Prints one JSON line:
 for each step, the messages the caller received (type, progress flag, payload or
