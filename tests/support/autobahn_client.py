@@ -1,7 +1,7 @@
-"""autobahn-python (asyncio) client helpers: ``connect`` a session to a test node over WebSocket,
-RawSocket over TCP or RawSocket over a Unix socket with any serializer, await with a timeout (``w``),
-unique URI suffixes (``uid``) and ``expect_error``.  The ``client`` fixture (tests/conftest.py) closes
-the sessions it made after the test."""
+"""autobahn-python (asyncio) client helpers: ``connect`` a session to a test node over WebSocket
+(over TCP or a Unix socket), RawSocket over TCP or RawSocket over a Unix socket with any serializer,
+await with a timeout (``w``), unique URI suffixes (``uid``) and ``expect_error``.  The ``client``
+fixture (tests/conftest.py) closes the sessions it made after the test."""
 
 from __future__ import annotations
 
@@ -97,8 +97,10 @@ class Client(ApplicationSession):
             pass
 
 
-async def connect(node, transport: str = "websocket", serializer: str = "json", realm: str | None = None, url: str | None = None) -> Client:
-    """Connect an autobahn session to *node* and wait until it joined.
+async def connect(node, transport: str = "websocket", serializer: str = "json", realm: str | None = None, url: str | None = None,
+                  unix_path: str | None = None) -> Client:
+    """Connect an autobahn session to *node* and wait until it joined (``websocket`` with
+    *unix_path*: WebSocket over that Unix socket, *url* only naming the request).
 
     Raises :class:`JoinFailed` if the router refuses the session.
     """
@@ -115,7 +117,10 @@ async def connect(node, transport: str = "websocket", serializer: str = "json", 
         url = url or node.ws_url
         u = urlparse(url)
         factory = WampWebSocketClientFactory(make_session, url=url, serializers=[ser])
-        await w(loop.create_connection(factory, u.hostname, u.port))
+        if unix_path is not None:
+            await w(loop.create_unix_connection(factory, unix_path))
+        else:
+            await w(loop.create_connection(factory, u.hostname, u.port))
     elif transport == "rawsocket-tcp":
         factory = WampRawSocketClientFactory(make_session, serializer=ser)
         await w(loop.create_connection(factory, "127.0.0.1", node.rawsocket_port))
