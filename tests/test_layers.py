@@ -17,7 +17,7 @@ PKG = "wampfabric"
 # packages in lower layers; packages in the same layer do not import each other.
 LAYERS = [
     {"wampfabric", "common"},      # the root package (__version__) and helpers that import nothing of ours
-    {"protocol"},                  # sans-I/O WAMP
+    {"protocol", "db"},            # sans-I/O WAMP; LMDB tables (wampfabric.db: imports nothing of ours)
     {"config"},                    # the config checker (imports protocol)
     {"router", "client"},          # the router core; the small client (both on protocol only)
     {"transport"},                 # asyncio transports (router, client)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..node.personality_commands import personality_commands
+from .dbtool import db
 
 
 @click.group()
@@ -14,3 +15,4 @@ def master():
 
 for _command in personality_commands("master"):
     master.add_command(_command)
+master.add_command(db)

@@ -1,0 +1,232 @@
+"""The master's databases: the global schema (``.db-controller``) and one schema per management
+realm (``.db-mrealm-<mrealm oid>``), in the master's node directory.
+
+Reads like the design document's examples::
+
+    gdb = open_global_db(cbdir); gschema = GlobalSchema.attach(gdb)
+    with gdb.begin() as txn:
+        print(gschema.usage.count(txn))
+    mdb = open_mrealm_db(cbdir, oid); ms = MrealmSchema.attach(mdb)
+    with mdb.begin() as txn:
+        ms.mnode_logs.count(txn)
+        ms.mworker_logs.select(txn, return_keys=True, reverse=True, limit=1)
+
+Tables (key -> value; the encoding is wampfabric.db's docstring):
+
+global ``.db-controller`` (default maxsize 128 MiB)
+    ``users``               user oid (UUID) -> User; indexes ``users/by_email`` (str),
+                            ``users/by_pubkey`` (str, hex)
+    ``mrealms``             mrealm oid (UUID) -> ManagementRealm; index ``mrealms/by_name`` (str)
+    ``users_mrealm_roles``  (user oid, mrealm oid) (UUID, UUID) -> UserMrealmRole
+    ``nodes``               node oid (UUID) -> Node; indexes ``nodes/by_pubkey`` (str, hex),
+                            ``nodes/by_authid`` ((mrealm oid, authid): UUID, str)
+    ``activation_tokens``   token oid (UUID) -> ActivationToken; index
+                            ``activation_tokens/by_email_pubkey`` ((email, pubkey): str, str)
+    ``usage``               (timestamp, mrealm oid) (ns, UUID) -> MasterNodeUsage
+
+per mrealm ``.db-mrealm-<oid>`` (default maxsize 1 GiB)
+    ``mnode_logs``          (timestamp, node oid) (ns, UUID) -> MNodeLog
+    ``mworker_logs``        (timestamp, node oid, worker id) (ns, UUID, str) -> MWorkerLog
+
+Timestamps are integers, nanoseconds since the Unix epoch (UTC); public keys are the 64-hex
+Ed25519 keys as Crossbar.io writes them, except MasterNodeUsage.pubkey (32 bytes, as the design
+document's metering records show).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+from ..db import (Database, RecordValue, Record, StrKey, Table, TimestampKey, TupleKey,
+                  UuidKey)
+
+__all__ = [
+    "User", "ManagementRealm", "UserMrealmRole", "Node", "ActivationToken", "MasterNodeUsage",
+    "MNodeLog", "MWorkerLog", "GlobalSchema", "MrealmSchema",
+    "GLOBAL_DB", "MREALM_DB_PREFIX", "GLOBAL_DB_MAXSIZE", "MREALM_DB_MAXSIZE",
+    "open_global_db", "open_mrealm_db", "global_db_path", "mrealm_db_path", "find_mrealm_dbs",
+    "ROLE_OWNER", "ROLE_ADMIN", "ROLE_USER", "ROLE_GUEST", "ROLE_NAMES",
+]
+
+GLOBAL_DB = ".db-controller"
+MREALM_DB_PREFIX = ".db-mrealm-"
+GLOBAL_DB_MAXSIZE = 128 * 2**20
+MREALM_DB_MAXSIZE = 2**30
+
+# roles of a user on an mrealm (users_mrealm_roles), as Crossbar.io numbers them
+ROLE_OWNER, ROLE_ADMIN, ROLE_USER, ROLE_GUEST = 1, 2, 3, 4
+ROLE_NAMES = {ROLE_OWNER: "owner", ROLE_ADMIN: "admin", ROLE_USER: "user", ROLE_GUEST: "guest"}
+
+# the fields every configuration object has (Crossbar.io's ConfigurationElement)
+_ELEMENT = {"oid": "uuid", "label": "str", "description": "str", "tags": "list"}
+
+
+class User(Record):
+    """A user of the domain (``users``): ``registered`` in ns; ``pubkey`` hex or None."""
+
+    FIELDS = {**_ELEMENT, "email": "str", "registered": "int", "pubkey": "str"}
+
+
+class ManagementRealm(Record):
+    """A management realm (``mrealms``): ``owner`` is the creating user's oid, ``created`` in ns."""
+
+    FIELDS = {**_ELEMENT, "name": "str", "created": "int", "owner": "uuid",
+              "cf_node": "str", "cf_router_worker": "str", "cf_container_worker": "str"}
+
+
+class UserMrealmRole(Record):
+    """The roles of a user on an mrealm (``users_mrealm_roles``): a list of ROLE_* numbers."""
+
+    FIELDS = {"roles": "list"}
+    DEFAULTS = {"roles": []}
+
+
+class Node(Record):
+    """A node paired into an mrealm (``nodes``): ``authid`` is the node's name in the mrealm,
+    ``authextra`` the pairing's authextra (sent to the node in WELCOME)."""
+
+    FIELDS = {**_ELEMENT, "owner_oid": "uuid", "pubkey": "str", "cluster_ip": "str",
+              "mrealm_oid": "uuid", "authid": "str", "authextra": "dict"}
+
+
+class ActivationToken(Record):
+    """An activation code for a new public key (``activation_tokens``): ``atype`` 1 = login,
+    ``status`` 1 pending, 2 active (used), 3 expired; ``created`` / ``completed`` in ns."""
+
+    FIELDS = {"oid": "uuid", "atype": "int", "status": "int", "created": "int", "completed": "int",
+              "code": "str", "email": "str", "pubkey": "str"}
+
+    PENDING, ACTIVE, EXPIRED = 1, 2, 3
+
+
+_MSG_TYPES = ("call", "yield", "invocation", "result", "error", "publish", "published", "event",
+              "register", "registered", "subscribe", "subscribed")
+
+
+class MasterNodeUsage(Record):
+    """An aggregated usage metering record (``usage``), one per mrealm per interval.
+
+    ``timestamp_from`` .. ``timestamp``: the interval (ns); ``count``: worker heartbeat records
+    aggregated; ``nodes``: node-seconds; ``controllers`` ... ``marketmakers``: worker-seconds of
+    each worker type; ``sessions``: session-seconds; ``msgs_*``: messages in the interval;
+    ``processed`` / ``sent``: ns; ``status`` 1 received (local), 2 submitted, 3 failed;
+    ``metering_id``: the metering service's UUID of the record.
+    """
+
+    FIELDS = {
+        "timestamp": "int", "timestamp_from": "int", "mrealm_id": "uuid", "pubkey": "bytes",
+        "seq": "int", "count": "int", "nodes": "int", "controllers": "int", "routers": "int",
+        "containers": "int", "guests": "int", "proxies": "int", "hostmonitors": "int",
+        "marketmakers": "int", "sessions": "int",
+        **{f"msgs_{m}": "int" for m in _MSG_TYPES},
+        "processed": "int", "sent": "int", "status": "int", "status_message": "str",
+        "metering_id": "uuid",
+    }
+    DEFAULTS = {name: 0 for name, kind in FIELDS.items()
+                if kind == "int" and name not in ("timestamp", "timestamp_from", "processed", "sent")}
+
+    RECEIVED, SUBMITTED, FAILED = 1, 2, 3
+
+
+class MNodeLog(Record):
+    """A node heartbeat as stored (``mnode_logs``): ``timestamp`` = the master's receive time,
+    ``sent`` = the node's own time (ns); ``workers`` = count per worker type; ``cpu``, ``memory``,
+    ``network``, ``disk`` = the heartbeat's system stats as sent."""
+
+    FIELDS = {"timestamp": "int", "node_id": "uuid", "mrealm_id": "uuid", "period": "int",
+              "state": "int", "session": "int", "sent": "int", "seq": "int", "workers": "dict",
+              "cpu": "dict", "memory": "dict", "network": "dict", "disk": "dict"}
+
+
+class MWorkerLog(Record):
+    """A worker heartbeat as stored (``mworker_logs``): ``timestamp`` = receive time, ``sent`` =
+    the node's time (ns); ``process`` = the process stats; ``router`` = for router workers
+    ``{"sessions", "roles", "messages": {type: count}}``."""
+
+    FIELDS = {"timestamp": "int", "node_id": "uuid", "worker_id": "str", "mrealm_id": "uuid",
+              "period": "int", "type": "str", "state": "int", "sent": "int", "seq": "int",
+              "process": "dict", "router": "dict"}
+
+
+class GlobalSchema:
+    """The tables of the global database (``.db-controller``); see the module docstring."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.users = Table(db, "users", UuidKey(), RecordValue(User))
+        self.idx_users_by_email = self.users.add_index("by_email", StrKey(), lambda r: r.email)
+        self.idx_users_by_pubkey = self.users.add_index("by_pubkey", StrKey(), lambda r: r.pubkey)
+
+        self.mrealms = Table(db, "mrealms", UuidKey(), RecordValue(ManagementRealm))
+        self.idx_mrealms_by_name = self.mrealms.add_index("by_name", StrKey(), lambda r: r.name)
+
+        self.users_mrealm_roles = Table(db, "users_mrealm_roles", TupleKey(UuidKey(), UuidKey()),
+                                        RecordValue(UserMrealmRole))
+
+        self.nodes = Table(db, "nodes", UuidKey(), RecordValue(Node))
+        self.idx_nodes_by_pubkey = self.nodes.add_index("by_pubkey", StrKey(), lambda r: r.pubkey)
+        self.idx_nodes_by_authid = self.nodes.add_index(
+            "by_authid", TupleKey(UuidKey(), StrKey()),
+            lambda r: None if r.mrealm_oid is None or r.authid is None else (r.mrealm_oid, r.authid))
+
+        self.activation_tokens = Table(db, "activation_tokens", UuidKey(), RecordValue(ActivationToken))
+        self.idx_activation_tokens_by_email_pubkey = self.activation_tokens.add_index(
+            "by_email_pubkey", TupleKey(StrKey(), StrKey()),
+            lambda r: None if r.email is None or r.pubkey is None else (r.email, r.pubkey))
+
+        self.usage = Table(db, "usage", TupleKey(TimestampKey(), UuidKey()), RecordValue(MasterNodeUsage))
+
+    @classmethod
+    def attach(cls, db: Database) -> GlobalSchema:
+        return cls(db)
+
+
+class MrealmSchema:
+    """The tables of one management realm's database (``.db-mrealm-<oid>``)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.mnode_logs = Table(db, "mnode_logs", TupleKey(TimestampKey(), UuidKey()), RecordValue(MNodeLog))
+        self.mworker_logs = Table(db, "mworker_logs", TupleKey(TimestampKey(), UuidKey(), StrKey()),
+                                  RecordValue(MWorkerLog))
+
+    @classmethod
+    def attach(cls, db: Database) -> MrealmSchema:
+        return cls(db)
+
+
+def global_db_path(cbdir: str | os.PathLike) -> Path:
+    return Path(cbdir) / GLOBAL_DB
+
+
+def mrealm_db_path(cbdir: str | os.PathLike, mrealm_oid: uuid.UUID | str) -> Path:
+    oid = mrealm_oid if isinstance(mrealm_oid, uuid.UUID) else uuid.UUID(str(mrealm_oid))
+    return Path(cbdir) / f"{MREALM_DB_PREFIX}{oid}"
+
+
+def open_global_db(cbdir: str | os.PathLike, maxsize: int = GLOBAL_DB_MAXSIZE, readonly: bool = False,
+                   **kw) -> Database:
+    """The master's global database ``<cbdir>/.db-controller`` (created unless ``readonly``)."""
+    return Database(global_db_path(cbdir), maxsize, readonly=readonly, **kw)
+
+
+def open_mrealm_db(cbdir: str | os.PathLike, mrealm_oid: uuid.UUID | str, maxsize: int = MREALM_DB_MAXSIZE,
+                   readonly: bool = False, **kw) -> Database:
+    """The database of one management realm ``<cbdir>/.db-mrealm-<oid>`` (created unless ``readonly``)."""
+    return Database(mrealm_db_path(cbdir, mrealm_oid), maxsize, readonly=readonly, **kw)
+
+
+_MREALM_DIR = re.compile(re.escape(MREALM_DB_PREFIX) + r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+def find_mrealm_dbs(cbdir: str | os.PathLike) -> list[tuple[uuid.UUID, Path]]:
+    """(mrealm oid, path) of every mrealm database directory in ``cbdir``, sorted by oid."""
+    found = []
+    for entry in Path(cbdir).iterdir():
+        m = _MREALM_DIR.match(entry.name)
+        if m and entry.is_dir():
+            found.append((uuid.UUID(m.group(1)), entry))
+    return sorted(found)
