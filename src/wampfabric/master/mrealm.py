@@ -1,0 +1,92 @@
+"""The mrealm controller: one per management realm, a router component on that realm.
+
+``MasterRuntime.start_mrealm`` starts it with the realm and ``stop_mrealm`` stops it with the
+realm (component id ``mrealm-<oid>``, ``extra.mrealm_oid``). For now it serves
+
+- ``crossbarfabriccenter.mrealm.get_status()`` -> ``{type: "management", realm, mrealm_oid, now,
+  started, uptime, tick, nodes, nodes_online}`` (edges call it as their uplink check, protocol §5;
+  the node role may call it);
+- ``crossbarfabriccenter.mrealm.on_tick`` ``{now, tick}`` every 5 s.
+
+The node view, heartbeat storage and the remote API attach here: ``MrealmController.parts`` holds
+objects with ``async start(controller)`` / ``async stop()``, started in order after the procedures
+are registered and stopped in reverse order when the realm stops (``PARTS`` names their classes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from autobahn.asyncio.wamp import ApplicationSession
+
+from ..client.session import ApplicationError
+from ..common.timefmt import utcstr
+from . import runtime as rt
+from .api import Ticker, register_all
+
+log = logging.getLogger("wampfabric.master.mrealm")
+
+MREALM_TICK = 5.0
+
+# the parts of an mrealm controller, by qualified name (the node view, heartbeats, remote API ...)
+PARTS: list[str] = []
+
+
+class MrealmApi:
+    def __init__(self, controller):
+        self.controller = controller
+
+    def get_status(self, details=None) -> dict:
+        c = self.controller
+        now = time.time()
+        nodes = c.master.store.nodes({c.mrealm_oid})
+        online = sum(1 for n in nodes if c.master.node_session(c.name, n.authid) is not None)
+        return {"type": "management", "realm": c.name, "mrealm_oid": str(c.mrealm_oid), "now": utcstr(now),
+                "started": utcstr(c.started), "uptime": str(timedelta(seconds=int(now - c.started))),
+                "tick": c.ticker.tick if c.ticker else 0, "nodes": len(nodes), "nodes_online": online}
+
+
+class MrealmController(ApplicationSession):
+    """See the module docstring."""
+
+    ticker: Ticker | None = None
+
+    async def onJoin(self, details):
+        import importlib
+
+        self.master = rt.current()
+        self.name = details.realm
+        self.mrealm_oid = uuid.UUID((self.config.extra or {})["mrealm_oid"])
+        self.started = time.time()
+        self.api = MrealmApi(self)
+        await register_all(self, "crossbarfabriccenter.mrealm.", self.api, ("get_status",))
+        self.parts = []
+        for qualname in PARTS:
+            mod, _, cls = qualname.rpartition(".")
+            part = getattr(importlib.import_module(mod), cls)()
+            await part.start(self)
+            self.parts.append(part)
+        self.master.mrealms[self.name] = self
+        self.ticker = Ticker(self, "crossbarfabriccenter.mrealm.on_tick", MREALM_TICK)
+        self.ticker.start()
+        log.info("Mrealm controller ready on '%s'", self.name)
+
+    async def onLeave(self, details):
+        if self.ticker is not None:
+            self.ticker.stop()
+        for part in reversed(getattr(self, "parts", [])):
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("mrealm '%s': stopping %s failed", self.name, type(part).__name__)
+        self.parts = []
+        try:
+            master = rt.current()
+            if master.mrealms.get(getattr(self, "name", None)) is self:
+                del master.mrealms[self.name]
+        except ApplicationError:
+            pass
+        self.disconnect()

@@ -1,0 +1,54 @@
+"""The master's router worker (``cfrouter1``): a router worker that also holds the master.
+
+The master personality names this class for the ``router`` worker type, so the worker process of
+``wampfabric master start`` runs it. Before the node applies the worker's config (the global realm,
+the WebSocket transport, the domain controller component), ``on_start`` opens the global database
+(``.db-controller``), inserts the superuser user when ``CROSSBAR_FABRIC_SUPERUSER`` names a key
+file, and starts every mrealm of the database with its roles and controller
+(``_initialize_mrealms``): by the time the listener accepts connections, every paired node's realm
+exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..worker.router import RouterWorker
+from .runtime import SUPERUSER_ENV, MasterRuntime, read_superuser_key
+from .store import MasterStore
+
+log = logging.getLogger("wampfabric.master")
+
+
+class MasterRouterWorker(RouterWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.master: MasterRuntime | None = None
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        superuser = None
+        path = os.environ.get(SUPERUSER_ENV, "").strip()
+        if path:
+            superuser = read_superuser_key(os.path.expanduser(path))  # ValueError: the worker fails to start
+        store = MasterStore.open(self.cbdir)
+        master = self.master = MasterRuntime(self, store, superuser)
+        master.install()
+        try:
+            master.ensure_superuser()
+            await master.initialize_mrealms()
+        except BaseException:
+            master.uninstall()
+            store.close()
+            raise
+        log.info("Master ready (global database %s)", store.path)
+
+    async def on_stop(self) -> None:
+        try:
+            await super().on_stop()
+        finally:
+            if self.master is not None:
+                self.master.uninstall()
+                self.master.store.close()
+                self.master = None
