@@ -16,11 +16,20 @@ __all__ = ["Database", "Transaction"]
 MAX_TABLES = 64
 
 
+def reserve_bytes(maxsize: int) -> int:
+    """The space kept free for deletes: 1/32 of maxsize, at least 1 MiB, at most 1/8."""
+    return min(maxsize // 8, max(maxsize // 32, 2**20))
+
+
 class Database:
     """An LMDB environment directory (``data.mdb``, ``lock.mdb``) holding named sub-databases.
 
     ``maxsize`` is LMDB's map size: the most the data file may grow to.  A write transaction that
-    does not fit raises :class:`DatabaseFull` and is aborted.  ``readonly=True`` opens an existing
+    does not fit raises :class:`DatabaseFull` and is aborted.  Deletes must stay possible in a
+    full database, and LMDB copies every page it changes (a delete needs free pages too), so
+    puts and inserts are refused already when the pages in use reach ``maxsize - reserve``
+    (``reserve``: 1/32 of maxsize, at least 1 MiB, at most 1/8): the first write of a
+    transaction checks it.  ``readonly=True`` opens an existing
     database for reading beside its writer (LMDB readers never block the writer or each other);
     the maxsize is then the one the writer set, whatever is passed.  ``sync=False`` skips the
     fsync at commit: a crashed *process* loses nothing committed, a crashed *machine* may lose the
@@ -55,7 +64,9 @@ class Database:
                                     f"(share its Database object)") from None
             raise DatabaseError(f"cannot open database {self.path}: {e}") from None
         self.maxsize = self._env.info()["map_size"]
+        self.reserve = reserve_bytes(self.maxsize)
         self.tables: dict[str, Any] = {}  # name -> wampfabric.db.table.Table
+        self._handles: list[Any] = []  # the LMDB handles of every table and index (for used_bytes)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -89,13 +100,36 @@ class Database:
     def _open_dbi(self, name: str, txn: lmdb.Transaction | None = None, create: bool = False):
         """The LMDB handle of a named sub-database, or None if it does not exist (read-only)."""
         try:
-            return self._env.open_db(name.encode("utf-8"), txn=txn, create=create)
+            dbi = self._env.open_db(name.encode("utf-8"), txn=txn, create=create)
+            if create:
+                self._handles.append(dbi)
+            return dbi
         except lmdb.NotFoundError:
             return None
         except lmdb.MapFullError:
             raise DatabaseFull(str(self.path), self.maxsize, name) from None
         except lmdb.Error as e:
             raise DatabaseError(f"database {self.path}: cannot open table '{name}': {e}") from None
+
+    def used_bytes(self, txn: Transaction | None = None) -> int:
+        """Bytes in the pages of the tables and indexes opened through this object (what deletes
+        would free; LMDB reuses freed pages before it grows the file)."""
+        if txn is None:
+            with self.begin() as t:
+                return self.used_bytes(t)
+        t = txn._check()
+        pages = 0
+        for dbi in self._handles:
+            s = t.stat(dbi)
+            pages += s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"]
+        return pages * self._env.stat()["psize"]
+
+    def _check_space(self, txn: Transaction, table: str) -> None:
+        """Refuse a put/insert when the pages in use leave less than the reserve (once per txn)."""
+        txn._space_checked = True
+        if self.used_bytes(txn) >= self.maxsize - self.reserve:
+            txn._fail("database full")
+            raise DatabaseFull(str(self.path), self.maxsize, table)
 
     def _register(self, table) -> None:
         if table.name in self.tables:
@@ -111,14 +145,14 @@ class Database:
     def stats(self) -> dict[str, Any]:
         """Used bytes, maxsize, free percentage, and per sub-database entries, pages and bytes.
 
-        ``used`` counts the pages up to the highest one in use (LMDB's last_pgno + 1): what the data
-        file needs; freed pages inside it are reused before it grows.
+        ``used``: the pages of all sub-databases (and LMDB's main database), what the data holds;
+        ``file``: the pages up to the highest one ever used (the data file's size; freed pages
+        inside it are reused before it grows).
         """
         self._check_open()
         info = self._env.info()
         stat = self._env.stat()
         psize = stat["psize"]
-        used = (info["last_pgno"] + 1) * psize
         tables = {}
         with self._env.begin() as txn:
             for name in self.table_names():
@@ -131,10 +165,13 @@ class Database:
                     continue  # a key of the main database that is not a sub-database
                 pages = s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"]
                 tables[name] = {"entries": s["entries"], "pages": pages, "bytes": pages * psize}
+        used = sum(t["bytes"] for t in tables.values()) + (
+            stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]) * psize
         return {
             "path": str(self.path),
             "maxsize": self.maxsize,
             "used": used,
+            "file": (info["last_pgno"] + 1) * psize,
             "free_pct": max(0.0, 100.0 * (1 - used / self.maxsize)),
             "page_size": psize,
             "readers": info["num_readers"],
@@ -161,7 +198,7 @@ class Transaction:
     raises.  After :class:`DatabaseFull` the transaction is already aborted; committing it raises.
     """
 
-    __slots__ = ("db", "txn", "write", "_done", "_failed", "_last_table")
+    __slots__ = ("db", "txn", "write", "_done", "_failed", "_last_table", "_space_checked")
 
     def __init__(self, db: Database, txn: lmdb.Transaction, write: bool):
         self.db = db
@@ -170,6 +207,7 @@ class Transaction:
         self._done = False
         self._failed: str | None = None
         self._last_table: str | None = None
+        self._space_checked = False
 
     def __enter__(self) -> Transaction:
         return self

@@ -227,6 +227,8 @@ class Table(_Map):
         t = self._writable(txn)
         k = self._encode(key)
         v = self.value.encode(value)
+        if not txn._space_checked:
+            self.db._check_space(txn, self.name)
         dbi = self._dbi
         plan = []
         if self.indexes:
