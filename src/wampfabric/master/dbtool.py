@@ -162,8 +162,8 @@ def export(ctx, table, mrealm, output, cbdir):
     else:
         raise click.ClickException(f"no such table {table!r} (tables: {', '.join(GLOBAL_TABLES + MREALM_TABLES)})")
     if not (path / "data.mdb").is_file():
-        which = f"mrealm {mrealm!r}" if table in MREALM_TABLES else "the global database"
-        raise click.ClickException(f"no database for {which} at {path}")
+        which = f"no database for mrealm {mrealm!r}" if table in MREALM_TABLES else "no global database"
+        raise click.ClickException(f"{which} at {path}")
     try:
         database = _open(path)
     except DatabaseError as e:
