@@ -47,7 +47,7 @@ Reading ``users`` with plain libraries::
             print(uuid.UUID(bytes=k), cbor2.loads(v))
 
 Transactions and failures: LMDB commits are atomic (a process killed at any point leaves every
-committed transaction whole and nothing of an uncommitted one; tests/db/test_crash.py kills a
+committed transaction whole and nothing of an uncommitted one; tests/db/test_db_crash.py kills a
 writer with SIGKILL in a loop).  A write that does not fit into ``maxsize`` raises
 :class:`DatabaseFull` (path, maxsize, table) and aborts its transaction; the database stays
 usable.  A duplicate key or unique-index key raises :class:`DuplicateKey` before anything of that
