@@ -32,6 +32,10 @@ OWNER, ADMIN, USER, GUEST = 1, 2, 3, 4
 ROLE_NAMES = {OWNER: "owner", ADMIN: "admin", USER: "user", GUEST: "guest"}
 ROLE_NUMBERS = {v: k for k, v in ROLE_NAMES.items()}
 
+# node procedures nobody may call through the master: Crossbar.io's edge registers its key's
+# signing procedures (D1, a signing oracle); we never forward a call to them
+NODE_DENIED = frozenset(("sign", "sign_challenge"))
+
 # verbs (the start of a procedure's last URI component) a role may call on an mrealm
 READ_VERBS = ("get_", "list_", "show_", "stat_")
 OPERATE_VERBS = ("start_", "stop_")
@@ -90,7 +94,8 @@ class MrealmRole(_Role):
       call everything (owner-only actions -- deleting the mrealm, setting roles, pairing -- are
       procedures of the global realm, checked there);
     - subscribe: events under ``crossbarfabriccenter.`` (a pattern only if all it matches is there);
-    - register, publish: never (a user must not pose as a node or as the master).
+    - register, publish: never (a user must not pose as a node or as the master);
+    - never a node's ``sign`` / ``sign_challenge`` (Crossbar.io's edge registers them: D1).
     """
 
     __slots__ = ("level",)
@@ -105,6 +110,8 @@ class MrealmRole(_Role):
         if action == "subscribe":
             return True, False
         if action != "call":
+            return DENY
+        if uri.startswith(NODE_PREFIX) and _verb(uri) in NODE_DENIED:
             return DENY
         if self.level <= ADMIN:
             return True, True
