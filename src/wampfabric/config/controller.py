@@ -1,4 +1,5 @@
-"""The node controller's section: node id, options (shutdown triggers), management transport."""
+"""The node controller's section: node id, options (shutdown triggers), management transport, and
+``fabric`` (an edge node's uplink to its master: ``transport``, ``heartbeat``; docs/fabric.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from . import defaults
 from .auth import check_auth
 from .base import ConfigError, check_dict, check_type
-from .transports import check_serializers
+from .transports import check_connecting_transport, check_serializers
 
 NODE_SHUTDOWN_TRIGGERS = ("shutdown_on_shutdown_requested", "shutdown_on_worker_exit",
                           "shutdown_on_worker_exit_with_error", "shutdown_on_last_worker_exit")
@@ -48,3 +49,63 @@ def check_controller(controller, path: str, personality) -> None:
             check_serializers(tr["serializers"], f"{tpath}.serializers")
         if "auth" in tr:
             check_auth(tr["auth"], f"{tpath}.auth")
+    if "fabric" in controller:
+        check_fabric(controller["fabric"], f"{path}.fabric")
+
+
+#: ``controller.fabric.heartbeat``: the design document's five parameters ("Edge Nodes") and defaults
+HEARTBEAT_DEFAULTS = {
+    "startup_delay": 5,  # seconds before the first heartbeat
+    "heartbeat_period": 10,  # seconds between heartbeats
+    "include_system_stats": True,  # node heartbeats carry the system statistics
+    "send_workers_heartbeats": True,  # one heartbeat per worker (the controller included)
+    "aggregate_workers_heartbeats": True,  # a router worker's statistics summed over its realms
+}
+_HEARTBEAT_TYPES = {"startup_delay": int, "heartbeat_period": int, "include_system_stats": bool,
+                    "send_workers_heartbeats": bool, "aggregate_workers_heartbeats": bool}
+_TLS_KEYS = {"hostname": str, "ca_certificates": list, "certificate": str, "key": str}
+
+
+def check_fabric(fabric, path: str) -> None:
+    """``controller.fabric``: ``transport`` (a connecting websocket or rawsocket transport over tcp,
+    with optional ``tls``, or unix; ``null`` switches the uplink off) and ``heartbeat``."""
+    check_dict(fabric, path, {}, {"transport": (dict, type(None)), "heartbeat": dict})
+    tr = fabric.get("transport")
+    if tr is not None:
+        check_fabric_transport(tr, f"{path}.transport")
+    if "heartbeat" in fabric:
+        hpath = f"{path}.heartbeat"
+        hb = check_dict(fabric["heartbeat"], hpath, {}, _HEARTBEAT_TYPES)
+        if hb.get("startup_delay", 0) < 0:
+            raise ConfigError(f"{hpath}.startup_delay", f"must be 0 or more seconds, not {hb['startup_delay']}")
+        if "heartbeat_period" in hb and not 1 <= hb["heartbeat_period"] <= 86400:
+            raise ConfigError(f"{hpath}.heartbeat_period",
+                              f"must be 1..86400 seconds, not {hb['heartbeat_period']}")
+
+
+def check_fabric_transport(tr, path: str) -> None:
+    """The uplink's connecting transport; unlike a component's, a tcp endpoint may have ``tls``
+    (``hostname``, ``ca_certificates``, client ``certificate``/``key``)."""
+    check_type(tr, dict, path)
+    ep = tr.get("endpoint")
+    tls = ep.get("tls") if isinstance(ep, dict) else None
+    if tls is not None:
+        tr = {**tr, "endpoint": {k: v for k, v in ep.items() if k != "tls"}}
+    check_connecting_transport(tr, path)
+    if isinstance(ep, dict) and "tls" in ep:
+        tpath = f"{path}.endpoint.tls"
+        if ep.get("type") != "tcp":
+            raise ConfigError(tpath, "TLS needs a tcp endpoint")
+        check_dict(tls, tpath, {}, _TLS_KEYS)
+        for i, ca in enumerate(tls.get("ca_certificates", [])):
+            check_type(ca, str, f"{tpath}.ca_certificates[{i}]")
+        if "key" in tls and "certificate" not in tls:
+            raise ConfigError(f"{tpath}.key", "a client key needs its 'certificate'")
+    url = tr.get("url")
+    if tr.get("type") == "websocket" and url is not None:
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in ("ws", "wss"):
+            raise ConfigError(f"{path}.url", f"must be a ws:// or wss:// URL, not {url!r}"[:300])
+        if (scheme == "wss") != (tls is not None):
+            raise ConfigError(f"{path}.url", f"{scheme}:// URL with an endpoint {'with' if tls is not None else 'without'} "
+                              "'tls' (use wss:// exactly when the endpoint has 'tls')")
