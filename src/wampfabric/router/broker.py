@@ -273,6 +273,7 @@ class Broker:
                               tail, ppt, filters, session.session_id if exclude_me else None)
         if acknowledge:
             session.send(Published(msg.request, publication).marshal())
+            self.stats["published"] += 1
 
     def _dispatch(self, subs, topic, publication, excluded, publisher, tail, ppt, filters) -> None:
         delivered = 0

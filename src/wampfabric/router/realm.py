@@ -25,7 +25,7 @@ VALID_URIS_KEPT = 10_000
 VALID_URIS_BYTES = 4 * 1024 * 1024
 
 STAT_KEYS = (
-    "publish", "event", "subscribe", "register", "call", "invocation", "yield", "error",
+    "publish", "published", "event", "subscribe", "register", "call", "invocation", "yield", "error",
 )
 
 
