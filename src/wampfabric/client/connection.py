@@ -210,20 +210,23 @@ class Client:
 
     ``on_join(session, details)`` runs after every join (register and subscribe there: a new
     session has none of the old one's), ``on_leave(session, reason)`` after every loss,
-    ``on_failure(exception, attempt, delay)`` after a failed attempt (return False to stop
-    retrying).  Hooks may be coroutine functions.  ``await client.session()`` gives the
-    current joined session, waiting for one if needed."""
+    ``on_failure(exception, attempt, delay)`` after a failed attempt or a lost session (return
+    False to stop retrying).  Hooks may be coroutine functions.  ``await client.session()``
+    gives the current joined session, waiting for one if needed.  ``log_retries=False``: the
+    client logs no line per retry (the ``on_failure`` hook says what the user needs to know)."""
 
     def __init__(self, transport, realm: str | None, *, auth=None, authid: str | None = None,
                  authrole: str | None = None, authextra: dict | None = None, serializers=None, ssl=None,
                  cbdir: str | os.PathLike = ".", backoff: Backoff | None = None, on_join: Hook | None = None,
-                 on_leave: Hook | None = None, on_failure: Hook | None = None, timeout: float | None = None):
+                 on_leave: Hook | None = None, on_failure: Hook | None = None, timeout: float | None = None,
+                 log_retries: bool = True):
         self.spec = transport_spec(transport, serializers=serializers, ssl=ssl, cbdir=cbdir)
         self.realm = realm
         self._join = {"auth": auth, "authid": authid, "authrole": authrole, "authextra": authextra}
         self.backoff = backoff or Backoff()
         self.on_join, self.on_leave, self.on_failure = on_join, on_leave, on_failure
         self.timeout = self.spec.timeout if timeout is None else timeout
+        self.log_retries = log_retries
         self.current: ClientSession | None = None
         self.attempts = 0  # failed attempts since the last join
         self.joins = 0
@@ -320,7 +323,9 @@ class Client:
                         _describe(error))
             return False
         delay = self.backoff.delay(self.attempts)
-        if log_it:
+        if not self.log_retries:
+            pass
+        elif log_it:
             log.warning("cannot join %s on %s: %s; retrying in %.1f s", self.realm, self.spec.describe(),
                         _describe(error), delay)
         else:
