@@ -16,7 +16,8 @@ from wampfabric.config.base import ConfigError
 from wampfabric.config.controller import check_controller
 from wampfabric.edge import heartbeat as hb
 from wampfabric.edge.bridge import forwardable, local_uri, remote_uri
-from wampfabric.edge.uplink import ActivationError, find_master, parse_activation_file
+from wampfabric.client.connection import transport_spec
+from wampfabric.edge.uplink import ActivationError, find_master, node_authenticator, parse_activation_file
 from wampfabric.node.keys import load_or_create_node_key
 
 PUB = "aa" * 32
@@ -165,6 +166,16 @@ def test_master_url_order(tmp_path):
     assert off[0] is None and "null" in off[1]
     none = find_master(tmp_path, {}, PUB, environ={"CROSSBAR_FABRIC_URL": "  "})
     assert none[0] is None
+
+
+def test_node_authentication_binds_to_the_tls_channel():
+    key = "11" * 32
+    plain = node_authenticator(key, transport_spec("ws://master:9000/ws"))
+    assert plain.method == "cryptosign" and plain.channel_binding is None
+    assert plain.authextra == {"pubkey": plain.public_key, "trustroot": None, "challenge": None,
+                               "channel_binding": None}
+    tls = node_authenticator(key, transport_spec("wss://master:9000/ws"))
+    assert tls.channel_binding == "tls-unique" and tls.authextra["channel_binding"] == "tls-unique"
 
 
 # -- controller.fabric ------------------------------------------------------------------------------------------

@@ -274,6 +274,10 @@ async def test_edge_reconnects_after_master_restart(edges, tmp_path):
         m.stop()
         await edge.wait_log("Uplink to the master at", timeout=30)
         assert "reconnecting in" in edge.log()
+        # the node serves on without its master
+        r = subprocess.run([sys.executable, "-m", "wampfabric", "edge", "status", "--cbdir", str(cbdir)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
         m.start()
         await edge.wait_log("Management bridge up", count=2, timeout=90)
         s = await m.superuser("mrealm2")

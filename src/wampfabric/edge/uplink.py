@@ -119,6 +119,14 @@ def find_master(cbdir: Path, config: dict, pubkey: str, environ=os.environ):
     return None, f"no {ACTIVATION_FILE}, no {FABRIC_URL_ENV}, no controller.fabric.transport"
 
 
+def node_authenticator(private_hex: str, spec) -> Cryptosign:
+    """Cryptosign with the node key, as Crossbar.io's edge sends it (protocol §4): authextra
+    ``pubkey``, ``trustroot`` and ``challenge`` null, ``channel_binding`` ``tls-unique`` over TLS
+    (the signature then covers the TLS channel: a relay cannot reuse it), else null."""
+    return Cryptosign(private_hex, channel_binding="tls-unique" if spec.ssl else None,
+                      authextra={"trustroot": None, "challenge": None, "channel_binding": None})
+
+
 def describe(transport) -> str:
     return transport if isinstance(transport, str) else (transport.get("url") or str(transport.get("endpoint")))
 
@@ -170,8 +178,7 @@ class Uplink:
         node = self.node
         spec = transport_spec(transport, cbdir=node.cbdir)  # TransportConfigError: the node does not start
         self.where = spec.describe()
-        auth = Cryptosign(node.key.private_hex, channel_binding="tls-unique" if spec.ssl else None,
-                          authextra={"trustroot": None, "challenge": None, "channel_binding": None})
+        auth = node_authenticator(node.key.private_hex, spec)
         self.client = Client(spec, None, auth=[auth], authrole="node", backoff=self.backoff, cbdir=node.cbdir,
                              on_join=self._on_join, on_leave=self._on_leave, on_failure=self._on_failure,
                              log_retries=False).start()
