@@ -328,3 +328,13 @@ def test_a_swallowed_database_full_does_not_commit_half(tmp_path):
     with db.begin() as txn:
         assert people.count(txn) == len(stored)
     db.close()
+
+
+def test_to_json_of_stored_values():
+    from wampfabric.db import to_json
+
+    oid = uuid.UUID(int=3)
+    p = Person(oid=oid, email="jörg@x", blob=b"\x01\xff", tags=["a"])
+    p.extra = {"load": float("inf"), "ratio": float("nan"), "pair": (1, 2)}
+    assert to_json(p) == {"oid": str(oid), "email": "jörg@x", "pubkey": None, "age": None, "blob": "01ff",
+                          "tags": ["a"], "load": None, "ratio": None, "pair": [1, 2]}

@@ -27,6 +27,7 @@ Every field may be null (None).  A marshalled record is a CBOR map of field name
 from __future__ import annotations
 
 import copy
+import math
 import uuid
 from typing import Any, ClassVar
 
@@ -219,7 +220,7 @@ def to_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and infinities are not JSON
         return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value

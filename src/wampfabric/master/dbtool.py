@@ -183,8 +183,9 @@ def export(ctx, table, mrealm, output, cbdir):
             n = 0
             with database.begin() as txn:
                 for key, value in tbl.select(txn, return_keys=True):
+                    # ASCII (\u escapes): the output is valid JSON whatever the terminal's encoding
                     line = json.dumps({"key": tbl.key.to_json(key), "value": to_json(value)},
-                                      ensure_ascii=False, separators=(",", ":"))
+                                      separators=(",", ":"))
                     out.write(line + "\n")
                     n += 1
             out.flush()
