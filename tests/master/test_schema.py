@@ -217,3 +217,9 @@ def test_records_keep_unknown_fields():
     assert isinstance(node.oid, uuid.UUID)
     assert node.extra == {"x_future": [1, 2]}
     assert node.marshal()["x_future"] == [1, 2]
+
+
+def test_attach_twice_gives_the_same_schema(gdb):
+    """The master's components attach to one shared Database each on their own."""
+    assert GlobalSchema.attach(gdb) is GlobalSchema.attach(gdb)
+    assert GlobalSchema.attach(gdb).users is GlobalSchema.attach(gdb).users

@@ -66,7 +66,7 @@ class Database:
         self.maxsize = self._env.info()["map_size"]
         self.reserve = reserve_bytes(self.maxsize)
         self.tables: dict[str, Any] = {}  # name -> wampfabric.db.table.Table
-        self._handles: list[Any] = []  # the LMDB handles of every table and index (for used_bytes)
+        self._handles: dict[str, Any] = {}  # name -> LMDB handle of every table and index (used_bytes)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -102,7 +102,7 @@ class Database:
         try:
             dbi = self._env.open_db(name.encode("utf-8"), txn=txn, create=create)
             if create:
-                self._handles.append(dbi)
+                self._handles[name] = dbi
             return dbi
         except lmdb.NotFoundError:
             return None
@@ -119,7 +119,7 @@ class Database:
                 return self.used_bytes(t)
         t = txn._check()
         pages = 0
-        for dbi in self._handles:
+        for dbi in self._handles.values():
             s = t.stat(dbi)
             pages += s["branch_pages"] + s["leaf_pages"] + s["overflow_pages"]
         return pages * self._env.stat()["psize"]

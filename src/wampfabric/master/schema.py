@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+import weakref
 from pathlib import Path
 
 from ..db import (Database, RecordValue, Record, StrKey, Table, TimestampKey, TupleKey,
@@ -181,7 +182,8 @@ class GlobalSchema:
 
     @classmethod
     def attach(cls, db: Database) -> GlobalSchema:
-        return cls(db)
+        """The schema on ``db``; every component attaching to the same Database gets the same one."""
+        return _attach(cls, db)
 
 
 class MrealmSchema:
@@ -195,7 +197,18 @@ class MrealmSchema:
 
     @classmethod
     def attach(cls, db: Database) -> MrealmSchema:
-        return cls(db)
+        """The schema on ``db``; every component attaching to the same Database gets the same one."""
+        return _attach(cls, db)
+
+
+_attached: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _attach(cls, db: Database):
+    schemas = _attached.setdefault(db, {})
+    if cls not in schemas:
+        schemas[cls] = cls(db)
+    return schemas[cls]
 
 
 def global_db_path(cbdir: str | os.PathLike) -> Path:
