@@ -338,3 +338,29 @@ def test_to_json_of_stored_values():
     p.extra = {"load": float("inf"), "ratio": float("nan"), "pair": (1, 2)}
     assert to_json(p) == {"oid": str(oid), "email": "jörg@x", "pubkey": None, "age": None, "blob": "01ff",
                           "tags": ["a"], "load": None, "ratio": None, "pair": [1, 2]}
+
+
+def test_sequential_table_packs_ascending_keys_and_takes_any_order(db):
+    seq = Table(db, "seq", TimestampKey(), CborValue(), sequential=True)
+    plain = Table(db, "plain", TimestampKey(), CborValue())
+    blob = os.urandom(600)
+    for table in (seq, plain):
+        for start in range(0, 5000, 100):
+            with db.begin(write=True) as txn:
+                for ts in range(start, start + 100):
+                    table.insert(txn, ts * 10, blob)
+    # out of order, equal and duplicate keys behave as in any table
+    with db.begin(write=True) as txn:
+        seq.insert(txn, 5, b"between")
+        seq.put(txn, 49990, b"replaced last")
+        with pytest.raises(DuplicateKey):
+            seq.insert(txn, 49990, b"again")
+        with pytest.raises(DuplicateKey):
+            seq.insert(txn, 10, b"again")
+    with db.begin() as txn:
+        keys = list(seq.select(txn, return_keys=True, return_values=False))
+        assert keys == sorted([ts * 10 for ts in range(5000)] + [5])
+        assert seq.get(txn, 5) == b"between" and seq.get(txn, 49990) == b"replaced last"
+        assert seq.get(txn, 10) == blob
+    tables = db.stats()["tables"]
+    assert tables["seq"]["bytes"] < 0.9 * tables["plain"]["bytes"]

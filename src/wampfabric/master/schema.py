@@ -178,7 +178,8 @@ class GlobalSchema:
             "by_email_pubkey", TupleKey(StrKey(), StrKey()),
             lambda r: None if r.email is None or r.pubkey is None else (r.email, r.pubkey))
 
-        self.usage = Table(db, "usage", TupleKey(TimestampKey(), UuidKey()), RecordValue(MasterNodeUsage))
+        self.usage = Table(db, "usage", TupleKey(TimestampKey(), UuidKey()), RecordValue(MasterNodeUsage),
+                           sequential=True)
 
     @classmethod
     def attach(cls, db: Database) -> GlobalSchema:
@@ -191,9 +192,10 @@ class MrealmSchema:
 
     def __init__(self, db: Database):
         self.db = db
-        self.mnode_logs = Table(db, "mnode_logs", TupleKey(TimestampKey(), UuidKey()), RecordValue(MNodeLog))
+        self.mnode_logs = Table(db, "mnode_logs", TupleKey(TimestampKey(), UuidKey()), RecordValue(MNodeLog),
+                                sequential=True)
         self.mworker_logs = Table(db, "mworker_logs", TupleKey(TimestampKey(), UuidKey(), StrKey()),
-                                  RecordValue(MWorkerLog))
+                                  RecordValue(MWorkerLog), sequential=True)
 
     @classmethod
     def attach(cls, db: Database) -> MrealmSchema:
