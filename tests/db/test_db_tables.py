@@ -364,3 +364,32 @@ def test_sequential_table_packs_ascending_keys_and_takes_any_order(db):
         assert seq.get(txn, 10) == blob
     tables = db.stats()["tables"]
     assert tables["seq"]["bytes"] < 0.9 * tables["plain"]["bytes"]
+
+
+def test_delete_range_prunes_old_entries_in_steps(db):
+    logs = Table(db, "logs", TupleKey(TimestampKey(), UuidKey()), CborValue(), sequential=True)
+    people, by_email, _ = make(db)
+    node = uuid.uuid4()
+    with db.begin(write=True) as txn:
+        for ts in range(1000):
+            logs.insert(txn, (ts, node), {"ts": ts})
+        for i in range(10):
+            p = person(f"{i}@x")
+            people.insert(txn, p.oid, p)
+    deleted = []
+    while True:
+        with db.begin(write=True) as txn:
+            n = logs.delete_range(txn, to_key=(600,), limit=250)
+        deleted.append(n)
+        if n < 250:
+            break
+    assert deleted == [250, 250, 100]
+    with db.begin() as txn:
+        assert logs.count(txn) == 400
+        assert next(logs.select(txn, return_keys=True, return_values=False)) == (600, node)
+    with db.begin(write=True) as txn:
+        assert logs.delete_range(txn, from_key=(900,)) == 100
+        assert people.delete_range(txn, limit=4) == 4  # index entries go too
+    with db.begin() as txn:
+        assert logs.count(txn) == 300 and people.count(txn) == 6 and by_email.count(txn) == 6
+        assert people.check_indexes(txn) == []

@@ -292,6 +292,39 @@ class Table(_Map):
             txn._fail(str(e))
             raise DatabaseError(f"table '{self.name}': delete failed: {e}") from None
 
+    def delete_range(self, txn: Transaction, from_key: Any = None, to_key: Any = None,
+                     limit: int | None = None) -> int:
+        """Delete the entries from ``from_key`` (included) up to ``to_key`` (excluded; keys may be
+        partial tuples), at most ``limit`` of them, with their index entries; the number deleted.
+        Pruning old heartbeats: ``delete_range(txn, to_key=(cutoff_ns,), limit=10_000)`` per
+        transaction until it returns less than the limit."""
+        self._writable(txn)
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise ValueError(f"delete_range: limit must be an int >= 0, not {limit!r}")
+        lo = None if from_key is None else self.key.prefix(from_key)
+        hi = None if to_key is None else self.key.prefix(to_key)
+        doomed = []
+        for k, _ in self._range(txn, None, lo, hi, False, False):
+            if limit is not None and len(doomed) >= limit:
+                break
+            doomed.append(bytes(k))
+        if not self.indexes:
+            t = txn.txn
+            txn._last_table = self.name
+            try:
+                for k in doomed:
+                    t.delete(k, db=self._dbi)
+            except lmdb.MapFullError:
+                txn._fail("database full")
+                raise DatabaseFull(str(self.db.path), self.db.maxsize, self.name) from None
+            except lmdb.Error as e:
+                txn._fail(str(e))
+                raise DatabaseError(f"table '{self.name}': delete failed: {e}") from None
+        else:
+            for k in doomed:
+                self.delete(txn, self.key.decode(k))
+        return len(doomed)
+
     def check_indexes(self, txn: Transaction) -> list[str]:
         """Problems between the table and its indexes (empty: consistent).  For tests and repair."""
         problems = []
