@@ -151,8 +151,9 @@ class Master:
 class FabricSession(ApplicationSession):
     """A cryptosign session as Crossbar.io's shell (user) or edge (node, ``authrole="node"``) opens it."""
 
-    def __init__(self, config, key: Key, realm, authid=None, authrole=None, authextra=None):
+    def __init__(self, config, key: Key, realm, authid=None, authrole=None, authextra=None, gate=None):
         super().__init__(config)
+        self.gate = gate  # an asyncio.Event: the answer to the CHALLENGE waits for it
         self.key = key
         self._join_realm = realm
         self._authid = authid
@@ -170,7 +171,13 @@ class FabricSession(ApplicationSession):
 
     def onChallenge(self, challenge):
         self.challenged = True
-        return self.key.cryptosign.sign_challenge(challenge)
+        if self.gate is None:
+            return self.key.cryptosign.sign_challenge(challenge)
+
+        async def answer():
+            await self.gate.wait()
+            return await self.key.cryptosign.sign_challenge(challenge)
+        return asyncio.ensure_future(answer())
 
     def onJoin(self, details):
         if not self.joined.done():
@@ -207,7 +214,7 @@ SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBO
 
 
 async def fabric_connect(url: str, key: Key, realm=None, authid=None, authrole=None, authextra=None,
-                         serializer="cbor", timeout=10.0) -> FabricSession:
+                         serializer="cbor", timeout=10.0, gate=None) -> FabricSession:
     """A joined session, or JoinFailed(reason, message) with the router's ABORT."""
     from urllib.parse import urlparse
 
@@ -215,7 +222,7 @@ async def fabric_connect(url: str, key: Key, realm=None, authid=None, authrole=N
     made = []
 
     def make():
-        s = FabricSession(ComponentConfig(realm=realm), key, realm, authid, authrole, authextra)
+        s = FabricSession(ComponentConfig(realm=realm), key, realm, authid, authrole, authextra, gate)
         made.append(s)
         return s
 

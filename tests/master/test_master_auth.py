@@ -263,3 +263,38 @@ async def test_nodes_of_one_mrealm_cannot_see_another(master, superuser, connect
     await w(n1.register(lambda: "left", "crossbarfabriccenter.node.edge1.get_status"))
     o1 = await connect(master, superuser, realm=r1)
     assert await w(o1.call("crossbarfabriccenter.node.edge1.get_status")) == "left"
+
+
+async def test_two_sessions_of_one_node_racing_through_the_challenge(master, superuser, connect, names):
+    """Both HELLOs pass the authenticator before either session joined: the later one to join is
+    closed at once, the first stays."""
+    import asyncio
+
+    from masternode import fabric_connect
+
+    su = await connect(master, superuser)
+    realm = names("race")
+    await w(su.call(M + "create_mrealm", {"name": realm}))
+    key, _ = await pair(su, realm, "edge1")
+    gate = asyncio.Event()
+    tasks = [asyncio.ensure_future(fabric_connect(master.url, key, authrole="node", gate=gate)) for _ in range(2)]
+    await asyncio.sleep(0.5)  # both CHALLENGEs are out (the answers wait for the gate)
+    gate.set()
+    sessions = [s for s in await asyncio.gather(*tasks, return_exceptions=True) if not isinstance(s, BaseException)]
+    try:
+        assert sessions, "neither session joined"
+        left = [s for s in sessions if s.left.done() or not s.is_attached()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while len([s for s in sessions if s.is_attached()]) > 1 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        attached = [s for s in sessions if s.is_attached()]
+        assert len(attached) == 1, f"{len(attached)} sessions of one node joined ({len(left)} left early)"
+        closed = [s for s in sessions if s not in attached]
+        for s in closed:
+            d = await w(asyncio.shield(s.left))
+            assert d is None or d.reason == "fabric.auth-failed.node-already-connected"
+        assert await w(attached[0].call(M + "get_status"))
+    finally:
+        for s in sessions:
+            await s.close()

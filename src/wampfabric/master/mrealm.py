@@ -8,6 +8,9 @@ realm (component id ``mrealm-<oid>``, ``extra.mrealm_oid``). For now it serves
   the node role may call it);
 - ``crossbarfabriccenter.mrealm.on_tick`` ``{now, tick}`` every 5 s.
 
+It also closes the later of two joined sessions of one node (two HELLOs within one challenge
+round trip both pass the authenticator's check, D7).
+
 The node view, heartbeat storage and the remote API attach here: ``MrealmController.parts`` holds
 objects with ``async start(controller)`` / ``async stop()``, started in order after the procedures
 are registered and stopped in reverse order when the realm stops (``PARTS`` names their classes).
@@ -63,6 +66,7 @@ class MrealmController(ApplicationSession):
         self.started = time.time()
         self.api = MrealmApi(self)
         await register_all(self, "crossbarfabriccenter.mrealm.", self.api, ("get_status",))
+        await self.subscribe(self._on_session_join, "wamp.session.on_join")
         self.parts = []
         for qualname in PARTS:
             mod, _, cls = qualname.rpartition(".")
@@ -73,6 +77,23 @@ class MrealmController(ApplicationSession):
         self.ticker = Ticker(self, "crossbarfabriccenter.mrealm.on_tick", MREALM_TICK)
         self.ticker.start()
         log.info("Mrealm controller ready on '%s'", self.name)
+
+    def _on_session_join(self, info, *args, **kwargs):
+        """The authenticator refuses a node that already has a session (D7), but two HELLOs within
+        one challenge round trip both pass it: the later of two joined sessions of one node goes."""
+        if not isinstance(info, dict) or info.get("authrole") != "node":
+            return
+        realm = self.master.router.realms.get(self.name)
+        if realm is None:
+            return
+        mine = [s for s in realm.sessions.values() if s.authrole == "node" and s.authid == info.get("authid")]
+        if len(mine) > 1:
+            newest = realm.sessions.get(info.get("session"))
+            if newest is not None:
+                log.warning("node '%s' on '%s': a second session (%s) joined: closed", newest.authid, self.name,
+                            newest.session_id)
+                newest.goodbye("fabric.auth-failed.node-already-connected",
+                               "A node with this pubkey/node_id/authid is already connected.")
 
     async def onLeave(self, details):
         if self.ticker is not None:
