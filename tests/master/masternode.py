@@ -171,6 +171,9 @@ class FabricSession(ApplicationSession):
 
     def onChallenge(self, challenge):
         self.challenged = True
+        if self._authextra.get("channel_binding") == "tls-unique":
+            cid = self._transport.transport_details.channel_id["tls-unique"]
+            return self.key.cryptosign.sign_challenge(challenge, channel_id=cid, channel_id_type="tls-unique")
         if self.gate is None:
             return self.key.cryptosign.sign_challenge(challenge)
 
@@ -214,7 +217,7 @@ SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBO
 
 
 async def fabric_connect(url: str, key: Key, realm=None, authid=None, authrole=None, authextra=None,
-                         serializer="cbor", timeout=10.0, gate=None) -> FabricSession:
+                         serializer="cbor", timeout=10.0, gate=None, ssl=None) -> FabricSession:
     """A joined session, or JoinFailed(reason, message) with the router's ABORT."""
     from urllib.parse import urlparse
 
@@ -228,7 +231,8 @@ async def fabric_connect(url: str, key: Key, realm=None, authid=None, authrole=N
 
     u = urlparse(url)
     factory = WampWebSocketClientFactory(make, url=url, serializers=[SERIALIZERS[serializer]()])
-    await asyncio.wait_for(loop.create_connection(factory, u.hostname, u.port), timeout)
+    tls = {"ssl": ssl, "server_hostname": u.hostname} if ssl is not None else {}
+    await asyncio.wait_for(loop.create_connection(factory, u.hostname, u.port, **tls), timeout)
     deadline = loop.time() + timeout
     while not made:
         if loop.time() > deadline:

@@ -118,3 +118,32 @@ async def test_the_master_listens_on_loopback_only_and_grants_nothing_without_a_
         await asyncio.sleep(0)
     finally:
         m.stop()
+
+
+async def test_tls_when_configured(tmp_path):
+    """The user adds ``tls`` to the listener's endpoint, as on any node: the master speaks wss, and
+    cryptosign may bind the signature to the TLS channel."""
+    from support import tls
+
+    pki = tls.make_pki(tmp_path)
+    su = Key()
+    m = Master(superuser=su)
+    m.init()
+    path = m.cbdir / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["workers"][0]["transports"][0]["endpoint"]["tls"] = {"key": pki["server.key"],
+                                                             "certificate": pki["server.pem"]}
+    path.write_text(json.dumps(cfg))
+    try:
+        m.start()
+        url = f"wss://localhost:{m.port}/ws"
+        ctx = tls.client_ctx(pki, cert=None)
+        s = await fabric_connect(url, su, ssl=ctx, authextra={"channel_binding": "tls-unique"})
+        assert s.joined.result().authid == "superuser"
+        assert (await s.call("crossbarfabriccenter.domain.get_status"))["type"] == "domain"
+        await s.close()
+        # plain WebSocket to the TLS listener gets nowhere
+        with pytest.raises(Exception):
+            await fabric_connect(f"ws://127.0.0.1:{m.port}/ws", su, timeout=3)
+    finally:
+        m.stop()
