@@ -45,11 +45,13 @@ class MrealmApi:
     def get_status(self, details=None) -> dict:
         c = self.controller
         now = time.time()
-        nodes = c.master.store.nodes({c.mrealm_oid})
-        online = sum(1 for n in nodes if c.master.node_session(c.name, n.authid) is not None)
+        realm = c.master.router.realms.get(c.name)
+        sessions = realm.sessions.values() if realm is not None else ()
+        online = len({s.authid for s in sessions if s.authrole == "node"})
         return {"type": "management", "realm": c.name, "mrealm_oid": str(c.mrealm_oid), "now": utcstr(now),
                 "started": utcstr(c.started), "uptime": str(timedelta(seconds=int(now - c.started))),
-                "tick": c.ticker.tick if c.ticker else 0, "nodes": len(nodes), "nodes_online": online}
+                "tick": c.ticker.tick if c.ticker else 0, "nodes": c.master.store.count_nodes(c.mrealm_oid),
+                "nodes_online": online}
 
 
 class MrealmController(ApplicationSession):

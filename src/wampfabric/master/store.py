@@ -148,8 +148,22 @@ class MasterStore:
     # -- nodes ---------------------------------------------------------------------------------
 
     def nodes(self, mrealm_oids=None) -> list:
+        """All nodes, or those of the given mrealms (through the (mrealm oid, authid) index)."""
+        s = self.schema
         with self.db.begin() as txn:
-            return [n for n in self.schema.nodes.select(txn) if mrealm_oids is None or n.mrealm_oid in mrealm_oids]
+            if mrealm_oids is None:
+                return list(s.nodes.select(txn))
+            out = []
+            for oid in mrealm_oids:
+                for node_oid in s.idx_nodes_by_authid.select(txn, prefix=(oid,)):
+                    node = s.nodes.get(txn, node_oid)
+                    if node is not None:
+                        out.append(node)
+            return out
+
+    def count_nodes(self, mrealm_oid) -> int:
+        with self.db.begin() as txn:
+            return self.schema.idx_nodes_by_authid.count(txn, prefix=(mrealm_oid,))
 
     def node(self, oid):
         oid = _oid(oid)
