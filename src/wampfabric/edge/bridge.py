@@ -136,7 +136,10 @@ class ManagementBridge:
         if not forwardable(uri):
             log.warning("Refusing to expose %s to the master: the node key never signs for others", uri)
             return
-        fwd = _Forward(uri, remote_uri(self.node_id, uri))
+        try:
+            fwd = _Forward(uri, remote_uri(self.node_id, uri))
+        except ValueError:  # "crossbar." itself: nothing to translate
+            return
         self.forwards[reg_id] = fwd
         try:
             registration = await self.uplink.register(fwd.remote, self._forwarder(uri))
@@ -182,7 +185,10 @@ class ManagementBridge:
         topic = (details or {}).get("topic")
         if not isinstance(topic, str) or not topic.startswith(LOCAL_PREFIX) or not self.uplink.is_attached:
             return
-        remote = remote_uri(self.node_id, topic)
+        try:
+            remote = remote_uri(self.node_id, topic)
+        except ValueError:
+            return
         if "options" in kwargs:
             log.warning("Event %s not forwarded: its keyword argument 'options' cannot be passed on", topic)
             return

@@ -235,9 +235,9 @@ class Uplink:
                                               authid="uplink", peer="uplink")
             self.bridge = ManagementBridge(self._local, session, self.node_id, self._augment_status)
             await self.bridge.start()
-        except ApplicationError as e:
+        except Exception as e:  # the uplink is useless without its bridge: start over
             if session.is_attached:
-                log.error("Management bridge failed: %s; reconnecting", e)
+                log.error("Management bridge failed: %s: %s; reconnecting", type(e).__name__, e)
                 await session.leave()
             return
         self._check = asyncio.ensure_future(self._uplink_check(session))
