@@ -196,6 +196,9 @@ async def test_managed_edge_node(master, edges, tmp_path):
                 # heartbeats go on; the router's counts arrive with the next ones
                 await asyncio.sleep(5)
                 stored = master.heartbeats("mrealm1")
+                # the master holds the node online (heartbeats, and get_status with workers_by_type)
+                seen = await w(s.call("crossbarfabriccenter.mrealm.get_node_by_authid", "edge1"))
+                assert seen["status"] == "online", seen
             finally:
                 await app2.shutdown()
         finally:
