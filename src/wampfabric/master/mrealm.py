@@ -11,9 +11,15 @@ realm (component id ``mrealm-<oid>``, ``extra.mrealm_oid``). For now it serves
 It also closes the later of two joined sessions of one node (two HELLOs within one challenge
 round trip both pass the authenticator's check, D7).
 
-The node view, heartbeat storage and the remote API attach here: ``MrealmController.parts`` holds
-objects with ``async start(controller)`` / ``async stop()``, started in order after the procedures
-are registered and stopped in reverse order when the realm stops (``PARTS`` names their classes).
+The node view (``master/nodes.py``), heartbeat storage (``master/heartbeats.py``) and the remote API
+(``master/remote.py``) attach here: ``MrealmController.parts`` holds objects with
+``async start(controller)`` / ``async stop()``, started in order after the procedures are registered
+and stopped in reverse order when the realm stops (``PARTS`` names their classes). They share
+``controller.local``: a second session of the controller on its realm, in-process over
+``LocalTransport`` (role ``trusted``), which hands over the router's message lists without
+serializing them (this autobahn session's transport serializes every message with msgpack twice):
+heartbeats, node events, node calls and remote forwarding go through it. ``get_status`` adds the
+heartbeat counters (``heartbeats``: accepted, stored, dropped, refused per reason, pending).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from autobahn.asyncio.wamp import ApplicationSession
 
 from ..client.session import ApplicationError
 from ..common.timefmt import utcstr
+from ..transport.local import connect_local
 from . import runtime as rt
 from .api import Ticker, register_all
 
@@ -35,7 +42,11 @@ log = logging.getLogger("wampfabric.master.mrealm")
 MREALM_TICK = 5.0
 
 # the parts of an mrealm controller, by qualified name (the node view, heartbeats, remote API ...)
-PARTS: list[str] = []
+PARTS: list[str] = [
+    "wampfabric.master.nodes.NodeView",
+    "wampfabric.master.heartbeats.HeartbeatStore",
+    "wampfabric.master.remote.RemoteApi",
+]
 
 
 class MrealmApi:
@@ -48,16 +59,22 @@ class MrealmApi:
         realm = c.master.router.realms.get(c.name)
         sessions = realm.sessions.values() if realm is not None else ()
         online = len({s.authid for s in sessions if s.authrole == "node"})
-        return {"type": "management", "realm": c.name, "mrealm_oid": str(c.mrealm_oid), "now": utcstr(now),
-                "started": utcstr(c.started), "uptime": str(timedelta(seconds=int(now - c.started))),
-                "tick": c.ticker.tick if c.ticker else 0, "nodes": c.master.store.count_nodes(c.mrealm_oid),
-                "nodes_online": online}
+        out = {"type": "management", "realm": c.name, "mrealm_oid": str(c.mrealm_oid), "now": utcstr(now),
+               "started": utcstr(c.started), "uptime": str(timedelta(seconds=int(now - c.started))),
+               "tick": c.ticker.tick if c.ticker else 0, "nodes": c.master.store.count_nodes(c.mrealm_oid),
+               "nodes_online": online}
+        if c.heartbeats is not None:
+            out["heartbeats"] = c.heartbeats.status()
+        return out
 
 
 class MrealmController(ApplicationSession):
     """See the module docstring."""
 
     ticker: Ticker | None = None
+    local = None  # the in-process ClientSession the parts share
+    nodes = None  # the NodeView part
+    heartbeats = None  # the HeartbeatStore part
 
     async def onJoin(self, details):
         import importlib
@@ -70,6 +87,8 @@ class MrealmController(ApplicationSession):
         await register_all(self, "crossbarfabriccenter.mrealm.", self.api, ("get_status",))
         await self.subscribe(self._on_session_join, "wamp.session.on_join")
         self.parts = []
+        self.local = await connect_local(self.master.router, self.name, role="trusted",
+                                         authid=f"mrealm-{self.mrealm_oid}", peer=f"mrealm:{self.name}")
         for qualname in PARTS:
             mod, _, cls = qualname.rpartition(".")
             part = getattr(importlib.import_module(mod), cls)()
@@ -106,6 +125,13 @@ class MrealmController(ApplicationSession):
             except Exception:
                 log.exception("mrealm '%s': stopping %s failed", self.name, type(part).__name__)
         self.parts = []
+        if self.local is not None:
+            try:
+                if self.local.is_attached:
+                    await self.local.leave()
+            except Exception:
+                pass
+            self.local = None
         try:
             master = rt.current()
             if master.mrealms.get(getattr(self, "name", None)) is self:
