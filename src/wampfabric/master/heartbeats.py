@@ -162,7 +162,7 @@ class HeartbeatStore:
     def _check(self, node_id, hb, details):
         """The node's state in the view when the heartbeat is acceptable so far, else None (refused)."""
         if details.get("publisher_authid") != node_id or details.get("publisher_authrole") != "node":
-            self._refuse("foreign", node_id, details)
+            self._refuse("foreign" if type(node_id) is str else "malformed", node_id, details)
             return None
         st = self.view.by_name.get(node_id)
         if st is None or st.session is None or st.session != details.get("publisher"):

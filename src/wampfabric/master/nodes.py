@@ -286,7 +286,7 @@ class NodeView:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    async def _optional(self, st, session_id, suffix, *args, wait: float = 5.0):
+    async def _optional(self, st, session_id, suffix, *args, wait: float = 1.0):
         try:
             return await self._call(st, session_id, suffix, *args, wait=wait)
         except ApplicationError:
@@ -327,7 +327,7 @@ class NodeView:
                                  ("components", "router_component")):
                 for oid in await self._optional(st, session_id, f"{prefix}get_{suffix}s") or ():
                     if isinstance(oid, str):
-                        one = await self._optional(st, session_id, f"{prefix}get_{suffix}", oid, wait=1.0)
+                        one = await self._optional(st, session_id, f"{prefix}get_{suffix}", oid, wait=0)
                         w[kind][oid] = one if isinstance(one, dict) else {"id": oid}
         elif w.get("type") == "container":
             for oid in await self._optional(st, session_id, f"{prefix}get_components") or ():
