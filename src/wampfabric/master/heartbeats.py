@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..common.logs import RateLimitedLog
 from ..db.errors import DatabaseError, DatabaseFull, InvalidValue
-from .schema import MNodeLog, MrealmSchema, MWorkerLog, open_mrealm_db
+from .schema import MREALM_DB_MAXSIZE, MNodeLog, MrealmSchema, MWorkerLog, open_mrealm_db
 
 log = logging.getLogger("wampfabric.master.heartbeats")
 
@@ -100,6 +100,8 @@ def worker_record(hb: dict, recv_ns: int, node_oid, mrealm_oid, worker_id: str) 
 class HeartbeatStore:
     """The heartbeat part of an mrealm controller (see the module docstring)."""
 
+    maxsize = MREALM_DB_MAXSIZE  # of the mrealm database this part opens
+
     def __init__(self):
         self.counters = {"node_accepted": 0, "worker_accepted": 0, "stored": 0, "dropped": 0,
                          **{f"refused_{r}": 0 for r in REFUSALS}}
@@ -119,7 +121,7 @@ class HeartbeatStore:
         self.controller = controller
         self.view = controller.nodes
         self.mrealm_oid = controller.mrealm_oid
-        self.db = open_mrealm_db(controller.master.cbdir, controller.mrealm_oid)
+        self.db = open_mrealm_db(controller.master.cbdir, controller.mrealm_oid, maxsize=self.maxsize)
         self.schema = MrealmSchema.attach(self.db)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hb-{controller.name}")
         self._loop = asyncio.get_running_loop()
