@@ -281,3 +281,20 @@ async def test_reconnect_after_the_router_is_killed_and_restarted(router):
     finally:
         await client.close()
     assert client.closed and client.current is not None and not client.current.is_attached
+
+
+async def test_payload_with_keyword_names_the_call_api_uses(router):
+    """call_payload / publish_payload pass any keyword argument name, 'options' and 'on_progress'
+    included (a proxy such as the edge's management bridge forwards somebody else's payload)."""
+    s = await connect(transport(router, "ws", "json"), "realm1")
+    try:
+        await s.register("com.client.kwnames.echo", lambda *a, **kw: {"args": list(a), "kwargs": kw})
+        events = asyncio.Queue()
+        await s.subscribe("com.client.kwnames.topic", lambda *a, **kw: events.put_nowait((a, kw)))
+        kwargs = {"options": {"x": 1}, "on_progress": "p", "details": 2}
+        assert await s.call_payload("com.client.kwnames.echo", [1], kwargs) == {"args": [1], "kwargs": kwargs}
+        await s.publish_payload("com.client.kwnames.topic", [], {"options": 3},
+                                {"acknowledge": True, "exclude_me": False})
+        assert await asyncio.wait_for(events.get(), 5) == ((), {"options": 3})
+    finally:
+        await s.leave()

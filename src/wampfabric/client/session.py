@@ -244,11 +244,17 @@ class ClientSession:
                    **kwargs):
         """Call ``procedure``.  ``on_progress(*args, **kwargs)`` receives progressive results.
         Cancelling the awaiting task sends CANCEL (mode ``kill``)."""
+        return await self.call_payload(procedure, args, kwargs, options, on_progress)
+
+    async def call_payload(self, procedure: str, args=(), kwargs: dict | None = None, options: dict | None = None,
+                           on_progress: Callable | None = None):
+        """``call`` with the payload given as values: any keyword argument names pass, ``options``
+        and ``on_progress`` included (a proxy forwarding somebody else's call needs that)."""
         req = self._next()
         options = options or {}
         if on_progress is not None:
             options = {**options, "receive_progress": True}
-        fut = self._request(CALL, [CALL, req, options, procedure, *args_tail(list(args), kwargs)], on_progress)
+        fut = self._request(CALL, [CALL, req, options, procedure, *args_tail(list(args), kwargs or {})], on_progress)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -272,9 +278,13 @@ class ClientSession:
 
     def publish(self, topic: str, *args, options: dict | None = None, **kwargs):
         """Publish; with ``options={"acknowledge": True}`` returns an awaitable for the publication id."""
+        return self.publish_payload(topic, args, kwargs, options)
+
+    def publish_payload(self, topic: str, args=(), kwargs: dict | None = None, options: dict | None = None):
+        """``publish`` with the payload given as values (any keyword argument names pass)."""
         req = self._next()
         options = options or {}
-        msg = [PUBLISH, req, options, topic, *args_tail(list(args), kwargs)]
+        msg = [PUBLISH, req, options, topic, *args_tail(list(args), kwargs or {})]
         if options.get("acknowledge"):
             return self._request(PUBLISH, msg)
         self._send(msg)

@@ -26,7 +26,6 @@ import asyncio
 import logging
 
 from ..client.session import ApplicationError
-from ..protocol.errors import INVALID_ARGUMENT
 
 log = logging.getLogger("wampfabric.edge")
 
@@ -35,9 +34,6 @@ REMOTE_PREFIX = "crossbarfabriccenter.node."
 
 #: never forwarded, whatever registers them: signatures with the node key (D1)
 NEVER_FORWARDED = frozenset(("sign", "sign_challenge"))
-
-# keyword names our session's call/publish take themselves: an argument of that name cannot be passed on
-_CALL_RESERVED = ("options", "on_progress")
 
 
 def remote_uri(node_id: str, local_uri: str) -> str:
@@ -167,11 +163,7 @@ class ManagementBridge:
         augment = self.augment_status if uri == "crossbar.get_status" else None
 
         async def forward(*args, **kwargs):
-            clash = [k for k in _CALL_RESERVED if k in kwargs]
-            if clash:
-                raise ApplicationError(INVALID_ARGUMENT,
-                                       f"keyword argument '{clash[0]}' cannot be passed to {uri} by the edge bridge")
-            result = await local.call(uri, *args, **kwargs)
+            result = await local.call_payload(uri, args, kwargs)
             if augment is not None and isinstance(result, dict):
                 augment(result)
             return result
@@ -189,11 +181,8 @@ class ManagementBridge:
             remote = remote_uri(self.node_id, topic)
         except ValueError:
             return
-        if "options" in kwargs:
-            log.warning("Event %s not forwarded: its keyword argument 'options' cannot be passed on", topic)
-            return
         try:
-            ack = self.uplink.publish(remote, *args, options={"acknowledge": True}, **kwargs)
+            ack = self.uplink.publish_payload(remote, args, kwargs, {"acknowledge": True})
         except ApplicationError as e:
             log.warning("Event %s not forwarded: %s", topic, e)
             return
