@@ -8,7 +8,6 @@ database read read-only beside the running master."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 import uuid
@@ -17,7 +16,7 @@ import pytest
 from autobahn.wamp.exception import ApplicationError
 
 from fabricnodes import M, R, WfEdge, node_status, wait_for
-from masternode import GLOBAL, Key, Master, fabric_connect
+from masternode import Key, Master, fabric_connect
 from support.autobahn_client import Events, connect, w
 from support.nodes import FULL_PERMS, free_port
 from wampfabric.master.schema import MrealmSchema, open_mrealm_db
@@ -87,7 +86,7 @@ async def test_master_and_two_edges(tmp_path):
             await w(client.register(lambda x: x * 2, "com.example.double"))
             assert await w(client.call("com.example.double", 21)) == 42
         finally:
-            await client.shutdown() if hasattr(client, "shutdown") else client.leave()
+            await client.shutdown()
 
         # the view follows the node's events (the names the edge publishes, D8)
         async def view_has_rw1():

@@ -170,9 +170,9 @@ class NodeView:
         self.by_name.pop(st.name, None)
         self.by_oid.pop(st.oid, None)
 
-    def _publish(self, topic: str, *args) -> None:
+    def _publish(self, topic: str, *args, kwargs: dict | None = None) -> None:
         if self.local.is_attached:
-            self.local.publish(topic, *args)
+            self.local.publish_payload(topic, args, kwargs)
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -364,7 +364,7 @@ class NodeView:
             return
         event = topic.rpartition(".")[2]
         oid = str(st.oid)
-        self._publish(f"crossbarfabriccenter.remote.node.{event}", oid, *args)
+        self._publish(f"crossbarfabriccenter.remote.node.{event}", oid, *args, kwargs=kwargs)
         wid = _ident(args)
         info = args[0] if args and isinstance(args[0], dict) else {}
         if wid is None:
@@ -407,7 +407,7 @@ class NodeView:
             return
         wid, event = parts[2], parts[3]
         oid = str(st.oid)
-        self._publish(f"crossbarfabriccenter.remote.worker.{event}", oid, wid, *args)
+        self._publish(f"crossbarfabriccenter.remote.worker.{event}", oid, wid, *args, kwargs=kwargs)
         if event == "on_worker_ready":  # Crossbar.io's worker says so itself
             self._started(st, wid, args[0] if args and isinstance(args[0], dict) else {})
             return
@@ -443,6 +443,9 @@ class NodeView:
             record = self.store.node(node) if _is_uuid(node) else self.store.node_by_name(self.mrealm_oid, node)
             if record is not None and record.mrealm_oid == self.mrealm_oid:
                 st = self._add(record)
+        elif st.session is None and self.store.node(st.oid) is None:  # unpaired while offline
+            self._drop(st)
+            st = None
         return st
 
     def _node_out(self, record) -> dict:

@@ -18,8 +18,8 @@ for ``remote.node`` a ``worker_id`` keyword belongs to the node's procedure and 
 Errors: a node not paired into this mrealm -> ``crossbar.error.no_such_object``; a paired node
 without a session (or silent, see master/nodes.py) -> ``crossbar.error.node_offline``; the node's
 own errors come back as the node raised them (URI and arguments); a procedure name with a dot
--> ``wamp.error.invalid_argument``; a keyword ``options`` or ``on_progress`` ->
-``wamp.error.invalid_argument`` (the edge's bridge refuses them too).
+-> ``wamp.error.invalid_argument``. Keyword arguments of any name are passed on (``call_payload``),
+except ``details``: the forwarder's own session hands it the invocation details under that name.
 
 Who may: the mrealm's role objects (``master/roles.py``, ``MrealmRole``) authorize the CALL by the
 procedure's last URI component before it reaches the forwarder: guest ``get_*``, ``list_*``,
@@ -43,7 +43,6 @@ REMOTE = "crossbarfabriccenter.remote."
 APIS = ("node", "worker", "router", "container")
 NODE_OFFLINE = "crossbar.error.node_offline"
 NODE_KEYWORDS = ("node_id", "node_oid", "node")
-RESERVED_KEYWORDS = ("options", "on_progress")
 
 
 class RemoteApi:
@@ -72,10 +71,6 @@ class RemoteApi:
                                                          f"{prefix}<procedure> with one URI component")
             if name in NODE_DENIED:
                 raise ApplicationError(NOT_AUTHORIZED, f"{procedure}: no call reaches a node's {name}")
-            bad = [k for k in RESERVED_KEYWORDS if k in kwargs]
-            if bad:
-                raise ApplicationError(INVALID_ARGUMENT, f"{procedure}: keyword argument {bad[0]!r} is not "
-                                                         f"forwarded to nodes")
             if args:
                 node, args = args[0], args[1:]
             else:
@@ -103,6 +98,6 @@ class RemoteApi:
             else:
                 target = f"crossbarfabriccenter.node.{st.name}.{name}"
             log.debug("remote %s -> %s (caller %s)", procedure, target, (details or {}).get("caller_authid"))
-            return await self.local.call(target, *args, **kwargs)
+            return await self.local.call_payload(target, args, kwargs)
 
         return forward
