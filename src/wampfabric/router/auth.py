@@ -16,7 +16,9 @@ dict with at least ``role``, or raises ``wamp.error.not_authorized``) and
 ``function`` (as in Crossbar.io: ``create`` names a factory, called once with
 the provider's ``config``, that returns the authenticator callable, which is
 then called like the dynamic one; factory and authenticator may be coroutine
-functions).
+functions). A ``function`` authenticator's principal may hold ``on_success``, a
+callable the router calls once the credentials are verified, just before
+WELCOME (an exception denies the session instead).
 
 Every pending authentication expires after ``AUTH_TIMEOUT`` seconds; every
 challenge is fresh, single-use and random; secrets are compared in constant
@@ -448,6 +450,17 @@ class PendingAuth:
         if role not in realm.roles:
             self.session.abort(E.NO_SUCH_ROLE, f"no role '{role}' on realm '{realm_name}'")
             return
+        confirm = principal.get("on_success") if self.provider == "function" else None
+        if callable(confirm):
+            # an in-process authenticator's hook: runs once the credentials are verified, before
+            # WELCOME (e.g. the master consumes an activation code only now); failing, it denies
+            try:
+                confirm()
+            except Exception as e:
+                log.error("authentication of session %s: the authenticator's on_success failed: %s: %s",
+                          self.session.session_id, type(e).__name__, e)
+                self.session.abort(E.AUTHENTICATION_FAILED, "authentication failed")
+                return
         authid = principal.get("authid") or self.authid
         extra = principal.get("extra") or None
         if authextra:
