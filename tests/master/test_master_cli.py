@@ -24,8 +24,11 @@ def test_init_writes_keys_and_a_loopback_config(tmp_path):
     worker = cfg["workers"][0]
     assert (worker["id"], worker["type"]) == ("cfrouter1", "router")
     assert [r["name"] for r in worker["realms"]] == ["com.crossbario.fabric"]
-    [transport] = worker["transports"]
+    transport, backend = worker["transports"]
     assert transport["type"] == "web"
+    # the backend's Unix socket (the change engine): cryptosign through the same authenticator
+    assert backend["endpoint"] == {"type": "unix", "path": "sock2"}
+    assert backend["auth"] == {"cryptosign": {"type": "function", "create": "wampfabric.master.authenticator.create"}}
     assert transport["endpoint"] == {"type": "tcp", "interface": "127.0.0.1", "port": 9000}  # loopback (D12)
     ws = transport["paths"]["ws"]
     assert ws["type"] == "websocket" and ws["serializers"] == ["cbor", "msgpack", "json"]

@@ -1,5 +1,6 @@
 """The node controller's section: node id, options (shutdown triggers), management transport, and
-``fabric`` (an edge node's uplink to its master: ``transport``, ``heartbeat``; docs/fabric.md)."""
+``fabric`` (an edge node's uplink to its master: ``transport``, ``heartbeat``; docs/fabric.md), and
+``fabric-center`` (a master node's database sizes)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ NODE_SHUTDOWN_TRIGGERS = ("shutdown_on_shutdown_requested", "shutdown_on_worker_
 def check_controller(controller, path: str, personality) -> None:
     check_dict(controller, path, {},
                {"id": str, "options": dict, "manhole": dict, "transport": dict, "fabric": dict,
-                "enable_docker": bool, "connections": list, "blockchain": (dict, type(None))})
+                "fabric-center": dict, "enable_docker": bool, "connections": list,
+                "blockchain": (dict, type(None))})
     if "id" in controller and not re.fullmatch(r"[a-z][a-z0-9_]{2,63}", controller["id"]):
         raise ConfigError(f"{path}.id",
                           f"invalid node id '{controller['id']}' (must match ^[a-z][a-z0-9_]{{2,63}}$)")
@@ -51,6 +53,28 @@ def check_controller(controller, path: str, personality) -> None:
             check_auth(tr["auth"], f"{tpath}.auth")
     if "fabric" in controller:
         check_fabric(controller["fabric"], f"{path}.fabric")
+    if "fabric-center" in controller:
+        check_fabric_center(controller["fabric-center"], f"{path}.fabric-center")
+
+
+#: ``controller.fabric-center.database``: a master's database sizes in bytes (global, each mrealm's)
+FABRIC_CENTER_DATABASE = {"maxsize": 128 * 2**20, "mrealm_maxsize": 2**30}
+_MIN_DB_SIZE = 2**20  # below 1 MiB an LMDB database holds almost nothing beyond its reserve
+_MAX_DB_SIZE = 2**44
+
+
+def check_fabric_center(fc, path: str) -> None:
+    """``controller.fabric-center`` (a master node): ``database`` with ``maxsize`` (the global
+    database ``.db-controller``) and ``mrealm_maxsize`` (each ``.db-mrealm-<oid>``), integers in
+    bytes, 1 MiB .. 16 TiB."""
+    check_dict(fc, path, {}, {"database": dict})
+    if "database" in fc:
+        dpath = f"{path}.database"
+        db = check_dict(fc["database"], dpath, {}, {k: int for k in FABRIC_CENTER_DATABASE})
+        for key in FABRIC_CENTER_DATABASE:
+            if key in db and not _MIN_DB_SIZE <= db[key] <= _MAX_DB_SIZE:
+                raise ConfigError(f"{dpath}.{key}", f"must be between {_MIN_DB_SIZE} (1 MiB) and {_MAX_DB_SIZE} "
+                                                    f"(16 TiB) bytes, not {db[key]}")
 
 
 #: ``controller.fabric.heartbeat``: the design document's five parameters ("Edge Nodes") and defaults

@@ -22,6 +22,11 @@ Users (HELLO without ``authrole: "node"``):
 - an unknown (email, key) pair: the activation flow of protocol §3 (codes written to the master
   log and to ``activation-codes/<email>.code`` (0600) in the node directory).
 
+The master's own key (``key.pub`` of its node directory), over the Unix socket ``sock2`` only:
+authid ``backend``, role ``backend`` on the global realm or an mrealm (the change engine). An
+activation with the right code yields a principal whose ``on_success`` the router calls after it
+has verified the signature: only then is the code consumed and the user created.
+
 Nodes (``authrole: "node"``, realm null): the key is looked up in ``nodes``; unpaired ->
 ``fabric.auth-failed.node-unpaired`` at once (no CHALLENGE); paired -> realm = its mrealm's name,
 authid = its pairing name, authextra = its pairing authextra (the router adds ``x_cb_*``); while a
@@ -50,6 +55,7 @@ ERROR_NODE_ALREADY_CONNECTED = "fabric.auth-failed.node-already-connected"
 ERROR_NEW_USER = "fabric.auth-failed.new-user-auth-code-sent"
 ERROR_REGISTERED_USER = "fabric.auth-failed.registered-user-auth-code-sent"
 ERROR_NOT_AUTHORIZED = "wamp.error.not_authorized"
+BACKEND_AUTHID = "backend"
 
 
 def create(config: dict, controller=None):
@@ -66,6 +72,8 @@ async def authenticate(realm, authid, details: dict) -> dict:
     if not isinstance(pubkey, str):
         raise ApplicationError(ERROR_INVALID_PARAMETERS, "authextra.pubkey is mandatory")
     pubkey = pubkey.lower()
+    if master.master_pubkey is not None and pubkey == master.master_pubkey:
+        return authenticate_backend(master, realm, details)
     if authrole == "node":
         return authenticate_node(master, realm, pubkey)
     return authenticate_user(master, realm, authid, authrole, pubkey, extra)
@@ -127,8 +135,32 @@ def authenticate_user(master, realm, authid, authrole, pubkey: str, extra: dict)
         raise ApplicationError(ERROR_INVALID_PARAMETERS, "Invalid parameters in authentication: activation_code")
     state = master.activation_state(authid, pubkey, activation_code,
                                     bool(extra.get("request_new_activation_code")))
-    # state is the user once the (email, key) pair is active; anything else raised
-    user = state
+    # state is the user once the (email, key) pair is active, or the right code not used yet
+    # (PendingActivation): anything else raised
+    pending = state if isinstance(state, rt.PendingActivation) else None
+    user = pending.user if pending is not None else state
     if global_realm:
-        return {"realm": GLOBAL_REALM, "authid": authid, "role": "user", "pubkey": pubkey}
-    return {"realm": realm, "authid": authid, "role": _role_on(master, user, realm, authrole), "pubkey": pubkey}
+        principal = {"realm": GLOBAL_REALM, "authid": authid, "role": "user", "pubkey": pubkey}
+    else:
+        principal = {"realm": realm, "authid": authid, "role": _role_on(master, user, realm, authrole),
+                     "pubkey": pubkey}
+    if pending is not None:
+        # the code is consumed (and a new user created) only once the router has verified the
+        # signature: someone with the email, the public key and the code but not the private key
+        # activates nothing
+        principal["on_success"] = pending.confirm
+    return principal
+
+
+def authenticate_backend(master, realm, details: dict) -> dict:
+    """The master's own key: role ``backend`` (its components: the change engine), over the Unix
+    socket only (the master's ``sock2``, mode 0600); on the global realm or a running mrealm."""
+    peer = ((details.get("transport") or {}).get("peer") or "")
+    if not peer.startswith("unix"):
+        log.warning("the master's own key was offered over %s: refused (backend sessions use the Unix socket)", peer)
+        raise ApplicationError(ERROR_NOT_AUTHORIZED, "the master's key authenticates only over its Unix socket")
+    if realm is None or realm == GLOBAL_REALM:
+        return {"realm": GLOBAL_REALM, "authid": BACKEND_AUTHID, "role": "backend", "pubkey": master.master_pubkey}
+    if realm not in master.router.realms or master.store.mrealm_by_name(realm) is None:
+        raise ApplicationError(ERROR_NOT_AUTHORIZED, f'no realm "{realm}" or user not permitted')
+    return {"realm": realm, "authid": BACKEND_AUTHID, "role": "backend", "pubkey": master.master_pubkey}

@@ -21,17 +21,27 @@ from .dbtool import db
 DEFAULT_LISTEN = "127.0.0.1:9000"
 GLOBAL_REALM = "com.crossbario.fabric"
 AUTHENTICATOR = "wampfabric.master.authenticator.create"
+# the Unix socket of the master's own backend components (the change engine), in the node directory
+BACKEND_SOCKET = "sock2"
+BACKEND_TRANSPORT = {"type": "rawsocket", "serializer": "cbor", "endpoint": {"type": "unix", "path": BACKEND_SOCKET}}
 
 
 def master_config(host: str, port: int) -> dict:
-    """The master's config: node ``center1``; router worker ``cfrouter1`` with the global realm,
-    one ``web`` transport (``/ws``: WAMP-WebSocket, cryptosign through the master's in-process
-    authenticator, nothing else) and the domain controller as a router component."""
+    """The master's config: node ``center1``, its databases' sizes (``controller.fabric-center``);
+    router worker ``cfrouter1`` with the global realm, a ``web`` transport (``/ws``: WAMP-WebSocket,
+    cryptosign through the master's in-process authenticator, nothing else), a ``rawsocket``
+    transport on the Unix socket ``sock2`` (mode 0600; cryptosign too: the master's own key as role
+    ``backend``) and the domain controller as a router component; the container worker
+    ``change_engine`` (skipped when ``CROSSBAR_DISABLE_CE`` is set), whose component connects
+    through ``sock2``."""
     from .roles import GLOBAL_ROLES
+    from .schema import GLOBAL_DB_MAXSIZE, MREALM_DB_MAXSIZE
 
     return {
         "version": 2,
-        "controller": {"id": "center1"},
+        "controller": {"id": "center1",
+                       "fabric-center": {"database": {"maxsize": GLOBAL_DB_MAXSIZE,
+                                                      "mrealm_maxsize": MREALM_DB_MAXSIZE}}},
         "workers": [{
             "id": "cfrouter1",
             "type": "router",
@@ -48,12 +58,30 @@ def master_config(host: str, port: int) -> dict:
                         "auth": {"cryptosign": {"type": "function", "create": AUTHENTICATOR}},
                     },
                 },
+            }, {
+                "id": "backend",
+                "type": "rawsocket",
+                "endpoint": {"type": "unix", "path": BACKEND_SOCKET},
+                "serializers": ["cbor"],
+                "auth": {"cryptosign": {"type": "function", "create": AUTHENTICATOR}},
             }],
             "components": [{
                 "id": "domain",
                 "type": "class",
                 "classname": "wampfabric.master.domain.DomainController",
                 "realm": GLOBAL_REALM,
+            }],
+        }, {
+            "id": "change_engine",
+            "type": "container",
+            "options": {"disabled": "CROSSBAR_DISABLE_CE"},
+            "components": [{
+                "id": "change_engine",
+                "type": "class",
+                "classname": "wampfabric.master.changeengine.ChangeEngine",
+                "realm": GLOBAL_REALM,
+                "transport": BACKEND_TRANSPORT,
+                "extra": {"transport": BACKEND_TRANSPORT},
             }],
         }],
     }

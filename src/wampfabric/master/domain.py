@@ -4,11 +4,13 @@ A router component of the master's router worker (``master init`` puts it into `
 Procedures (``crossbarfabriccenter.``):
 
 - ``domain.get_status()``, ``domain.get_version()``, ``domain.get_license()``;
-- ``mrealm.list_mrealms(return_names=None)``: only the mrealms the caller has a role on (D9);
+- ``mrealm.list_mrealms(return_names=None)``: only the mrealms the caller has a role on (D9; the
+  master's own ``backend`` components get all);
   ``mrealm.get_mrealm(oid)``, ``mrealm.get_mrealm_by_name(name)``: any role;
 - ``mrealm.create_mrealm({"name": ...})``: the caller becomes its owner; the realm starts at once;
 - ``mrealm.delete_mrealm(oid, cascade=False)``, ``mrealm.delete_mrealm_by_name(name, cascade=False)``:
   owner only; refused while nodes are paired unless ``cascade`` (they are unpaired and kicked);
+  the mrealm's database directory is kept, renamed ``.db-mrealm-<oid>.deleted-<UTC time>``;
 - ``mrealm.pair_node(pubkey, mrealm_name, node_name, authextra=None)``, ``mrealm.unpair_node(oid)``,
   ``mrealm.unpair_node_by_pubkey(pubkey)``, ``mrealm.unpair_node_by_name(mrealm_name, node_name)``:
   owner only; unpairing a connected node closes its session;
@@ -38,7 +40,8 @@ from ..common.timefmt import utcstr
 from ..db.errors import DuplicateKey
 from . import runtime as rt
 from .api import ALREADY_EXISTS, INVALID_ARGUMENT, NO_SUCH_OBJECT, NOT_AUTHORIZED, Ticker, publish, register_all
-from .roles import OWNER, ROLE_NAMES, ROLE_NUMBERS
+from .nodeconfig import delete_node_configs
+from .roles import OWNER, ROLE_NAMES, ROLE_NUMBERS, BackendRole
 from .store import to_api
 from .watch import WatchToPair
 
@@ -129,6 +132,9 @@ class Domain:
     # -- mrealms -------------------------------------------------------------------------------
 
     def list_mrealms(self, return_names=None, details=None) -> list:
+        if getattr(details, "caller_authrole", None) == "backend":
+            # the master's own components (the change engine) follow every mrealm
+            return [m.name if return_names else str(m.oid) for m in sorted(self.store.mrealms(), key=lambda m: m.name)]
         user = self.master.caller_user(details)
         mrealms = sorted(self._visible_mrealms(user), key=lambda m: m.name)
         return [m.name if return_names else str(m.oid) for m in mrealms]
@@ -174,6 +180,8 @@ class Domain:
                                    f"first or delete with cascade=True")
         await self.master.stop_mrealm(mrealm)  # its sessions (nodes too) are closed
         removed = self.store.delete_mrealm(mrealm)
+        delete_node_configs(self.store, [n.oid for n in removed])
+        self.master.retire_mrealm_db(mrealm)  # closed with the mrealm controller: kept, renamed
         for node in removed:
             publish(self.session, "crossbarfabriccenter.mrealm.on_node_unpaired", to_api(node))
         log.info("Management realm '%s' deleted by '%s' (%d node(s) unpaired)", mrealm.name, user.email, len(removed))
@@ -244,6 +252,7 @@ class Domain:
         if node is None or mrealm is None:
             raise _no_node("(no such node, or not in a management realm of yours)")
         self.store.unpair_node(node)
+        delete_node_configs(self.store, [node.oid])
         self.master.kick_node(mrealm.name, node.authid, "node unpaired")
         log.info("Node '%s' unpaired from management realm '%s' by '%s'", node.authid, mrealm.name, user.email)
         out = to_api(node)
@@ -311,6 +320,10 @@ class DomainController(ApplicationSession):
 
     async def onJoin(self, details):
         master = rt.current()
+        # the master's own components (the change engine) join the global realm as 'backend'
+        realm = master.router.realms.get(details.realm)
+        if realm is not None:
+            realm.roles["backend"] = BackendRole()
         self.domain = Domain(self, master)
         await register_all(self, "crossbarfabriccenter.domain.", self.domain, DOMAIN_PROCEDURES)
         await register_all(self, "crossbarfabriccenter.mrealm.", self.domain, MREALM_PROCEDURES)

@@ -7,8 +7,9 @@ Deny unless permitted; every CALL, REGISTER, PUBLISH and SUBSCRIBE is checked (d
   domain and mrealm API and subscribe to ``crossbarfabriccenter.`` events; the procedures then
   check the caller's rights on the mrealm in the database. Static permissions (``GLOBAL_ROLES``,
   written into ``config.json`` by ``master init``).
-- Management realms: ``owner``, ``admin``, ``user``, ``guest`` (``MrealmRole``) and ``node``
-  (``NodeRole``). These are in-process role objects (the router's role interface:
+- Management realms: ``owner``, ``admin``, ``user``, ``guest`` (``MrealmRole``), ``node``
+  (``NodeRole``) and ``backend`` (``BackendRole``: the master's own components, also installed on
+  the global realm by the domain controller). These are in-process role objects (the router's role interface:
   ``authorize(uri, action, session)`` -> ``(allowed, disclose)``), installed on the realm when the
   master starts it: the node role depends on the session's authid, which static permissions
   cannot express, and an in-process check costs no round trip (a dynamic authorizer would).
@@ -167,8 +168,42 @@ class NodeRole(_Role):
         return DENY
 
 
+class BackendRole(_Role):
+    """The master's own components (the change engine), authenticated with the master's key over
+    its Unix socket, on the global realm and on every mrealm:
+
+    - call: procedures under ``crossbarfabriccenter.`` (the mrealm API and nodes' management
+      procedures: the change engine starts workers on nodes), never a node's ``sign`` /
+      ``sign_challenge`` (D1); the domain API's procedures answer it only where they say so;
+    - subscribe: events under ``crossbarfabriccenter.``;
+    - register, publish: never.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, name: str = "backend"):
+        super().__init__(name)
+
+    def authorize(self, uri: str, action: str, session=None) -> tuple[bool, bool]:
+        if not uri.startswith(FABRIC_PREFIX):
+            return DENY
+        if action == "subscribe":
+            return True, False
+        if action == "call":
+            if uri.startswith(NODE_PREFIX) and _verb(uri) in NODE_DENIED:
+                return DENY
+            return True, True
+        return DENY
+
+    def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
+        if action == "subscribe" and _literal_prefix(uri, match).startswith(FABRIC_PREFIX):
+            return True, False
+        return DENY
+
+
 def mrealm_role_objects() -> dict:
     """The role objects of a management realm, by name."""
     roles = {name: MrealmRole(name) for name in ROLE_NAMES.values()}
     roles["node"] = NodeRole()
+    roles["backend"] = BackendRole()
     return roles

@@ -3,7 +3,8 @@
 The master personality names this class for the ``router`` worker type, so the worker process of
 ``wampfabric master start`` runs it. Before the node applies the worker's config (the global realm,
 the WebSocket transport, the domain controller component), ``on_start`` opens the global database
-(``.db-controller``), inserts the superuser user when ``CROSSBAR_FABRIC_SUPERUSER`` names a key
+(``.db-controller``, its maxsize from the option ``fabric_center``: the node's
+``controller.fabric-center.database``, see master/personality.py), inserts the superuser user when ``CROSSBAR_FABRIC_SUPERUSER`` names a key
 file, and starts every mrealm of the database with its roles and controller
 (``_initialize_mrealms``): by the time the listener accepts connections, every paired node's realm
 exists.
@@ -15,7 +16,9 @@ import logging
 import os
 
 from ..worker.router import RouterWorker
+from .personality import FABRIC_CENTER_OPTION
 from .runtime import SUPERUSER_ENV, MasterRuntime, read_superuser_key
+from .schema import GLOBAL_DB_MAXSIZE, MREALM_DB_MAXSIZE
 from .store import MasterStore
 
 log = logging.getLogger("wampfabric.master")
@@ -32,8 +35,11 @@ class MasterRouterWorker(RouterWorker):
         path = os.environ.get(SUPERUSER_ENV, "").strip()
         if path:
             superuser = read_superuser_key(os.path.expanduser(path))  # ValueError: the worker fails to start
-        store = MasterStore.open(self.cbdir)
-        master = self.master = MasterRuntime(self, store, superuser)
+        db = ((self.options.get(FABRIC_CENTER_OPTION) or {}).get("database") or {})
+        maxsize = db.get("maxsize", GLOBAL_DB_MAXSIZE)
+        store = MasterStore.open(self.cbdir, maxsize=maxsize)
+        master = self.master = MasterRuntime(self, store, superuser,
+                                             mrealm_maxsize=db.get("mrealm_maxsize", MREALM_DB_MAXSIZE))
         master.install()
         try:
             master.ensure_superuser()
@@ -42,7 +48,8 @@ class MasterRouterWorker(RouterWorker):
             master.uninstall()
             store.close()
             raise
-        log.info("Master ready (global database %s)", store.path)
+        log.info("Master ready (global database %s, maxsize %d bytes; mrealm databases maxsize %d bytes)",
+                 store.path, maxsize, master.mrealm_maxsize)
 
     async def on_stop(self) -> None:
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..client.session import ApplicationError
 from ..protocol.auth import is_pubkey_hex
 from .roles import mrealm_role_objects
+from .schema import MREALM_DB_MAXSIZE, mrealm_db_path
 
 log = logging.getLogger("wampfabric.master")
 
@@ -57,21 +58,40 @@ def activation_code() -> str:
     return "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4)) for _ in range(3))
 
 
-def read_superuser_key(path) -> str:
-    """The ``public-key-ed25519`` of a key file (Crossbar.io's format, e.g. the shell's
-    ``~/.crossbar/default.pub``); ValueError with a clear text when it has none."""
+def read_public_key(path, what: str, noun: str = "the key file") -> str:
+    """The ``public-key-ed25519`` of a key file (Crossbar.io's format); ValueError with a clear
+    text (starting with ``what``) when it has none."""
     try:
         text = Path(path).read_text()
     except OSError as e:
-        raise ValueError(f"{SUPERUSER_ENV}={path}: cannot read the superuser's key file: {e.strerror}") from None
+        raise ValueError(f"{what}: cannot read {noun}: {e.strerror}") from None
     for line in text.splitlines():
         tag, sep, value = line.partition(":")
         if sep and tag.strip().lower() == "public-key-ed25519":
             value = value.strip().lower()
             if is_pubkey_hex(value):
                 return value
-            raise ValueError(f"{SUPERUSER_ENV}={path}: public-key-ed25519 is not 64 hex digits")
-    raise ValueError(f"{SUPERUSER_ENV}={path}: no 'public-key-ed25519: <hex>' line in the key file")
+            raise ValueError(f"{what}: public-key-ed25519 is not 64 hex digits")
+    raise ValueError(f"{what}: no 'public-key-ed25519: <hex>' line in the key file")
+
+
+def read_superuser_key(path) -> str:
+    """The superuser's public key from its key file (e.g. the shell's ``~/.crossbar/default.pub``)."""
+    return read_public_key(path, f"{SUPERUSER_ENV}={path}", "the superuser's key file")
+
+
+class PendingActivation:
+    """The right activation code for an (email, key) pair, not used yet: the authenticator hands
+    ``confirm`` to the router (the principal's ``on_success``), which calls it only after it has
+    verified the cryptosign signature. ``user`` is the registered user, or None for a new one."""
+
+    __slots__ = ("master", "token", "user")
+
+    def __init__(self, master, token, user):
+        self.master, self.token, self.user = master, token, user
+
+    def confirm(self) -> None:
+        self.master.confirm_activation(self.token)
 
 
 def _not_allowed(message: str) -> ApplicationError:
@@ -81,12 +101,22 @@ def _not_allowed(message: str) -> ApplicationError:
 class MasterRuntime:
     """See the module docstring. ``worker`` is the ``MasterRouterWorker``."""
 
-    def __init__(self, worker, store, superuser_pubkey: str | None):
+    def __init__(self, worker, store, superuser_pubkey: str | None, mrealm_maxsize: int = MREALM_DB_MAXSIZE):
         self.worker = worker
         self.router = worker.router
         self.cbdir = Path(worker.cbdir)
         self.store = store
         self.superuser_pubkey = superuser_pubkey
+        # the master's own key (key.pub of the node directory): its backend components (the change
+        # engine) authenticate with it, over the Unix socket only (authenticator.py)
+        pub = self.cbdir / "key.pub"
+        self.master_pubkey = read_public_key(pub, str(pub)) if pub.exists() else None
+        # each mrealm database's maxsize (controller.fabric-center.database.mrealm_maxsize): the
+        # heartbeat part of every mrealm controller opens its database with it
+        self.mrealm_maxsize = mrealm_maxsize
+        from .heartbeats import HeartbeatStore
+
+        HeartbeatStore.maxsize = mrealm_maxsize
         self.started = time.time()
         self.mrealms: dict[str, object] = {}  # mrealm name -> its MrealmController, once joined
         self.domain = None  # the DomainController, once joined
@@ -124,8 +154,16 @@ class MasterRuntime:
             await self.worker.start_router_component(rid, {
                 "type": "class", "classname": "wampfabric.master.mrealm.MrealmController", "realm": name,
                 "extra": {"mrealm_oid": str(mrealm.oid)}})
+            await self.worker.start_router_component(self.config_api_id(mrealm), {
+                "type": "class", "classname": "wampfabric.master.nodeconfig.NodeConfigApi", "realm": name,
+                "extra": {"mrealm_oid": str(mrealm.oid)}})
         except Exception:
             self._running.pop(name, None)
+            for cid in (self.config_api_id(mrealm), rid):
+                try:
+                    await self.worker.stop_router_component(cid)
+                except ApplicationError:
+                    pass
             self.worker.stop_router_realm(rid)
             raise
         log.info("Management realm '%s' started (oid %s)", name, mrealm.oid)
@@ -135,12 +173,39 @@ class MasterRuntime:
         if self._running.pop(name, None) is None:
             return
         rid = self.realm_id(mrealm)
-        try:
-            await self.worker.stop_router_component(rid)
-        except ApplicationError:
-            pass  # the component had already gone
+        for cid in (self.config_api_id(mrealm), rid):
+            try:
+                await self.worker.stop_router_component(cid)
+            except ApplicationError:
+                pass  # the component had already gone
         self.worker.stop_router_realm(rid)
         log.info("Management realm '%s' stopped (oid %s)", name, mrealm.oid)
+
+    @staticmethod
+    def config_api_id(mrealm) -> str:
+        return f"nodeconfig-{mrealm.oid}"
+
+    def retire_mrealm_db(self, mrealm) -> Path | None:
+        """After an mrealm is deleted (and stopped: its database is closed), its database directory
+        ``.db-mrealm-<oid>`` is kept, renamed ``.db-mrealm-<oid>.deleted-<UTC time>``: the heartbeats
+        of its last intervals are what metering bills them by (docs/fabric.md). Returns the new path."""
+        path = mrealm_db_path(self.cbdir, mrealm.oid)
+        if not path.is_dir():
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = path.with_name(f"{path.name}.deleted-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}.deleted-{stamp}-{n}")
+        try:
+            path.rename(target)
+        except OSError as e:
+            log.error("Management realm '%s' deleted: its database %s could not be renamed: %s", mrealm.name, path,
+                      e.strerror)
+            return None
+        log.info("Management realm '%s' deleted: its database kept as %s", mrealm.name, target)
+        return target
 
     async def initialize_mrealms(self) -> None:
         """At boot: start every mrealm of the database (``_initialize_mrealms``)."""
@@ -204,8 +269,10 @@ class MasterRuntime:
     # -- activation (protocol §3) ------------------------------------------------------------------
 
     def activation_state(self, email: str, pubkey: str, code: str | None, request_new: bool):
-        """The user, once the (email, key) pair is active; else ApplicationError saying where
-        the activation stands (a new code is made and delivered when there is none)."""
+        """The user, once the (email, key) pair is active; a ``PendingActivation`` when ``code`` is
+        the right one (nothing is consumed yet: ``confirm()`` activates, once the router has checked
+        the signature); else ApplicationError saying where the activation stands (a new code is made
+        and delivered when there is none)."""
         store = self.store
         token = store.activation(email, pubkey)
         if token is not None and token.status == store.PENDING and request_new:
@@ -249,8 +316,13 @@ class MasterRuntime:
                                        "is cancelled; connect without a code to get a new one.")
             raise ApplicationError("fabric.auth-failed.invalid-activation-code",
                                    "This activation code is invalid: code does not match pending one")
-        user = store.activate(token)
-        log.info("User '%s' activated key %s...", email, pubkey[:16])
+        return PendingActivation(self, token, user)
+
+    def confirm_activation(self, token) -> object:
+        """The right code was given and the router accepted the signature: the activation becomes
+        active and the user exists (one transaction)."""
+        user = self.store.activate(token)
+        log.info("User '%s' activated key %s...", token.email, token.pubkey[:16])
         return user
 
     def deliver_code(self, email: str, code: str) -> None:

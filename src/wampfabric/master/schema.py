@@ -23,6 +23,8 @@ global ``.db-controller`` (default maxsize 128 MiB)
     ``activation_tokens``   token oid (UUID) -> ActivationToken; index
                             ``activation_tokens/by_email_pubkey`` ((email, pubkey): str, str)
     ``usage``               (timestamp, mrealm oid) (ns, UUID) -> MasterNodeUsage
+    ``node_configs``        node oid (UUID) -> NodeConfig: the node's desired state (the change
+                            engine applies it; master/nodeconfig.py)
 
 per mrealm ``.db-mrealm-<oid>`` (default maxsize 1 GiB)
     ``mnode_logs``          (timestamp, node oid) (ns, UUID) -> MNodeLog
@@ -46,7 +48,7 @@ from ..db import (Database, RecordValue, Record, StrKey, Table, TimestampKey, Tu
 
 __all__ = [
     "User", "ManagementRealm", "UserMrealmRole", "Node", "ActivationToken", "MasterNodeUsage",
-    "MNodeLog", "MWorkerLog", "GlobalSchema", "MrealmSchema",
+    "MNodeLog", "MWorkerLog", "NodeConfig", "GlobalSchema", "MrealmSchema",
     "GLOBAL_DB", "MREALM_DB_PREFIX", "GLOBAL_DB_MAXSIZE", "MREALM_DB_MAXSIZE",
     "open_global_db", "open_mrealm_db", "global_db_path", "mrealm_db_path", "find_mrealm_dbs",
     "ROLE_OWNER", "ROLE_ADMIN", "ROLE_USER", "ROLE_GUEST", "ROLE_NAMES",
@@ -101,6 +103,17 @@ class ActivationToken(Record):
               "code": "str", "email": "str", "pubkey": "str"}
 
     PENDING, ACTIVE, EXPIRED = 1, 2, 3
+
+
+class NodeConfig(Record):
+    """A node's desired state (``node_configs``, keyed by the node's oid): ``config`` a Crossbar.io
+    version-2 config whose ``workers`` the change engine starts on the node (master/nodeconfig.py);
+    ``exclusive``: it also stops what the node runs beyond it; ``modified`` in ns, ``modified_by``
+    the caller's authid; ``version`` counts the changes."""
+
+    FIELDS = {"node_oid": "uuid", "mrealm_oid": "uuid", "config": "dict", "exclusive": "bool",
+              "modified": "int", "modified_by": "str", "version": "int"}
+    DEFAULTS = {"exclusive": False, "version": 0}
 
 
 _MSG_TYPES = ("call", "yield", "invocation", "result", "error", "publish", "published", "event",
@@ -180,6 +193,8 @@ class GlobalSchema:
 
         self.usage = Table(db, "usage", TupleKey(TimestampKey(), UuidKey()), RecordValue(MasterNodeUsage),
                            sequential=True)
+
+        self.node_configs = Table(db, "node_configs", UuidKey(), RecordValue(NodeConfig))
 
     @classmethod
     def attach(cls, db: Database) -> GlobalSchema:
