@@ -54,12 +54,16 @@ class KeyOfFile:
         self.pubkey = self.cryptosign.public_key()
 
 
-def crossbar_edge(cbdir, url):
+def crossbar_edge_keys(cbdir):
     cbdir.mkdir(parents=True, exist_ok=True)
     r = subprocess.run([str(CROSSBAR), "edge", "keys", "--cbdir", str(cbdir)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    pubkey = re.search(r"public-key-ed25519: ([0-9a-f]{64})", (cbdir / "key.pub").read_text()).group(1)
+    return re.search(r"public-key-ed25519: ([0-9a-f]{64})", (cbdir / "key.pub").read_text()).group(1)
+
+
+def crossbar_edge(cbdir, url):
+    """``crossbar edge start`` (paired first: an unpaired Crossbar.io edge exits, D6)."""
     (cbdir / "config.json").write_text(json.dumps({"version": 2, "controller": {"fabric": {"heartbeat": {
         "startup_delay": 1, "heartbeat_period": 2}}}, "workers": []}))
     env = dict(os.environ, CROSSBAR_FABRIC_URL=url)
@@ -68,7 +72,7 @@ def crossbar_edge(cbdir, url):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(CROSSBAR), "edge", "start", "--cbdir", str(cbdir)], stdout=log,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return pubkey, proc, log_path
+    return proc, log_path
 
 
 def stop(proc):
@@ -102,14 +106,19 @@ async def test_crossbar_edge_and_shell_with_our_master(tmp_path):
     try:
         r = shell.run("create", "mrealm", "m1")
         assert r.returncode == 0, r.stderr + r.stdout
-        pubkey, proc, log_path = crossbar_edge(tmp_path / "cbedge1", master.url)
+        crossbar_edge_keys(tmp_path / "cbedge1")
         r = shell.run("pair", "node", str(tmp_path / "cbedge1" / "key.pub"), "m1", "cbedge1")
         assert r.returncode == 0, r.stderr + r.stdout
+        proc, log_path = crossbar_edge(tmp_path / "cbedge1", master.url)
         key = KeyOfFile(home / ".crossbar" / "default.priv")
         s = await fabric_connect(master.url, key, realm="m1")
         try:
-            node = await wait_for(lambda: _online_with_heartbeat(s), 90, "Crossbar.io's edge online with heartbeats",
-                                  0.5)
+            try:
+                node = await wait_for(lambda: _online_with_heartbeat(s), 90,
+                                      "Crossbar.io's edge online with heartbeats", 0.5)
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nedge log:\n{log_path.read_text(errors='replace')[-3000:]}\n"
+                                     f"master log:\n{master.log()[-3000:]}") from None
             oid = node["oid"]
             assert await w(s.call(R + "node.get_workers", oid)) == []
             assert await w(s.call(R + "node.get_workers", "cbedge1")) == []

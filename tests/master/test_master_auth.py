@@ -167,9 +167,9 @@ async def test_roles_on_an_mrealm(master, superuser, connect, names):
                        "wamp.error.not_authorized")
     await expect_error(owner_on.publish("crossbarfabriccenter.node.on_heartbeat", "edge1", {},
                                         options=PublishOptions(acknowledge=True)), "wamp.error.not_authorized")
-    # an owner operates: the router lets the call through (no such procedure yet)
+    # an owner operates: the router lets the call through to the remote API (which knows no node 'x')
     await expect_error(owner_on.call("crossbarfabriccenter.remote.node.start_worker", "x", "rw1", "router"),
-                       "wamp.error.no_such_procedure")
+                       "crossbar.error.no_such_object")
     # users on the global realm cannot register there either
     await expect_error(owner.register(lambda: None, "crossbarfabriccenter.domain.get_license2"),
                        "wamp.error.not_authorized")
