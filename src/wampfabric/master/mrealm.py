@@ -45,6 +45,7 @@ MREALM_TICK = 5.0
 PARTS: list[str] = [
     "wampfabric.master.nodes.NodeView",
     "wampfabric.master.heartbeats.HeartbeatStore",
+    "wampfabric.master.retention.HeartbeatRetention",  # after the storage: it prunes its database
     "wampfabric.master.remote.RemoteApi",
 ]
 
