@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -229,3 +230,55 @@ async def test_needs_the_heartbeat_storage(tmp_path):
     r = HeartbeatRetention()
     with pytest.raises(RuntimeError, match="heartbeat storage part before it"):
         await r.start(SimpleNamespace(name="m1", heartbeats=None, master=SimpleNamespace()))
+
+
+async def test_master_prunes_old_heartbeats_at_start(connect):
+    """End to end with the CLI: a master whose mrealm database holds records older than the
+    default retention (24 h) beside newer ones and a node's real heartbeats prunes the old ones
+    when the mrealm starts, logs it, and keeps the rest."""
+    from autobahn.wamp.types import PublishOptions
+    from masternode import Key, Master
+    from support.autobahn_client import w
+
+    su = Key()
+    master = Master(superuser=su)
+    master.init()
+    master.start()
+    try:
+        g = await connect(master, su)
+        mrealm = await w(g.call("crossbarfabriccenter.mrealm.create_mrealm", {"name": "m1"}))
+        key = Key()
+        await w(g.call("crossbarfabriccenter.mrealm.pair_node", key.pubkey, "m1", "n1", None))
+        node = await connect(master, key, authrole="node")
+        master.wait_log("heartbeats kept 86400 s (pruned every 60 s)")
+        for seq in (1, 2, 3):
+            await w(node.publish("crossbarfabriccenter.node.on_worker_heartbeat", "n1", "rw1",
+                                 {"type": "router", "seq": seq, "process": {"pid": 1}},
+                                 options=PublishOptions(acknowledge=True)))
+        await node.close()
+        await g.close()
+        master.stop()
+
+        oid = uuid.UUID(mrealm["oid"])
+        db = open_mrealm_db(master.cbdir, oid)
+        store = SimpleNamespace(db=db, schema=MrealmSchema.attach(db), mrealm_oid=oid)
+        now = time.time_ns()
+        old = [now - 25 * 3600 * S + i for i in range(3)]
+        young = [now - 23 * 3600 * S + i for i in range(2)]
+        write(store, old + young)
+        assert counts(store) == (5, 23)
+        db.close()
+
+        master.start()
+        master.wait_log("pruned 3 node and 12 worker heartbeats received before")
+        master.stop()
+        db = open_mrealm_db(master.cbdir, oid, readonly=True)
+        try:
+            ms = MrealmSchema.attach(db)
+            with db.begin() as txn:  # one read transaction: see the report on read-only handles
+                assert (ms.mnode_logs.count(txn), ms.mworker_logs.count(txn)) == (2, 11)
+                assert [k[0] for k in ms.mnode_logs.select(txn, return_keys=True, return_values=False)] == young
+        finally:
+            db.close()
+    finally:
+        master.stop()
