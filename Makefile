@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench membench compat check clean
+.PHONY: run test bench bench-master membench compat check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash bench/setup_crossbar.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-master: N simulated edge nodes (100, 1,000) against our master and Crossbar.io's (bench/README.md)
+bench-master: $(STAMP)
+	bash bench/setup_crossbar.sh
+	$(PY) bench/master/run.py $(BENCH_ARGS)
 
 ## membench: router memory under slow readers, pending calls and idle connections, vs Crossbar.io
 membench: $(STAMP)
