@@ -38,6 +38,15 @@ def test_init_writes_the_defaults_and_check_refuses_bad_values(tmp_path):
             assert r.returncode != 0, (args, database, r.stdout)
             assert where in r.stderr + r.stdout, (args, database, r.stderr + r.stdout)
             assert "Traceback" not in r.stderr
+    # the heartbeat retention settings beside it (master/retention.py)
+    path = master.cbdir / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["controller"]["fabric-center"]["heartbeats"] = {"retention": 5}
+    path.write_text(json.dumps(cfg))
+    r = cli("master", "check", "--cbdir", str(master.cbdir))
+    assert r.returncode != 0 and "$.controller.fabric-center.heartbeats.retention" in r.stderr + r.stdout
+    cfg["controller"]["fabric-center"]["heartbeats"] = {"retention": 86400, "prune_interval": 60}
+    path.write_text(json.dumps(cfg))
     set_database(master, {"maxsize": 4 * MIB, "mrealm_maxsize": 3 * MIB})
     for args in (("master", "check"), ("check",)):
         r = cli(*args, "--cbdir", str(master.cbdir))

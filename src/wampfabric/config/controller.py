@@ -66,8 +66,17 @@ _MAX_DB_SIZE = 2**44
 def check_fabric_center(fc, path: str) -> None:
     """``controller.fabric-center`` (a master node): ``database`` with ``maxsize`` (the global
     database ``.db-controller``) and ``mrealm_maxsize`` (each ``.db-mrealm-<oid>``), integers in
-    bytes, 1 MiB .. 16 TiB."""
-    check_dict(fc, path, {}, {"database": dict})
+    bytes, 1 MiB .. 16 TiB; ``heartbeats`` with ``retention`` (s, >= 600: two metering
+    intervals) and ``prune_interval`` (s, 1 .. 86400)."""
+    check_dict(fc, path, {}, {"database": dict, "heartbeats": dict})
+    if "heartbeats" in fc:
+        # heartbeat retention of the mrealm databases (master/retention.py checks the same at start)
+        hpath = f"{path}.heartbeats"
+        hb = check_dict(fc["heartbeats"], hpath, {}, {"retention": int, "prune_interval": int})
+        for key, lo, hi in (("retention", 600, 10 * 365 * 86_400), ("prune_interval", 1, 86_400)):
+            if key in hb and not lo <= hb[key] <= hi:
+                raise ConfigError(f"{hpath}.{key}", f"must be an integer number of seconds from {lo} to {hi}, "
+                                                    f"not {hb[key]}")
     if "database" in fc:
         dpath = f"{path}.database"
         db = check_dict(fc["database"], dpath, {}, {k: int for k in FABRIC_CENTER_DATABASE})
