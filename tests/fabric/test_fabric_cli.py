@@ -164,14 +164,26 @@ async def test_master_and_two_edges(tmp_path):
         await wait_for(lambda: _online(s, 2), 90, "both edges online after the master restart", 0.5)
         await wait_for(lambda: _with_heartbeat(s, "edge1", 1), 20, "edge1 heartbeats after the master restart")
 
-        mdb = open_mrealm_db(master.cbdir, mrealm["oid"], readonly=True)
-        try:
-            ms = MrealmSchema.attach(mdb)
-            with mdb.begin() as txn:
-                node_logs = list(ms.mnode_logs.select(txn, return_keys=True))
-                worker_logs = list(ms.mworker_logs.select(txn, return_keys=True))
-        finally:
-            mdb.close()
+        def read_logs():
+            mdb = open_mrealm_db(master.cbdir, mrealm["oid"], readonly=True)
+            try:
+                ms = MrealmSchema.attach(mdb)
+                with mdb.begin() as txn:
+                    return (list(ms.mnode_logs.select(txn, return_keys=True)),
+                            list(ms.mworker_logs.select(txn, return_keys=True)))
+            finally:
+                mdb.close()
+
+        e1_oid = uuid.UUID(nodes["edge1"]["oid"])
+
+        async def stored_from_both_sessions():
+            # the master writes heartbeats in batches (every 100 ms): a heartbeat seen by the API
+            # may not be in the database yet
+            logs = read_logs()
+            return logs if len({r.session for (_, n), r in logs[0] if n == e1_oid}) >= 2 else None
+
+        node_logs, worker_logs = await wait_for(stored_from_both_sessions, 20,
+                                                "edge1 heartbeats of both master runs in the database")
         by_node = {}
         for (ts, node_oid), rec in node_logs:
             assert rec.timestamp == ts and rec.node_id == node_oid
