@@ -59,7 +59,8 @@ class TransportSpec:
     serializers: list = field(default_factory=lambda: list(DEFAULT_SERIALIZERS))
     max_message_size: int | None = None
     timeout: float = DEFAULT_TIMEOUT
-    auto_ping_interval: float | None = None
+    auto_ping_interval: float | None = None  # seconds of silence from the peer before a ping (None: no pings)
+    auto_ping_timeout: float = 10.0  # seconds to wait for the pong before the connection is dropped
 
     def describe(self) -> str:
         where = f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
@@ -138,6 +139,8 @@ def _from_config(config: dict, serializers, ssl, cbdir) -> TransportSpec:
         spec.url = config.get("url") or (f"{scheme}://{spec.host}:{spec.port}/" if spec.host else f"{scheme}://localhost/")
         if options.get("auto_ping_interval"):
             spec.auto_ping_interval = options["auto_ping_interval"] / 1000.0
+        if options.get("auto_ping_timeout"):
+            spec.auto_ping_timeout = options["auto_ping_timeout"] / 1000.0
     return spec
 
 
@@ -159,7 +162,8 @@ async def open_transport(client: ClientSession, spec: TransportSpec):
         return await open_websocket(client, spec.url, serializers=spec.serializers, path=spec.path, ssl=spec.ssl,
                                     server_hostname=spec.server_hostname, timeout=spec.timeout,
                                     max_message_size=spec.max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
-                                    auto_ping_interval=spec.auto_ping_interval)
+                                    auto_ping_interval=spec.auto_ping_interval,
+                                    auto_ping_timeout=spec.auto_ping_timeout)
     return await open_rawsocket(client, path=spec.path, host=spec.host, port=spec.port,
                                 serializer=spec.serializers[0], ssl=spec.ssl, server_hostname=spec.server_hostname,
                                 max_message_size=spec.max_message_size or MAX_FRAME_LENGTH, timeout=spec.timeout)

@@ -28,6 +28,7 @@ answers ``no_such_procedure``) and the heartbeats (``heartbeat.py``).  On leave 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -177,6 +178,16 @@ class Uplink:
     def _connect(self, transport) -> None:
         node = self.node
         spec = transport_spec(transport, cbdir=node.cbdir)  # TransportConfigError: the node does not start
+        if spec.kind == "websocket" and spec.auto_ping_interval is None:
+            # a dead uplink (a cut cable, a master host gone) tells nobody: without pings the edge
+            # would notice it only when TCP gives up retransmitting (~15 min).  Pinged after one
+            # heartbeat period without a word from the master and dropped when the pong is a period
+            # late, the edge starts reconnecting within ~2-3 periods (the master marks it offline
+            # after two); the transport's own auto_ping_interval / auto_ping_timeout (ms) win.
+            period = float(self.settings["heartbeat_period"])
+            options = (transport.get("options") or {}) if isinstance(transport, dict) else {}
+            timeout = spec.auto_ping_timeout if options.get("auto_ping_timeout") else period
+            spec = dataclasses.replace(spec, auto_ping_interval=period, auto_ping_timeout=timeout)
         self.where = spec.describe()
         auth = node_authenticator(node.key.private_hex, spec)
         self.client = Client(spec, None, auth=[auth], authrole="node", backoff=self.backoff, cbdir=node.cbdir,
