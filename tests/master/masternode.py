@@ -5,10 +5,8 @@ the way Crossbar.io's shell (users) and edge (nodes) do."""
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -61,8 +59,6 @@ class Master:
 
     def __init__(self, env: dict | None = None, superuser: Key | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="wf-master-"))
-        if not os.environ.get("WAMPFABRIC_KEEP_TEST_DIRS"):  # failures quote the log; keep dirs on request
-            atexit.register(shutil.rmtree, self.root, True)
         self.cbdir = self.root / "master"
         self.port = free_port()
         self.superuser = superuser
