@@ -8,6 +8,10 @@ cookienode.py: the cookie tests' node); ``pytest`` puts tests/ on sys.path
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from support import advanced, js, tls
@@ -96,3 +100,28 @@ def tls_node(pki, ed_key):
     node = start_node(tls.tls_config(pki, ed_key))
     yield node
     stop_node(node)
+
+
+# Every temporary directory the test process makes with tempfile (node directories, masters, pid
+# files ...) goes into one directory of this run, removed when the run ends, so that nothing is
+# left in /tmp; WAMPFABRIC_KEEP_TEST_DIRS=1 keeps it (its path is printed).
+_RUN_TMP: str | None = None
+
+
+def pytest_configure(config):
+    global _RUN_TMP
+    if _RUN_TMP is None and not hasattr(config, "workerinput"):
+        _RUN_TMP = tempfile.mkdtemp(prefix="wf-tests-")
+        tempfile.tempdir = _RUN_TMP
+
+
+def pytest_unconfigure(config):
+    global _RUN_TMP
+    if _RUN_TMP is None:
+        return
+    tempfile.tempdir = None
+    if os.environ.get("WAMPFABRIC_KEEP_TEST_DIRS"):
+        print(f"\ntest directories kept in {_RUN_TMP}")
+    else:
+        shutil.rmtree(_RUN_TMP, ignore_errors=True)
+    _RUN_TMP = None
