@@ -232,10 +232,13 @@ async def test_needs_the_heartbeat_storage(tmp_path):
         await r.start(SimpleNamespace(name="m1", heartbeats=None, master=SimpleNamespace()))
 
 
-async def test_master_prunes_old_heartbeats_at_start(connect):
-    """End to end with the CLI: a master whose mrealm database holds records older than the
-    default retention (24 h) beside newer ones and a node's real heartbeats prunes the old ones
-    when the mrealm starts, logs it, and keeps the rest."""
+async def test_master_prunes_old_heartbeats_as_configured(connect):
+    """End to end with the CLI: a master configured with ``controller.fabric-center.heartbeats``
+    (retention 1 h, a pass every 2 s), whose mrealm database holds records older than the retention
+    beside younger ones and a node's own heartbeats, prunes exactly the old ones when the mrealm
+    starts, logs it, and keeps pruning as records age."""
+    import json
+
     from autobahn.wamp.types import PublishOptions
     from masternode import Key, Master
     from support.autobahn_client import w
@@ -243,6 +246,10 @@ async def test_master_prunes_old_heartbeats_at_start(connect):
     su = Key()
     master = Master(superuser=su)
     master.init()
+    config_path = master.cbdir / "config.json"
+    cfg = json.loads(config_path.read_text())
+    cfg["controller"]["fabric-center"] = {"heartbeats": {"retention": 3600, "prune_interval": 2}}
+    config_path.write_text(json.dumps(cfg))
     master.start()
     try:
         g = await connect(master, su)
@@ -250,7 +257,7 @@ async def test_master_prunes_old_heartbeats_at_start(connect):
         key = Key()
         await w(g.call("crossbarfabriccenter.mrealm.pair_node", key.pubkey, "m1", "n1", None))
         node = await connect(master, key, authrole="node")
-        master.wait_log("heartbeats kept 86400 s (pruned every 60 s)")
+        master.wait_log("heartbeats kept 3600 s (pruned every 2 s)")
         for seq in (1, 2, 3):
             await w(node.publish("crossbarfabriccenter.node.on_worker_heartbeat", "n1", "rw1",
                                  {"type": "router", "seq": seq, "process": {"pid": 1}},
@@ -263,14 +270,17 @@ async def test_master_prunes_old_heartbeats_at_start(connect):
         db = open_mrealm_db(master.cbdir, oid)
         store = SimpleNamespace(db=db, schema=MrealmSchema.attach(db), mrealm_oid=oid)
         now = time.time_ns()
-        old = [now - 25 * 3600 * S + i for i in range(3)]
-        young = [now - 23 * 3600 * S + i for i in range(2)]
-        write(store, old + young)
-        assert counts(store) == (5, 23)
+        old = [now - 2 * 3600 * S + i for i in range(3)]
+        young = [now - 1800 * S + i for i in range(2)]
+        # these age past the hour while the master runs: the periodic pass takes them
+        ageing = [now - 3600 * S + 15 * S]
+        write(store, old + ageing + young)
+        assert counts(store) == (6, 27)
         db.close()
 
         master.start()
         master.wait_log("pruned 3 node and 12 worker heartbeats received before")
+        master.wait_log("pruned 1 node and 4 worker heartbeats received before", timeout=45)
         master.stop()
         db = open_mrealm_db(master.cbdir, oid, readonly=True)
         try:
@@ -282,3 +292,20 @@ async def test_master_prunes_old_heartbeats_at_start(connect):
             db.close()
     finally:
         master.stop()
+
+
+def test_check_refuses_a_retention_below_two_metering_intervals(tmp_path):
+    """``wampfabric master check`` refuses what the part would refuse, with the path."""
+    import json
+
+    from masternode import Master, cli
+
+    master = Master()
+    master.init()
+    config_path = master.cbdir / "config.json"
+    cfg = json.loads(config_path.read_text())
+    cfg["controller"]["fabric-center"] = {"heartbeats": {"retention": 599}}
+    config_path.write_text(json.dumps(cfg))
+    r = cli("master", "check", "--cbdir", str(master.cbdir), env=master.env)
+    assert r.returncode != 0
+    assert "controller.fabric-center.heartbeats.retention" in r.stdout + r.stderr
