@@ -236,6 +236,28 @@ def test_readonly_and_double_open(tmp_path):
     assert oct(os.stat(tmp_path / "db" / "data.mdb").st_mode & 0o777) == "0o600"
 
 
+def test_readonly_tables_stay_usable_across_transactions(tmp_path):
+    """A reader's table handle outlives the read transaction that first needed it (LMDB closes a
+    handle opened inside a transaction that is aborted, as read transactions end)."""
+    db = Database(tmp_path / "db", maxsize=2**20)
+    people, *_ = make(db)
+    with db.begin(write=True) as txn:
+        for i in range(3):
+            p = person(f"r{i}@x")
+            people.insert(txn, p.oid, p)
+    db.close()
+    ro = Database(tmp_path / "db", maxsize=2**20, readonly=True)
+    try:
+        rpeople, *_ = make(ro)
+        with ro.begin() as txn:
+            assert rpeople.count(txn) == 3
+        for _ in range(3):
+            with ro.begin() as txn:
+                assert len(list(rpeople.select(txn))) == 3 and rpeople.count(txn) == 3
+    finally:
+        ro.close()
+
+
 def test_stats(db):
     people, *_ = make(db)
     with db.begin(write=True) as txn:

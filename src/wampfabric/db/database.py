@@ -67,6 +67,9 @@ class Database:
         self.reserve = reserve_bytes(self.maxsize)
         self.tables: dict[str, Any] = {}  # name -> wampfabric.db.table.Table
         self._handles: dict[str, Any] = {}  # name -> LMDB handle of every table and index (used_bytes)
+        # read-only: tables and indexes whose sub-database had no handle yet (it did not exist, or
+        # nothing had begun a transaction); see begin()
+        self._unopened: list = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -87,6 +90,19 @@ class Database:
         self._check_open()
         if write and self.readonly:
             raise DatabaseError(f"database {self.path} is open read-only: no write transaction")
+        if self._unopened:
+            # LMDB: a handle opened inside a read transaction is gone when that transaction ends, and
+            # one opened meanwhile in a transaction of its own is not valid in a transaction begun
+            # before it; so a reader opens missing handles here, each in its own transaction, before
+            # the new one begins (a sub-database still missing reads as empty in this snapshot)
+            still = []
+            for m in self._unopened:
+                dbi = self._open_dbi(m.name)
+                if dbi is None:
+                    still.append(m)
+                else:
+                    m._dbi = dbi
+            self._unopened = still
         try:
             return Transaction(self, self._env.begin(write=write), write)
         except lmdb.MapResizedError:

@@ -32,12 +32,14 @@ class _Map:
         self.db = db
         self.name = name
         self.key = key
-        self._dbi = None if db.readonly else db._open_dbi(name, create=True)
+        if db.readonly:
+            self._dbi = None
+            db._unopened.append(self)  # opened by the next db.begin() (see there)
+        else:
+            self._dbi = db._open_dbi(name, create=True)
 
     def _handle(self, t: Transaction):
-        """The sub-database handle; None when a read-only database does not have it (yet)."""
-        if self._dbi is None:
-            self._dbi = self.db._open_dbi(self.name, txn=t.txn)
+        """The sub-database handle; None when a read-only database did not have it when ``t`` began."""
         return self._dbi
 
     def _encode(self, key: Any) -> bytes:
