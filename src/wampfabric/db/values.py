@@ -52,6 +52,33 @@ _KINDS = {
     "any": (object,),
 }
 
+# the types a field of each kind may hold as they are (exact types: ``type(v) in``); any other
+# value goes through ``_check`` (an int subclass, a str for a uuid field, a tuple for a list ...)
+_PLAIN = {
+    "uuid": frozenset((uuid.UUID,)),
+    "str": frozenset((str,)),
+    "int": frozenset((int,)),
+    "float": frozenset((int, float)),
+    "bool": frozenset((bool,)),
+    "bytes": frozenset((bytes,)),
+    "dict": frozenset((dict,)),
+    "list": frozenset((list,)),
+    "any": None,  # replaced below: every value is plain
+}
+
+
+class _Every:
+    """Holds every type (the kind ``any``)."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
+_PLAIN["any"] = _Every()
+
+# defaults that need no copy per record
+_IMMUTABLE = (int, float, bool, str, bytes, tuple, frozenset, uuid.UUID)
+
 
 class Record:
     """Base class of stored records.
@@ -74,28 +101,42 @@ class Record:
         unknown = set(cls.DEFAULTS) - set(cls.FIELDS)
         if unknown:
             raise TypeError(f"{cls.__name__}: defaults for unknown fields {sorted(unknown)}")
+        # prepared once per class, so that making and marshalling a record costs two dict updates
+        # and one type look-up per field instead of a setattr and a kind check per field
+        cls._field_names = frozenset(cls.FIELDS)
+        cls._initial = {name: None for name in cls.FIELDS}
+        copied = []
+        for name, value in cls.DEFAULTS.items():
+            if value is None or type(value) in _IMMUTABLE:
+                cls._initial[name] = value
+            else:
+                copied.append((name, value))  # copied per record (a default list is not shared)
+        cls._copied = tuple(copied)
+        cls._plain = tuple((name, _PLAIN[kind]) for name, kind in cls.FIELDS.items())
 
     def __init__(self, **fields: Any):
-        unknown = set(fields) - set(self.FIELDS)
-        if unknown:
+        if not fields.keys() <= self._field_names:
+            unknown = set(fields) - self._field_names
             raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(unknown))} "
                             f"(fields: {', '.join(self.FIELDS)})")
-        for name in self.FIELDS:
-            if name in fields:
-                value = fields[name]
-            else:
-                value = copy.copy(self.DEFAULTS.get(name))
-            setattr(self, name, value)
+        d = self.__dict__
+        d.update(self._initial)
+        for name, value in self._copied:
+            if name not in fields:
+                d[name] = copy.copy(value)
+        d.update(fields)
         self.extra: dict[str, Any] = {}
 
     def marshal(self) -> dict[str, Any]:
         """The dict that is stored: known fields (checked against their kinds) and ``extra``."""
         out = dict(self.extra)
-        cls = type(self).__name__
-        for name, kind in self.FIELDS.items():
-            value = getattr(self, name)
-            if value is not None:
-                value = _check(cls, name, kind, value)
+        d = self.__dict__
+        for name, plain in self._plain:
+            value = d[name]
+            if value is not None and type(value) not in plain:
+                # not exactly one of the kind's types: the full check (subclasses, UUIDs given
+                # as strings, tuples for lists ...), which converts or raises InvalidValue
+                value = _check(type(self).__name__, name, self.FIELDS[name], value)
             out[name] = value
         return out
 
