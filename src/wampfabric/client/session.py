@@ -13,6 +13,14 @@ WELCOME only while joining...).  A router that breaks the protocol gets ABORT
 ``wamp.error.protocol_violation`` with the reason and the connection is closed;
 whoever waits on the session gets an ``ApplicationError`` saying what was wrong.
 
+One exception: an in-process transport whose messages the router itself built
+(``transport.local``: the router's own lists, never bytes from a peer) hands them
+to ``on_router_message``, where an EVENT goes to its handlers without a second
+validation (the router validated the PUBLISH it came from); every other message,
+and an EVENT while the session is not established or with a passthru payload,
+takes ``on_message``'s path.  Network and stdio transports always call
+``on_message``.
+
 Handlers may be plain functions or coroutine functions; the router-facing
 paths stay callbacks.
 """
@@ -26,8 +34,8 @@ from typing import Any, Callable
 
 from ..protocol import errors as E
 from ..protocol import messages as M
-from ..protocol.codes import (ABORT, AUTHENTICATE, CALL, CANCEL, ERROR, GOODBYE, HELLO, INVOCATION, PUBLISH,
-                              NAMES, REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, YIELD)
+from ..protocol.codes import (ABORT, AUTHENTICATE, CALL, CANCEL, ERROR, EVENT, GOODBYE, HELLO, INVOCATION,
+                              PUBLISH, NAMES, REGISTER, SUBSCRIBE, UNREGISTER, UNSUBSCRIBE, YIELD)
 from ..protocol.errors import ProtocolError
 from ..protocol.payload import args_tail
 
@@ -118,7 +126,7 @@ def _run_handler(what: str, handler: Callable, args, kwargs) -> None:
     """Call an event or progress handler; a coroutine runs on as a task, an error is logged."""
     try:
         r = handler(*args, **kwargs)
-        if inspect.isawaitable(r):
+        if r is not None and inspect.isawaitable(r):  # a plain handler's None costs no inspection
             asyncio.ensure_future(r)
     except Exception:
         log.exception("%s handler %s failed", what, getattr(handler, "__name__", handler))
@@ -309,6 +317,20 @@ class ClientSession:
         except Exception:
             log.exception("client session: error handling %s", m.NAME)
 
+    def on_router_message(self, msg: list) -> None:
+        """A message the router built in this process (see the module docstring): an EVENT of an
+        established session, without a passthru payload, goes to its handlers as it is (read-only:
+        the router hands the same list to every local subscriber); anything else to ``on_message``."""
+        if msg[0] == EVENT and self.session_id is not None:
+            details = msg[3]
+            if "ppt_scheme" not in details and "enc_algo" not in details:
+                handlers = self._handlers.get(msg[1])
+                if handlers:
+                    n = len(msg)
+                    self._deliver_event(handlers, msg[4] if n > 4 else [], msg[5] if n > 5 else {}, details)
+                return
+        self.on_message(msg)
+
     def on_payload(self, data: bytes, serializer) -> None:
         """A transport's received message, still serialized."""
         try:
@@ -436,10 +458,18 @@ class ClientSession:
         if not handlers:
             return
         args, kwargs = _app_args(m)
+        self._deliver_event(handlers, args, kwargs, m.details)
+
+    @staticmethod
+    def _deliver_event(handlers: list, args, kwargs: dict, details: dict) -> None:
+        if len(handlers) == 1:
+            handler, want_details = handlers[0]
+            _run_handler("event", handler, args, {**kwargs, "details": details} if want_details else kwargs)
+            return
         with_details = None
         for handler, want_details in list(handlers):
             if want_details:
-                with_details = with_details or {**kwargs, "details": m.details}
+                with_details = with_details or {**kwargs, "details": details}
             _run_handler("event", handler, args, with_details if want_details else kwargs)
 
     def _on_invocation(self, m: M.Invocation) -> None:

@@ -7,6 +7,12 @@ them as read-only (the broker hands the same EVENT list to every local
 subscriber).  Router -> client delivery is deferred to the end of the event
 loop turn (like every other transport's coalesced writes), so a local callee
 never runs inside the router's own message processing.
+
+What reaches the client here was built by the router itself (its
+``RouterSession`` is the only caller of ``send``), so it is handed to
+``ClientSession.on_router_message``: an EVENT is not validated a second time
+(the router validated the PUBLISH).  Client -> router messages are validated
+by the router as any peer's.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class LocalTransport:
         self.auth_config = auth_config
         self.peer = peer
         self.client = client
+        self._receive = client.on_router_message  # trusted: only the router's own messages come here
         self._queue: list = []
         self._loop = asyncio.get_running_loop()
         self._closed = False
@@ -41,10 +48,11 @@ class LocalTransport:
 
     def _deliver(self) -> None:
         queue, self._queue = self._queue, []
+        receive = self._receive
         for msg in queue:
             if self._closed:
                 return
-            self.client.on_message(msg)
+            receive(msg)
 
     def close(self) -> None:
         if self._closed:
