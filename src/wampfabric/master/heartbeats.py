@@ -61,40 +61,43 @@ REFUSALS = ("foreign", "unpaired", "malformed", "replayed", "pubkey")
 _WORKER_FIELDS = frozenset(("type", "timestamp", "period", "mrealm_id", "seq", "state", "router", "process"))
 
 
-def _int(v):
-    return v if type(v) is int else None
-
-
-def _dict(v):
-    return v if type(v) is dict else None
-
-
 def node_record(hb: dict, recv_ns: int, node_oid, mrealm_oid, session_id) -> MNodeLog:
     """The MNodeLog of an accepted node heartbeat (ours or Crossbar.io 26.10's)."""
-    system = hb.get("system")
+    # (written out rather than through helper functions: this runs for every heartbeat)
+    get = hb.get
+    system = get("system")
     if type(system) is not dict:
-        system = {}
-    workers = _dict(hb.get("workers"))
-    return MNodeLog(timestamp=recv_ns, node_id=node_oid, mrealm_id=mrealm_oid, period=_int(hb.get("period")),
-                    state=_int(hb.get("state")), session=session_id, sent=_int(hb.get("timestamp")),
-                    seq=hb["seq"], workers=workers, cpu=_dict(system.get("cpu")),
-                    memory=_dict(system.get("memory")), network=_dict(system.get("network")),
-                    disk=_dict(system.get("disk")))
+        system = _EMPTY
+    sget = system.get
+    period, state, sent, workers = get("period"), get("state"), get("timestamp"), get("workers")
+    cpu, memory, network, disk = sget("cpu"), sget("memory"), sget("network"), sget("disk")
+    return MNodeLog(timestamp=recv_ns, node_id=node_oid, mrealm_id=mrealm_oid,
+                    period=period if type(period) is int else None,
+                    state=state if type(state) is int else None, session=session_id,
+                    sent=sent if type(sent) is int else None, seq=hb["seq"],
+                    workers=workers if type(workers) is dict else None,
+                    cpu=cpu if type(cpu) is dict else None, memory=memory if type(memory) is dict else None,
+                    network=network if type(network) is dict else None,
+                    disk=disk if type(disk) is dict else None)
 
 
 def worker_record(hb: dict, recv_ns: int, node_oid, mrealm_oid, worker_id: str) -> MWorkerLog:
     """The MWorkerLog of an accepted worker heartbeat: ``process`` nested as our edge sends it, or
     gathered from the flat fields of Crossbar.io's controller heartbeat (D4)."""
-    process = hb.get("process")
+    get = hb.get
+    process = get("process")
     if process is None:
         process = {k: v for k, v in hb.items() if k not in _WORKER_FIELDS} or None
     elif type(process) is not dict:
         process = None
-    wtype = hb.get("type")
+    wtype, period, state, sent, router = get("type"), get("period"), get("state"), get("timestamp"), get("router")
     return MWorkerLog(timestamp=recv_ns, node_id=node_oid, worker_id=worker_id, mrealm_id=mrealm_oid,
-                      period=_int(hb.get("period")), type=wtype if type(wtype) is str else None,
-                      state=_int(hb.get("state")), sent=_int(hb.get("timestamp")), seq=hb["seq"],
-                      process=process, router=_dict(hb.get("router")))
+                      period=period if type(period) is int else None, type=wtype if type(wtype) is str else None,
+                      state=state if type(state) is int else None, sent=sent if type(sent) is int else None,
+                      seq=hb["seq"], process=process, router=router if type(router) is dict else None)
+
+
+_EMPTY: dict = {}
 
 
 class HeartbeatStore:
