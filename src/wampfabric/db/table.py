@@ -39,7 +39,11 @@ class _Map:
             self._dbi = db._open_dbi(name, create=True)
 
     def _handle(self, t: Transaction):
-        """The sub-database handle; None when a read-only database did not have it when ``t`` began."""
+        """The sub-database handle; None when a read-only database does not have it.  A reader's
+        table attached after ``t`` began gets a handle opened in ``t`` for ``t`` only (it dies with
+        ``t``; the next ``db.begin()`` opens the lasting one)."""
+        if self._dbi is None and self.db.readonly:
+            return self.db._open_dbi(self.name, txn=t.txn)
         return self._dbi
 
     def _encode(self, key: Any) -> bytes:
