@@ -309,3 +309,29 @@ def test_check_refuses_a_retention_below_two_metering_intervals(tmp_path):
     r = cli("master", "check", "--cbdir", str(master.cbdir), env=master.env)
     assert r.returncode != 0
     assert "controller.fabric-center.heartbeats.retention" in r.stdout + r.stderr
+
+
+async def test_age_pruning_waits_for_metering(tmp_path):
+    """Heartbeats that usage metering has not aggregated yet are not deleted by age (a master that
+    was down catches up first); once aggregated, they go."""
+    clock = Clock(NOW)
+    c = StandIn(tmp_path, {"heartbeats": {"retention": 3600, "prune_interval": 3600}})
+    aggregated = {"until": None}
+    c.master.metering = SimpleNamespace(safe_prune_before=lambda oid: aggregated["until"])
+    hs = HeartbeatStore()
+    await hs.start(c)
+    write(hs, [NOW - 7200 * S + i * S for i in range(10)])  # 2 h old, retention 1 h
+    r = HeartbeatRetention()
+    r.clock = clock
+    await r.start(c)
+    try:
+        out = await r.prune()
+        assert out["node"] == 0 and counts(hs)[0] == 10  # nothing aggregated: kept
+        aggregated["until"] = NOW - 7200 * S + 5 * S  # the first five aggregated
+        out = await r.prune()
+        assert out["node"] == 5 and times_in(hs) == [NOW - 7200 * S + i * S for i in range(5, 10)]
+        aggregated["until"] = NOW
+        await r.prune()
+        assert counts(hs) == (0, 0)
+    finally:
+        await stopped(hs, r)

@@ -67,8 +67,14 @@ def check_fabric_center(fc, path: str) -> None:
     """``controller.fabric-center`` (a master node): ``database`` with ``maxsize`` (the global
     database ``.db-controller``) and ``mrealm_maxsize`` (each ``.db-mrealm-<oid>``), integers in
     bytes, 1 MiB .. 16 TiB; ``heartbeats`` with ``retention`` (s, >= 600: two metering
-    intervals) and ``prune_interval`` (s, 1 .. 86400)."""
-    check_dict(fc, path, {}, {"database": dict, "heartbeats": dict})
+    intervals) and ``prune_interval`` (s, 1 .. 86400); ``metering`` (check_metering)."""
+    check_dict(fc, path, {}, {"database": dict, "heartbeats": dict, "metering": dict})
+    if "metering" in fc:
+        metering = check_metering(fc["metering"], f"{path}.metering")
+        retention = (fc.get("heartbeats") or {}).get("retention")
+        if type(retention) is int and retention < 2 * metering["period"]:
+            raise ConfigError(f"{path}.heartbeats.retention",
+                              f"must be at least two metering periods ({2 * metering['period']} s), not {retention}")
     if "heartbeats" in fc:
         # heartbeat retention of the mrealm databases (master/retention.py checks the same at start)
         hpath = f"{path}.heartbeats"
@@ -84,6 +90,43 @@ def check_fabric_center(fc, path: str) -> None:
             if key in db and not _MIN_DB_SIZE <= db[key] <= _MAX_DB_SIZE:
                 raise ConfigError(f"{dpath}.{key}", f"must be between {_MIN_DB_SIZE} (1 MiB) and {_MAX_DB_SIZE} "
                                                     f"(16 TiB) bytes, not {db[key]}")
+
+
+#: ``controller.fabric-center.metering``: usage aggregation and submission (master/metering.py):
+#: ``period`` s per usage record, ``grace`` s after an interval's end before it is aggregated;
+#: ``submit``: ``url`` of the metering service (None: ``CROSSBAR_METERING_URL``, else records stay
+#: local), ``timeout`` s per POST, ``period``: the longest backoff (s) between failed rounds,
+#: ``maxerrors``: failed records that end a round (Crossbar.io's shape, each knob used: D11)
+METERING_DEFAULTS = {"period": 300, "grace": 5, "submit": {"url": None, "timeout": 5, "period": 300, "maxerrors": 10}}
+_METERING_LIMITS = {"period": (1, 86_400), "grace": (0, 3_600)}
+_SUBMIT_LIMITS = {"timeout": (1, 300), "period": (1, 86_400), "maxerrors": (1, 100_000)}
+
+
+def check_metering(section, path: str) -> dict:
+    """``controller.fabric-center.metering`` with the defaults filled in (METERING_DEFAULTS);
+    ConfigError naming the path otherwise.  ``submit.url`` stays None when not given."""
+    m = check_dict(section, path, {}, {"period": int, "grace": int, "submit": dict})
+    out = {k: m.get(k, v) for k, v in METERING_DEFAULTS.items() if k != "submit"}
+    for key, (lo, hi) in _METERING_LIMITS.items():
+        if type(out[key]) is not int or not lo <= out[key] <= hi:
+            raise ConfigError(f"{path}.{key}", f"must be an integer number of seconds from {lo} to {hi}, "
+                                               f"not {out[key]!r}")
+    spath = f"{path}.submit"
+    sub = check_dict(m.get("submit", {}), spath, {}, {"url": (str, type(None)), "timeout": int, "period": int,
+                                                      "maxerrors": int})
+    sub = dict(METERING_DEFAULTS["submit"], **sub)
+    for key, (lo, hi) in _SUBMIT_LIMITS.items():
+        if type(sub[key]) is not int or not lo <= sub[key] <= hi:
+            raise ConfigError(f"{spath}.{key}", f"must be an integer from {lo} to {hi}, not {sub[key]!r}")
+    check_metering_url(sub["url"], f"{spath}.url")
+    out["submit"] = sub
+    return out
+
+
+def check_metering_url(url, path: str) -> None:
+    if url is not None and (type(url) is not str or not url.startswith(("http://", "https://"))
+                            or len(url) > 2048 or any(c.isspace() for c in url)):
+        raise ConfigError(path, f"must be an http:// or https:// URL, not {url!r}")
 
 
 #: ``controller.fabric.heartbeat``: the design document's five parameters ("Edge Nodes") and defaults

@@ -17,6 +17,7 @@ import click
 from ..node.cli import _cbdir
 from ..node.personality_commands import personality_commands
 from .dbtool import db
+from .usagetool import usage
 
 DEFAULT_LISTEN = "127.0.0.1:9000"
 GLOBAL_REALM = "com.crossbario.fabric"
@@ -154,3 +155,4 @@ for _command in personality_commands("master"):
         _command = click.Command("start", callback=_start, params=_base_start.params, help=_base_start.help)
     master.add_command(_command)
 master.add_command(db)
+master.add_command(usage)

@@ -19,7 +19,9 @@ Procedures (``crossbarfabriccenter.``):
 - ``mrealm.set_roles_on_mrealm_for_user(mrealm, user, roles)``: owner only.
 
 Events: ``mrealm.on_mrealm_created``, ``on_mrealm_deleted``, ``on_node_paired``,
-``on_node_unpaired`` (the record as the API returns it), ``domain.on_tick`` every 300 s.
+``on_node_unpaired`` (the record as the API returns it), ``domain.on_tick`` every 300 s,
+``domain.on_meter_usage(mrealm_oid, timestamp_from, timestamp, record)`` for every usage record
+the master heartbeat loop writes (master/metering.py, which this component starts).
 
 An object the caller has no role on is reported exactly like one that does not exist.
 """
@@ -40,6 +42,7 @@ from ..common.timefmt import utcstr
 from ..db.errors import DuplicateKey
 from . import runtime as rt
 from .api import ALREADY_EXISTS, INVALID_ARGUMENT, NO_SUCH_OBJECT, NOT_AUTHORIZED, Ticker, publish, register_all
+from .metering import Metering, usage_api
 from .nodeconfig import delete_node_configs
 from .roles import OWNER, ROLE_NAMES, ROLE_NUMBERS, BackendRole
 from .store import to_api
@@ -65,6 +68,19 @@ def _no_node(what) -> ApplicationError:
     return ApplicationError(NO_SUCH_OBJECT, f"no node {what}")
 
 
+def _master_key(master):
+    """The master's Ed25519 private key (``key.priv`` of its node directory): it signs usage
+    records; None (with an error logged) when it cannot be read."""
+    from ..node.keys import KeyError_, load_or_create_node_key
+
+    try:
+        key, _ = load_or_create_node_key(master.cbdir)
+        return key.private
+    except (KeyError_, OSError) as e:
+        log.error("Metering: the master's key cannot be read (%s): usage records are kept but not submitted", e)
+        return None
+
+
 class Domain:
     """The procedures (separate from the session, so they read as plain methods)."""
 
@@ -79,7 +95,8 @@ class Domain:
         now = time.time()
         return {"type": "domain", "realm": rt.GLOBAL_REALM, "now": utcstr(now), "started": utcstr(self.master.started),
                 "uptime": str(timedelta(seconds=int(now - self.master.started))),
-                "tick": self.session.ticker.tick if self.session.ticker else 0}
+                "tick": self.session.ticker.tick if self.session.ticker else 0,
+                "metering": self.master.metering.status() if getattr(self.master, "metering", None) else None}
 
     def get_version(self, details=None) -> dict:
         import autobahn
@@ -317,6 +334,7 @@ class DomainController(ApplicationSession):
 
     ticker: Ticker | None = None
     watcher: WatchToPair | None = None
+    metering: Metering | None = None
 
     async def onJoin(self, details):
         master = rt.current()
@@ -333,6 +351,10 @@ class DomainController(ApplicationSession):
         self.watcher = WatchToPair.from_env(master, self.domain)
         if self.watcher is not None:
             self.watcher.start()
+        self.metering = Metering(master, signing_key=_master_key(master))
+        self.metering.on_written = self._on_meter_usage
+        self.metering.start()
+        master.metering = self.metering
         log.info("Domain controller ready on realm '%s' (%d procedures)", details.realm,
                  len(DOMAIN_PROCEDURES) + len(MREALM_PROCEDURES))
 
@@ -343,9 +365,23 @@ class DomainController(ApplicationSession):
     def onDisconnect(self):
         self._stop()
 
+    def _on_meter_usage(self, records) -> None:
+        for rec in records:
+            publish(self, "crossbarfabriccenter.domain.on_meter_usage", str(rec.mrealm_id), rec.timestamp_from,
+                    rec.timestamp, usage_api(rec))
+
     def _stop(self):
         if self.ticker is not None:
             self.ticker.stop()
+        if self.metering is not None:
+            self.metering.stop_soon()
+            try:
+                m = rt.current()
+                if getattr(m, "metering", None) is self.metering:
+                    m.metering = None
+            except ApplicationError:
+                pass
+            self.metering = None
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

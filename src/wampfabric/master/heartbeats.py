@@ -156,6 +156,13 @@ class HeartbeatStore:
     def status(self) -> dict:
         return dict(self.counters, pending=len(self._pending))
 
+    async def read(self, fn, *args):
+        """``fn(db, *args)`` in the writer's thread, where the database stays open until it returns
+        (``stop`` closes it only after the thread's last job); RuntimeError once stopped."""
+        if self._executor is None or self.db is None:
+            raise RuntimeError("the heartbeat storage has stopped")
+        return await self._loop.run_in_executor(self._executor, fn, self.db, *args)
+
     # -- receiving -------------------------------------------------------------------------------
 
     def _refuse(self, reason: str, node_id, details) -> None:

@@ -14,7 +14,9 @@ uses) prunes them:
   ``retention`` (a warning says so, with what to change): the newest heartbeats are worth more
   than the oldest, and a full database would drop the newest.
 
-Neither ever deletes a record younger than ``MIN_RETENTION`` (600 s: two metering intervals of 5
+Pruning by age never deletes what usage metering has not aggregated yet (records received after
+the end of the realm's newest ``usage`` record, master/metering.py): a master that was down
+catches up first.  Neither ever deletes a record younger than ``MIN_RETENTION`` (600 s: two metering intervals of 5
 minutes, the aggregation of ``usage`` that the design document's metering service reads from
 these records; ``retention`` below it is raised to it).
 
@@ -94,9 +96,13 @@ class HeartbeatRetention:
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.store = None
+        self.master = None
+        self.mrealm_oid = None
 
     async def start(self, controller) -> None:
         self.name = controller.name
+        self.master = getattr(controller, "master", None)
+        self.mrealm_oid = getattr(controller, "mrealm_oid", None)
         self.store = controller.heartbeats  # the HeartbeatStore: its database and schema
         if self.store is None or self.store.db is None:
             raise RuntimeError("heartbeat retention needs the heartbeat storage part before it (PARTS)")
@@ -148,6 +154,11 @@ class HeartbeatRetention:
         now = self.clock()
         floor = now - MIN_RETENTION * 10**9  # never at or after this
         cutoff = min(now - self.retention * 10**9, floor)
+        # never by age what metering has not aggregated yet (a master that was down catches up)
+        metering = getattr(self.master, "metering", None)
+        if metering is not None:
+            aggregated = metering.safe_prune_before(self.mrealm_oid)
+            cutoff = min(cutoff, aggregated if aggregated is not None else 0)
         node, worker = await self._delete_before(loop, cutoff)
         by_space = 0
         used, maxsize = await loop.run_in_executor(self._executor, self._space)

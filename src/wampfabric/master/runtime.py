@@ -120,6 +120,7 @@ class MasterRuntime:
         self.started = time.time()
         self.mrealms: dict[str, object] = {}  # mrealm name -> its MrealmController, once joined
         self.domain = None  # the DomainController, once joined
+        self.metering = None  # its usage metering (master/metering.py), once joined
         self._running: dict[str, str] = {}  # mrealm name -> mrealm oid (str) of the realms started
 
     # -- process-wide registration ---------------------------------------------------------------

@@ -22,7 +22,9 @@ global ``.db-controller`` (default maxsize 128 MiB)
                             ``nodes/by_authid`` ((mrealm oid, authid): UUID, str)
     ``activation_tokens``   token oid (UUID) -> ActivationToken; index
                             ``activation_tokens/by_email_pubkey`` ((email, pubkey): str, str)
-    ``usage``               (timestamp, mrealm oid) (ns, UUID) -> MasterNodeUsage
+    ``usage``               (timestamp, mrealm oid) (ns, UUID) -> MasterNodeUsage; indexes
+                            ``usage/by_mrealm`` ((mrealm oid, timestamp): UUID, ns),
+                            ``usage/pending`` ((timestamp, mrealm oid), records with status 1 only)
     ``node_configs``        node oid (UUID) -> NodeConfig: the node's desired state (the change
                             engine applies it; master/nodeconfig.py)
 
@@ -45,6 +47,7 @@ from pathlib import Path
 
 from ..db import (Database, RecordValue, Record, StrKey, Table, TimestampKey, TupleKey,
                   UuidKey)
+from ..protocol.metering import MSG_TYPES
 
 __all__ = [
     "User", "ManagementRealm", "UserMrealmRole", "Node", "ActivationToken", "MasterNodeUsage",
@@ -116,18 +119,20 @@ class NodeConfig(Record):
     DEFAULTS = {"exclusive": False, "version": 0}
 
 
-_MSG_TYPES = ("call", "yield", "invocation", "result", "error", "publish", "published", "event",
-              "register", "registered", "subscribe", "subscribed")
+_MSG_TYPES = MSG_TYPES  # wampfabric.protocol.metering: the message types a usage record counts
 
 
 class MasterNodeUsage(Record):
     """An aggregated usage metering record (``usage``), one per mrealm per interval.
 
-    ``timestamp_from`` .. ``timestamp``: the interval (ns); ``count``: worker heartbeat records
-    aggregated; ``nodes``: node-seconds; ``controllers`` ... ``marketmakers``: worker-seconds of
-    each worker type; ``sessions``: session-seconds; ``msgs_*``: messages in the interval;
-    ``processed`` / ``sent``: ns; ``status`` 1 received (local), 2 submitted, 3 failed;
-    ``metering_id``: the metering service's UUID of the record.
+    ``timestamp_from`` .. ``timestamp``: the interval (ns); ``pubkey``: the master's public key
+    (32 bytes); ``seq``: the heartbeat loop iteration that aggregated it; ``count``: worker
+    heartbeat records aggregated; ``nodes``: node-seconds; ``controllers`` ... ``marketmakers``:
+    worker-seconds of each worker type; ``sessions``: session-seconds; ``msgs_*``: messages in the
+    interval; ``processed`` (aggregated) / ``sent`` (acknowledged by the metering service): ns;
+    ``status`` 1 received (local, to submit), 2 submitted, 3 refused for good (a conflicting record
+    at the service); ``status_message``: why the last submission failed; ``metering_id``: the
+    metering service's UUID of the record (master/metering.py).
     """
 
     FIELDS = {
@@ -193,6 +198,14 @@ class GlobalSchema:
 
         self.usage = Table(db, "usage", TupleKey(TimestampKey(), UuidKey()), RecordValue(MasterNodeUsage),
                            sequential=True)
+        # an mrealm's records in time order (its newest: where its next aggregation starts)
+        self.idx_usage_by_mrealm = self.usage.add_index(
+            "by_mrealm", TupleKey(UuidKey(), TimestampKey()),
+            lambda r: None if r.mrealm_id is None or r.timestamp is None else (r.mrealm_id, r.timestamp))
+        # the records still to submit (status 1), oldest first
+        self.idx_usage_pending = self.usage.add_index(
+            "pending", TupleKey(TimestampKey(), UuidKey()),
+            lambda r: (r.timestamp, r.mrealm_id) if r.status == MasterNodeUsage.RECEIVED else None)
 
         self.node_configs = Table(db, "node_configs", UuidKey(), RecordValue(NodeConfig))
 

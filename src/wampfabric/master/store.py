@@ -226,3 +226,59 @@ class MasterStore:
             t.completed = time.time_ns()
             self.schema.activation_tokens.put(txn, t.oid, t)
             return self._ensure_user(txn, t.email)
+
+    # -- usage metering (master/metering.py) ------------------------------------------------------
+
+    def last_usage_timestamp(self, mrealm_oid=None) -> int | None:
+        """The end (ns) of the newest usage record (of one mrealm, or of any)."""
+        with self.db.begin() as txn:
+            if mrealm_oid is None:
+                keys = self.schema.usage.select(txn, reverse=True, limit=1, return_keys=True, return_values=False)
+                return next((k[0] for k in keys), None)
+            oid = _oid(mrealm_oid)
+            keys = self.schema.idx_usage_by_mrealm.select(txn, prefix=(oid,), reverse=True, limit=1,
+                                                          return_keys=True, return_values=False)
+            return next((k[1] for k in keys), None)
+
+    def add_usage(self, records) -> list:
+        """Insert usage records whose key is not taken yet (one transaction); returns those."""
+        added = []
+        with self.db.begin(write=True) as txn:
+            for rec in records:
+                key = (rec.timestamp, rec.mrealm_id)
+                if not self.schema.usage.has(txn, key):
+                    self.schema.usage.insert(txn, key, rec)
+                    added.append(rec)
+        return added
+
+    def pending_usage(self, limit: int) -> list:
+        """Up to ``limit`` usage records with status 1, oldest first."""
+        with self.db.begin() as txn:
+            keys = list(self.schema.idx_usage_pending.select(txn, limit=limit, return_keys=True,
+                                                             return_values=False))
+            return [r for r in (self.schema.usage.get(txn, k) for k in keys) if r is not None]
+
+    def update_usage(self, key, **fields) -> None:
+        """Set fields of the usage record ``(timestamp, mrealm oid)`` (one transaction)."""
+        with self.db.begin(write=True) as txn:
+            rec = self.schema.usage.get(txn, key)
+            if rec is None:
+                return
+            for name, value in fields.items():
+                setattr(rec, name, value)
+            self.schema.usage.put(txn, key, rec)
+
+    def usage(self, mrealm_oid=None, from_ns: int | None = None, until_ns: int | None = None,
+              limit: int | None = None) -> list:
+        """Usage records in time order, of one mrealm or all, whose interval ends in
+        ``[from_ns, until_ns)``."""
+        with self.db.begin() as txn:
+            if mrealm_oid is None:
+                return list(self.schema.usage.select(
+                    txn, from_key=None if from_ns is None else (from_ns,),
+                    to_key=None if until_ns is None else (until_ns,), limit=limit))
+            oid = _oid(mrealm_oid)
+            keys = list(self.schema.idx_usage_by_mrealm.select(
+                txn, from_key=(oid, from_ns or 0), to_key=(oid, until_ns) if until_ns is not None else None,
+                prefix=(oid,), limit=limit, return_keys=False, return_values=True))
+            return [r for r in (self.schema.usage.get(txn, k) for k in keys) if r is not None]
