@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-master membench compat check clean
+.PHONY: run test bench bench-master bench-metering membench compat check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 bench-master: $(STAMP)
 	bash bench/setup_crossbar.sh
 	$(PY) bench/master/run.py $(BENCH_ARGS)
+
+## bench-metering: submissions/s the metering service accepts, SQLite and PostgreSQL (bench/metering/run.py)
+bench-metering: $(STAMP)
+	$(PY) bench/metering/run.py $(BENCH_ARGS)
 
 ## membench: router memory under slow readers, pending calls and idle connections, vs Crossbar.io
 membench: $(STAMP)
