@@ -104,6 +104,7 @@ def test_unsigned_and_malformed_refused():
     _refused(body.replace(b'"nodes":300', b'"nodes":300,"nodes":301'), "malformed")  # duplicate keys
     _refused(body.replace(b'"nodes":300', b'"nodes":NaN'), "malformed")
     for change, where in (({"nodes": -1}, "record.nodes"), ({"nodes": "300"}, "record.nodes"),
+                          ({"msgs_event": 2**40}, "record.msgs_event"), ({"timestamp": 2**63}, "record.timestamp"),
                           ({"mrealm_id": "x"}, "record.mrealm_id"), ({"pubkey": "AB" * 32}, "record.pubkey"),
                           ({"timestamp": 1561550100 * 10**9}, "timestamp must be after")):
         doc = _doc()

@@ -53,8 +53,8 @@ from pathlib import Path
 from ..config.base import ConfigError
 from ..config.controller import check_metering, check_metering_url
 from ..db import Database, DatabaseError
-from ..protocol.metering import (COUNTER_FIELDS, MSG_TYPES, USAGE_FIELDS, WORKER_TYPE_FIELDS, parse_receipt,
-                                 sign_submission)
+from ..protocol.metering import (COUNTER_FIELDS, MSG_TYPES, USAGE_FIELDS, WORKER_TYPE_FIELDS, MeteringError,
+                                 parse_receipt, sign_submission)
 from .schema import MREALM_DB_PREFIX, MasterNodeUsage, MrealmSchema
 
 log = logging.getLogger("wampfabric.master.metering")
@@ -474,8 +474,14 @@ class Metering:
         wire = wire_record(rec)
         shown = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in sorted(rec.marshal().items())}
         log.info("  Metering: submitting metering record\n%s", pprint.pformat(shown, width=100))
-        body = sign_submission(wire, self.key, sent=self.clock())
         key = (rec.timestamp, rec.mrealm_id)
+        try:
+            body = sign_submission(wire, self.key, sent=self.clock())
+        except MeteringError as e:  # e.g. a counter beyond what the wire allows: never submittable
+            store.update_usage(key, status=MasterNodeUsage.FAILED, status_message=f"not submittable: {e}")
+            log.error("  Metering: metering record for \"%s\" of mrealm %s cannot be submitted: %s",
+                      ns_iso(rec.timestamp), rec.mrealm_id, e)
+            return "error"
         try:
             async with self._http.post(self.url, data=body, headers={"Content-Type": "application/json"}) as resp:
                 data = await resp.content.read(RECEIPT_MAX_BYTES)
