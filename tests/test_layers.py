@@ -24,7 +24,7 @@ LAYERS = [
     {"personality"},               # the switchboard (config, router, transport)
     {"worker"},                    # native worker processes
     {"node"},                      # the node controller and its CLI commands
-    {"edge", "master", "metering"},  # the personalities above the node (docs/fabric.md); the metering service
+    {"edge", "master", "metering", "shell"},  # personalities above the node (docs/fabric.md), metering service, shell
     {"cli"},                       # the wampfabric command (node commands + personality groups)
     {"__main__"},                  # python -m wampfabric
 ]
