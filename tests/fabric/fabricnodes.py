@@ -16,6 +16,11 @@ from autobahn.wamp.exception import ApplicationError
 
 from support.autobahn_client import w
 
+from support.nodes import REPO
+
+#: Crossbar.io 26.10 in its own venv (bench/setup_crossbar.sh), for the interop tests
+CROSSBAR = REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"
+
 M = "crossbarfabriccenter.mrealm."
 R = "crossbarfabriccenter.remote."
 
@@ -106,3 +111,18 @@ async def wait_for(check, timeout: float = 30.0, what: str = "condition", interv
 
 async def node_status(session, name: str) -> str:
     return (await w(session.call(M + "get_node_by_authid", name)))["status"]
+
+
+class ShellUser:
+    """``crossbar shell init --yes`` in a home of its own: its key is the superuser of the master."""
+
+    def __init__(self, home, url):
+        self.env = dict(os.environ, HOME=str(home), CROSSBAR_FABRIC_URL=url)
+        self.env.pop("CROSSBAR_FABRIC_SUPERUSER", None)
+        r = self.run("init", "--yes")
+        assert r.returncode == 0, r.stderr + r.stdout
+        self.pubfile = home / ".crossbar" / "default.pub"
+
+    def run(self, *args, timeout=120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(CROSSBAR), "shell", *args], capture_output=True, text=True, env=self.env,
+                              timeout=timeout, cwd=self.env["HOME"])

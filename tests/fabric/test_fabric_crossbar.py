@@ -14,32 +14,14 @@ import uuid
 
 import pytest
 
-from fabricnodes import M, R, wait_for
+from fabricnodes import CROSSBAR, M, R, ShellUser, wait_for
 from masternode import Master, fabric_connect
 from support.autobahn_client import w
-from support.nodes import REPO
 from wampfabric.master.schema import MrealmSchema, open_mrealm_db
-
-CROSSBAR = REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"
 
 pytestmark = [pytest.mark.timeout(240),
               pytest.mark.skipif(not CROSSBAR.exists(), reason="Crossbar.io is not installed in "
                                                                 "bench/.venv-crossbar (bench/setup_crossbar.sh)")]
-
-
-class ShellUser:
-    """``crossbar shell init --yes`` in a home of its own: its key is the superuser of the master."""
-
-    def __init__(self, home, url):
-        self.env = dict(os.environ, HOME=str(home), CROSSBAR_FABRIC_URL=url)
-        self.env.pop("CROSSBAR_FABRIC_SUPERUSER", None)
-        r = self.run("init", "--yes")
-        assert r.returncode == 0, r.stderr + r.stdout
-        self.pubfile = home / ".crossbar" / "default.pub"
-
-    def run(self, *args, timeout=120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(CROSSBAR), "shell", *args], capture_output=True, text=True, env=self.env,
-                              timeout=timeout, cwd=self.env["HOME"])
 
 
 class KeyOfFile:
