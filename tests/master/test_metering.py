@@ -277,3 +277,36 @@ def test_usage_record_status_index(master):
     assert master.store.last_usage_timestamp(uuid.uuid4()) is None
     master.store.update_usage((T0 + P, oid), status=MasterNodeUsage.SUBMITTED, metering_id=uuid.uuid4())
     assert [r.timestamp for r in master.store.pending_usage(10)] == [T0 + 2 * P, T0 + 3 * P]
+
+
+@pytest.mark.parametrize("metering, heartbeats, path", [
+    ({"period": 0}, None, "controller.fabric-center.metering.period"),
+    ({"submit": {"url": "ftp://example.com"}}, None, "controller.fabric-center.metering.submit.url"),
+    ({"submit": {"maxerrors": 0}}, None, "controller.fabric-center.metering.submit.maxerrors"),
+    ({"submitt": {}}, None, "controller.fabric-center.metering.submitt"),
+    ({"period": 600}, {"retention": 900}, "controller.fabric-center.heartbeats.retention"),
+])
+def test_master_check_refuses_bad_metering_settings(metering, heartbeats, path):
+    """``wampfabric master check`` names the JSON path of a wrong metering setting, no traceback."""
+    import json
+
+    from masternode import Master, cli
+
+    master = Master()
+    master.init()
+    config_path = master.cbdir / "config.json"
+    cfg = json.loads(config_path.read_text())
+    cfg["controller"]["fabric-center"]["metering"] = metering
+    if heartbeats:
+        cfg["controller"]["fabric-center"]["heartbeats"] = heartbeats
+    config_path.write_text(json.dumps(cfg))
+    r = cli("master", "check", "--cbdir", str(master.cbdir), env=master.env)
+    assert r.returncode != 0
+    assert path in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+    # and a good one passes
+    cfg["controller"]["fabric-center"]["metering"] = {"period": 60, "grace": 2, "submit": {
+        "url": "https://metering.example.com/submit", "timeout": 10, "period": 120, "maxerrors": 3}}
+    cfg["controller"]["fabric-center"].pop("heartbeats", None)
+    config_path.write_text(json.dumps(cfg))
+    r = cli("master", "check", "--cbdir", str(master.cbdir), env=master.env)
+    assert r.returncode == 0, r.stdout + r.stderr
