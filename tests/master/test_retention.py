@@ -335,3 +335,27 @@ async def test_age_pruning_waits_for_metering(tmp_path):
         assert counts(hs) == (0, 0)
     finally:
         await stopped(hs, r)
+
+
+async def test_reads_see_every_heartbeat_received_before_them(tmp_path, monkeypatch):
+    """HeartbeatStore.read (metering's aggregation) runs after the batches holding what was received
+    before the call are written, even when they wait for the flush timer or a write in progress."""
+    import wampfabric.master.heartbeats as hmod
+
+    monkeypatch.setattr(hmod, "FLUSH_INTERVAL", 30.0)  # nothing is flushed by the timer in this test
+    monkeypatch.setattr(hmod, "BATCH_MAX", 100)
+    c = StandIn(tmp_path)
+    hs = HeartbeatStore()
+    await hs.start(c)
+    try:
+        for i in range(250):  # two full batches written at once, 50 waiting for the timer
+            ts = NOW + i
+            hs._add(hs.schema.mnode_logs, (ts, NODE), node_record({"timestamp": ts, "period": 10, "seq": i}, ts,
+                                                                   NODE, c.mrealm_oid, 1))
+
+        def count(db):
+            with db.begin() as txn:
+                return hs.schema.mnode_logs.count(txn)
+        assert await hs.read(count) == 250
+    finally:
+        await hs.stop()

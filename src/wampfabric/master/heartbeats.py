@@ -109,6 +109,7 @@ class HeartbeatStore:
         self.counters = {"node_accepted": 0, "worker_accepted": 0, "stored": 0, "dropped": 0,
                          **{f"refused_{r}": 0 for r in REFUSALS}}
         self._pending: list = []
+        self._added = self._done = self._in_flight = 0  # records received, written (or dropped), in the batch
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future | None = None
         self._last_ns = 0
@@ -158,7 +159,18 @@ class HeartbeatStore:
 
     async def read(self, fn, *args):
         """``fn(db, *args)`` in the writer's thread, where the database stays open until it returns
-        (``stop`` closes it only after the thread's last job); RuntimeError once stopped."""
+        (``stop`` closes it only after the thread's last job), after every heartbeat received
+        before the call is written; RuntimeError once stopped."""
+        if self._executor is None or self.db is None:
+            raise RuntimeError("the heartbeat storage has stopped")
+        # the heartbeats received before this call are written before fn reads (not those after)
+        target = self._added
+        while self._done < target and self._executor is not None:
+            if self._writing is None:
+                self._flush()
+            if self._writing is None:
+                break
+            await asyncio.shield(self._writing)
         if self._executor is None or self.db is None:
             raise RuntimeError("the heartbeat storage has stopped")
         return await self._loop.run_in_executor(self._executor, fn, self.db, *args)
@@ -232,6 +244,7 @@ class HeartbeatStore:
     # -- writing -----------------------------------------------------------------------------------
 
     def _add(self, table, key, record) -> None:
+        self._added += 1
         self._pending.append((table, key, record))
         if len(self._pending) >= BATCH_MAX:
             self._flush()
@@ -245,10 +258,13 @@ class HeartbeatStore:
         if self._writing is not None or not self._pending or self._executor is None:
             return  # the write in progress flushes again when it is done
         batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+        self._in_flight = len(batch)
         self._writing = self._loop.run_in_executor(self._executor, self._write, batch)
         self._writing.add_done_callback(self._written)
 
     def _written(self, fut) -> None:
+        self._done += self._in_flight
+        self._in_flight = 0
         self._writing = None
         if self._pending and self._timer is None and self._executor is not None:
             self._timer = self._loop.call_later(FLUSH_INTERVAL, self._flush)
