@@ -45,6 +45,7 @@ class ShellContext:
         self.timeout = timeout
         self._sessions: dict[str | None, ClientSession] = {}
         self._key = None
+        self.progress_enabled = True  # long operations show a status line on stderr (a terminal only)
 
     @property
     def url(self) -> str:
@@ -58,17 +59,47 @@ class ShellContext:
     async def session(self, mrealm: str | None = GLOBAL) -> ClientSession:
         """The joined session on the global realm (``None``) or on an mrealm (its name)."""
         s = self._sessions.get(mrealm)
-        if s is not None and s.is_attached():
+        if s is not None and s.is_attached:
             return s
         try:
             s = await connect(self.url, mrealm, auth=self._auth(), timeout=self.timeout)
         except ApplicationError as e:
             where = f"mrealm '{mrealm}'" if mrealm else "the master"
             raise ShellError(f"{where} refused the session: {error_text(e, self.url)}") from None
-        except (OSError, asyncio.TimeoutError, ProfileError) as e:
+        except (OSError, asyncio.TimeoutError, ProfileError, ConnectionError) as e:
             raise ShellError(error_text(e, self.url)) from None
         self._sessions[mrealm] = s
         return s
+
+    async def authenticate(self, authextra: dict) -> dict:
+        """One session on the global realm with ``authextra`` in HELLO (the activation flow of
+        protocol §3: ``activation_code``, ``request_new_activation_code``); the WELCOME details.
+        The master's ABORT is raised as it came (``ApplicationError``: reason and message), a
+        connection failure as ShellError."""
+        try:
+            s = await connect(self.url, GLOBAL, auth=self._auth(authextra), timeout=self.timeout)
+        except ApplicationError:
+            raise
+        except (OSError, asyncio.TimeoutError, ProfileError, ConnectionError) as e:
+            raise ShellError(error_text(e, self.url)) from None
+        details = dict(s.details or {})
+        try:
+            await asyncio.wait_for(s.leave(), 5)
+        except Exception:
+            pass
+        return details
+
+    def progress(self, text: str):
+        """A context manager showing ``text`` with a spinner on stderr while a long operation runs,
+        when stderr is a terminal (and ``progress_enabled``); nothing otherwise."""
+        import contextlib
+        import sys
+
+        if not (self.progress_enabled and sys.stderr.isatty()):
+            return contextlib.nullcontext()
+        from rich.console import Console
+
+        return Console(stderr=True).status(text)
 
     def need_realm(self) -> str:
         if not self.realm:
@@ -86,7 +117,7 @@ class ShellContext:
     async def close(self) -> None:
         for s in list(self._sessions.values()):
             try:
-                if s.is_attached():
+                if s.is_attached:
                     await asyncio.wait_for(s.leave(), 5)
             except Exception:
                 pass

@@ -76,4 +76,5 @@ def _table(data: Any, columns: list[str] | None, title: str | None) -> str:
     buf = io.StringIO()
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 160
     Console(file=buf, width=width, color_system=None, highlight=False, soft_wrap=False).print(table)
-    return buf.getvalue().rstrip()
+    # rich pads every cell to its column's width: no trailing spaces in what we print
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n")

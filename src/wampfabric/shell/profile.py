@@ -35,6 +35,8 @@ DIR_ENV = "WAMPFABRIC_SHELL_DIR"
 CONFIG = "config.ini"
 DEFAULT_URL = "ws://127.0.0.1:9000/ws"
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+EMAIL = re.compile(r"[A-Za-z0-9_%+\-][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-][A-Za-z0-9.\-]*")  # the master's rule
 
 
 class ProfileError(Exception):
@@ -93,6 +95,25 @@ def read_private_key(path: Path) -> Ed25519PrivateKey:
         raise ProfileError(f"{path}: private-key-ed25519 is not 64 hex digits") from None
 
 
+def read_public_key_hex(path: Path) -> str:
+    """The Ed25519 public key (64 hex digits) of a Crossbar.io-format key file, public or private
+    (``public-key-ed25519``, else derived from ``private-key-ed25519``); ProfileError otherwise."""
+    path = Path(path)
+    tags = _tags(path)
+    pub = tags.get("public-key-ed25519")
+    if pub is None and tags.get("private-key-ed25519"):
+        return read_private_key(path).public_key().public_bytes_raw().hex()
+    if pub is None:
+        raise ProfileError(f"{path}: no 'public-key-ed25519: <hex>' line (not a Crossbar.io key file)")
+    if not HEX_KEY.fullmatch(pub):
+        raise ProfileError(f"{path}: public-key-ed25519 is not 64 hex digits")
+    return pub.lower()
+
+
+def valid_email(value: str) -> bool:
+    return isinstance(value, str) and len(value) <= 254 and EMAIL.fullmatch(value) is not None
+
+
 def write_key_pair(directory: Path, name: str, authid: str | None) -> Path:
     """A new key pair ``<name>.priv`` (0600, never readable by others) / ``<name>.pub``; returns
     the private key file's path.  Refuses to overwrite."""
@@ -136,6 +157,17 @@ class Profiles:
         if name is None and self.names():
             name = self.names()[0]
         return name
+
+    def has(self, name: str) -> bool:
+        return self.cp.has_section(f"profile {name}")
+
+    def set_default(self, name: str) -> None:
+        if not self.has(name):
+            raise ProfileError(f"no profile '{name}' in {self.path} (profiles: {', '.join(self.names()) or 'none'})")
+        if not self.cp.has_section("shell"):
+            self.cp.add_section("shell")
+        self.cp["shell"]["default"] = name
+        self.save()
 
     def get(self, name: str | None = None) -> Profile:
         name = name or self.default
