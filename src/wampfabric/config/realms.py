@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..protocol.uri import check_uri
 from . import defaults
-from .base import ConfigError, check_dict
+from .base import ConfigError, check_dict, check_type
+from .transports import check_connecting_transport
 
 
 ACTIONS = ("call", "register", "publish", "subscribe")
@@ -39,7 +40,8 @@ def check_role(role, path: str) -> None:
 
 
 def check_realm(realm, path: str) -> None:
-    check_dict(realm, path, {"name": str}, {"roles": list, "options": dict, "store": dict, "id": str})
+    check_dict(realm, path, {"name": str}, {"roles": list, "options": dict, "store": dict, "id": str,
+                                            "rlinks": list})
     if not check_uri(realm["name"], False):
         raise ConfigError(f"{path}.name", f"invalid realm name '{realm['name']}' (must be a valid WAMP URI)")
     names = set()
@@ -72,6 +74,50 @@ def check_realm(realm, path: str) -> None:
                                                            f"0 keeps none; default {default >> 20} MiB)")
     if "store" in realm:
         check_store(realm["store"], f"{path}.store")
+    ids = set()
+    for i, link in enumerate(realm.get("rlinks", [])):
+        check_rlink(link, f"{path}.rlinks[{i}]")
+        if "id" in link:
+            if link["id"] in ids:
+                raise ConfigError(f"{path}.rlinks[{i}].id", f"duplicate router link ID '{link['id']}'")
+            ids.add(link["id"])
+
+
+RLINK_FORWARD = ("forward_local_events", "forward_remote_events", "forward_local_invocations",
+                 "forward_remote_invocations")
+
+
+def check_rlink(link, path: str) -> None:
+    """A router-to-router link of a realm (Crossbar.io's shape, docs/clustering.md): the other
+    router's ``realm`` and connecting ``transport``, how to authenticate there, what to forward."""
+    check_dict(link, path, {"realm": str, "transport": dict},
+               {"id": str, "authid": str, "authentication": dict, "exclude_authid": list,
+                "exclude_authrole": list, **{k: bool for k in RLINK_FORWARD}})
+    if not link["realm"] or not check_uri(link["realm"], False):
+        raise ConfigError(f"{path}.realm", f"invalid realm name '{link['realm']}' (must be a valid WAMP URI)")
+    check_connecting_transport(link["transport"], f"{path}.transport")
+    for key in ("exclude_authid", "exclude_authrole"):
+        for j, v in enumerate(link.get(key, [])):
+            check_type(v, str, f"{path}.{key}[{j}]")
+    if "authentication" in link:
+        check_rlink_authentication(link["authentication"], f"{path}.authentication")
+
+
+def check_rlink_authentication(auth, path: str) -> None:
+    """One method: ``{"ticket": {"ticket", "authid"?}}``, ``{"cryptosign": {"authid"?,
+    "privkey"?}}`` (without ``privkey``: the node key, CBDIR/key.priv) or ``{"anonymous": {}}``."""
+    check_dict(auth, path, {}, {"ticket": dict, "cryptosign": dict, "anonymous": dict})
+    if len(auth) != 1:
+        raise ConfigError(path, "exactly one authentication method (one of: anonymous, cryptosign, ticket)")
+    if "ticket" in auth:
+        check_dict(auth["ticket"], f"{path}.ticket", {"ticket": str}, {"authid": str})
+    elif "cryptosign" in auth:
+        cs = check_dict(auth["cryptosign"], f"{path}.cryptosign", {}, {"authid": str, "privkey": str})
+        key = cs.get("privkey")
+        if key is not None and (len(key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in key)):
+            raise ConfigError(f"{path}.cryptosign.privkey", "must be an Ed25519 private key as 64 hex digits")
+    else:
+        check_dict(auth["anonymous"], f"{path}.anonymous", {}, {"authrole": str})
 
 
 def check_store(store, path: str) -> None:

@@ -5,14 +5,16 @@ from config by calling exactly these)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from ..client.session import ApplicationError
-from ..config.realms import check_realm, check_role
+from ..config.realms import check_realm, check_rlink, check_role
 from ..config.web import check_web_path_service
 from ..config.workers import check_router_component
 from ..router.auth import AuthThrottle
+from ..rlink import RLinkManager
 from ..router.realm import Router
 from ..common.timefmt import utcstr
 from ..protocol.crossbar_errors import (ALREADY_EXISTS, ALREADY_RUNNING, CANNOT_LISTEN, INVALID_ARGUMENT,
@@ -64,6 +66,8 @@ class RouterWorker(NativeWorker):
         "get_web_transport_services", "get_web_transport_service", "start_web_transport_service",
         "stop_web_transport_service",
         "get_router_components", "get_router_component", "start_router_component", "stop_router_component",
+        # router-to-router links (rlink/, docs/clustering.md)
+        "get_router_realm_links", "get_router_realm_link", "start_router_realm_link", "stop_router_realm_link",
     )
 
     def __init__(self, *args, **kwargs):
@@ -76,8 +80,12 @@ class RouterWorker(NativeWorker):
         self.transports: dict[str, RouterTransportInfo] = {}
         self.components: dict = {}
         self._role_no = 0
+        self.rlinks = RLinkManager(self.router, self.cbdir, self.publish)
+        self._rlink_tasks: set[asyncio.Task] = set()
 
     async def on_stop(self) -> None:
+        for rid in list(self.rlinks.links):
+            await self.rlinks.stop_realm(rid)
         for cid in list(self.components):
             try:
                 await self.stop_router_component(cid)
@@ -144,11 +152,15 @@ class RouterWorker(NativeWorker):
         self.realm_ids[name] = realm_id
         info = rr.marshal()
         self.publish("on_realm_started", {"id": realm_id, "name": name})
+        for n, link in enumerate(config.get("rlinks", []), 1):
+            self._rlink_task(self._start_configured_link(realm_id, link.get("id") or f"rlink{n:03d}", link))
         return info
 
     def stop_router_realm(self, realm_id: str, details=None) -> dict:
         rr = self._realm(realm_id)
         name = rr.config["name"]
+        if realm_id in self.rlinks.links:
+            self._rlink_task(self.rlinks.stop_realm(realm_id))
         self.router.stop_realm(name)
         del self.realms[realm_id]
         self.realm_ids.pop(name, None)
@@ -328,3 +340,39 @@ class RouterWorker(NativeWorker):
         await runner.stop()
         self.publish("on_router_component_stop", runner.marshal())
         return runner.marshal()
+
+    # -- router-to-router links (rlink/, docs/clustering.md) -------------------------------------
+
+    def _rlink_task(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._rlink_tasks.add(task)
+        task.add_done_callback(self._rlink_tasks.discard)
+
+    async def _start_configured_link(self, realm_id: str, link_id: str, config: dict) -> None:
+        try:
+            await self.start_router_realm_link(realm_id, link_id, config)
+        except Exception as e:
+            log.error("Router %s: cannot start router link %s of realm %s: %s", self.worker_id, link_id, realm_id, e)
+
+    def get_router_realm_links(self, realm_id: str, details=None) -> list:
+        self._realm(realm_id)
+        return self.rlinks.ids(realm_id)
+
+    def get_router_realm_link(self, realm_id: str, link_id: str, details=None) -> dict:
+        self._realm(realm_id)
+        return self.rlinks.get(realm_id, link_id).marshal()
+
+    async def start_router_realm_link(self, realm_id: str, link_id: str, config: dict, details=None) -> dict:
+        rr = self._realm(realm_id)
+        check_or_raise(check_rlink, config, "rlink")
+        caller = None
+        if details is not None:
+            caller = {k: details.get(k) for k in ("caller", "caller_authid", "caller_authrole")}
+            caller = caller if any(caller.values()) else None
+        link = await self.rlinks.start(realm_id, rr.config["name"], link_id, config, caller)
+        return link.marshal()
+
+    async def stop_router_realm_link(self, realm_id: str, link_id: str, details=None) -> dict:
+        self._realm(realm_id)
+        link = await self.rlinks.stop(realm_id, link_id)
+        return link.marshal()
