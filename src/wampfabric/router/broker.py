@@ -254,12 +254,17 @@ class Broker:
             if any(k in options for k in FILTER_KEYS):
                 filters = Filters(options)
             exclude_me = options.get("exclude_me", True) is not False
+            if "forward_for" in options:
+                # router-to-router links (rlink/): the EVENTs say who the event was forwarded for,
+                # through the same per-event details merge as passthru attributes
+                ppt = {"forward_for": options["forward_for"]}
         if msg.payload is not None:
             if options.get("ppt_scheme") and not session.supports("publisher", "payload_passthru_mode"):
                 session.protocol_violation("PUBLISH with ppt_scheme from a publisher that did not announce "
                                            "payload_passthru_mode")
                 return
-            ppt = {}
+            if ppt is None:
+                ppt = {}
             tail = passthru_tail(msg.payload, options, ppt)
         else:
             tail = args_tail(msg.args, msg.kwargs)  # once per publish, not per subscription or receiver
