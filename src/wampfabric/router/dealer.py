@@ -316,6 +316,8 @@ class Dealer:
         if options:
             if options.get("disclose_me"):
                 disclose = True
+            if "forward_for" in options:
+                details["forward_for"] = options["forward_for"]  # router-to-router links (rlink/)
             if options.get("receive_progress") and (
                     not self.strict_progressive
                     or (callee.supports("callee", "progressive_call_results")
