@@ -42,6 +42,8 @@ from .view import MARKER, RouterView
 
 log = logging.getLogger("wampfabric.rlink")
 
+DEFAULT_PING_S = 10.0
+
 FORWARD_KEYS = ("forward_local_events", "forward_remote_events", "forward_local_invocations",
                 "forward_remote_invocations")
 
@@ -274,6 +276,10 @@ class RLink:
 
     async def start(self) -> None:
         spec = transport_spec(self.config["transport"], cbdir=self.cbdir)
+        if spec.kind == "websocket" and spec.auto_ping_interval is None:
+            # a peer that vanishes without closing (host down, link cut) is noticed within
+            # DEFAULT_PING_S * 2 unless the transport's options say otherwise
+            spec.auto_ping_interval = spec.auto_ping_timeout = DEFAULT_PING_S
         auth = authenticators(self.config, self.cbdir, spec.ssl is not None)  # fails early on a missing key
         self.local = await connect_leg(self.router, self.realm_name, f"rlink-{self.id}")
         await self.local.subscribe(MARKER, _noop)
