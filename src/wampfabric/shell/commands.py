@@ -408,7 +408,9 @@ async def start_container_worker(ctx, node, worker, options=None):
          opts=[Opt("kill", "SIGKILL instead of a clean shutdown", flag=True)])
 async def stop_worker(ctx, node, worker, kill=False):
     with ctx.progress(f"stopping worker '{worker}' on node '{node}' .."):
-        return await ctx.call(ctx.realm, R + "node.stop_worker", node, worker, kill)
+        if kill:
+            return await ctx.call(ctx.realm, R + "node.stop_worker", node, worker, True)
+        return await ctx.call(ctx.realm, R + "node.stop_worker", node, worker)
 
 
 # -- router realms and roles ------------------------------------------------------------------------

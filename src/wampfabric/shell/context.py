@@ -66,7 +66,11 @@ class ShellContext:
         except ApplicationError as e:
             where = f"mrealm '{mrealm}'" if mrealm else "the master"
             raise ShellError(f"{where} refused the session: {error_text(e, self.url)}") from None
-        except (OSError, asyncio.TimeoutError, ProfileError, ConnectionError) as e:
+        except asyncio.TimeoutError:
+            where = f"mrealm '{mrealm}'" if mrealm else "the global realm"
+            raise ShellError(f"no session on {where} of the master at {self.url} within {self.timeout:g} s "
+                             f"(connecting and joining)") from None
+        except (OSError, ProfileError, ConnectionError) as e:
             raise ShellError(error_text(e, self.url)) from None
         self._sessions[mrealm] = s
         return s
@@ -111,7 +115,10 @@ class ShellContext:
         s = await self.session(mrealm)
         try:
             return await asyncio.wait_for(s.call_payload(procedure, args, kwargs), self.timeout)
-        except (ApplicationError, OSError, asyncio.TimeoutError, ConnectionError) as e:
+        except asyncio.TimeoutError:
+            raise ShellError(f"no answer to {procedure} from the master at {self.url} within "
+                             f"{self.timeout:g} s") from None
+        except (ApplicationError, OSError, ConnectionError) as e:
             raise ShellError(error_text(e, self.url)) from None
 
     async def close(self) -> None:

@@ -210,6 +210,6 @@ class Profiles:
     def save(self) -> None:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             self.cp.write(f)
         os.replace(tmp, self.path)
