@@ -130,9 +130,10 @@ class _Mirror:
     forwarded through ``peer()``.  ``sync()`` brings the actor's subscriptions or registrations
     in line with the view (called after every change, one at a time)."""
 
-    def __init__(self, link: "RLink", kind: str, actor, view, peer):
+    def __init__(self, link: "RLink", kind: str, actor, view, peer, home):
         self.link, self.kind = link, kind
         self.actor, self.view, self.peer = actor, view, peer
+        self.home = home  # the view of the actor's own router
         self.done: dict = {}  # key -> subscription / registration id of the actor session
         self.failed: dict = {}  # key -> error URI (e.g. a registration that exists there already)
         self.session = None
@@ -149,6 +150,13 @@ class _Mirror:
             wanted = dict.fromkeys(view.wanted_subscriptions())
         else:
             wanted = view.wanted_registrations()
+            home = self.home()
+            if home is not None and wanted:
+                # a procedure with a callee of its own there is served there: a call that came
+                # over a link must never be handed to a leg (calls go one hop), so a shared
+                # registration is not spread across routers (yet)
+                mine = home.wanted_registrations()
+                wanted = {k: v for k, v in wanted.items() if k not in mine}
         for key in [k for k in self.done if k not in wanted]:
             ident = self.done.pop(key)
             try:
@@ -264,13 +272,13 @@ class RLink:
         lview, rview = (lambda: self.local_view), (lambda: self.remote_view)
         self.mirrors = []
         if fw["forward_local_events"]:
-            self.mirrors.append(_Mirror(self, "events", remote, lview, local))
+            self.mirrors.append(_Mirror(self, "events", remote, lview, local, rview))
         if fw["forward_remote_events"]:
-            self.mirrors.append(_Mirror(self, "events", local, rview, remote))
+            self.mirrors.append(_Mirror(self, "events", local, rview, remote, lview))
         if fw["forward_local_invocations"]:
-            self.mirrors.append(_Mirror(self, "calls", remote, lview, local))
+            self.mirrors.append(_Mirror(self, "calls", remote, lview, local, rview))
         if fw["forward_remote_invocations"]:
-            self.mirrors.append(_Mirror(self, "calls", local, rview, remote))
+            self.mirrors.append(_Mirror(self, "calls", local, rview, remote, lview))
 
     # -- lifecycle -------------------------------------------------------------------------
 
