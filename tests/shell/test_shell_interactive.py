@@ -5,6 +5,8 @@ the real master and edges of the ``fabric`` fixture (mrealm m1, edges edge1 and 
 from __future__ import annotations
 
 import re
+import shutil
+import socket
 import time
 import warnings
 
@@ -26,9 +28,9 @@ pytestmark = pytest.mark.timeout(120)
 class Term:
     """``wampfabric shell`` in a pty and what its screen shows."""
 
-    def __init__(self, fabric, *words: str):
+    def __init__(self, env: dict, *words: str):
         # a real terminal answers prompt_toolkit's cursor position request; the emulator cannot
-        env = dict(fabric.env, PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", COLUMNS=str(COLS), LINES=str(ROWS))
+        env = dict(env, PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", COLUMNS=str(COLS), LINES=str(ROWS))
         self.child = pexpect.spawn(WAMPFABRIC, ["shell", *words], env=env, encoding="utf-8",
                                    dimensions=(ROWS, COLS), timeout=15)
         self.screen = ANSI.ANSI(ROWS, COLS)
@@ -101,7 +103,7 @@ class Term:
 
 @pytest.fixture
 def term(fabric):
-    t = Term(fabric)
+    t = Term(fabric.env)
     try:
         t.wait_prompt(1)
         yield t
@@ -175,7 +177,7 @@ def test_realm_and_output(term):
 
 
 def test_ctrl_c_ctrl_d_and_history(fabric):
-    t = Term(fabric)
+    t = Term(fabric.env)
     try:
         t.wait_prompt(1)
         t.send("list nod")
@@ -209,9 +211,57 @@ def test_ctrl_c_ctrl_d_and_history(fabric):
 
 def test_exit_and_quit(fabric):
     for word in ("exit", "quit"):
-        t = Term(fabric)
+        t = Term(fabric.env)
         t.wait_prompt(1)
         t.send(word + "\r")
         t.child.expect(pexpect.EOF, timeout=10)
         t.child.close()
         assert t.child.exitstatus == 0, word
+
+
+def test_script_from_standard_input(fabric):
+    """Not a terminal: one command a line, no prompt, errors on stderr with the line, exit 1 if one failed."""
+    r = fabric.run(input="list nodes --names\n\noutput json\nlist nodes --names\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["edge1", "edge2", "[", '"edge1",', '"edge2"', "]"], r.stdout
+    r = fabric.run(input="frobnicate\nlist nodes --names\nexit\nlist mrealms\n")
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: line 1: unknown verb 'frobnicate'") and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stdout.split() == ["edge1", "edge2"], r.stdout  # nothing after exit
+
+
+def test_a_master_that_does_not_answer(fabric, tmp_path):
+    """A master that accepts the connection and never answers: TAB gives up after ~2 s without
+    holding up the typing, and Ctrl-C stops a command waiting for it."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshakes; nobody ever reads
+    shell_dir = tmp_path / "shell"
+    shutil.copytree(fabric.shell_dir, shell_dir)
+    (shell_dir / "history").unlink(missing_ok=True)
+    config = shell_dir / "config.ini"
+    config.write_text(re.sub(r"url = .*", f"url = ws://127.0.0.1:{silent.getsockname()[1]}/ws", config.read_text()))
+    t = Term(dict(fabric.env, WAMPFABRIC_SHELL_DIR=str(shell_dir)))
+    try:
+        t.wait_prompt(1)
+        t.send("show node \t")
+        t0 = time.monotonic()
+        t.send("ab")
+        t.wait(lambda t: t.current() == "show node ab", "typing goes on while the completion waits", timeout=1.5)
+        t.child.sendcontrol("u")
+        t.send("show node \t")
+        time.sleep(3)
+        t.send("x")
+        t.wait(lambda t: t.current() == "show node x", "nothing offered")
+        assert time.monotonic() - t0 < 8
+        t.child.sendcontrol("u")
+        n = len(t.prompts())
+        t.send("list nodes\r")
+        time.sleep(1)
+        t.child.sendcontrol("c")
+        t.wait_prompt(n + 1, timeout=5)
+        assert "(interrupted)" in t.text()
+    finally:
+        t.close()
+        silent.close()
+    assert "Traceback" not in t.raw

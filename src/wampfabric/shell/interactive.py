@@ -13,6 +13,9 @@ connections, which stay open from one command to the next.
   of the mrealm until Ctrl-C), ``exit`` / ``quit`` / Ctrl-D;
 - Ctrl-C empties the line being typed, or stops the command running (back to the prompt);
 - an error is one line (``Error: ...``) and the shell goes on; never a traceback.
+
+A standard input that is not a terminal is read as a script, one command a line, without prompt
+(errors on stderr; exit code 1 when a line failed).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import logging
 import shlex
 import signal
+import sys
 import time
 
 from . import commands
@@ -227,6 +231,7 @@ class Interactive:
     def __init__(self, ctx: ShellContext, fmt: str):
         self.ctx = ctx
         self.fmt = fmt if fmt in FORMATS else "table"
+        self.failed = 0  # lines that ended in an error
 
     def prompt(self) -> str:
         return f"wampfabric {self.ctx.profile.name}@{self.ctx.realm or '-'}> "
@@ -287,13 +292,42 @@ class Interactive:
             except (NotImplementedError, RuntimeError):
                 pass
         if task.cancelled():
-            print("(interrupted)")
+            if not text.split()[:1] == ["monitor"]:  # Ctrl-C is how the monitor ends
+                print("(interrupted)")
             return
         e = task.exception()
         if isinstance(e, _Exit):
             raise e
         if e is not None:
-            print(f"Error: {e}" if isinstance(e, ShellError) else f"Error: {type(e).__name__}: {e}")
+            self.failed += 1
+            text = str(e) if isinstance(e, ShellError) else f"{type(e).__name__}: {e}"
+            message = f"Error: {self.where}{text}"
+            print(message, file=sys.stderr if not self.tty else sys.stdout, flush=True)
+
+    tty = True
+    where = ""  # "line N: " in a script
+
+    async def script(self) -> int:
+        """Lines from a standard input that is not a terminal (``wampfabric shell < commands``): no
+        prompt, errors on stderr, exit code 1 when a line failed."""
+        loop = asyncio.get_running_loop()
+        self.tty = False
+        lineno = 0
+        try:
+            while True:
+                text = await loop.run_in_executor(None, sys.stdin.readline)
+                if not text:
+                    break
+                lineno += 1
+                self.where = f"line {lineno}: "
+                try:
+                    await self.run_line(text)
+                except _Exit:
+                    break
+                sys.stdout.flush()
+        finally:
+            await self.ctx.close()
+        return 1 if self.failed else 0
 
     async def main(self) -> int:
         from prompt_toolkit import PromptSession
@@ -332,7 +366,8 @@ def run_interactive(ctx: ShellContext, fmt: str) -> int:
     log.addHandler(logging.NullHandler())
     log.propagate = False  # a client library's warning must not land in the middle of the prompt
     try:
-        return asyncio.run(Interactive(ctx, fmt).main())
+        shell = Interactive(ctx, fmt)
+        return asyncio.run(shell.main() if sys.stdin.isatty() else shell.script())
     except KeyboardInterrupt:
         return 0
     except Exception as e:  # e.g. no terminal: one line, never a traceback
