@@ -213,8 +213,9 @@ def test_init_auth_profiles_and_a_guest(fabric):
     one_line_error(fabric.run("init", "--profile", "bad", "--email", "not-an-email"), 1, "email")
 
     # a second user: a new key, activated with the code the master wrote into its node directory
-    out = ok(fabric.run("init", "--profile", "alice", "--url", fabric.master.url, "--email", "alice@example.com"))
-    assert "auth" in out and "public key:" in out
+    out = fabric.json("init", "--profile", "alice", "--url", fabric.master.url, "--email", "alice@example.com")
+    assert out["user"] == "alice@example.com" and out["key"] == "new key pair" and "auth" in out["next"]
+    assert len(out["pubkey"]) == 64 and stat.S_IMODE((d / "alice.priv").stat().st_mode) == 0o600
     profiles = fabric.json("profiles")
     assert [p["name"] for p in profiles if p["default"]] == ["default"]
     assert {"default", "su2", "alice"} <= {p["name"] for p in profiles}
@@ -242,8 +243,9 @@ def test_init_auth_profiles_and_a_guest(fabric):
     code = code_file.read_text().strip()
     out = ok(fabric.run("--profile", "alice", "auth", "--code", code))
     assert out.strip() == f"authenticated as alice@example.com (role user) at {fabric.master.url}"
-    out = ok(fabric.run("--profile", "alice", "auth"))  # active now: no code needed
-    assert "authenticated as alice@example.com" in out
+    out = fabric.json("--profile", "alice", "auth")  # active now: no code needed
+    assert out == {"status": "authenticated", "authid": "alice@example.com", "authrole": "user",
+                   "realm": "com.crossbario.fabric", "url": fabric.master.url}
     one_line_error(fabric.run("--profile", "alice", "auth", "--code", code), 1, "no-pending-activation")
 
     # alice sees no mrealm until the owner gives her a role; as a guest she may look, not start

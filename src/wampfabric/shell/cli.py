@@ -196,21 +196,29 @@ def init_cmd(name, url, email, realm, privkey, make_default, force):
     profiles.put(profile, make_default=make_default)
     pub_file = key_path.with_suffix(".pub")
     default = Profiles().default == name
+    sel = "" if default else f" --profile {name}"
+    if email:
+        step = (f"`wampfabric shell{sel} auth` asks the master for an activation code, "
+                f"then `wampfabric shell{sel} auth --code CODE`")
+    else:
+        where = pub_file if pub_file.exists() else "a file with the line 'public-key-ed25519: <public key>'"
+        step = (f"without --email this key must be the master's superuser: start the master with "
+                f"CROSSBAR_FABRIC_SUPERUSER={where}, then `wampfabric shell{sel} show status`")
+    result = {"profile": name, "default": default, "config": str(profiles.path), "url": url, "user": email,
+              "mrealm": realm, "privkey": str(key_path), "key": note, "pubkey": profile.public_key_hex(),
+              "next": step}
+    fmt = _opts().get("output", "table")
+    if fmt != "table":
+        click.echo(render(result, fmt))
+        return
     click.echo(f"profile:    {name}{' (default)' if default else ''} in {profiles.path}")
     click.echo(f"master:     {url}")
     click.echo(f"user:       {email or '(none: the superuser key)'}")
     if realm:
         click.echo(f"mrealm:     {realm}")
     click.echo(f"key:        {key_path} ({note})")
-    click.echo(f"public key: {profile.public_key_hex()}")
-    sel = "" if default else f" --profile {name}"
-    if email:
-        click.echo(f"next:       `wampfabric shell{sel} auth` asks the master for an activation code, "
-                   f"then `wampfabric shell{sel} auth --code CODE`")
-    else:
-        where = pub_file if pub_file.exists() else "a file with the line 'public-key-ed25519: <public key>'"
-        click.echo(f"next:       without --email this key must be the master's superuser: start the master with "
-                   f"CROSSBAR_FABRIC_SUPERUSER={where}, then `wampfabric shell{sel} show status`")
+    click.echo(f"public key: {result['pubkey']}")
+    click.echo(f"next:       {step}")
 
 
 @click.command("profiles")
@@ -251,24 +259,31 @@ def auth_cmd(code, new_code):
     if new_code:
         extra["request_new_activation_code"] = True
     ctx = ShellContext(profile)
+    fmt = opts.get("output", "table")
+    sel = f" --profile {profile.name}" if opts.get("profile") else ""
     try:
         welcome = asyncio.run(ctx.authenticate(extra))
     except ApplicationError as e:
-        message = error_text(e, profile.url)
-        if e.error in CODE_SENT or e.error == PENDING:
-            text = e.args_[0] if e.args_ and isinstance(e.args_[0], str) else e.error
-            click.echo(text)
-            sel = f" --profile {profile.name}" if opts.get("profile") else ""
-            if e.error in CODE_SENT:
-                click.echo(f"The master has no mail service: the code is in the master's log and in "
-                           f"activation-codes/{profile.authid}.code in the master's node directory.")
-                click.echo(f"next: wampfabric shell{sel} auth --code CODE")
-            else:
-                click.echo(f"next: wampfabric shell{sel} auth --code CODE (or --new-code for a new one)")
-            return
-        raise ShellError(f"authentication failed: {message}") from None
-    click.echo(f"authenticated as {welcome.get('authid')} (role {welcome.get('authrole')}) "
-               f"at {profile.url}")
+        if e.error not in CODE_SENT and e.error != PENDING:
+            raise ShellError(f"authentication failed: {error_text(e, profile.url)}") from None
+        message = e.args_[0] if e.args_ and isinstance(e.args_[0], str) else e.error
+        result = {"status": "code-sent" if e.error in CODE_SENT else "pending", "reason": e.error,
+                  "message": message, "user": profile.authid}
+        lines = [message]
+        if e.error in CODE_SENT:
+            result["code"] = f"activation-codes/{profile.authid}.code"
+            lines.append(f"The code is in the master's log and in {result['code']} in the master's node "
+                         f"directory (the master sends no mail).")
+            result["next"] = f"wampfabric shell{sel} auth --code CODE"
+        else:
+            result["next"] = f"wampfabric shell{sel} auth --code CODE (or --new-code for a new one)"
+        lines.append(f"next: {result['next']}")
+        click.echo(render(result, fmt) if fmt != "table" else "\n".join(lines))
+        return
+    result = {"status": "authenticated", "authid": welcome.get("authid"), "authrole": welcome.get("authrole"),
+              "realm": welcome.get("realm"), "url": profile.url}
+    click.echo(render(result, fmt) if fmt != "table" else
+               f"authenticated as {result['authid']} (role {result['authrole']}) at {profile.url}")
 
 
 SUBCOMMANDS: dict[str, click.Command] = {"init": init_cmd, "auth": auth_cmd, "profiles": profiles_cmd}
