@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import pexpect
 import pytest
 
-from conftest import WAMPFABRIC
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pexpect's VT100 emulator is deprecated; it is enough here
@@ -22,6 +23,7 @@ with warnings.catch_warnings():
 ROWS, COLS = 120, 140
 PROMPT = "wampfabric default@m1>"
 
+WAMPFABRIC = str(Path(sys.executable).with_name("wampfabric"))  # the venv's command, as conftest runs it
 pytestmark = pytest.mark.timeout(120)
 
 

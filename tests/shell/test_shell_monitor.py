@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
+from pathlib import Path
 
 import pexpect
 import pytest
 
-from conftest import WAMPFABRIC
 from wampfabric.edge.heartbeat import MESSAGE_KEYS, aggregate, worker_heartbeat
 from wampfabric.shell.monitor import NodeRow
 
 ROWS, COLS = 30, 120
 
+WAMPFABRIC = str(Path(sys.executable).with_name("wampfabric"))  # the venv's command, as conftest runs it
 pytestmark = pytest.mark.timeout(120)
 
 
