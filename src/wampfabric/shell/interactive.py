@@ -27,6 +27,8 @@ import signal
 import sys
 import time
 
+from prompt_toolkit.completion import Completer, Completion
+
 from . import commands
 from .context import ShellContext, ShellError
 from .monitor import monitor
@@ -85,106 +87,95 @@ def _positionals(cmd, words: list[str]) -> tuple[list[str], bool]:
     return positional, waiting
 
 
-def _completion(text: str, word: str, meta: str | None = None):
-    from prompt_toolkit.completion import Completion
-
+def _completion(text: str, word: str, meta: str | None = None) -> Completion:
     return Completion(text, start_position=-len(word), display_meta=meta)
 
 
-class ShellCompleter:
-    """prompt_toolkit completer (the class is built lazily so that importing this module does not
-    import prompt_toolkit)."""
+class ShellCompleter(Completer):
+    """Verbs, nouns, --options at once; argument names from the master (async, cached, bounded)."""
 
-    def __new__(cls, ctx: ShellContext):
-        from prompt_toolkit.completion import Completer
+    def __init__(self, ctx: ShellContext):
+        self.ctx = ctx
+        self.cache: dict[tuple, tuple[float, list[str]]] = {}
 
-        class _Completer(Completer):
-            def __init__(self):
-                self.ctx = ctx
-                self.cache: dict[tuple, tuple[float, list[str]]] = {}
+    def get_completions(self, document, complete_event):
+        for c in self._static(document.text_before_cursor)[0]:
+            yield c
 
-            def get_completions(self, document, complete_event):
-                for c in self._static(document.text_before_cursor)[0]:
-                    yield c
+    async def get_completions_async(self, document, complete_event):
+        found, live = self._static(document.text_before_cursor)
+        for c in found:
+            yield c
+        if live is not None:
+            kind, values, word = live
+            for name in await self.names(kind, values):
+                if name.startswith(word):
+                    yield _completion(name, word, kind)
 
-            async def get_completions_async(self, document, complete_event):
-                found, live = self._static(document.text_before_cursor)
-                for c in found:
-                    yield c
-                if live is not None:
-                    kind, values, word = live
-                    for name in await self.names(kind, values):
-                        if name.startswith(word):
-                            yield _completion(name, word, kind)
+    def _static(self, text: str):
+        """(completions known without the master, (kind, values, word) to ask it for)."""
+        before, word = _state(text)
+        out = []
+        if not before:
+            for v in commands.verbs():
+                if v.startswith(word):
+                    out.append(_completion(v, word, "verb"))
+            for b in sorted(BUILTINS):
+                if b.startswith(word) and b not in commands.verbs():
+                    out.append(_completion(b, word, "shell"))
+            return out, None
+        head = before[0]
+        if head in ("help", "?"):
+            if len(before) == 1:
+                out = [_completion(v, word, "verb") for v in commands.verbs() if v.startswith(word)]
+            elif len(before) == 2:
+                out = [_completion(n, word, commands.COMMANDS[(before[1], n)].help)
+                       for n in commands.nouns(before[1]) if n.startswith(word)]
+            return out, None
+        if head == "output" and len(before) == 1:
+            return [_completion(f, word) for f in FORMATS if f.startswith(word)], None
+        if head == "realm" and len(before) == 1:
+            return [], ("mrealm", {}, word)
+        if head == "monitor":
+            return [_completion(o, word) for o in ("--once", "--json")
+                    if o.startswith(word) and o not in before], None
+        if len(before) == 1:
+            return [_completion(n, word, commands.COMMANDS[(head, n)].help)
+                    for n in commands.nouns(head) if n.startswith(word)], None
+        cmd = commands.COMMANDS.get((head, before[1]))
+        if cmd is None:
+            return [], None
+        positional, waiting = _positionals(cmd, before[2:])
+        if waiting:
+            return [], None  # an option's value: nothing to offer
+        if word.startswith("-"):
+            used = {w[2:].partition("=")[0] for w in before[2:] if w.startswith("--")}
+            return [_completion(f"--{o.name}", word, o.help) for o in cmd.opts
+                    if f"--{o.name}".startswith(word) and o.name not in used], None
+        if len(positional) < len(cmd.args):
+            arg = cmd.args[len(positional)]
+            if arg.kind:
+                values = {a.name.replace("-", "_"): v for a, v in zip(cmd.args, positional)}
+                return [], (arg.kind, values, word)
+            return [], None
+        if not word:  # all arguments given: the options
+            used = {w[2:].partition("=")[0] for w in before[2:] if w.startswith("--")}
+            return [_completion(f"--{o.name}", word, o.help) for o in cmd.opts if o.name not in used], None
+        return [], None
 
-            def _static(self, text: str):
-                """(completions known without the master, (kind, values, word) to ask it for)."""
-                before, word = _state(text)
-                out = []
-                if not before:
-                    for v in commands.verbs():
-                        if v.startswith(word):
-                            out.append(_completion(v, word, "verb"))
-                    for b in sorted(BUILTINS):
-                        if b.startswith(word) and b not in commands.verbs():
-                            out.append(_completion(b, word, "shell"))
-                    return out, None
-                head = before[0]
-                if head in ("help", "?"):
-                    if len(before) == 1:
-                        out = [_completion(v, word, "verb") for v in commands.verbs() if v.startswith(word)]
-                    elif len(before) == 2:
-                        out = [_completion(n, word, commands.COMMANDS[(before[1], n)].help)
-                               for n in commands.nouns(before[1]) if n.startswith(word)]
-                    return out, None
-                if head == "output" and len(before) == 1:
-                    return [_completion(f, word) for f in FORMATS if f.startswith(word)], None
-                if head == "realm" and len(before) == 1:
-                    return [], ("mrealm", {}, word)
-                if head == "monitor":
-                    return [_completion(o, word) for o in ("--once", "--json")
-                            if o.startswith(word) and o not in before], None
-                if len(before) == 1:
-                    return [_completion(n, word, commands.COMMANDS[(head, n)].help)
-                            for n in commands.nouns(head) if n.startswith(word)], None
-                cmd = commands.COMMANDS.get((head, before[1]))
-                if cmd is None:
-                    return [], None
-                positional, waiting = _positionals(cmd, before[2:])
-                if waiting:
-                    return [], None  # an option's value: nothing to offer
-                if word.startswith("-"):
-                    used = {w[2:].partition("=")[0] for w in before[2:] if w.startswith("--")}
-                    return [_completion(f"--{o.name}", word, o.help) for o in cmd.opts
-                            if f"--{o.name}".startswith(word) and o.name not in used], None
-                if len(positional) < len(cmd.args):
-                    arg = cmd.args[len(positional)]
-                    if arg.kind:
-                        values = {a.name.replace("-", "_"): v for a, v in zip(cmd.args, positional)}
-                        return [], (arg.kind, values, word)
-                    return [], None
-                if not word:  # all arguments given: the options
-                    used = {w[2:].partition("=")[0] for w in before[2:] if w.startswith("--")}
-                    return [_completion(f"--{o.name}", word, o.help) for o in cmd.opts if o.name not in used], None
-                return [], None
-
-            async def names(self, kind: str, values: dict) -> list[str]:
-                key = (kind, self.ctx.realm, tuple(sorted((k, str(v)) for k, v in values.items())))
-                hit = self.cache.get(key)
-                now = time.monotonic()
-                if hit is not None and now - hit[0] < CACHE_SECONDS:
-                    return hit[1]
-                try:
-                    found = await asyncio.wait_for(commands.names(self.ctx, kind, values), NAMES_TIMEOUT)
-                except (asyncio.TimeoutError, ShellError):
-                    return []
-                except Exception:  # completion never breaks the prompt
-                    return []
-                found = [str(n) for n in found or []]
-                self.cache[key] = (time.monotonic(), found)
-                return found
-
-        return _Completer()
+    async def names(self, kind: str, values: dict) -> list[str]:
+        key = (kind, self.ctx.realm, tuple(sorted((k, str(v)) for k, v in values.items())))
+        hit = self.cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        try:
+            found = await asyncio.wait_for(commands.names(self.ctx, kind, values), NAMES_TIMEOUT)
+        except Exception:  # a timeout, ShellError, anything: completion never breaks the prompt
+            return []
+        found = [str(n) for n in found or []]
+        self.cache[key] = (time.monotonic(), found)
+        return found
 
 
 # -- help -------------------------------------------------------------------------------------------
