@@ -261,3 +261,35 @@ def test_init_auth_profiles_and_a_guest(fabric):
     one_line_error(fabric.run("--profile", "alice", "list", "nodes"), 1, "--realm")  # no mrealm in her profile
     ok(fabric.run("set", "user-roles", "m1", "alice@example.com", "none"))
     assert fabric.json("--profile", "alice", "list", "mrealms") == []
+
+
+def test_init_with_a_crossbar_key_file(tmp_path):
+    """``init --privkey`` takes Crossbar.io's shell key (``crossbar shell init`` writes eth tags too);
+    a key file others may read, or one without an Ed25519 key, is refused in one line."""
+    import os
+    import subprocess
+
+    from conftest import WAMPFABRIC
+
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes_raw().hex()
+    path = tmp_path / "default.priv"
+    path.write_text("Crossbar.io user private key - KEEP THIS SAFE!\n\ncreator: unknown\n"
+                    "created-at: 2026-12-05T13:04:10.746Z\nuser-id: unknown\n"
+                    f"public-key-ed25519: {pub}\npublic-adr-eth: 0xba7D371Da5219bFCaE8a896A39752602065DC51f\n"
+                    f"private-key-ed25519: {key.private_bytes_raw().hex()}\nprivate-key-eth: {'7f' * 32}\n")
+    path.chmod(0o600)
+    env = dict(os.environ, WAMPFABRIC_SHELL_DIR=str(tmp_path / "shell"), CROSSBAR_FABRIC_URL="ws://10.0.0.1:9000/ws")
+
+    def run(*words):
+        return subprocess.run([WAMPFABRIC, "shell", *words], capture_output=True, text=True, env=env, timeout=60)
+
+    out = json.loads(ok(run("init", "--privkey", str(path), "--output", "json")))
+    assert out["pubkey"] == pub and out["url"] == "ws://10.0.0.1:9000/ws" and out["privkey"] == str(path)
+    assert out["default"] is True and not (tmp_path / "shell" / "default.priv").exists()
+    path.chmod(0o644)
+    one_line_error(run("init", "--profile", "other", "--privkey", str(path)), 1, "chmod 600")
+    (tmp_path / "nokey").write_text("public-key-ed25519: " + pub + "\n")
+    (tmp_path / "nokey").chmod(0o600)
+    one_line_error(run("init", "--profile", "other", "--privkey", str(tmp_path / "nokey")), 1, "private-key-ed25519")
+    one_line_error(run("init", "--profile", "other", "--url", "http://x"), 1, "--url")
