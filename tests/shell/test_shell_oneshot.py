@@ -268,9 +268,10 @@ def test_init_with_a_crossbar_key_file(tmp_path):
     a key file others may read, or one without an Ed25519 key, is refused in one line."""
     import os
     import subprocess
+    import sys
+    from pathlib import Path
 
-    from conftest import WAMPFABRIC
-
+    wampfabric = str(Path(sys.executable).with_name("wampfabric"))  # not `from conftest`: tests/ has one too
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes_raw().hex()
     path = tmp_path / "default.priv"
@@ -282,7 +283,7 @@ def test_init_with_a_crossbar_key_file(tmp_path):
     env = dict(os.environ, WAMPFABRIC_SHELL_DIR=str(tmp_path / "shell"), CROSSBAR_FABRIC_URL="ws://10.0.0.1:9000/ws")
 
     def run(*words):
-        return subprocess.run([WAMPFABRIC, "shell", *words], capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run([wampfabric, "shell", *words], capture_output=True, text=True, env=env, timeout=60)
 
     out = json.loads(ok(run("init", "--privkey", str(path), "--output", "json")))
     assert out["pubkey"] == pub and out["url"] == "ws://10.0.0.1:9000/ws" and out["privkey"] == str(path)
