@@ -292,7 +292,7 @@ class Interactive:
         if e is not None:
             self.failed += 1
             text = str(e) if isinstance(e, ShellError) else f"{type(e).__name__}: {e}"
-            message = f"Error: {self.where}{text}"
+            message = f"Error: {self.where}{' '.join(text.split())}"  # one line, whatever the text
             print(message, file=sys.stderr if not self.tty else sys.stdout, flush=True)
 
     tty = True
