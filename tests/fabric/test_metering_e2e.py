@@ -252,13 +252,17 @@ async def test_metering_end_to_end(tmp_path):
             assert sum(h[c] for h in hourly) == sum(r[c] for r in final), c
         assert sum(h["records"] for h in hourly) == len(final)
     finally:
-        if client is not None:
-            await client.shutdown()
-        for e in edges:
-            e.kill()
-        master.stop()
-        proxy.close()
-        svc.kill()
+        # every process is stopped, whatever fails on the way
+        for cleanup in ([client.shutdown] if client is not None else []):
+            try:
+                await cleanup()
+            except Exception:
+                pass
+        for stop in [e.kill for e in edges] + [master.stop, svc.kill, proxy.close]:
+            try:
+                stop()
+            except Exception:
+                pass
 
 
 def master_pubkey(master: Master) -> str:

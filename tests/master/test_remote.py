@@ -105,8 +105,9 @@ async def test_remote_api_and_node_view(master, superuser, connect):
     assert (await call_error(s, R + "node.get_workers", "nosuch")).error == "crossbar.error.no_such_object"
     assert (await call_error(s, R + "node.get_workers", "00000000-0000-0000-0000-000000000000")).error == \
         "crossbar.error.no_such_object"
-    assert (await call_error(s, R + "node.get_workers", off["oid"])).error == "crossbar.error.node_offline"
+    # a node paired after the mrealm started and never joined: by name first (not yet in the view), then by oid
     assert (await call_error(s, R + "node.get_workers", "off1")).error == "crossbar.error.node_offline"
+    assert (await call_error(s, R + "node.get_workers", off["oid"])).error == "crossbar.error.node_offline"
     assert (await call_error(s, R + "node.get_workers")).error == "wamp.error.invalid_argument"
     assert (await call_error(s, R + "router.get_router_realms", "n1")).error == "wamp.error.invalid_argument"
     assert (await call_error(s, R + "node.a.b", "n1")).error == "wamp.error.invalid_argument"

@@ -434,11 +434,8 @@ class NodeView:
         if not isinstance(node, str):
             return None
         st = self.by_name.get(node)
-        if st is None:
-            try:
-                st = self.by_oid.get(uuid.UUID(node))
-            except ValueError:
-                return None
+        if st is None and _is_uuid(node):
+            st = self.by_oid.get(uuid.UUID(node))
         if st is None:  # paired after the controller started and not joined since
             record = self.store.node(node) if _is_uuid(node) else self.store.node_by_name(self.mrealm_oid, node)
             if record is not None and record.mrealm_oid == self.mrealm_oid:
