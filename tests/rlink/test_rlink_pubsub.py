@@ -121,3 +121,48 @@ async def test_five_routers_full_mesh_exactly_once(started):
     links = mesh(5)
     nodes = started(make_nodes(5, links))
     await _exchange(nodes, links, per_node=10)
+
+
+async def test_switches_and_exclusion(started):
+    """forward_remote_events off: A's events reach B, B's do not reach A; exclude_authid keeps
+    forwarded events from the named principals on the receiving router."""
+    from rlinknodes import link_config
+
+    nodes = make_nodes(2)
+    a, b = nodes
+    started(nodes)
+    m = await a.manage()
+    cfg = link_config(b.port, forward_local_events=False, forward_remote_events=True,
+                      forward_local_invocations=False, forward_remote_invocations=False)
+    await m.call("crossbar.worker.router1.start_router_realm_link", "realm001", "l1", cfg)
+    got_a, got_b = [], []
+    sa, sb = await a.client(), await b.client()
+    await sa.subscribe(TOPIC, got_a.append)
+    await sb.subscribe(TOPIC, got_b.append)
+
+    async def ready():
+        info = await link_info(m, "l1")
+        return info["connected"] and TOPIC in info["here"]["subscriptions"]
+    await wait_for(ready, 20, "B's subscription mirrored on A")
+    pa, pb = await a.client(), await b.client()
+    await pa.publish(TOPIC, "from-a", options={"acknowledge": True})
+    await pb.publish(TOPIC, "from-b", options={"acknowledge": True})
+    await wait_for(lambda: "from-a" in got_b, 10, "A's event on B")
+    await asyncio.sleep(0.5)
+    assert got_b.count("from-a") == 1 and got_a == ["from-a"]
+    assert (await link_info(m, "l1"))["there"]["subscriptions"] == []
+    await m.call("crossbar.worker.router1.stop_router_realm_link", "realm001", "l1")
+
+    # a link that keeps its events from anonymous users ('user' authrole here) on B
+    cfg = link_config(b.port, exclude_authrole=["user"])
+    await m.call("crossbar.worker.router1.start_router_realm_link", "realm001", "l2", cfg)
+
+    async def ready2():
+        info = await link_info(m, "l2")
+        return info["connected"] and TOPIC in info["here"]["subscriptions"]
+    await wait_for(ready2, 20, "mirrored again")
+    got_b.clear()
+    await pa.publish(TOPIC, "excluded", options={"acknowledge": True})
+    await asyncio.sleep(1.0)
+    assert got_b == []
+    await m.leave()
