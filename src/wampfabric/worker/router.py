@@ -37,7 +37,15 @@ class RouterRealm:
 
     def marshal(self) -> dict:
         return {"id": self.id, "name": self.config["name"], "config": self.config, "created": utcstr(self.created),
-                "roles": sorted(self.roles), "sessions": len(self.realm.sessions), "stats": dict(self.realm.stats)}
+                "roles": sorted(self.roles), "sessions": self.client_sessions(), "stats": dict(self.realm.stats)}
+
+    def client_sessions(self) -> int:
+        """The realm's joined sessions, without its own meta API session."""
+        realm = self.realm
+        n = len(realm.sessions)
+        if realm.meta is not None:
+            n -= realm.meta.session.session_id in realm.sessions
+        return n
 
 
 class RouterTransportInfo:
@@ -126,9 +134,8 @@ class RouterWorker(NativeWorker):
         for rid in ids:
             realm = self.realms[rid].realm
             st = realm.stats
-            sessions, register = len(realm.sessions), st["register"]
+            sessions, register = self.realms[rid].client_sessions(), st["register"]
             if realm.meta is not None:
-                sessions -= realm.meta.session.session_id in realm.sessions
                 register -= len(realm.meta.session.registrations)
             out[rid] = {"roles": len(realm.roles), "sessions": sessions, "messages": {
                 "call": st["call"], "yield": st["yield"], "invocation": st["invocation"], "result": st["yield"],
