@@ -4,6 +4,7 @@ the real master and edges of the ``fabric`` fixture (mrealm m1, edges edge1 and 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -267,3 +268,29 @@ def test_a_master_that_does_not_answer(fabric, tmp_path):
         t.close()
         silent.close()
     assert "Traceback" not in t.raw
+
+
+def test_select_current_per_line_options_and_version(term):
+    """Crossbar.io's shell verbs that work locally: select/current, set output-format, version;
+    and --output / --realm for one line."""
+    out = term.command("list nodes --names --output json")
+    assert re.sub(r"\s", "", out) == '["edge1","edge2"]', out
+    assert term.command("output") == "table"  # only that line
+    out = term.command("list nodes --realm nosuch")
+    assert out.startswith("Error: ") and "nosuch" in out, out
+    assert term.command("realm") == "m1"
+    assert term.command("select node edge1") == ""
+    out = term.command("list workers")  # NODE from the selection
+    assert not out.startswith("Error"), out
+    out = term.command("current")
+    assert "edge1" in out and "m1" in out, out
+    assert term.command("select node -") == ""
+    out = term.command("list workers")
+    assert out.startswith("Error: ") and "NODE" in out, out
+    out = term.command("select cluster x")
+    assert out.startswith("Error: "), out
+    assert term.command("set output-format json") == ""
+    out = term.command("version")
+    doc = json.loads(out)
+    assert doc["shell"]["product"] == "wampfabric" and doc["master"]["product"] == "wampfabric", out
+    term.command("set output-format table")

@@ -294,3 +294,12 @@ def test_init_with_a_crossbar_key_file(tmp_path):
     (tmp_path / "nokey").chmod(0o600)
     one_line_error(run("init", "--profile", "other", "--privkey", str(tmp_path / "nokey")), 1, "private-key-ed25519")
     one_line_error(run("init", "--profile", "other", "--url", "http://x"), 1, "--url")
+
+
+def test_version_and_guest_worker_usage(fabric):
+    """`version` (as Crossbar.io's shell has it): this shell's version and the master's; a guest
+    worker needs its options."""
+    doc = fabric.json("version")
+    assert doc["shell"]["product"] == "wampfabric" and doc["master"]["product"] == "wampfabric"
+    r = fabric.run("start", "guest-worker", "edge1", "g1")
+    assert r.returncode == 2 and "needs --options" in r.stderr and "Traceback" not in r.stderr

@@ -21,37 +21,11 @@ from pathlib import Path
 import click
 
 from ..client import ApplicationError
-from .commands import COMMANDS, UsageError, execute, parse
+from .commands import COMMANDS, UsageError, execute, parse, split_global, versions
 from .context import ShellContext, ShellError, error_text
 from .output import FORMATS, render
 from .profile import (DEFAULT_URL, Profile, ProfileError, Profiles, read_private_key, valid_email,
                       write_key_pair)
-
-GLOBAL_OPTS = {"--profile": "profile", "--realm": "realm", "--output": "output"}
-
-
-def split_global(words: list[str]) -> tuple[dict, list[str]]:
-    """The global options (anywhere in the line) and the remaining words."""
-    found: dict[str, str] = {}
-    rest: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        name, eq, value = w.partition("=")
-        if name in GLOBAL_OPTS:
-            if not eq:
-                i += 1
-                if i >= len(words):
-                    raise ShellError(f"{name} needs a value")
-                value = words[i]
-            found[GLOBAL_OPTS[name]] = value
-        else:
-            rest.append(w)
-        i += 1
-    if found.get("output", "table") not in FORMATS:
-        raise ShellError(f"--output must be one of {', '.join(FORMATS)}, not '{found['output']}'")
-    return found, rest
-
 
 def fail(message: str, code: int = 1) -> None:
     if os.environ.get("WAMPFABRIC_SHELL_DEBUG") and sys.exc_info()[0] is not None:
@@ -68,7 +42,9 @@ def help_text() -> str:
     for key in sorted(COMMANDS):
         c = COMMANDS[key]
         lines.append(f"  {c.usage.ljust(width)}  {c.help}")
-    lines += ["", "  init, auth, profiles: `wampfabric shell init --help`, `wampfabric shell auth --help`, "
+    lines += ["", "  version: this shell's and the master's software versions; monitor [--once] [--json]: the live "
+              "view of an mrealm",
+              "  init, auth, profiles: `wampfabric shell init --help`, `wampfabric shell auth --help`, "
               "`wampfabric shell profiles`",
               "  without a command: the interactive shell (help, completion with TAB)"]
     return "\n".join(lines)
@@ -81,6 +57,13 @@ async def run_one(ctx: ShellContext, words: list[str], fmt: str) -> str:
     finally:
         await ctx.close()
     return render(result, fmt, cmd.columns)
+
+
+async def _versions(ctx: ShellContext, fmt: str) -> str:
+    try:
+        return render(await versions(ctx), fmt)
+    finally:
+        await ctx.close()
 
 
 def context_for(opts: dict) -> ShellContext:
@@ -130,7 +113,10 @@ def shell(words):
 
         sys.exit(run_monitor(ctx, words[1:]))
     try:
-        out = asyncio.run(run_one(ctx, words, opts.get("output", "table")))
+        if words == ["version"]:  # as Crossbar.io's shell: this shell's version and the master's
+            out = asyncio.run(_versions(ctx, opts.get("output", "table")))
+        else:
+            out = asyncio.run(run_one(ctx, words, opts.get("output", "table")))
     except UsageError as e:
         fail(str(e), 2)
     except ShellError as e:

@@ -89,8 +89,42 @@ def nouns(verb: str) -> list[str]:
     return sorted(n for v, n in COMMANDS if v == verb)
 
 
-def parse(tokens: list[str]) -> tuple[Command, dict]:
-    """The command and its values from the words of a command line."""
+#: the options every command line may carry, anywhere in it
+GLOBAL_OPTS = {"--profile": "profile", "--realm": "realm", "--output": "output"}
+#: the argument kinds ``select`` can preset (interactive mode; Crossbar.io's shell has the same)
+SELECTABLE = ("node", "worker", "transport")
+
+
+def split_global(words: list[str]) -> tuple[dict, list[str]]:
+    """The global options (anywhere in the line) and the remaining words."""
+    from .output import FORMATS
+
+    found: dict[str, str] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        name, eq, value = w.partition("=")
+        if name in GLOBAL_OPTS:
+            if not eq:
+                i += 1
+                if i >= len(words):
+                    raise UsageError(f"{name} needs a value")
+                value = words[i]
+            found[GLOBAL_OPTS[name]] = value
+        else:
+            rest.append(w)
+        i += 1
+    if found.get("output", "table") not in FORMATS:
+        raise UsageError(f"--output must be one of {', '.join(FORMATS)}, not '{found['output']}'")
+    return found, rest
+
+
+def parse(tokens: list[str], selected: dict | None = None) -> tuple[Command, dict]:
+    """The command and its values from the words of a command line.  ``selected`` (kind -> name,
+    see SELECTABLE) fills leading arguments of those kinds that the line leaves out: with node
+    ``edge1`` and worker ``rw1`` selected, ``list router-realms`` means ``list router-realms edge1
+    rw1`` and ``list router-realms rw2`` means ``list router-realms edge1 rw2``."""
     if not tokens:
         raise UsageError(f"a command is a verb and a noun, e.g. `list nodes` (verbs: {', '.join(verbs())})")
     verb = tokens[0]
@@ -136,6 +170,14 @@ def parse(tokens: list[str]) -> tuple[Command, dict]:
             positional.append(tok)
         i += 1
     required = [a for a in cmd.args if not a.optional]
+    if selected and len(positional) < len(required):
+        missing = len(required) - len(positional)
+        preset = []
+        for a in cmd.args:
+            if len(preset) == missing or a.kind not in SELECTABLE or not selected.get(a.kind):
+                break
+            preset.append(selected[a.kind])
+        positional = preset + positional
     if len(positional) < len(required):
         missing = " ".join(a.name.upper() for a in required[len(positional):])
         raise UsageError(f"'{cmd.verb} {cmd.noun}' needs {missing} (usage: {cmd.usage})")
@@ -241,6 +283,20 @@ async def show_status(ctx):
 @command("show", "version", "the master's software version", scope="global")
 async def show_version(ctx):
     return await ctx.call(GLOBAL, D + "get_version")
+
+
+async def versions(ctx) -> dict:
+    """The shell's software versions, and the master's (or why it could not be asked)."""
+    import platform
+
+    from .. import __version__
+
+    out = {"shell": {"product": "wampfabric", "version": __version__, "python": platform.python_version()}}
+    try:
+        out["master"] = await ctx.call(GLOBAL, D + "get_version")
+    except ShellError as e:
+        out["master"] = f"not reachable: {e}"
+    return out
 
 
 @command("show", "license", "the master's license", scope="global")
@@ -402,6 +458,14 @@ async def start_router_worker(ctx, node, worker, options=None):
          args=[NODE, Arg("worker", "the new worker's id")], opts=[WORKER_OPTIONS])
 async def start_container_worker(ctx, node, worker, options=None):
     return await _start_worker(ctx, node, worker, "container", options)
+
+
+@command("start", "guest-worker", "start a guest worker on a node: --options names its executable, arguments ... "
+         "(start worker NODE WORKER guest)", args=[NODE, Arg("worker", "the new worker's id")],
+         opts=[Opt("options", "the guest's options (executable, arguments, options.workdir ...), JSON", json=True,
+                   required=True)])
+async def start_guest_worker(ctx, node, worker, options=None):
+    return await _start_worker(ctx, node, worker, "guest", options)
 
 
 @command("stop", "worker", "stop a worker of a node", args=[NODE, WORKER],

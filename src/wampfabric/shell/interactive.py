@@ -44,6 +44,12 @@ BUILTINS = {
     "realm": "realm [MREALM]: show or switch the management realm",
     "output": "output [table|json|yaml]: show or set the output format",
     "monitor": "monitor: the live view of the mrealm's nodes (Ctrl-C: back to the prompt)",
+    "select": "select node|worker|transport NAME: the default of that argument in later commands "
+              "(select node -: none)",
+    "current": "current: the mrealm, output format and the selected node, worker, transport",
+    "set": "set output-format table|json|yaml (as `output`)",
+    "version": "version: the shell's and the master's software versions",
+    "clear": "clear the screen",
     "exit": "leave the shell (also `quit`, Ctrl-D)",
     "quit": "leave the shell",
 }
@@ -222,6 +228,7 @@ class Interactive:
     def __init__(self, ctx: ShellContext, fmt: str):
         self.ctx = ctx
         self.fmt = fmt if fmt in FORMATS else "table"
+        self.selected: dict[str, str] = {}  # kind -> name (select node|worker|transport)
         self.failed = 0  # lines that ended in an error
 
     def prompt(self) -> str:
@@ -237,6 +244,22 @@ class Interactive:
             return
         if words[-1] == "?":
             words = ["help", *words[:-1]]
+        opts, words = commands.split_global(words)
+        if "profile" in opts:
+            raise ShellError("--profile: start the shell with another profile (`wampfabric shell --profile P`)")
+        if opts:  # --realm / --output for this line only
+            realm, fmt = self.ctx.realm, self.fmt
+            self.ctx.realm, self.fmt = opts.get("realm", realm), opts.get("output", fmt)
+            try:
+                await self._line(words)
+            finally:
+                self.ctx.realm, self.fmt = realm, fmt
+            return
+        await self._line(words)
+
+    async def _line(self, words: list[str]) -> None:
+        if not words:
+            return
         head, rest = words[0], words[1:]
         if head in ("exit", "quit"):
             raise _Exit()
@@ -253,10 +276,32 @@ class Interactive:
                 self.fmt = rest[0]
         elif head == "monitor":
             await monitor(self.ctx, rest)
+        elif head == "select":
+            self.select(rest)
+        elif head == "current":
+            print(render({"mrealm": self.ctx.realm, "output": self.fmt, "profile": self.ctx.profile.name,
+                          "master": self.ctx.url, **{k: self.selected.get(k) for k in commands.SELECTABLE}},
+                         self.fmt))
+        elif head == "set":
+            if len(rest) != 2 or rest[0] != "output-format" or rest[1] not in FORMATS:
+                raise ShellError(f"set output-format {'|'.join(FORMATS)}")
+            self.fmt = rest[1]
+        elif head == "version":
+            print(render(await commands.versions(self.ctx), self.fmt))
+        elif head == "clear":
+            print("\033[H\033[2J", end="", flush=True)
         else:
-            cmd, values = commands.parse(words)
+            cmd, values = commands.parse(words, self.selected)
             result = await commands.execute(self.ctx, cmd, values)
             print(render(result, self.fmt, cmd.columns))
+
+    def select(self, rest: list[str]) -> None:
+        if len(rest) != 2 or rest[0] not in commands.SELECTABLE:
+            raise ShellError(f"select {'|'.join(commands.SELECTABLE)} NAME (NAME '-' clears it)")
+        if rest[1] == "-":
+            self.selected.pop(rest[0], None)
+        else:
+            self.selected[rest[0]] = rest[1]
 
     async def realm(self, rest: list[str]) -> None:
         if not rest:
