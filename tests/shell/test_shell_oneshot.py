@@ -303,3 +303,27 @@ def test_version_and_guest_worker_usage(fabric):
     assert doc["shell"]["product"] == "wampfabric" and doc["master"]["product"] == "wampfabric"
     r = fabric.run("start", "guest-worker", "edge1", "g1")
     assert r.returncode == 2 and "needs --options" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_database(fabric, tmp_path):
+    """`export database DBPATH` (as Crossbar.io's shell has it): the master's database as JSON,
+    read-only beside the running master; no profile or master connection needed."""
+    import json as _json
+
+    db = fabric.master.cbdir / ".db-controller"
+    out = tmp_path / "export.json"
+    r = fabric.run("export", "database", str(db), "--filename", str(out), "--output", "json")
+    assert r.returncode == 0, r.stderr
+    assert _json.loads(r.stdout)["tables"]["nodes"] == 2
+    doc = _json.loads(out.read_text())
+    assert [rec["value"]["name"] for rec in doc["tables"]["mrealms"]] == ["m1"]
+    assert sorted(rec["value"]["authid"] for rec in doc["tables"]["nodes"]) == ["edge1", "edge2"]
+    assert not any("/" in t for t in doc["tables"])  # indexes only when asked
+    r = fabric.run("export", "database", str(db), "--filename", str(out), "--tables", "nodes,users",
+                   "--include-indexes")
+    assert r.returncode == 0, r.stderr
+    assert set(_json.loads(out.read_text())["tables"]) == {"nodes", "users"}
+    r = fabric.run("export", "database", str(db), "--tables", "nosuch")
+    assert r.returncode == 1 and "no table(s) nosuch" in r.stderr and "Traceback" not in r.stderr
+    r = fabric.run("export", "database", str(tmp_path / "none"))
+    assert r.returncode == 1 and r.stderr.startswith("Error: no database at")

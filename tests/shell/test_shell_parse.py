@@ -62,4 +62,4 @@ def test_selection_fills_leading_arguments():
 def test_every_command_has_help_and_usage():
     for (verb, noun), cmd in COMMANDS.items():
         assert cmd.help and cmd.usage.startswith(f"{verb} {noun}")
-        assert cmd.scope in ("global", "mrealm")
+        assert cmd.scope in ("global", "mrealm", "local")

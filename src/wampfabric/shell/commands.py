@@ -195,6 +195,7 @@ def parse(tokens: list[str], selected: dict | None = None) -> tuple[Command, dic
 
 
 async def execute(ctx: ShellContext, cmd: Command, values: dict) -> Any:
+    """Run a parsed command (scope ``global`` / ``mrealm``: on the master; ``local``: here)."""
     if cmd.scope == "mrealm":
         ctx.need_realm()
     return await cmd.run(ctx, **values)
@@ -607,3 +608,16 @@ async def start_container_component(ctx, node, worker, component, config=None):
 @command("stop", "container-component", "stop a component of a container worker", args=[NODE, WORKER, COMPONENT])
 async def stop_container_component(ctx, node, worker, component):
     return await ctx.call(ctx.realm, R + "container.stop_component", node, worker, component)
+
+
+@command("export", "database", "a database (LMDB, e.g. <master>/.db-controller) exported to a JSON file, "
+         "read-only beside a running master; keys in hex (`wampfabric master db export` decodes the master's)",
+         args=[Arg("dbpath", "the database directory (holds data.mdb)")], scope="local",
+         opts=[Opt("filename", "the JSON file to write (default: <database name>.json)"),
+               Opt("tables", "only these tables, comma-separated"),
+               Opt("include-indexes", "also the index tables (<table>/<index>)", flag=True)])
+async def export_database(ctx, dbpath, filename=None, tables=None, include_indexes=False):
+    from .dbexport import export_database as export
+
+    wanted = [t for t in (tables or "").split(",") if t] or None
+    return export(dbpath, filename, wanted, bool(include_indexes))
