@@ -44,8 +44,61 @@ def _check_native_options(options, path: str, extra: dict) -> None:
         check_restart(options["restart"], f"{path}.restart")
 
 
+#: the most replicas of one router worker (a bound against typos: 1000 processes is no node)
+MAX_REPLICAS = 256
+#: what the replicas of a router worker add to its config (node/replicas.py): not the user's to name
+REPLICA_LINK_TRANSPORT_ID = "replica-links"
+REPLICA_LINK_ROLE = "wampfabric.replica"
+
+
+def check_replicas(value, path: str) -> None:
+    """``replicas``: how many router worker processes serve this worker's config behind its ports
+    (an integer 1 .. MAX_REPLICAS, or ``"auto"``: one per CPU core)."""
+    if value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPLICAS:
+        raise ConfigError(path, f"must be an integer 1..{MAX_REPLICAS} (router worker processes sharing this "
+                                f"worker's listening ports) or \"auto\" (one per CPU core), not {value!r}")
+
+
+def replicas_asked(worker) -> bool:
+    """Does a router worker config ask for more than one process (``replicas`` > 1 or ``"auto"``)?"""
+    options = worker.get("options") if isinstance(worker, dict) else None
+    n = options.get("replicas", 1) if isinstance(options, dict) else 1
+    return n == "auto" or (isinstance(n, int) and not isinstance(n, bool) and n > 1)
+
+
+def _check_replicated(worker, path: str) -> None:
+    """What N processes of one config cannot share: a Unix socket path, an ephemeral port (each
+    replica would get its own), the names the replicas' links use."""
+    rpath = f"{path}.options.replicas"
+    for i, t in enumerate(list_at(worker, "transports")):
+        if not isinstance(t, dict):
+            continue
+        ep = t.get("endpoint")
+        if isinstance(ep, dict) and ep.get("type") == "unix":
+            raise ConfigError(f"{path}.transports[{i}].endpoint.type",
+                              f"a router worker with replicas ({rpath}) cannot listen on a Unix socket "
+                              "(N processes cannot bind one path; use a tcp endpoint, which they share)")
+        if isinstance(ep, dict) and ep.get("type") == "tcp" and ep.get("port") == 0:
+            raise ConfigError(f"{path}.transports[{i}].endpoint.port",
+                              f"a router worker with replicas ({rpath}) needs a fixed port (with port 0 every "
+                              "replica would listen on a port of its own)")
+        if t.get("id") == REPLICA_LINK_TRANSPORT_ID:
+            raise ConfigError(f"{path}.transports[{i}].id",
+                              f"transport ID '{REPLICA_LINK_TRANSPORT_ID}' is reserved for the links between "
+                              f"replicas ({rpath})")
+    for i, realm in enumerate(list_at(worker, "realms")):
+        for j, role in enumerate(realm.get("roles", []) if isinstance(realm, dict) else []):
+            if isinstance(role, dict) and role.get("name") == REPLICA_LINK_ROLE:
+                raise ConfigError(f"{path}.realms[{i}].roles[{j}].name",
+                                  f"role '{REPLICA_LINK_ROLE}' is reserved for the links between replicas ({rpath})")
+
+
 def check_router_worker_options(options, path: str, personality=None) -> None:
-    _check_native_options(options, path, {"busy_poll_us": int, "auth_throttle": dict})
+    _check_native_options(options, path, {"busy_poll_us": int, "auth_throttle": dict, "replicas": (int, str)})
+    if "replicas" in options:
+        check_replicas(options["replicas"], f"{path}.replicas")
     bp = options.get("busy_poll_us", defaults.BUSY_POLL_US)
     if isinstance(bp, bool) or not 0 <= bp <= 100_000:
         raise ConfigError(f"{path}.busy_poll_us", f"must be an integer 0..100000 (microseconds; 0 = off), not {bp!r}")
@@ -139,6 +192,8 @@ def check_router_worker(worker, path: str, personality) -> None:
     c.run(_check_ids, list_at(worker, "components"), f"{path}.components", "component")
     if worker.get("connections"):
         c.add(f"{path}.connections", "connections are not supported by this version yet")
+    if replicas_asked(worker):
+        c.run(_check_replicated, worker, path)
     c.done()
 
 

@@ -221,6 +221,12 @@ class NodeController:
                 check_native_worker_options(worker_type, config, "options", personality)
             except ConfigError as e:
                 raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
+            if isinstance(config, dict) and config.get("replicas", 1) != 1:
+                # N processes of one worker are the node config's (node/replicas.py): their transports
+                # and links are derived from the whole worker config, which this call does not have
+                raise ApplicationError(INVALID_CONFIGURATION,
+                                       "options.replicas: replicas are configured in the node config only "
+                                       "(start_worker starts one worker process)")
             worker = NativeWorkerProcess(self, worker_id, worker_type, config, who,
                                          logname=personality.NATIVE_WORKERS[worker_type]["logname"])
         else:

@@ -39,6 +39,7 @@ from ..config.base import ConfigError, config_errors
 from .config import disabled_reason, find_config, load_config
 from .controller import NODE_SHUTDOWN_ON_WORKER_EXIT, NodeController
 from .keys import load_or_create_node_key
+from .replicas import ReplicaError, expand, replica_count
 
 log = logging.getLogger("wampfabric.node")
 
@@ -134,6 +135,7 @@ class Node:
     async def boot_from_config(self) -> None:
         """Start the workers of the config through the management API."""
         started = {}
+        configured_ids = {w.get("id") for w in self.config.get("workers", []) if isinstance(w, dict)}
         for worker_cfg in self.config.get("workers", []):
             wtype = worker_cfg["type"]
             worker_id = worker_cfg.get("id") or self._next_id("worker")
@@ -142,9 +144,25 @@ class Node:
                 logname = self.personality.worker_logname(wtype)
                 log.info("Skip start of worker %s %s (%s)", logname, worker_id, reason)
                 continue
-            self.worker_configs[worker_id] = worker_cfg
-            await self.boot_worker(worker_id, worker_cfg)
-            started[wtype] = started.get(wtype, 0) + 1
+            if replica_count(worker_cfg) > 1:
+                # one router worker config, N processes behind its ports, linked in a mesh (replicas.py)
+                try:
+                    replicas = expand(worker_id, worker_cfg, self.cbdir, self.key.public_hex)
+                except ReplicaError as e:
+                    raise ApplicationError(INVALID_CONFIGURATION, str(e)) from None
+                clash = [rid for rid, _ in replicas if rid in self.worker_configs or rid in configured_ids]
+                if clash:
+                    raise ApplicationError(INVALID_CONFIGURATION, f"worker '{worker_id}': replica ID '{clash[0]}' "
+                                                                  "is the ID of another worker")
+                log.info("Starting router worker '%s' as %d replicas (%s) sharing its listening ports", worker_id,
+                         len(replicas), ", ".join(rid for rid, _ in replicas))
+            else:
+                replicas = [(worker_id, worker_cfg)]
+            # the last replica first: a replica's links go to the higher ones, which then listen already
+            for rid, cfg in reversed(replicas):
+                self.worker_configs[rid] = cfg
+                await self.boot_worker(rid, cfg)
+                started[wtype] = started.get(wtype, 0) + 1
         log.info("Node %s ready (%d worker(s): %s)", self.node_id, sum(started.values()),
                  ", ".join(f"{n} {k}" for k, n in started.items()) or "none")
 
