@@ -12,7 +12,8 @@ It also closes the later of two joined sessions of one node (two HELLOs within o
 round trip both pass the authenticator's check, D7).
 
 The node view (``master/nodes.py``), heartbeat storage (``master/heartbeats.py``) and the remote API
-(``master/remote.py``) attach here: ``MrealmController.parts`` holds objects with
+(``master/remote.py``), router clusters (``master/routercluster.py``) and application realms
+(``master/arealm.py``) attach here: ``MrealmController.parts`` holds objects with
 ``async start(controller)`` / ``async stop()``, started in order after the procedures are registered
 and stopped in reverse order when the realm stops (``PARTS`` names their classes). They share
 ``controller.local``: a second session of the controller on its realm, in-process over
@@ -47,6 +48,9 @@ PARTS: list[str] = [
     "wampfabric.master.heartbeats.HeartbeatStore",
     "wampfabric.master.retention.HeartbeatRetention",  # after the storage: it prunes its database
     "wampfabric.master.remote.RemoteApi",
+    # router clusters and application realms: on the mrealm database the heartbeat part opened
+    "wampfabric.master.routercluster.RouterClusterManager",
+    "wampfabric.master.arealm.ApplicationRealmManager",
 ]
 
 
@@ -76,6 +80,8 @@ class MrealmController(ApplicationSession):
     local = None  # the in-process ClientSession the parts share
     nodes = None  # the NodeView part
     heartbeats = None  # the HeartbeatStore part
+    routerclusters = None  # the RouterClusterManager part (master/routercluster.py)
+    arealms = None  # the ApplicationRealmManager part (master/arealm.py)
 
     async def onJoin(self, details):
         import importlib

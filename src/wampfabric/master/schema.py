@@ -31,6 +31,22 @@ global ``.db-controller`` (default maxsize 128 MiB)
 per mrealm ``.db-mrealm-<oid>`` (default maxsize 1 GiB)
     ``mnode_logs``          (timestamp, node oid) (ns, UUID) -> MNodeLog
     ``mworker_logs``        (timestamp, node oid, worker id) (ns, UUID, str) -> MWorkerLog
+    ``routerclusters``      cluster oid (UUID) -> RouterCluster; index ``routerclusters/by_name`` (str)
+    ``routercluster_node_memberships``
+                            (cluster oid, node oid) (UUID, UUID) -> RouterClusterNodeMembership
+    ``router_workergroups`` worker group oid (UUID) -> RouterWorkerGroup; index
+                            ``router_workergroups/by_cluster`` ((cluster oid, name): UUID, str)
+    ``arealms``             arealm oid (UUID) -> ApplicationRealm; index ``arealms/by_name`` (str)
+    ``roles``               role oid (UUID) -> Role; index ``roles/by_name`` (str)
+    ``permissions``         permission oid (UUID) -> Permission; index ``permissions/by_role``
+                            ((role oid, uri, permission oid): UUID, str, UUID)
+    ``arealm_role_associations``
+                            (arealm oid, role oid) (UUID, UUID) -> ApplicationRealmRoleAssociation
+    ``principals``          principal oid (UUID) -> Principal; index ``principals/by_authid``
+                            ((arealm oid, authid): UUID, str)
+
+The router cluster tables are master/routercluster.py's and master/arealm.py's (Crossbar.io keeps
+them in the mrealm database too); ``status`` there is a string, ``"STOPPED"`` or ``"RUNNING"``.
 
 Timestamps are integers, nanoseconds since the Unix epoch (UTC); public keys are the 64-hex
 Ed25519 keys as Crossbar.io writes them, except MasterNodeUsage.pubkey (32 bytes, as the design
@@ -52,6 +68,8 @@ from ..protocol.metering import MSG_TYPES
 __all__ = [
     "User", "ManagementRealm", "UserMrealmRole", "Node", "ActivationToken", "MasterNodeUsage",
     "MNodeLog", "MWorkerLog", "NodeConfig", "GlobalSchema", "MrealmSchema",
+    "RouterCluster", "RouterClusterNodeMembership", "RouterWorkerGroup", "ApplicationRealm", "Role",
+    "Permission", "ApplicationRealmRoleAssociation", "Principal",
     "GLOBAL_DB", "MREALM_DB_PREFIX", "GLOBAL_DB_MAXSIZE", "MREALM_DB_MAXSIZE",
     "open_global_db", "open_mrealm_db", "global_db_path", "mrealm_db_path", "find_mrealm_dbs",
     "ROLE_OWNER", "ROLE_ADMIN", "ROLE_USER", "ROLE_GUEST", "ROLE_NAMES",
@@ -170,6 +188,73 @@ class MWorkerLog(Record):
               "process": "dict", "router": "dict"}
 
 
+class RouterCluster(Record):
+    """A router cluster definition (``routerclusters``): ``changed`` in ns, ``owner_oid`` the
+    creating user; ``status`` "STOPPED" / "RUNNING"."""
+
+    FIELDS = {**_ELEMENT, "name": "str", "status": "str", "changed": "int", "owner_oid": "uuid"}
+
+
+class RouterClusterNodeMembership(Record):
+    """A node of a router cluster (``routercluster_node_memberships``): Crossbar.io's
+    ``softlimit`` / ``hardlimit`` (at most this many router workers of the cluster on the node), and
+    where the node's router workers listen: worker k (1-based) of a worker group for clients on
+    ``client_port + offset + k - 1``, for the other workers' links on ``link_port + offset + k - 1``
+    (master/routercluster.py); ``link_host`` is where the other nodes reach the link listener."""
+
+    FIELDS = {"cluster_oid": "uuid", "node_oid": "uuid", "softlimit": "int", "hardlimit": "int",
+              "client_port": "int", "client_interface": "str", "link_port": "int", "link_interface": "str",
+              "link_host": "str", "changed": "int"}
+
+
+class RouterWorkerGroup(Record):
+    """A router worker group of a cluster (``router_workergroups``): ``scale`` router workers on every
+    member node, named ``<name>_<k>``."""
+
+    FIELDS = {**_ELEMENT, "cluster_oid": "uuid", "name": "str", "scale": "int", "status": "str",
+              "changed": "int"}
+    DEFAULTS = {"scale": 1}
+
+
+class ApplicationRealm(Record):
+    """An application realm (``arealms``): started on a router worker group (``workergroup_oid``);
+    ``webcluster_oid`` is always None here (no web clusters)."""
+
+    FIELDS = {**_ELEMENT, "name": "str", "status": "str", "workergroup_oid": "uuid", "webcluster_oid": "uuid",
+              "changed": "int", "owner_oid": "uuid"}
+
+
+class Role(Record):
+    """An application role of the mrealm (``roles``), given to arealms by association."""
+
+    FIELDS = {**_ELEMENT, "name": "str", "created": "int", "owner_oid": "uuid"}
+
+
+class Permission(Record):
+    """A permission of a role (``permissions``), Crossbar.io's flat shape: ``match`` "exact", "prefix"
+    or "wildcard"; ``allow_*`` / ``disclose_*`` / ``cache`` booleans."""
+
+    FIELDS = {"oid": "uuid", "role_oid": "uuid", "uri": "str", "match": "str", "allow_call": "bool",
+              "allow_register": "bool", "allow_publish": "bool", "allow_subscribe": "bool",
+              "disclose_caller": "bool", "disclose_publisher": "bool", "cache": "bool", "created": "int"}
+
+
+class ApplicationRealmRoleAssociation(Record):
+    """A role of an arealm (``arealm_role_associations``)."""
+
+    FIELDS = {"arealm_oid": "uuid", "role_oid": "uuid", "changed": "int"}
+
+
+class Principal(Record):
+    """A principal of an arealm (``principals``): its ``authid`` and role, and its credentials
+    (inline, unlike Crossbar.io's separate credentials): cryptosign ``authorized_keys`` (64-hex
+    Ed25519 public keys) and/or a ``ticket`` (stored as given: the master hands it to the nodes'
+    transports; the API never returns it)."""
+
+    FIELDS = {"oid": "uuid", "arealm_oid": "uuid", "authid": "str", "role_oid": "uuid", "authextra": "dict",
+              "authorized_keys": "list", "ticket": "str", "modified": "int"}
+
+
 class GlobalSchema:
     """The tables of the global database (``.db-controller``); see the module docstring."""
 
@@ -224,6 +309,31 @@ class MrealmSchema:
                                 sequential=True)
         self.mworker_logs = Table(db, "mworker_logs", TupleKey(TimestampKey(), UuidKey(), StrKey()),
                                   RecordValue(MWorkerLog), sequential=True)
+
+        # router clusters and application realms (master/routercluster.py, master/arealm.py)
+        self.routerclusters = Table(db, "routerclusters", UuidKey(), RecordValue(RouterCluster))
+        self.idx_routerclusters_by_name = self.routerclusters.add_index("by_name", StrKey(), lambda r: r.name)
+        self.routercluster_node_memberships = Table(db, "routercluster_node_memberships",
+                                                    TupleKey(UuidKey(), UuidKey()),
+                                                    RecordValue(RouterClusterNodeMembership))
+        self.router_workergroups = Table(db, "router_workergroups", UuidKey(), RecordValue(RouterWorkerGroup))
+        self.idx_workergroups_by_cluster = self.router_workergroups.add_index(
+            "by_cluster", TupleKey(UuidKey(), StrKey()),
+            lambda r: None if r.cluster_oid is None or r.name is None else (r.cluster_oid, r.name))
+        self.arealms = Table(db, "arealms", UuidKey(), RecordValue(ApplicationRealm))
+        self.idx_arealms_by_name = self.arealms.add_index("by_name", StrKey(), lambda r: r.name)
+        self.roles = Table(db, "roles", UuidKey(), RecordValue(Role))
+        self.idx_roles_by_name = self.roles.add_index("by_name", StrKey(), lambda r: r.name)
+        self.permissions = Table(db, "permissions", UuidKey(), RecordValue(Permission))
+        self.idx_permissions_by_role = self.permissions.add_index(
+            "by_role", TupleKey(UuidKey(), StrKey(), UuidKey()),
+            lambda r: None if r.role_oid is None or r.uri is None else (r.role_oid, r.uri, r.oid))
+        self.arealm_role_associations = Table(db, "arealm_role_associations", TupleKey(UuidKey(), UuidKey()),
+                                              RecordValue(ApplicationRealmRoleAssociation))
+        self.principals = Table(db, "principals", UuidKey(), RecordValue(Principal))
+        self.idx_principals_by_authid = self.principals.add_index(
+            "by_authid", TupleKey(UuidKey(), StrKey()),
+            lambda r: None if r.arealm_oid is None or r.authid is None else (r.arealm_oid, r.authid))
 
     @classmethod
     def attach(cls, db: Database) -> MrealmSchema:
