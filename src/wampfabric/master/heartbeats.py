@@ -113,7 +113,7 @@ class HeartbeatStore:
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future | None = None
         self._last_ns = 0
-        self._full_logged = 0.0
+        self._full_logged = float("-inf")  # monotonic time starts near 0 at boot
         self._subs: list = []
         self.db = None
         self._executor: ThreadPoolExecutor | None = None
