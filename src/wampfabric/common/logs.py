@@ -52,7 +52,7 @@ class RateLimitedLog:
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
-        self._last = 0.0
+        self._last = float("-inf")  # monotonic time starts near 0 at boot
         self._left_out = 0
 
     def warning(self, fmt: str, *args) -> None:
