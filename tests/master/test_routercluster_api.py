@@ -173,7 +173,7 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
     assert (await w(s.call(AR + "get_arealm_role", a["oid"], r["oid"])))["role_oid"] == r["oid"]
     await expect_error(s.call(AR + "create_arealm", {"name": "realm1"}), "crossbar.error.already_exists")
     await expect_error(s.call(AR + "create_arealm", {"name": "bad realm"}), "wamp.error.invalid_argument")
-    await expect_error(s.call(AR + "create_role", {"name": "rlink"}), "wamp.error.invalid_argument")
+    await expect_error(s.call(AR + "create_role", {"name": "wampfabric.rlink"}), "wamp.error.invalid_argument")
     await expect_error(s.call(AR + "create_role", {"name": "app"}), "crossbar.error.already_exists")
     await expect_error(s.call(AR + "add_role_permission", r["oid"], "com..x", {"match": "exact"}),
                        "wamp.error.invalid_argument")
@@ -307,9 +307,9 @@ async def test_wiring_full_mesh_ports_auth_and_persistence(superuser, connect):
                     "c1": {"realm": "realm1", "role": "app", "ticket": "secret1"}}
                 assert tr["client"]["auth"]["cryptosign"]["principals"]["c2"]["authorized_keys"] == [ck.pubkey]
                 assert tr["link"]["auth"]["cryptosign"]["principals"] == {
-                    m: {"authorized_keys": [keys[m].pubkey], "role": "rlink"} for m in keys}
+                    m: {"authorized_keys": [keys[m].pubkey], "role": "wampfabric.rlink"} for m in keys}
                 realm = wk["realms"][0]["config"]
-                assert realm["name"] == "realm1" and [x["name"] for x in realm["roles"]] == ["app", "rlink"]
+                assert realm["name"] == "realm1" and [x["name"] for x in realm["roles"]] == ["app", "wampfabric.rlink"]
                 assert realm["roles"][0]["permissions"][0]["allow"] == {
                     "call": True, "register": True, "publish": True, "subscribe": True}
                 for link in wk["links"]:

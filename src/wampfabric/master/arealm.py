@@ -13,7 +13,7 @@ starts it as a realm on every router worker of the group, on every member node o
 cluster (master/routercluster.py). Differences from Crossbar.io: no web clusters (``webcluster_oid``
 must be null); a principal carries its credentials itself (``authorized_keys`` for cryptosign,
 ``ticket``), not in separate credential objects, and its role must be one of the arealm's; the
-role name ``rlink`` is reserved (the role of the links between the router workers).
+role name ``wampfabric.rlink`` is reserved (the role of the links between the router workers).
 
 Who may: the mrealm's router roles (master/roles.py). A principal's ticket is never returned.
 """

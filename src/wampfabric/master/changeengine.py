@@ -31,6 +31,23 @@ state is ``exclusive``: then workers, realms, transports and components not in i
 line). One log line per action; an action that fails is logged with the node's error and the
 engine goes on with the next (a worker that could not start: its items are skipped). Applies to one
 node never overlap: a change arriving during one applies again after it.
+
+Router clusters (``wire``, issue 16): after the desired state, the engine asks the master what the
+node should run for the router clusters it is a member of
+(``crossbarfabriccenter.mrealm.routercluster.get_routercluster_wiring(node_oid)``,
+master/routercluster.py) and brings the node there, exclusively for the workers the clusters manage
+(``managed``: the worker IDs ``<group>_<k>`` of every worker group of the mrealm): a managed worker
+that is not wanted is stopped (a node removed from a cluster, a cluster or arealm stopped); a
+wanted one is started (``start_worker(id, "router", {})``), then on it, in this order: realms not
+wanted stopped (with their links), wanted realms started (with their roles) or their roles made
+equal (by name: missing started, changed restarted, extra stopped); transports not wanted stopped,
+wanted ones started, a transport whose configuration differs (new principals) restarted; links
+(``start_router_realm_link``) not wanted stopped, missing started, changed restarted. The links
+connect and reconnect by themselves (with backoff), so a link to a node that is offline is started
+anyway and comes up with it. The wiring is applied when a node joins (``on_node_ready``, unless
+``on_start_apply_config`` is false) and, for every online node, after any event under
+``crossbarfabriccenter.mrealm.routercluster.`` or ``...arealm.`` (a definition changed; bursts
+are batched). One log line per action, errors logged and the engine goes on.
 """
 
 from __future__ import annotations
@@ -56,6 +73,10 @@ BACKEND = "backend"
 DEFAULT_TRANSPORT = {"type": "rawsocket", "serializer": "cbor", "endpoint": {"type": "unix", "path": "sock2"}}
 PROCEDURE_WAIT = 30.0  # seconds a just-started worker's procedures may take to reach the master
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
+ROUTERCLUSTER = MREALM + "routercluster."
+AREALM = MREALM + "arealm."
+REWIRE_DELAY = 0.2  # seconds a definition change waits for more before the nodes are wired again
+CONFIG, WIRING = "config", "wiring"
 
 
 def _load_key(cbdir: Path):
@@ -110,12 +131,13 @@ class NodeApplier:
         self._log("%s", what)
         return True
 
-    async def apply(self, desired: dict, exclusive: bool) -> None:
+    async def apply(self, desired: dict, exclusive: bool, keep=frozenset()) -> None:
+        """``keep``: workers an exclusive desired state leaves alone (the router clusters' own)."""
         workers = [w for w in desired.get("workers", []) if isinstance(w, dict)]
         running = set(await self.call("get_workers"))
         wanted = {w["id"] for w in workers}
         if exclusive:
-            for wid in sorted(running - wanted):
+            for wid in sorted(running - wanted - set(keep)):
                 await self.act(f"stopped worker '{wid}' (not in the exclusive desired state)", "stop_worker", wid)
                 running.discard(wid)
         for w in workers:
@@ -194,6 +216,109 @@ class NodeApplier:
             await self._items(w, False, *args, start_only=True)
 
 
+class ClusterWirer(NodeApplier):
+    """Brings one node to its router cluster wiring (see the module docstring)."""
+
+    async def wire(self, plan: dict) -> None:
+        workers = [w for w in plan.get("workers") or () if isinstance(w, dict)]
+        wanted = {w["id"] for w in workers}
+        running = set(await self.call("get_workers"))
+        for wid in sorted((set(plan.get("managed") or ()) & running) - wanted):
+            await self.act(f"stopped router worker '{wid}' (not wanted by a running router cluster here)",
+                           "stop_worker", wid)
+        for w in workers:
+            wid = w["id"]
+            if wid not in running:
+                if not await self.act(f"started router worker '{wid}' (router cluster '{w.get('cluster')}', worker "
+                                      f"group '{w.get('workergroup')}')", "start_worker", wid, "router", {}):
+                    continue
+            else:
+                have = ((await self.call("get_worker", wid)) or {}).get("type")
+                if have != "router":
+                    self.failures += 1
+                    self._log("worker '%s' runs as a %s worker, router cluster '%s' wants a router worker: left alone",
+                              wid, have, w.get("cluster"), error=True)
+                    continue
+            try:
+                await self._worker(w)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.failures += 1
+                self._log("wiring worker '%s' failed: %s", wid, _err(e), error=True)
+
+    async def _worker(self, w: dict) -> None:
+        wid = w["id"]
+        prefix = f"worker.{wid}."
+        realms = {r["id"]: r["config"] for r in w.get("realms") or ()}
+        have = set(await self.call(prefix + "get_router_realms"))
+        for rid in sorted(have - set(realms)):
+            await self.act(f"stopped realm '{rid}' on worker '{wid}' (not wanted by the router cluster)",
+                           prefix + "stop_router_realm", rid)
+        for rid, cfg in realms.items():
+            if rid not in have:
+                names = ", ".join(r["name"] for r in cfg.get("roles", []))
+                await self.act(f"started realm '{rid}' on worker '{wid}' (roles {names})",
+                               prefix + "start_router_realm", rid, cfg)
+            else:
+                await self._roles(prefix, wid, rid, cfg.get("roles") or [])
+        links: dict[str, dict] = {rid: {} for rid in realms}
+        for link in w.get("links") or ():
+            links.setdefault(link["realm_id"], {})[link["id"]] = link["config"]
+        have_links = {}
+        for rid, want in links.items():  # links not wanted go first (before their listeners change)
+            have_links[rid] = set(await self.call(prefix + "get_router_realm_links", rid))
+            for lid in sorted(have_links[rid] - set(want)):
+                await self.act(f"stopped link '{lid}' of realm '{rid}' on worker '{wid}' (not wanted by the router "
+                               f"cluster)", prefix + "stop_router_realm_link", rid, lid)
+        transports = {t["id"]: t["config"] for t in w.get("transports") or ()}
+        have = set(await self.call(prefix + "get_router_transports"))
+        for tid in sorted(have - set(transports)):
+            await self.act(f"stopped transport '{tid}' on worker '{wid}' (not wanted by the router cluster)",
+                           prefix + "stop_router_transport", tid)
+        for tid, cfg in transports.items():
+            if tid in have:
+                current = (await self.call(prefix + "get_router_transport", tid)).get("config")
+                if current == cfg:
+                    continue
+                if not await self.act(f"stopped transport '{tid}' on worker '{wid}' (its configuration changed)",
+                                      prefix + "stop_router_transport", tid):
+                    continue
+            port = (cfg.get("endpoint") or {}).get("port")
+            await self.act(f"started transport '{tid}' on worker '{wid}' (port {port})",
+                           prefix + "start_router_transport", tid, cfg)
+        for rid, want in links.items():
+            for lid, cfg in want.items():
+                if lid in have_links[rid]:
+                    current = (await self.call(prefix + "get_router_realm_link", rid, lid)).get("config")
+                    if current == cfg:
+                        continue
+                    if not await self.act(f"stopped link '{lid}' of realm '{rid}' on worker '{wid}' (its "
+                                          f"configuration changed)", prefix + "stop_router_realm_link", rid, lid):
+                        continue
+                await self.act(f"started link '{lid}' of realm '{rid}' on worker '{wid}' (to "
+                               f"{cfg['transport'].get('url')})", prefix + "start_router_realm_link", rid, lid, cfg)
+
+    async def _roles(self, prefix: str, wid: str, rid: str, roles: list) -> None:
+        have = {}
+        for role_id in await self.call(prefix + "get_router_realm_roles", rid):
+            info = await self.call(prefix + "get_router_realm_role", rid, role_id)
+            have[info.get("name")] = (role_id, info.get("config"))
+        want = {r["name"]: r for r in roles}
+        for name in sorted(set(have) - set(want)):
+            await self.act(f"stopped role '{name}' of realm '{rid}' on worker '{wid}' (not one of the arealm's roles)",
+                           prefix + "stop_router_realm_role", rid, have[name][0])
+        for name, cfg in want.items():
+            if name in have:
+                if have[name][1] == cfg:
+                    continue
+                if not await self.act(f"stopped role '{name}' of realm '{rid}' on worker '{wid}' (its permissions "
+                                      f"changed)", prefix + "stop_router_realm_role", rid, have[name][0]):
+                    continue
+            await self.act(f"started role '{name}' on realm '{rid}' of worker '{wid}'",
+                           prefix + "start_router_realm_role", rid, name, cfg)
+
+
 class MrealmEngine:
     """The change engine's session on one mrealm (see the module docstring)."""
 
@@ -201,8 +326,9 @@ class MrealmEngine:
         self.engine = engine
         self.name = name
         self._locks: dict[str, asyncio.Lock] = {}
-        self._again: set[str] = set()
+        self._pending: dict[str, set] = {}  # node oid -> what to apply (CONFIG, WIRING) once its lock is free
         self._tasks: set[asyncio.Task] = set()
+        self._rewire: asyncio.Task | None = None
         self.client = Client(engine.backend_transport, name, auth=[Cryptosign(engine.key.private, authid=BACKEND)],
                              authrole=BACKEND, cbdir=str(engine.cbdir), backoff=Backoff(0.5, 10.0),
                              on_join=self._on_join, log_retries=False, on_failure=self._on_failure)
@@ -227,6 +353,8 @@ class MrealmEngine:
     async def _on_join(self, session, details=None) -> None:
         await session.subscribe(MREALM + "on_node_ready", self._on_node_ready)
         await session.subscribe(MREALM + "on_node_config_changed", self._on_config_changed)
+        for prefix in (ROUTERCLUSTER, AREALM):
+            await session.subscribe(prefix, self._on_definition_changed, options={"match": "prefix"})
         log.info("Change engine: following management realm '%s'", self.name)
         try:
             online = await session.call(MREALM + "get_nodes", "online")
@@ -259,30 +387,52 @@ class MrealmEngine:
 
     def _on_config_changed(self, node_oid=None, info=None, *args, **kwargs) -> None:
         if isinstance(node_oid, str):
-            self._spawn(self.apply(node_oid, "desired state changed", only_online=True))
+            self._spawn(self.apply(node_oid, "desired state changed", only_online=True, parts=(CONFIG,)))
 
-    async def apply(self, node_oid: str, reason: str, only_online: bool = False) -> None:
+    def _on_definition_changed(self, *args, **kwargs) -> None:
+        """A router cluster or arealm definition changed: every online node is wired again (once for
+        a burst of events)."""
+        if self._rewire is None or self._rewire.done():
+            self._rewire = asyncio.ensure_future(self._rewire_online())
+            self._tasks.add(self._rewire)
+            self._rewire.add_done_callback(self._tasks.discard)
+
+    async def _rewire_online(self) -> None:
+        await asyncio.sleep(REWIRE_DELAY)
+        self._rewire = None  # a change from here on schedules another pass
+        try:
+            session = await self.client.session(timeout=30)
+            online = await session.call(MREALM + "get_nodes", "online")
+        except Exception as e:
+            log.warning("Change engine: management realm '%s': router cluster definitions changed, but the nodes "
+                        "could not be listed: %s", self.name, _err(e))
+            return
+        for oid in online or ():
+            self._spawn(self.apply(oid, "router cluster definitions changed", only_online=True, parts=(WIRING,)))
+
+    async def apply(self, node_oid: str, reason: str, only_online: bool = False,
+                    parts: tuple = (CONFIG, WIRING)) -> None:
+        self._pending.setdefault(node_oid, set()).update(parts)
         lock = self._locks.setdefault(node_oid, asyncio.Lock())
         if lock.locked():
-            self._again.add(node_oid)  # the running apply goes once more when it is done
-            return
+            return  # the running apply goes once more for what is pending when it is done
         async with lock:
-            while True:
-                self._again.discard(node_oid)
+            while self._pending.get(node_oid):
+                now = self._pending.pop(node_oid)
                 try:
-                    await self._apply_once(node_oid, reason, only_online)
+                    await self._apply_once(node_oid, reason, only_online, now)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
                     log.error("Change engine: node %s (mrealm '%s'): applying the desired state failed: %s",
                               node_oid, self.name, _err(e))
-                if node_oid not in self._again:
-                    break
-                reason = "desired state changed"
+                reason = "desired state changed" if CONFIG in self._pending.get(node_oid, ()) else \
+                    "router cluster definitions changed"
+                only_online = True
         if not lock.locked():
             self._locks.pop(node_oid, None)
 
-    async def _apply_once(self, node_oid: str, reason: str, only_online: bool) -> None:
+    async def _apply_once(self, node_oid: str, reason: str, only_online: bool, parts=(CONFIG, WIRING)) -> None:
         session = await self.client.session(timeout=30)
         node = await session.call(MREALM + "get_node", node_oid)
         name = node.get("authid")
@@ -290,6 +440,28 @@ class MrealmEngine:
             log.info("Change engine: node '%s' (mrealm '%s') is offline: its desired state is applied when it joins",
                      name, self.name)
             return
+        if CONFIG in parts:
+            await self._apply_config(session, node_oid, name, reason)
+        if WIRING in parts:
+            await self._wire(session, node_oid, name, reason)
+
+    async def _wire(self, session, node_oid: str, name: str, reason: str) -> None:
+        try:
+            plan = await session.call(ROUTERCLUSTER + "get_routercluster_wiring", node_oid)
+        except ApplicationError as e:
+            log.error("Change engine: node '%s' (mrealm '%s'): its router cluster wiring could not be read: %s", name,
+                      self.name, e)
+            return
+        if not plan.get("workers") and not plan.get("managed"):
+            return  # no router clusters in this mrealm
+        wirer = ClusterWirer(self, session, node_oid, name)
+        await wirer.wire(plan)
+        if wirer.actions or wirer.failures:
+            log.info("Change engine: node '%s' (mrealm '%s') %s: router cluster wiring applied (cluster(s) %s; %d "
+                     "action(s), %d failed)", name, self.name, reason, ", ".join(plan.get("clusters") or ()) or "none",
+                     wirer.actions, wirer.failures)
+
+    async def _apply_config(self, session, node_oid: str, name: str, reason: str) -> None:
         desired = await session.call(MREALM + "get_node_config", node_oid)
         if desired is None:
             log.info("Change engine: node '%s' (mrealm '%s') %s: no desired state held by the master", name, self.name,
@@ -298,7 +470,14 @@ class MrealmEngine:
         log.info("Change engine: node '%s' (mrealm '%s') %s: applying desired state version %s", name, self.name,
                  reason, desired.get("version"))
         applier = NodeApplier(self, session, node_oid, name)
-        await applier.apply(desired.get("config") or {}, bool(desired.get("exclusive")))
+        keep = ()
+        if desired.get("exclusive"):  # the router clusters' workers are not the desired state's to stop
+            try:
+                keep = (await session.call(ROUTERCLUSTER + "get_routercluster_wiring", node_oid)).get("managed") or ()
+            except ApplicationError as e:
+                log.warning("Change engine: node '%s' (mrealm '%s'): its router cluster wiring could not be read (%s): "
+                            "the exclusive desired state may stop router cluster workers", name, self.name, e)
+        await applier.apply(desired.get("config") or {}, bool(desired.get("exclusive")), keep)
         log.info("Change engine: node '%s' (mrealm '%s'): desired state version %s applied (%d action(s), %d failed)",
                  name, self.name, desired.get("version"), applier.actions, applier.failures)
 

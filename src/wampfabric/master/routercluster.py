@@ -32,11 +32,11 @@ What a member node runs for a RUNNING cluster, for each worker group with a RUNN
 
 - router workers ``<group>_<k>``;
 - on each, every RUNNING arealm of the group as a realm (realm ID = name) with the arealm's roles
-  and the role ``rlink`` (everything, caller and publisher disclosed) for the links;
+  and the role ``wampfabric.rlink`` (everything, caller and publisher disclosed) for the links;
 - transport ``client``: WebSocket on the client port, with the arealms' principals (cryptosign
   ``authorized_keys``, ``ticket``), each bound to its realm and role;
 - transport ``link``: WebSocket on the link port, cryptosign, one principal per member node (authid
-  = node name, its public key from the pairing, role ``rlink``);
+  = node name, its public key from the pairing, role ``wampfabric.rlink``);
 - links (``start_router_realm_link``) making all router workers of the group, on all member nodes,
   a full mesh: the pair's link is configured on the worker that sorts first by (node name, worker
   ID), with ID ``to_<peer node>_<peer worker>``, cryptosign with the node key (authid = node name).
@@ -70,7 +70,7 @@ ONLINE, OFFLINE = "online", "offline"
 NAME = re.compile(r"[a-z][a-z0-9_\-]{0,63}")
 DEFAULT_CLIENT_PORT = 8080
 DEFAULT_LINK_PORT = 8180
-RLINK_ROLE = "rlink"
+RLINK_ROLE = "wampfabric.rlink"
 CLIENT_TRANSPORT = "client"
 LINK_TRANSPORT = "link"
 WIRING_READERS = ("owner", "admin", "backend")
@@ -309,8 +309,7 @@ class RouterClusterManager(MrealmPart):
         with self.db.begin() as txn:
             rc = self._cluster(txn, routercluster_oid)
             members = list(s.routercluster_node_memberships.select(txn, prefix=(rc.oid,)))
-            wgs = [s.router_workergroups.get(txn, o) for o in s.idx_workergroups_by_cluster.select(txn, prefix=(rc.oid,))]
-            wgs = [wg for wg in wgs if wg is not None]
+            wgs = self._wgs(txn, rc)
             arealms = self._arealms_on(txn, {wg.oid for wg in wgs})
         nodes = []
         for m in members:

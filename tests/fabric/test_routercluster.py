@@ -1,0 +1,177 @@
+"""A router cluster wired by the master, end to end (issue 16): a master (``master init/start``,
+with its change engine) and three edge nodes (``edge start``) on loopback; the cluster of the three,
+a worker group, an arealm with a role and a ticket principal are defined through the management
+API and started; the change engine starts a router worker, the realm, a client transport, a link
+listener and the links on each node. A client (autobahn-python) on each edge: an event published on
+one reaches the subscribers on all three exactly once, a procedure registered on one is callable
+from the other two. One edge SIGKILLed: the other two keep routing; started again, it is wired
+again and all three converge. A node removed from the cluster: its worker and the links to it go."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+from autobahn.wamp.types import PublishOptions
+
+from fabricnodes import ClusterFabric, wait_for
+from support.autobahn_client import w
+
+pytestmark = pytest.mark.timeout(120)
+
+TOPIC = "com.example.topic"
+_seq = itertools.count()
+
+
+class Inbox:
+    def __init__(self):
+        self.got: list[tuple] = []
+
+    def __call__(self, *args, **kwargs):
+        self.got.append(tuple(args))
+
+
+async def subscribe_all(clients: dict) -> dict:
+    inboxes = {}
+    for name, c in clients.items():
+        inboxes[name] = Inbox()
+        await w(c.subscribe(inboxes[name], TOPIC))
+    return inboxes
+
+
+async def publish(c, *args):
+    await w(c.publish(TOPIC, *args, options=PublishOptions(acknowledge=True, exclude_me=False)))
+
+
+async def mesh_up(clients: dict, inboxes: dict, timeout: float = 40.0) -> None:
+    """Probes from every client until every subscriber got one from every publisher (the links
+    connect with backoff)."""
+    async def check():
+        tag = f"probe{next(_seq)}"
+        for name, c in clients.items():
+            await publish(c, tag, name)
+        await asyncio.sleep(0.3)
+        return all({a[1] for a in inboxes[n].got if a and a[0] == tag} == set(clients) for n in clients)
+    await wait_for(check, timeout, "every subscriber gets every publisher's events", 0.2)
+
+
+async def exactly_once(clients: dict, inboxes: dict, count: int = 20) -> None:
+    for box in inboxes.values():
+        box.got.clear()
+    tag = f"round{next(_seq)}"
+    for name, c in clients.items():
+        for i in range(count):
+            await publish(c, tag, name, i)
+    expected = sorted((tag, name, i) for name in clients for i in range(count))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if all(len([a for a in box.got if a[0] == tag]) >= len(expected) for box in inboxes.values()):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # a duplicate would come now
+    for name, box in inboxes.items():
+        assert sorted(a for a in box.got if a[0] == tag) == expected, f"subscriber on {name}"
+
+
+async def calls_everywhere(clients: dict, timeout: float = 30.0) -> None:
+    """Every client calls every client's procedure (including its own)."""
+    async def check():
+        for caller, c in clients.items():
+            for callee in clients:
+                try:
+                    got = await w(c.call(f"com.example.whoami.{callee}", caller), 5)
+                except Exception:
+                    return False
+                if got != [callee, caller]:
+                    return False
+        return True
+    await wait_for(check, timeout, "every procedure callable from every node", 0.2)
+
+
+async def register(name, c) -> None:
+    await w(c.register(lambda caller, n=name: [n, caller], f"com.example.whoami.{name}"))
+
+
+async def test_router_cluster_wired_by_the_master(tmp_path):
+    t0 = time.monotonic()
+    fabric = ClusterFabric(tmp_path)
+    try:
+        await fabric.start()
+        defs = await fabric.define()
+        m = fabric.master
+        for name in fabric.names:
+            m.wait_log(f"Change engine: node '{name}' (mrealm 'm1'): started router worker 'wg1_1'")
+        clients = {name: await fabric.client(name) for name in fabric.names}
+        inboxes = await subscribe_all(clients)
+        for name, c in clients.items():
+            await register(name, c)
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes)
+        await calls_everywhere(clients)
+        # one link per pair, on the side that sorts first: edge1 -> edge2, edge3; edge2 -> edge3
+        links = {n: await fabric.node_call(n, "worker.wg1_1.get_router_realm_links", "realm1") for n in fabric.names}
+        assert links == {"edge1": ["to_edge2_wg1_1", "to_edge3_wg1_1"], "edge2": ["to_edge3_wg1_1"], "edge3": []}
+        link = await fabric.node_call("edge1", "worker.wg1_1.get_router_realm_link", "realm1", "to_edge2_wg1_1")
+        assert link["connected"] is True and link["config"]["authentication"] == {"cryptosign": {"authid": "edge1"}}
+        stat = await w(fabric.session.call("crossbarfabriccenter.mrealm.routercluster.stat_routercluster",
+                                           defs["cluster"]["oid"]))
+        assert [(n["name"], n["status"], n["workers"]) for n in stat["nodes"]] == [
+            ("edge1", "online", ["wg1_1"]), ("edge2", "online", ["wg1_1"]), ("edge3", "online", ["wg1_1"])]
+
+        # edge3 SIGKILLed: edge1 and edge2 keep routing (events and calls)
+        fabric.edges["edge3"].kill()
+        await clients.pop("edge3").close()
+        inboxes.pop("edge3")
+        await exactly_once(clients, inboxes)
+        await calls_everywhere(clients, 10)
+
+        # started again: the engine wires it again, the links to it reconnect, all three converge
+        fabric.edges["edge3"].start()
+        await wait_for(lambda: _restarted(fabric), 60, "edge3 wired again")
+        clients["edge3"] = await fabric.client("edge3")
+        inboxes["edge3"] = Inbox()
+        await w(clients["edge3"].subscribe(inboxes["edge3"], TOPIC))
+        await register("edge3", clients["edge3"])
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes)
+        await calls_everywhere(clients)
+
+        # the engine's passes (on every join and definition change) restarted nothing that had not changed
+        assert "(its configuration changed)" not in m.log()
+
+        # edge3 removed from the cluster: its router worker goes, and the links to it; the link
+        # listeners of the others no longer take edge3's key (their principals changed: restarted)
+        await w(fabric.session.call("crossbarfabriccenter.mrealm.routercluster.remove_routercluster_node",
+                                    defs["cluster"]["oid"], "edge3"))
+        await wait_for(lambda: _gone(fabric), 30, "edge3's worker and the links to it stopped")
+        m.wait_log("Change engine: node 'edge3' (mrealm 'm1'): stopped router worker 'wg1_1'")
+        m.wait_log("Change engine: node 'edge1' (mrealm 'm1'): stopped link 'to_edge3_wg1_1'")
+        await clients.pop("edge3").close()
+        inboxes.pop("edge3")
+        for n in ("edge1", "edge2"):
+            m.wait_log(f"Change engine: node '{n}' (mrealm 'm1'): stopped transport 'link' on worker 'wg1_1' (its "
+                       f"configuration changed)")
+            principals = (await fabric.node_call(n, "worker.wg1_1.get_router_transport", "link"))["config"]["auth"][
+                "cryptosign"]["principals"]
+            assert sorted(principals) == ["edge1", "edge2"]
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes)
+        await calls_everywhere(clients)
+    finally:
+        await fabric.close()
+    assert time.monotonic() - t0 < 90
+
+
+async def _restarted(fabric) -> bool:
+    return "wg1_1" in await fabric.node_call("edge3", "get_workers")
+
+
+async def _gone(fabric) -> bool:
+    if "wg1_1" in await fabric.node_call("edge3", "get_workers"):
+        return False
+    for n in ("edge1", "edge2"):
+        if any("edge3" in x for x in await fabric.node_call(n, "worker.wg1_1.get_router_realm_links", "realm1")):
+            return False
+    return True
