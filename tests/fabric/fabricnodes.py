@@ -311,6 +311,10 @@ class ClusterFabric:
         self._sessions.append(c)
         return c
 
+    def track(self, session) -> None:
+        """Close ``session`` (a TicketClient) with the fabric."""
+        self._sessions.append(session)
+
     async def node_call(self, name: str, suffix: str, *args):
         """A management procedure of a node through the master (``crossbarfabriccenter.node.<name>.<suffix>``)."""
         return await w(self.session.call(f"crossbarfabriccenter.node.{name}.{suffix}", *args))

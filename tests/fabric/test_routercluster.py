@@ -5,7 +5,8 @@ API and started; the change engine starts a router worker, the realm, a client t
 listener and the links on each node. A client (autobahn-python) on each edge: an event published on
 one reaches the subscribers on all three exactly once, a procedure registered on one is callable
 from the other two. One edge SIGKILLed: the other two keep routing; started again, it is wired
-again and all three converge. A node removed from the cluster: its worker and the links to it go."""
+again and all three converge. A node removed from the cluster: its worker and the links to it go.
+A role and a principal added while running reach every node; the cluster stopped, its workers go."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import time
 import pytest
 from autobahn.wamp.types import PublishOptions
 
-from fabricnodes import ClusterFabric, wait_for
-from support.autobahn_client import w
+from fabricnodes import AR, RC, ClusterFabric, ticket_connect, wait_for
+from support.autobahn_client import expect_error, w
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -115,8 +116,7 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
         assert links == {"edge1": ["to_edge2_wg1_1", "to_edge3_wg1_1"], "edge2": ["to_edge3_wg1_1"], "edge3": []}
         link = await fabric.node_call("edge1", "worker.wg1_1.get_router_realm_link", "realm1", "to_edge2_wg1_1")
         assert link["connected"] is True and link["config"]["authentication"] == {"cryptosign": {"authid": "edge1"}}
-        stat = await w(fabric.session.call("crossbarfabriccenter.mrealm.routercluster.stat_routercluster",
-                                           defs["cluster"]["oid"]))
+        stat = await w(fabric.session.call(RC + "stat_routercluster", defs["cluster"]["oid"]))
         assert [(n["name"], n["status"], n["workers"]) for n in stat["nodes"]] == [
             ("edge1", "online", ["wg1_1"]), ("edge2", "online", ["wg1_1"]), ("edge3", "online", ["wg1_1"])]
 
@@ -143,7 +143,7 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
 
         # edge3 removed from the cluster: its router worker goes, and the links to it; the link
         # listeners of the others no longer take edge3's key (their principals changed: restarted)
-        await w(fabric.session.call("crossbarfabriccenter.mrealm.routercluster.remove_routercluster_node",
+        await w(fabric.session.call(RC + "remove_routercluster_node",
                                     defs["cluster"]["oid"], "edge3"))
         await wait_for(lambda: _gone(fabric), 30, "edge3's worker and the links to it stopped")
         m.wait_log("Change engine: node 'edge3' (mrealm 'm1'): stopped router worker 'wg1_1'")
@@ -159,9 +159,54 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
         await mesh_up(clients, inboxes)
         await exactly_once(clients, inboxes)
         await calls_everywhere(clients)
+
+        # a role and a principal added while running: the client transports take the new principal,
+        # and its role's permissions hold on every node
+        reader = await w(fabric.session.call(AR + "create_role", {"name": "reader"}))
+        await w(fabric.session.call(AR + "add_role_permission", reader["oid"], "com.example.",
+                                    {"match": "prefix", "allow_subscribe": True}))
+        await w(fabric.session.call(AR + "add_arealm_role", defs["arealm"]["oid"], reader["oid"]))
+        await w(fabric.session.call(AR + "add_principal", defs["arealm"]["oid"],
+                                    {"authid": "reader1", "role": "reader", "ticket": "reader-ticket"}))
+        readers = {}
+        for n in ("edge1", "edge2"):
+            readers[n] = await wait_for(lambda n=n: _join(fabric, n, "reader1", "reader-ticket"), 30,
+                                        f"reader1 joins on {n}")
+            fabric.track(readers[n])
+            assert readers[n].joined.result().authrole == "reader"
+        await expect_error(readers["edge1"].publish(TOPIC, "x", options=PublishOptions(acknowledge=True)),
+                           "wamp.error.not_authorized")
+        await expect_error(readers["edge1"].call("com.example.whoami.edge1", "x"), "wamp.error.not_authorized")
+        box = Inbox()
+        await w(readers["edge2"].subscribe(box, TOPIC))
+        writer = await fabric.client("edge1")
+        await wait_for(lambda: _published_seen(writer, box), 20, "an event from edge1 reaching reader1 on edge2")
+
+        # the cluster stopped: its router workers go
+        await w(fabric.session.call(RC + "stop_routercluster", defs["cluster"]["oid"]))
+        for n in ("edge1", "edge2"):
+            await wait_for(lambda n=n: _no_worker(fabric, n), 30, f"wg1_1 stopped on {n}")
     finally:
         await fabric.close()
     assert time.monotonic() - t0 < 90
+
+
+async def _join(fabric, name, authid, ticket):
+    try:
+        return await ticket_connect("127.0.0.1", fabric.ports[name][0], "realm1", authid, ticket)
+    except (OSError, RuntimeError, asyncio.TimeoutError):
+        return None
+
+
+async def _published_seen(writer, box) -> bool:
+    tag = f"w{next(_seq)}"
+    await publish(writer, tag)
+    await asyncio.sleep(0.2)
+    return any(a and a[0] == tag for a in box.got)
+
+
+async def _no_worker(fabric, name) -> bool:
+    return "wg1_1" not in await fabric.node_call(name, "get_workers")
 
 
 async def _restarted(fabric) -> bool:
