@@ -214,6 +214,30 @@ async def ticket_connect(host: str, port: int, realm: str, authid: str, ticket: 
     return made[0]
 
 
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free ports (a worker group of scale n listens on port .. port + n - 1)."""
+    import socket
+
+    from support.nodes import _ports_given, free_port
+
+    while True:
+        first = free_port()
+        ok = True
+        for port in range(first + 1, first + n):
+            if port in _ports_given:
+                ok = False
+                break
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            _ports_given.update(range(first, first + n))
+            return first
+
+
 class ClusterFabric:
     """A master (``master init/start``, with its change engine) and edge nodes (``edge start``) paired
     into one mrealm, and a router cluster of them defined through the management API
@@ -267,18 +291,15 @@ class ClusterFabric:
         return await node_status(self.session, name) == "online"
 
     async def define(self, scale: int = 1, membership: dict | None = None, start: bool = True) -> dict:
-        """Cluster ``cluster1`` of all nodes (each with free client and link ports unless
-        ``membership[name]`` says; with ``scale`` > 1 worker k uses port + k - 1, which had better be
-        given), worker group ``wg1`` of ``scale``, arealm ``realm1`` with role
+        """Cluster ``cluster1`` of all nodes (each with free client and link ports, ``scale`` of
+        each in a row, unless ``membership[name]`` says), worker group ``wg1`` of ``scale``, arealm ``realm1`` with role
         ``app`` and principal ``client1`` (ticket); started unless ``start`` is false."""
-        from support.nodes import free_port
-
         s = self.session
         c = await w(s.call(RC + "create_routercluster", {"name": "cluster1"}))
         for name in self.names:
             cfg = dict((membership or {}).get(name) or {})
-            cfg.setdefault("client_port", free_port())
-            cfg.setdefault("link_port", free_port())
+            cfg.setdefault("client_port", free_ports(scale))
+            cfg.setdefault("link_port", free_ports(scale))
             self.ports[name] = (cfg["client_port"], cfg["link_port"])
             self.hosts[name] = cfg.get("link_host") or "127.0.0.1"
             await w(s.call(RC + "add_routercluster_node", c["oid"], name, cfg))
@@ -297,9 +318,9 @@ class ClusterFabric:
             await w(s.call(AR + "start_arealm", arealm["oid"], wg["oid"]))
         return self.defs
 
-    async def client(self, name: str, timeout: float = 30.0) -> TicketClient:
-        """A client of ``realm1`` on node ``name`` (its first router worker), once it can join."""
-        port = self.ports[name][0]
+    async def client(self, name: str, timeout: float = 30.0, worker: int = 1) -> TicketClient:
+        """A client of ``realm1`` on node ``name`` (its router worker ``worker``), once it can join."""
+        port = self.ports[name][0] + worker - 1
         host = self.hosts.get(name, "127.0.0.1")
 
         async def attempt():

@@ -220,3 +220,27 @@ async def _gone(fabric) -> bool:
         if any("edge3" in x for x in await fabric.node_call(n, "worker.wg1_1.get_router_realm_links", "realm1")):
             return False
     return True
+
+
+async def test_worker_group_of_two_on_two_nodes(tmp_path):
+    """scale 2: two router workers on every member node, all four in one mesh (links between the
+    workers of one node too), and a client on each of them sees one realm."""
+    fabric = ClusterFabric(tmp_path, names=("edge1", "edge2"))
+    try:
+        await fabric.start()
+        await fabric.define(scale=2)
+        clients = {f"{n}_{k}": await fabric.client(n, worker=k) for n in fabric.names for k in (1, 2)}
+        inboxes = await subscribe_all(clients)
+        for name, c in clients.items():
+            await register(name, c)
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes, 10)
+        await calls_everywhere(clients)
+        # 4 workers, 6 links: each configured on the side that sorts first
+        links = {(n, k): await fabric.node_call(n, f"worker.wg1_{k}.get_router_realm_links", "realm1")
+                 for n in fabric.names for k in (1, 2)}
+        assert links == {("edge1", 1): ["to_edge1_wg1_2", "to_edge2_wg1_1", "to_edge2_wg1_2"],
+                         ("edge1", 2): ["to_edge2_wg1_1", "to_edge2_wg1_2"],
+                         ("edge2", 1): ["to_edge2_wg1_2"], ("edge2", 2): []}
+    finally:
+        await fabric.close()
