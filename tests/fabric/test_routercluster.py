@@ -15,6 +15,7 @@ import itertools
 import time
 
 import pytest
+from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
 from fabricnodes import AR, RC, ClusterFabric, ticket_connect, wait_for
@@ -181,6 +182,12 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
         await w(readers["edge2"].subscribe(box, TOPIC))
         writer = await fabric.client("edge1")
         await wait_for(lambda: _published_seen(writer, box), 20, "an event from edge1 reaching reader1 on edge2")
+        # a permission added to a running role: the engine replaces the role on the realms
+        await w(fabric.session.call(AR + "add_role_permission", reader["oid"], "com.example.topic",
+                                    {"match": "exact", "allow_publish": True}))
+        await wait_for(lambda: _may_publish(readers["edge1"]), 20, "reader1 may publish once its role changed")
+        m.wait_log("Change engine: node 'edge1' (mrealm 'm1'): stopped role 'reader' of realm 'realm1' on worker "
+                   "'wg1_1' (its permissions changed)")
 
         # the cluster stopped: its router workers go
         await w(fabric.session.call(RC + "stop_routercluster", defs["cluster"]["oid"]))
@@ -203,6 +210,15 @@ async def _published_seen(writer, box) -> bool:
     await publish(writer, tag)
     await asyncio.sleep(0.2)
     return any(a and a[0] == tag for a in box.got)
+
+
+async def _may_publish(c) -> bool:
+    try:
+        await w(c.publish(TOPIC, "reader", options=PublishOptions(acknowledge=True)))
+    except ApplicationError as e:
+        assert e.error == "wamp.error.not_authorized"
+        return False
+    return True
 
 
 async def _no_worker(fabric, name) -> bool:
