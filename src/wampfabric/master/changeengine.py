@@ -44,8 +44,9 @@ equal (by name: missing started, changed restarted, extra stopped); transports n
 wanted ones started, a transport whose configuration differs (new principals) restarted; links
 (``start_router_realm_link``) not wanted stopped, missing started, changed restarted. The links
 connect and reconnect by themselves (with backoff), so a link to a node that is offline is started
-anyway and comes up with it. The wiring is applied when a node joins (``on_node_ready``, unless
-``on_start_apply_config`` is false) and, for every online node, after any event under
+anyway and comes up with it. The wiring is applied when a node joins (``on_node_ready``; also when
+its ``on_start_apply_config`` is false: cluster membership is a definition of its own) and, for
+every online node, after any event under
 ``crossbarfabriccenter.mrealm.routercluster.`` or ``...arealm.`` (a definition changed; bursts
 are batched). One log line per action, errors logged and the engine goes on.
 """
@@ -380,8 +381,10 @@ class MrealmEngine:
     def _node_joined(self, node_oid: str, node: dict) -> None:
         extra = node.get("authextra") or {}
         if isinstance(extra, dict) and extra.get("on_start_apply_config", True) is False:
-            log.info("Change engine: node '%s' (mrealm '%s') joined; on_start_apply_config is false: nothing applied",
+            log.info("Change engine: node '%s' (mrealm '%s') joined; on_start_apply_config is false: its desired "
+                     "state is not applied (only the router clusters it is a member of are wired)",
                      node.get("authid"), self.name)
+            self._spawn(self.apply(node_oid, "joined", parts=(WIRING,)))
             return
         self._spawn(self.apply(node_oid, "joined"))
 
