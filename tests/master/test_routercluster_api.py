@@ -155,7 +155,7 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
     for ev in ("on_arealm_created", "on_arealm_starting", "on_arealm_started", "on_arealm_stopping",
                "on_arealm_stopped", "on_arealm_deleted", "on_role_created", "on_role_deleted", "on_permission_added",
                "on_permission_removed", "on_arealm_role_added", "on_arealm_role_removed", "on_principal_created",
-               "on_principal_deleted"):
+               "on_principal_deleted", "on_principal_changed"):
         await w(s.subscribe(rec.handler(AR + ev), AR + ev))
 
     a, r, perm = await _realm_with_role(s)
@@ -183,10 +183,8 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
                        "wamp.error.invalid_argument")
     await expect_error(s.call(AR + "add_arealm_role", a["oid"], r["oid"]), "crossbar.error.already_exists")
 
-    # principals: a credential is needed, the role must be the arealm's; the ticket is never shown
+    # principals: the role must be the arealm's; the ticket is never shown
     other = await w(s.call(AR + "create_role", {"name": "other"}))
-    await expect_error(s.call(AR + "add_principal", a["oid"], {"authid": "c1", "role_oid": r["oid"]}),
-                       "wamp.error.invalid_argument")
     await expect_error(s.call(AR + "add_principal", a["oid"], {"authid": "c1", "role_oid": other["oid"],
                                                               "ticket": "t"}), "wamp.error.invalid_argument")
     await expect_error(s.call(AR + "add_principal", a["oid"], {"authid": "c1", "role": "app",
@@ -202,6 +200,36 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
                        "crossbar.error.already_exists")
     assert await w(s.call(AR + "list_principals", a["oid"], return_names=True)) == ["c1", "c2"]
     assert await w(s.call(AR + "get_principal", a["oid"], p1["oid"])) == p1
+    assert await w(s.call(AR + "get_principal_by_name", a["oid"], "c1")) == p1
+
+    # Crossbar.io's shell: a principal without credentials, then credentials (one per method)
+    p3 = await w(s.call(AR + "add_principal", a["oid"], {"authid": "c3", "role_oid": r["oid"]}))
+    assert p3["has_ticket"] is False and p3["authorized_keys"] is None
+    assert await w(s.call(AR + "list_principal_credentials", a["oid"], p3["oid"])) == []
+    cred = await w(s.call(AR + "add_principal_credential", a["oid"], p3["oid"],
+                          {"authmethod": "ticket", "secret": "s3"}))
+    assert (cred["authmethod"], cred["realm"], cred["authid"], cred["principal_oid"]) == ("ticket", "realm1", "c3",
+                                                                                          p3["oid"])
+    assert "s3" not in repr(cred)
+    await expect_error(s.call(AR + "add_principal_credential", a["oid"], p3["oid"],
+                              {"authmethod": "ticket", "secret": "again"}), "crossbar.error.already_running")
+    await expect_error(s.call(AR + "add_principal_credential", a["oid"], p3["oid"],
+                              {"authmethod": "wampcra", "secret": "x"}), "wamp.error.invalid_argument")
+    ccs = await w(s.call(AR + "add_principal_credential", a["oid"], p3["oid"],
+                         {"authmethod": "cryptosign", "authconfig": {"authorized_keys": [k.pubkey]}}))
+    assert ccs["authconfig"] == {"authorized_keys": [k.pubkey]}
+    assert sorted(await w(s.call(AR + "list_principal_credentials", a["oid"], p3["oid"]))) == \
+        sorted([cred["oid"], ccs["oid"]])
+    got = await w(s.call(AR + "get_principal_credential", a["oid"], p3["oid"], cred["oid"]))
+    assert dict(got, modified=None) == dict(cred, modified=None)
+    got = await w(s.call(AR + "get_principal", a["oid"], p3["oid"]))
+    assert got["has_ticket"] is True and got["authorized_keys"] == [k.pubkey]
+    await w(s.call(AR + "remove_principal_credential", a["oid"], p3["oid"], cred["oid"]))
+    assert await w(s.call(AR + "list_principal_credentials", a["oid"], p3["oid"])) == [ccs["oid"]]
+    await w(s.call(AR + "remove_principal", a["oid"], p3["oid"]))
+    assert [x["uri"] for x in await w(s.call(AR + "get_role_permissions_by_uri", r["oid"], "com."))] == \
+        ["com.example."]
+    assert await w(s.call(AR + "get_role_permissions_by_uri", r["oid"], "org.")) == []
     await expect_error(s.call(AR + "delete_role", r["oid"]), "wamp.error.invalid_argument")
     await expect_error(s.call(AR + "remove_arealm_role", a["oid"], r["oid"]), "wamp.error.invalid_argument")
 
@@ -232,7 +260,8 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
     await asyncio.sleep(0.3)
     assert rec.topics() == [
         "on_role_created", "on_permission_added", "on_arealm_created", "on_arealm_role_added", "on_role_created",
-        "on_principal_created", "on_principal_created", "on_arealm_starting", "on_arealm_started",
+        "on_principal_created", "on_principal_created", "on_principal_created", "on_principal_changed",
+        "on_principal_changed", "on_principal_changed", "on_principal_deleted", "on_arealm_starting", "on_arealm_started",
         "on_arealm_stopping", "on_arealm_stopped", "on_principal_deleted", "on_permission_removed",
         "on_arealm_deleted", "on_role_deleted"]
 

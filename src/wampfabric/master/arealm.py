@@ -5,14 +5,17 @@ master/schema.py). Procedures under ``crossbarfabriccenter.mrealm.arealm.``, nam
 Crossbar.io 26.10's (``crossbar/master/arealm/arealm.py``); roles belong to the mrealm and are given
 to arealms by association (Crossbar.io's). Events ``on_arealm_created`` / ``_deleted`` /
 ``_starting`` / ``_started`` / ``_stopping`` / ``_stopped``, ``on_principal_created`` /
-``_deleted``, ``on_role_created`` / ``_deleted``, ``on_permission_added`` / ``_removed``,
-``on_arealm_role_added`` / ``_removed`` (one positional argument: the object).
+``_deleted`` / ``_changed`` (a credential added or removed), ``on_role_created`` / ``_deleted``,
+``on_permission_added`` / ``_removed``, ``on_arealm_role_added`` / ``_removed`` (one positional
+argument: the object).
 
 An arealm runs on a router worker group (``start_arealm(arealm, workergroup)``): the change engine
 starts it as a realm on every router worker of the group, on every member node of the group's
 cluster (master/routercluster.py). Differences from Crossbar.io: no web clusters (``webcluster_oid``
 must be null); a principal carries its credentials itself (``authorized_keys`` for cryptosign,
-``ticket``), not in separate credential objects, and its role must be one of the arealm's; the
+``ticket``; given with ``add_principal`` or, as Crossbar.io's shell does it, with
+``add_principal_credential``: one credential per method, its oid derived from the principal's and
+the method, only ticket and cryptosign), and its role must be one of the arealm's; the
 role name ``wampfabric.rlink`` is reserved (the role of the links between the router workers).
 
 Who may: the mrealm's router roles (master/roles.py). A principal's ticket is never returned.
@@ -48,9 +51,12 @@ class ApplicationRealmManager(MrealmPart):
     PROCEDURES = (
         "list_arealms", "get_arealm", "get_arealm_by_name", "create_arealm", "delete_arealm", "start_arealm",
         "stop_arealm", "stat_arealm",
-        "list_principals", "get_principal", "add_principal", "remove_principal",
+        "list_principals", "get_principal", "get_principal_by_name", "add_principal", "remove_principal",
+        "list_principal_credentials", "get_principal_credential", "add_principal_credential",
+        "remove_principal_credential",
         "list_roles", "get_role", "get_role_by_name", "create_role", "delete_role",
         "list_role_permissions", "add_role_permission", "remove_role_permission", "get_role_permission",
+        "get_role_permissions_by_uri",
         "list_arealm_roles", "add_arealm_role", "remove_arealm_role", "get_arealm_role",
     )
 
@@ -212,9 +218,6 @@ class ApplicationRealmManager(MrealmPart):
         ticket = principal.get("ticket")
         if ticket is not None and (not isinstance(ticket, str) or not ticket):
             raise ApplicationError(INVALID_ARGUMENT, "principal.ticket: a non-empty string")
-        if keys is None and ticket is None:
-            raise ApplicationError(INVALID_ARGUMENT, "principal: give a credential, 'authorized_keys' (cryptosign) "
-                                                     "and/or 'ticket'")
         authextra = principal.get("authextra")
         if authextra is not None and not isinstance(authextra, dict):
             raise ApplicationError(INVALID_ARGUMENT, "principal.authextra: an object or null")
@@ -244,6 +247,16 @@ class ApplicationRealmManager(MrealmPart):
         self.publish("on_principal_created", res)
         return res
 
+    def get_principal_by_name(self, arealm_oid, principal_name, details=None) -> dict:
+        with self.db.begin() as txn:
+            a = self._arealm(txn, arealm_oid)
+            p = self.schema.idx_principals_by_authid.get_record(txn, (a.oid, principal_name)) \
+                if isinstance(principal_name, str) else None
+            if p is None:
+                raise ApplicationError(NO_SUCH_OBJECT, f"no principal {principal_name!r} in application realm "
+                                                       f"'{a.name}'")
+            return self._principal_out(txn, p)
+
     def remove_principal(self, arealm_oid, principal_oid, details=None) -> dict:
         with self.db.begin(write=True) as txn:
             a = self._arealm(txn, arealm_oid)
@@ -252,6 +265,93 @@ class ApplicationRealmManager(MrealmPart):
             self.schema.principals.delete(txn, p.oid)
         log.info("Principal '%s' removed from application realm '%s' (mrealm '%s')", p.authid, a.name, self.name)
         self.publish("on_principal_deleted", res)
+        return res
+
+    # -- credentials (Crossbar.io's objects, kept on the principal: one per authmethod) -----------------------
+
+    @staticmethod
+    def _credentials(a, p) -> list[dict]:
+        out_ = []
+        for method, present, authconfig in (("cryptosign", bool(p.authorized_keys),
+                                             {"authorized_keys": list(p.authorized_keys or ())}),
+                                            ("ticket", bool(p.ticket), {})):
+            if present:
+                # "modified": the principal's (credentials have no times of their own here)
+                out_.append({"oid": str(uuid.uuid5(p.oid, method)), "modified": p.modified, "authmethod": method,
+                             "realm": a.name, "authid": p.authid, "authconfig": authconfig,
+                             "principal_oid": str(p.oid)})
+        return out_
+
+    def list_principal_credentials(self, arealm_oid, principal_oid, details=None) -> list:
+        with self.db.begin() as txn:
+            a = self._arealm(txn, arealm_oid)
+            return [c["oid"] for c in self._credentials(a, self._principal(txn, a, principal_oid))]
+
+    def _credential(self, a, p, credential_oid) -> dict:
+        oid = str(parse_oid(credential_oid, "credential_oid"))
+        for c in self._credentials(a, p):
+            if c["oid"] == oid:
+                return c
+        raise ApplicationError(NO_SUCH_OBJECT, f"no credential with oid {oid} of principal '{p.authid}'")
+
+    def get_principal_credential(self, arealm_oid, principal_oid, credential_oid, details=None) -> dict:
+        with self.db.begin() as txn:
+            a = self._arealm(txn, arealm_oid)
+            return self._credential(a, self._principal(txn, a, principal_oid), credential_oid)
+
+    def add_principal_credential(self, arealm_oid, principal_oid, credential, details=None) -> dict:
+        """``{"authmethod": "ticket", "secret"}`` or ``{"authmethod": "cryptosign", "authconfig":
+        {"authorized_keys": [...]}}`` (Crossbar.io's shapes; other methods are not supported here)."""
+        check_keys(credential, "credential", ("authmethod", "secret", "authconfig", "authid", "realm"))
+        method = credential.get("authmethod")
+        fields = {}
+        if method == "ticket":
+            secret = credential.get("secret")
+            if not isinstance(secret, str) or not secret:
+                raise ApplicationError(INVALID_ARGUMENT, "credential.secret: the ticket, a non-empty string")
+            fields["ticket"] = secret
+        elif method == "cryptosign":
+            keys = (credential.get("authconfig") or {}).get("authorized_keys") \
+                if isinstance(credential.get("authconfig"), dict) else None
+            if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and is_pubkey_hex(k) for k in keys):
+                raise ApplicationError(INVALID_ARGUMENT, "credential.authconfig.authorized_keys: a list of Ed25519 "
+                                                         "public keys (64 hex digits each)")
+            fields["authorized_keys"] = [k.lower() for k in keys]
+        else:
+            raise ApplicationError(INVALID_ARGUMENT, f"credential.authmethod: {method!r} is not supported here "
+                                                     f"(ticket, cryptosign)")
+        with self.db.begin(write=True) as txn:
+            a = self._arealm(txn, arealm_oid)
+            p = self._principal(txn, a, principal_oid)
+            if (p.ticket if method == "ticket" else p.authorized_keys):
+                raise ApplicationError("crossbar.error.already_running",
+                                       f"principal '{p.authid}' has a {method} credential already")
+            for key, value in fields.items():
+                setattr(p, key, value)
+            p.modified = time.time_ns()
+            self.schema.principals.put(txn, p.oid, p)
+            res = next(c for c in self._credentials(a, p) if c["authmethod"] == method)
+            principal = self._principal_out(txn, p)
+        log.info("Credential (%s) added to principal '%s' of application realm '%s' (mrealm '%s')", method, p.authid,
+                 a.name, self.name)
+        self.publish("on_principal_changed", principal)
+        return res
+
+    def remove_principal_credential(self, arealm_oid, principal_oid, credential_oid, details=None) -> dict:
+        with self.db.begin(write=True) as txn:
+            a = self._arealm(txn, arealm_oid)
+            p = self._principal(txn, a, principal_oid)
+            res = self._credential(a, p, credential_oid)
+            if res["authmethod"] == "ticket":
+                p.ticket = None
+            else:
+                p.authorized_keys = None
+            p.modified = time.time_ns()
+            self.schema.principals.put(txn, p.oid, p)
+            principal = self._principal_out(txn, p)
+        log.info("Credential (%s) removed from principal '%s' of application realm '%s' (mrealm '%s')",
+                 res["authmethod"], p.authid, a.name, self.name)
+        self.publish("on_principal_changed", principal)
         return res
 
     # -- roles -------------------------------------------------------------------------------------------
@@ -328,6 +428,19 @@ class ApplicationRealmManager(MrealmPart):
             keys = self.schema.idx_permissions_by_role.select(txn, prefix=(r.oid,), return_keys=True,
                                                               return_values=False)
             return [str(k[2]) for k in keys if not prefix or k[1].startswith(prefix)]
+
+    def get_role_permissions_by_uri(self, role_oid, prefix=None, details=None) -> list:
+        """The role's permissions (objects, by URI) whose URI starts with ``prefix``."""
+        s = self.schema
+        with self.db.begin() as txn:
+            r = self._role(txn, role_oid)
+            res = []
+            for key in s.idx_permissions_by_role.select(txn, prefix=(r.oid,), return_keys=True, return_values=False):
+                if not prefix or key[1].startswith(prefix):
+                    p = s.permissions.get(txn, key[2])
+                    if p is not None:
+                        res.append(out(p))
+            return res
 
     def add_role_permission(self, role_oid, uri, permission, details=None) -> dict:
         check_keys(permission, "permission", ("match", "uri_check_level", *PERMISSION_FLAGS))
