@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 
-from fabricnodes import AR, RC, ClusterFabric, ticket_connect, wait_for
+from fabricnodes import (AR, CROSSBAR, RC, ClusterFabric, ShellUser, WfEdge, free_ports, ticket_connect,
+                         wait_for)
+from masternode import fabric_connect
 from support.autobahn_client import expect_error, w
 
 pytestmark = pytest.mark.timeout(120)
@@ -260,3 +263,96 @@ async def test_worker_group_of_two_on_two_nodes(tmp_path):
                          ("edge2", 1): ["to_edge2_wg1_2"], ("edge2", 2): []}
     finally:
         await fabric.close()
+
+
+@pytest.mark.skipif(not CROSSBAR.exists(), reason="Crossbar.io is not installed in bench/.venv-crossbar")
+async def test_crossbar_shell_defines_a_router_cluster(tmp_path):
+    """Crossbar.io 26.10's shell (its argument shapes) defines the cluster against our master:
+    create/add/list/show for router clusters, nodes, worker groups, roles, permissions, arealms,
+    principals and their credentials, start routercluster. ``start arealm`` there needs a web
+    cluster (ours has none): the arealm is started through the API, and a client joins on the node
+    with the credential the shell gave."""
+    home = tmp_path / "home"
+    home.mkdir()
+    fabric = ClusterFabric(tmp_path, names=("edge1",))
+    shell = ShellUser(home, fabric.master.url)
+    fabric.master.env["CROSSBAR_FABRIC_SUPERUSER"] = str(shell.pubfile)
+    fabric.superuser = None
+    try:
+        fabric.master.init()
+        fabric.master.start()
+        fabric.master.wait_log("Change engine ready")
+
+        def ok(*args, expect=()):
+            r = shell.run(*args)
+            assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+            for t in expect:
+                assert t in r.stdout, f"{t!r} not in:\n{r.stdout[-3000:]}"
+            return r.stdout
+
+        ok("create", "mrealm", "m1")
+        edge = fabric.edges["edge1"] = WfEdge(tmp_path, "edge1", fabric.master.url)
+        ok("pair", "node", str(edge.cbdir / "key.pub"), "m1", "edge1")
+        edge.start()
+        m = ("--realm", "m1")
+        port, link = free_ports(1), free_ports(1)
+        ok(*m, "create", "routercluster", "cluster1", expect=("cluster1", "STOPPED"))
+        ok(*m, "add", "routercluster-node", "cluster1", "edge1", "--config",
+           json.dumps({"client_port": port, "link_port": link, "softlimit": 4}), expect=(str(port),))
+        ok(*m, "add", "routercluster-workergroup", "cluster1", "wg1", "--config", json.dumps({"scale": 1}),
+           expect=("wg1",))
+        ok(*m, "create", "role", "app", expect=("app",))
+        ok(*m, "add", "role-permission", "app", "com.example.", "--config", json.dumps({
+            "match": "prefix", "allow_call": True, "allow_register": True, "allow_publish": True,
+            "allow_subscribe": True}), expect=("com.example.",))
+        ok(*m, "create", "arealm", "realm1", expect=("realm1",))
+        ok(*m, "add", "arealm-role", "realm1", "app")
+        ok(*m, "add", "principal", "realm1", "client1", "--config", json.dumps({"role": "app"}), expect=("client1",))
+        ok(*m, "add", "principal-credential", "realm1", "client1", "--config",
+           json.dumps({"authmethod": "ticket", "secret": "shell-secret"}), expect=("ticket",))
+        ok(*m, "list", "routerclusters", "--names", expect=("cluster1",))
+        ok(*m, "list", "routercluster-nodes", "cluster1", "--names", expect=("edge1",))
+        ok(*m, "list", "routercluster-workergroups", "cluster1", "--names", expect=("wg1",))
+        ok(*m, "show", "routercluster-workergroup", "cluster1", "wg1", expect=("wg1",))
+        ok(*m, "list", "arealms", "--names", expect=("realm1",))
+        ok(*m, "list", "principals", "realm1", "--names", expect=("client1",))
+        ok(*m, "show", "principal", "realm1", "client1", expect=("client1",))
+        ok(*m, "start", "routercluster", "cluster1", expect=("RUNNING",))
+
+        s = await fabric_connect(fabric.master.url, shell_key(home), realm="m1")
+        fabric.track(s)
+        arealm = await w(s.call(AR + "get_arealm_by_name", "realm1"))
+        wg = await w(s.call(RC + "get_routercluster_workergroup_by_name", "cluster1", "wg1"))
+        await w(s.call(AR + "start_arealm", arealm["oid"], wg["oid"]))
+
+        async def joined():
+            try:
+                return await ticket_connect("127.0.0.1", port, "realm1", "client1", "shell-secret")
+            except (OSError, RuntimeError, asyncio.TimeoutError):
+                return None
+        c = await wait_for(joined, 60, "client1 joins realm1 on edge1 with the shell's credential", 0.2)
+        fabric.track(c)
+        await w(c.register(lambda: "pong", "com.example.ping"))
+        assert await w(c.call("com.example.ping")) == "pong"
+    finally:
+        await fabric.close()
+
+
+def shell_key(home):
+    """The shell's key (``~/.crossbar/default.priv``) as a masternode.Key (the master's superuser)."""
+    from autobahn.wamp.cryptosign import CryptosignKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from masternode import Key
+
+    for line in (home / ".crossbar" / "default.priv").read_text().splitlines():
+        if line.startswith("private-key-ed25519:"):
+            raw = bytes.fromhex(line.split(":", 1)[1].strip())
+            break
+    else:
+        raise AssertionError("no private key in the shell's key file")
+    key = Key.__new__(Key)
+    key.private = Ed25519PrivateKey.from_private_bytes(raw)
+    key.cryptosign = CryptosignKey.from_bytes(raw)
+    key.pubkey = key.cryptosign.public_key()
+    return key

@@ -261,8 +261,8 @@ async def test_arealms_roles_permissions_principals(master, superuser, connect):
     assert rec.topics() == [
         "on_role_created", "on_permission_added", "on_arealm_created", "on_arealm_role_added", "on_role_created",
         "on_principal_created", "on_principal_created", "on_principal_created", "on_principal_changed",
-        "on_principal_changed", "on_principal_changed", "on_principal_deleted", "on_arealm_starting", "on_arealm_started",
-        "on_arealm_stopping", "on_arealm_stopped", "on_principal_deleted", "on_permission_removed",
+        "on_principal_changed", "on_principal_changed", "on_principal_deleted", "on_arealm_starting",
+        "on_arealm_started", "on_arealm_stopping", "on_arealm_stopped", "on_principal_deleted", "on_permission_removed",
         "on_arealm_deleted", "on_role_deleted"]
 
 

@@ -443,7 +443,10 @@ class ApplicationRealmManager(MrealmPart):
             return res
 
     def add_role_permission(self, role_oid, uri, permission, details=None) -> dict:
-        check_keys(permission, "permission", ("match", "uri_check_level", *PERMISSION_FLAGS))
+        # Crossbar.io's shell sends the URI in the permission too
+        check_keys(permission, "permission", ("match", "uri_check_level", "uri", *PERMISSION_FLAGS))
+        if permission.get("uri", uri) != uri:
+            raise ApplicationError(INVALID_ARGUMENT, "permission.uri: not the uri argument")
         match = permission.get("match") or "exact"
         if match not in MATCHES:
             raise ApplicationError(INVALID_ARGUMENT, f"permission.match: {match!r} is none of {', '.join(MATCHES)}")

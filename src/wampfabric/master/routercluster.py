@@ -433,7 +433,10 @@ class RouterClusterManager(MrealmPart):
         return [wg.name for wg in wgs] if return_names else [str(wg.oid) for wg in wgs]
 
     def add_routercluster_workergroup(self, routercluster_oid, workergroup, details=None) -> dict:
-        check_keys(workergroup, "workergroup", ("name", "scale", "label", "description", "tags"))
+        # Crossbar.io's shell sends the cluster's oid in the worker group too
+        check_keys(workergroup, "workergroup", ("name", "scale", "label", "description", "tags", "cluster_oid"))
+        if workergroup.get("cluster_oid") not in (None, routercluster_oid):
+            raise ApplicationError(INVALID_ARGUMENT, "workergroup.cluster_oid: not the router cluster's oid")
         scale = workergroup.get("scale", 1)
         if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 64:
             raise ApplicationError(INVALID_ARGUMENT, f"workergroup.scale: must be an integer 1..64, not {scale!r}")
