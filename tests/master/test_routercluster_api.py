@@ -352,6 +352,22 @@ async def test_wiring_full_mesh_ports_auth_and_persistence(superuser, connect):
         expected = {(a_, port_of[b]) for i, a_ in enumerate(slots) for b in slots[i + 1:]}
         assert links == expected and len(links) == 15
 
+        # a second arealm on the group: a realm more on every worker, linked the same way; the first
+        # stopped: only the second is wanted
+        a2 = await w(s.call(AR + "create_arealm", {"name": "realm2"}))
+        await w(s.call(AR + "start_arealm", a2["oid"], wg["oid"]))
+        wk = (await w(s.call(RC + "get_routercluster_wiring", "edge1")))["workers"][0]
+        assert [r["id"] for r in wk["realms"]] == ["realm1", "realm2"]
+        assert sorted({x["realm_id"] for x in wk["links"]}) == ["realm1", "realm2"] and len(wk["links"]) == 10
+        await w(s.call(AR + "stop_arealm", a["oid"]))
+        wk = (await w(s.call(RC + "get_routercluster_wiring", "edge1")))["workers"][0]
+        assert [r["id"] for r in wk["realms"]] == ["realm2"] and {x["realm_id"] for x in wk["links"]} == {"realm2"}
+        assert "ticket" in wk["transports"][0]["config"]["auth"]  # realm2 has no principal: nobody joins
+        assert wk["transports"][0]["config"]["auth"]["ticket"]["principals"] == {}
+        await w(s.call(AR + "stop_arealm", a2["oid"]))
+        assert (await w(s.call(RC + "get_routercluster_wiring", "edge1")))["workers"] == []
+        await w(s.call(AR + "start_arealm", a["oid"], wg["oid"]))
+
         # a removed node: nothing wanted there, its workers still managed (so the engine stops them)
         await w(s.call(RC + "remove_routercluster_node", c["oid"], "edge3"))
         gone = await w(s.call(RC + "get_routercluster_wiring", "edge3"))
