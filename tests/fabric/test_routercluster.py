@@ -178,6 +178,10 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
                                         f"reader1 joins on {n}")
             fabric.track(readers[n])
             assert readers[n].joined.result().authrole == "reader"
+        # the client transports were restarted for the new principal: the sessions already joined stay
+        m.wait_log("Change engine: node 'edge1' (mrealm 'm1'): stopped transport 'client' on worker 'wg1_1' (its "
+                   "configuration changed)")
+        await exactly_once(clients, inboxes)
         await expect_error(readers["edge1"].publish(TOPIC, "x", options=PublishOptions(acknowledge=True)),
                            "wamp.error.not_authorized")
         await expect_error(readers["edge1"].call("com.example.whoami.edge1", "x"), "wamp.error.not_authorized")
