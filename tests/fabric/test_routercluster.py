@@ -5,7 +5,8 @@ API and started; the change engine starts a router worker, the realm, a client t
 listener and the links on each node. A client (autobahn-python) on each edge: an event published on
 one reaches the subscribers on all three exactly once, a procedure registered on one is callable
 from the other two. One edge SIGKILLed: the other two keep routing; started again, it is wired
-again and all three converge. A node removed from the cluster: its worker and the links to it go.
+again and all three converge. A node removed from the cluster: its worker and the links to it go;
+added again, it converges again.
 A role and a principal added while running reach every node; the cluster stopped, its workers go."""
 
 from __future__ import annotations
@@ -163,6 +164,20 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
         await mesh_up(clients, inboxes)
         await exactly_once(clients, inboxes)
         await calls_everywhere(clients)
+
+        # edge3 added again (same ports): wired again, the others link to it again, all three converge
+        cport, lport = fabric.ports["edge3"]
+        await w(fabric.session.call(RC + "add_routercluster_node", defs["cluster"]["oid"], "edge3",
+                                    {"client_port": cport, "link_port": lport}))
+        clients["edge3"] = await fabric.client("edge3")
+        inboxes["edge3"] = Inbox()
+        await w(clients["edge3"].subscribe(inboxes["edge3"], TOPIC))
+        await register("edge3", clients["edge3"])
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes)
+        await calls_everywhere(clients)
+        assert await fabric.node_call("edge1", "worker.wg1_1.get_router_realm_links", "realm1") == \
+            ["to_edge2_wg1_1", "to_edge3_wg1_1"]
 
         # a role and a principal added while running: the client transports take the new principal,
         # and its role's permissions hold on every node
