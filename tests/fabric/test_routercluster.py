@@ -262,7 +262,8 @@ async def _gone(fabric) -> bool:
 
 async def test_worker_group_of_two_on_two_nodes(tmp_path):
     """scale 2: two router workers on every member node, all four in one mesh (links between the
-    workers of one node too), and a client on each of them sees one realm."""
+    workers of one node too), and a client on each of them sees one realm; a worker stopped by hand
+    is started and wired again by the engine."""
     fabric = ClusterFabric(tmp_path, names=("edge1", "edge2"))
     try:
         await fabric.start()
@@ -280,6 +281,30 @@ async def test_worker_group_of_two_on_two_nodes(tmp_path):
         assert links == {("edge1", 1): ["to_edge1_wg1_2", "to_edge2_wg1_1", "to_edge2_wg1_2"],
                          ("edge1", 2): ["to_edge2_wg1_1", "to_edge2_wg1_2"],
                          ("edge2", 1): ["to_edge2_wg1_2"], ("edge2", 2): []}
+
+        # a router worker of the cluster stopped by hand (a killed one takes the whole edge down: its
+        # shutdown_on_worker_exit trigger): the engine starts and wires it again, the mesh converges
+        pid = (await fabric.node_call("edge2", "get_worker", "wg1_2"))["pid"]
+        await fabric.node_call("edge2", "stop_worker", "wg1_2")
+        await clients.pop("edge2_2").close()
+        inboxes.pop("edge2_2")
+
+        async def back():
+            try:
+                info = await fabric.node_call("edge2", "get_worker", "wg1_2")
+            except ApplicationError:
+                return False
+            return info.get("pid") not in (None, pid) and info.get("status") in ("started", "running", None)
+        await wait_for(back, 30, "wg1_2 on edge2 started again")
+        fabric.master.wait_log("Change engine: node 'edge2' (mrealm 'm1') router worker 'wg1_2' stopped: router "
+                               "cluster wiring applied")
+        clients["edge2_2"] = await fabric.client("edge2", worker=2)
+        inboxes["edge2_2"] = Inbox()
+        await w(clients["edge2_2"].subscribe(inboxes["edge2_2"], TOPIC))
+        await register("edge2_2", clients["edge2_2"])
+        await mesh_up(clients, inboxes)
+        await exactly_once(clients, inboxes, 10)
+        await calls_everywhere(clients)
     finally:
         await fabric.close()
 

@@ -46,9 +46,11 @@ wanted ones started, a transport whose configuration differs (new principals) re
 connect and reconnect by themselves (with backoff), so a link to a node that is offline is started
 anyway and comes up with it. The wiring is applied when a node joins (``on_node_ready``; also when
 its ``on_start_apply_config`` is false: cluster membership is a definition of its own) and, for
-every online node, after any event under
-``crossbarfabriccenter.mrealm.routercluster.`` or ``...arealm.`` (a definition changed; bursts
-are batched). One log line per action, errors logged and the engine goes on.
+every online node, after any event under ``crossbarfabriccenter.mrealm.routercluster.`` or
+``...arealm.`` (a definition changed; bursts are batched), and for a node one second after one of
+its router workers stopped (``on_worker_stopped``: a crashed or killed cluster worker is started and
+wired again; at most 5 times per worker a minute). One log line per action, errors logged and the
+engine goes on.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
 ROUTERCLUSTER = MREALM + "routercluster."
 AREALM = MREALM + "arealm."
 REWIRE_DELAY = 0.2  # seconds a definition change waits for more before the nodes are wired again
+WORKER_RESTART_DELAY = 1.0  # seconds before a node is wired again after one of its router workers stopped
+WORKER_RESTARTS = 5  # at most this many of those per node and worker within WORKER_RESTART_WINDOW seconds
+WORKER_RESTART_WINDOW = 60.0
 CONFIG, WIRING = "config", "wiring"
 
 
@@ -330,6 +335,7 @@ class MrealmEngine:
         self._pending: dict[str, set] = {}  # node oid -> what to apply (CONFIG, WIRING) once its lock is free
         self._tasks: set[asyncio.Task] = set()
         self._rewire: asyncio.Task | None = None
+        self._worker_stops: dict[tuple, list] = {}  # (node oid, worker id) -> loop times it stopped
         self.client = Client(engine.backend_transport, name, auth=[Cryptosign(engine.key.private, authid=BACKEND)],
                              authrole=BACKEND, cbdir=str(engine.cbdir), backoff=Backoff(0.5, 10.0),
                              on_join=self._on_join, log_retries=False, on_failure=self._on_failure)
@@ -354,6 +360,7 @@ class MrealmEngine:
     async def _on_join(self, session, details=None) -> None:
         await session.subscribe(MREALM + "on_node_ready", self._on_node_ready)
         await session.subscribe(MREALM + "on_node_config_changed", self._on_config_changed)
+        await session.subscribe(MREALM + "on_worker_stopped", self._on_worker_stopped)
         for prefix in (ROUTERCLUSTER, AREALM):
             await session.subscribe(prefix, self._on_definition_changed, options={"match": "prefix"})
         log.info("Change engine: following management realm '%s'", self.name)
@@ -391,6 +398,29 @@ class MrealmEngine:
     def _on_config_changed(self, node_oid=None, info=None, *args, **kwargs) -> None:
         if isinstance(node_oid, str):
             self._spawn(self.apply(node_oid, "desired state changed", only_online=True, parts=(CONFIG,)))
+
+    def _on_worker_stopped(self, node_oid=None, worker=None, *args, **kwargs) -> None:
+        """A router worker of a node stopped (exited, killed, stopped by hand): the node is wired again
+        after a second, which starts it again if a router cluster wants it there; at most
+        WORKER_RESTARTS times per worker a minute (a worker that keeps failing waits for the next join
+        or definition change)."""
+        if not isinstance(node_oid, str) or not isinstance(worker, dict) or worker.get("type") != "router":
+            return
+        key = (node_oid, worker.get("id"))
+        now = asyncio.get_running_loop().time()
+        times = [t for t in self._worker_stops.get(key, ()) if now - t < WORKER_RESTART_WINDOW] + [now]
+        self._worker_stops[key] = times
+        if len(times) > WORKER_RESTARTS:
+            if len(times) == WORKER_RESTARTS + 1:
+                log.error("Change engine: node %s (mrealm '%s'): router worker '%s' stopped %d times within %d s: not "
+                          "wired again before the next join or definition change", node_oid, self.name, key[1],
+                          len(times), WORKER_RESTART_WINDOW)
+            return
+
+        async def later():
+            await asyncio.sleep(WORKER_RESTART_DELAY)
+            await self.apply(node_oid, f"router worker '{key[1]}' stopped", only_online=True, parts=(WIRING,))
+        self._spawn(later())
 
     def _on_definition_changed(self, *args, **kwargs) -> None:
         """A router cluster or arealm definition changed: every online node is wired again (once for
