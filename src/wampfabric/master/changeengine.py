@@ -474,7 +474,13 @@ class MrealmEngine:
                      name, self.name)
             return
         if CONFIG in parts:
-            await self._apply_config(session, node_oid, name, reason)
+            try:
+                await self._apply_config(session, node_oid, name, reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the router cluster wiring is applied all the same
+                log.error("Change engine: node '%s' (mrealm '%s'): applying the desired state failed: %s", name,
+                          self.name, _err(e))
         if WIRING in parts:
             await self._wire(session, node_oid, name, reason)
 
