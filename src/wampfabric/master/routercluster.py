@@ -19,7 +19,7 @@ Definitions (differences from Crossbar.io stated):
   its cluster's.
 - **worker group**: ``scale`` router workers on *every* member node (Crossbar.io spreads ``scale``
   workers over the nodes), named ``<group name>_<k>``, k = 1..scale (at most the membership's
-  ``hardlimit``).
+  ``hardlimit``; its ``softlimit`` is stored, not used).
 - **membership** (``add_routercluster_node(cluster, node, config)``): where the node's router
   workers listen. Worker k of a group listens for clients on ``client_port + offset + k - 1`` and for
   the other workers' links on ``link_port + offset + k - 1``, ``offset`` being the number of workers

@@ -197,7 +197,8 @@ class RouterCluster(Record):
 
 class RouterClusterNodeMembership(Record):
     """A node of a router cluster (``routercluster_node_memberships``): Crossbar.io's
-    ``softlimit`` / ``hardlimit`` (at most this many router workers of the cluster on the node), and
+    ``softlimit`` (stored, not used) / ``hardlimit`` (at most this many router workers of each of the
+    cluster's worker groups on the node), and
     where the node's router workers listen: worker k (1-based) of a worker group for clients on
     ``client_port + offset + k - 1``, for the other workers' links on ``link_port + offset + k - 1``
     (master/routercluster.py); ``link_host`` is where the other nodes reach the link listener."""
