@@ -2,7 +2,9 @@
 
 Each node: one router worker ``router1`` with realm ``realm1`` and a WebSocket listener on a
 free port: anonymous clients get role ``user``; the links log in with ticket ``rlink`` /
-``secret`` as role ``rlink``.  The management socket ``node.sock`` gives the tests the
+``secret`` as role ``rlink``; test users ``alice`` and ``bob`` (role ``user``) and ``carol``
+(role ``guest``) with ticket ``secret`` too (``ab_client``: an autobahn-python session as one of
+them).  The management socket ``node.sock`` gives the tests the
 management API (``crossbar.worker.router1.*_router_realm_link*``)."""
 
 from __future__ import annotations
@@ -41,20 +43,29 @@ def link_config(to_port: int, link_id: str | None = None, **extra) -> dict:
     return cfg
 
 
-def router_config(port: int, links=(), disclose: bool = True) -> dict:
+USERS = {"alice": "user", "bob": "user", "carol": "guest"}
+
+
+def router_config(port: int, links=(), disclose: bool = True, user_disclose: bool | None = None) -> dict:
+    """``user_disclose``: the ``user``/``guest`` roles' disclose (default: ``disclose``, which
+    the ``rlink`` role has)."""
+    ud = disclose if user_disclose is None else user_disclose
+    principals = {"rlink": {"ticket": "secret", "role": "rlink"}}
+    principals.update({name: {"ticket": "secret", "role": role} for name, role in USERS.items()})
     return {
         "version": 2,
         "controller": {"transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": "node.sock"}}},
         "workers": [{
             "type": "router", "id": "router1",
-            "realms": [{"name": "realm1", "roles": [{"name": "user", "permissions": perms(disclose)},
+            "realms": [{"name": "realm1", "roles": [{"name": "user", "permissions": perms(ud)},
+                                                    {"name": "guest", "permissions": perms(ud)},
                                                     {"name": "rlink", "permissions": perms(disclose)}],
                         **({"rlinks": list(links)} if links else {})}],
             "transports": [{
                 "type": "websocket", "id": "ws",
                 "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
                 "auth": {"anonymous": {"type": "static", "role": "user"},
-                         "ticket": {"type": "static", "principals": {"rlink": {"ticket": "secret", "role": "rlink"}}}},
+                         "ticket": {"type": "static", "principals": principals}},
             }],
         }],
     }
@@ -108,15 +119,18 @@ class RNode:
         return await connect(self.url, "realm1")
 
 
-def make_nodes(n: int, links: dict | None = None, disclose: bool = True) -> list[RNode]:
-    """``n`` node directories; ``links[i]`` lists the indexes node i links to (config file)."""
+def make_nodes(n: int, links: dict | None = None, disclose: bool = True, user_disclose: bool | None = None,
+               link_extra: dict | None = None) -> list[RNode]:
+    """``n`` node directories; ``links[i]`` lists the indexes node i links to (config file),
+    each link's config with ``link_extra``."""
     ports = [free_port() for _ in range(n)]
     nodes = []
     for i in range(n):
         root = Path(tempfile.mkdtemp(prefix=f"wf-rlink{i}-"))
         cbdir = root / ".crossbar"
         cbdir.mkdir()
-        cfg = router_config(ports[i], [link_config(ports[j], f"to{j}") for j in (links or {}).get(i, ())], disclose)
+        cfg = router_config(ports[i], [link_config(ports[j], f"to{j}", **(link_extra or {}))
+                                       for j in (links or {}).get(i, ())], disclose, user_disclose)
         (cbdir / "config.json").write_text(json.dumps(cfg, indent=2))
         nodes.append(RNode(f"n{i}", root, cbdir, ports[i], log_path=root / "node.log"))
     return nodes
@@ -158,3 +172,36 @@ async def links_connected(nodes: list[RNode], links: dict) -> None:
                 await wait_for(up, 30, f"link n{i} -> n{j}")
         finally:
             await m.leave()
+
+
+async def ab_client(node: RNode, authid: str | None = None, ticket: str = "secret"):
+    """An autobahn-python session on ``node``'s realm1: anonymous, or ticket as ``authid``."""
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.types import ComponentConfig
+
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class Session(ApplicationSession):
+        def onConnect(self):
+            if authid:
+                self.join("realm1", authmethods=["ticket"], authid=authid)
+            else:
+                self.join("realm1", authmethods=["anonymous"])
+
+        def onChallenge(self, challenge):
+            return ticket
+
+        def onJoin(self, details):
+            if not joined.done():
+                joined.set_result(self)
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(RuntimeError(f"join refused: {details.reason} {details.message}"))
+            self.disconnect()
+
+    factory = WampWebSocketClientFactory(lambda: Session(ComponentConfig(realm="realm1")), url=node.url)
+    await asyncio.wait_for(loop.create_connection(factory, "127.0.0.1", node.port), 10)
+    return await asyncio.wait_for(joined, 10)

@@ -126,31 +126,3 @@ async def test_calls_in_a_full_mesh_of_five(started):
     assert len(calls) == 5
     # one hop: a call from another router carries one forward_for entry, a local one none
     assert sorted(len(d.get("forward_for", [])) for d in calls) == [0, 1, 1, 1, 1]
-
-
-async def test_shared_registration_on_both_routers_stays_local(started):
-    """Callees of a shared (roundrobin) registration on both routers: each router serves its own
-    callers with its own callees (a call never bounces back over the link); with the callees of
-    one router gone, its callers reach the other router's."""
-    links = {0: [1]}
-    a, b = started(make_nodes(2, links))
-    await links_connected([a, b], links)
-    m = await a.manage()
-    ca1, ca2, cb1 = await a.client(), await a.client(), await b.client()
-    for c, name in ((ca1, "a1"), (ca2, "a2"), (cb1, "b1")):
-        await c.register("com.example.rr", lambda name=name: name, {"invoke": "roundrobin"})
-    caller_a, caller_b = await a.client(), await b.client()
-    await asyncio.sleep(1)  # whatever the link would do, it has done
-    assert {await caller_a.call("com.example.rr") for _ in range(20)} == {"a1", "a2"}
-    assert {await caller_b.call("com.example.rr") for _ in range(20)} == {"b1"}
-    await cb1.leave()
-    await _registered(m, "to1", "there", "com.example.rr")  # A's callees now serve B
-
-    async def reaches_a():
-        try:
-            return await caller_b.call("com.example.rr") in ("a1", "a2")
-        except ApplicationError:
-            return False
-    await wait_for(reaches_a, 10, "B's callers reach A's callees")
-    assert {await caller_b.call("com.example.rr") for _ in range(20)} == {"a1", "a2"}
-    await m.leave()

@@ -38,7 +38,7 @@ from ..client.session import ApplicationError, ClientSession
 from ..common.timefmt import utcstr
 from ..protocol.codes import EVENT
 from ..transport.local import LocalTransport
-from .view import MARKER, RouterView
+from .view import MARKER, RouterView, pipelined
 
 log = logging.getLogger("wampfabric.rlink")
 
@@ -152,46 +152,46 @@ class _Mirror:
             wanted = view.wanted_registrations()
             home = self.home()
             if home is not None and wanted:
-                # a procedure with a callee of its own there is served there: a call that came
-                # over a link must never be handed to a leg (calls go one hop), so a shared
-                # registration is not spread across routers (yet)
+                # a procedure with a callee of its own there: a shared registration of the same
+                # policy there takes the leg as one more callee (standing for this router's
+                # callees; the dealer never hands a call that came over a link to a leg, so calls
+                # go one hop); a single registration, or another policy, is served there alone
                 mine = home.wanted_registrations()
-                wanted = {k: v for k, v in wanted.items() if k not in mine}
-        for key in [k for k in self.done if k not in wanted]:
-            ident = self.done.pop(key)
-            try:
-                if self.kind == "events":
-                    await actor.unsubscribe(ident)
-                else:
-                    await actor.unregister(ident)
-            except Exception:
-                pass  # already gone with the session
+                wanted = {k: v for k, v in wanted.items() if k not in mine or (v != "single" and mine[k] == v)}
+        # requests are pipelined (many in flight): a link with thousands of subscriptions or
+        # registrations (re)makes its mirrors in a few round trips, not one each
+        gone = [k for k in self.done if k not in wanted]
+        idents = [self.done.pop(k) for k in gone]
+        await pipelined(idents, actor.unsubscribe if self.kind == "events" else actor.unregister)  # errors: gone already
         for key in [k for k in self.failed if k not in wanted]:
             del self.failed[key]
-        for key, invoke in wanted.items():
-            if key in self.done or actor is not self.actor() or not actor.is_attached:
-                continue
-            uri, match = key
-            try:
-                if self.kind == "events":
-                    ident = await actor.subscribe(uri, self._event_handler(uri), {"match": match}, details=True)
+        todo = [(k, v) for k, v in wanted.items() if k not in self.done]
+        if todo and actor is self.actor() and actor.is_attached:
+            results = await pipelined(todo, lambda item: self._make(actor, *item))
+            for (key, _), result in zip(todo, results):
+                if isinstance(result, ApplicationError):
+                    if self.failed.get(key) != result.error:
+                        log.info("rlink %s: cannot %s '%s' (%s) on the %s router: %s", self.link.id,
+                                 "subscribe" if self.kind == "events" else "register", key[0], key[1],
+                                 "local" if actor is self.link.local else "remote", result)
+                    self.failed[key] = result.error
+                elif isinstance(result, BaseException):  # the session went meanwhile
+                    log.debug("rlink %s: %s", self.link.id, result)
                 else:
-                    options = {"match": match}
-                    if invoke and invoke != "single":
-                        options["invoke"] = invoke
-                    ident = await actor.register(uri, self._endpoint(uri), options, details=True, progress=True)
-            except ApplicationError as e:
-                if self.failed.get(key) != e.error:
-                    log.info("rlink %s: cannot %s '%s' (%s) on the %s router: %s", self.link.id,
-                             "subscribe" if self.kind == "events" else "register", uri, match,
-                             "local" if actor is self.link.local else "remote", e)
-                self.failed[key] = e.error
-                continue
-            except Exception as e:  # the session went meanwhile
-                log.debug("rlink %s: %s", self.link.id, e)
-                continue
-            self.failed.pop(key, None)
-            self.done[key] = ident  # withdrawn meanwhile: the change set the link dirty, the next round removes it
+                    self.failed.pop(key, None)
+                    # withdrawn meanwhile: the change set the link dirty, the next round removes it
+                    self.done[key] = result
+
+    async def _make(self, actor, key, invoke):
+        uri, match = key
+        if self.kind == "events":
+            # get_retained: the other router's retained events on it are retained here too
+            return await actor.subscribe(uri, self._event_handler(uri), {"match": match, "get_retained": True},
+                                         details=True)
+        options = {"match": match}
+        if invoke and invoke != "single":
+            options["invoke"] = invoke
+        return await actor.register(uri, self._endpoint(uri), options, details=True, progress=True)
 
     def _event_handler(self, uri: str):
         link = self.link
@@ -204,10 +204,19 @@ class _Mirror:
             if peer is None or not peer.is_attached:
                 return
             options = {"forward_for": [_identity(details, "publisher", actor())]}
+            # the publication's authid/authrole black/white lists and retain flag (the broker
+            # hands them to legs only) hold on the other router too
+            extra = details.get("rlink")
+            if extra:
+                options.update(extra)
+            elif details.get("retained"):  # a retained event (get_retained): retained there too
+                options["retain"] = True
+                options["rlink_retained"] = True
             if link.exclude_authid:
-                options["exclude_authid"] = link.exclude_authid
+                options["exclude_authid"] = sorted(set(options.get("exclude_authid", ())) | set(link.exclude_authid))
             if link.exclude_authrole:
-                options["exclude_authrole"] = link.exclude_authrole
+                options["exclude_authrole"] = sorted(set(options.get("exclude_authrole", ())) |
+                                                     set(link.exclude_authrole))
             try:
                 peer.publish_payload(details.get("topic") or uri, args, kwargs, options)
             except ApplicationError:

@@ -9,13 +9,30 @@ made needs forwarding again, and two links can never keep each other's forwardin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Callable
 
+from ..router.broker import RLINK_MARKER
+
 log = logging.getLogger("wampfabric.rlink")
 
-#: the topic every rlink leg subscribes to first: how links recognise each other's sessions
-MARKER = "wampfabric.rlink.leg"
+#: the topic every rlink leg subscribes to first: how links recognise each other's sessions, and
+#: how a router knows its legs (the broker marks a session that subscribes here)
+MARKER = RLINK_MARKER
+
+#: requests a link keeps in flight while it takes a snapshot or (re)makes its mirrors (one round
+#: trip per item would make a link with thousands of subscriptions slow to (re)connect)
+PIPELINE = 256
+
+
+async def pipelined(items, fn, width: int = PIPELINE) -> list:
+    """``fn(item)`` for every item, up to ``width`` at a time; results (or exceptions) in order."""
+    out = []
+    items = list(items)
+    for i in range(0, len(items), width):
+        out.extend(await asyncio.gather(*(fn(x) for x in items[i:i + width]), return_exceptions=True))
+    return out
 
 _SUB_EVENTS = ("on_create", "on_subscribe", "on_unsubscribe", "on_delete")
 _REG_EVENTS = ("on_create", "on_register", "on_unregister", "on_delete")
@@ -43,29 +60,33 @@ class RouterView:
             await s.subscribe(f"wamp.subscription.{name}", getattr(self, f"_sub_{name}"))
         for name in _REG_EVENTS:
             await s.subscribe(f"wamp.registration.{name}", getattr(self, f"_reg_{name}"))
-        # the snapshot (what changes meanwhile arrives as events and is merged)
+        # the snapshot (what changes meanwhile arrives as events and is merged), pipelined
+        async def sub(sub_id):
+            return (await s.call("wamp.subscription.get", sub_id),
+                    await s.call("wamp.subscription.list_subscribers", sub_id))
+
+        async def reg(reg_id):
+            return (await s.call("wamp.registration.get", reg_id),
+                    await s.call("wamp.registration.list_callees", reg_id))
+
         listed = await s.call("wamp.subscription.list")
-        for ids in (listed or {}).values():
-            for sub_id in ids:
-                try:
-                    d = await s.call("wamp.subscription.get", sub_id)
-                    members = await s.call("wamp.subscription.list_subscribers", sub_id)
-                except Exception:
-                    continue  # gone meanwhile
-                self._sub_on_create(None, d, notify=False)
-                for sid in members or ():
-                    self._sub_on_subscribe(sid, sub_id, notify=False)
+        ids = [i for group in (listed or {}).values() for i in group]
+        for sub_id, got in zip(ids, await pipelined(ids, sub)):
+            if isinstance(got, BaseException):
+                continue  # gone meanwhile
+            d, members = got
+            self._sub_on_create(None, d, notify=False)
+            for sid in members or ():
+                self._sub_on_subscribe(sid, sub_id, notify=False)
         listed = await s.call("wamp.registration.list")
-        for ids in (listed or {}).values():
-            for reg_id in ids:
-                try:
-                    d = await s.call("wamp.registration.get", reg_id)
-                    members = await s.call("wamp.registration.list_callees", reg_id)
-                except Exception:
-                    continue
-                self._reg_on_create(None, d, notify=False)
-                for sid in members or ():
-                    self._reg_on_register(sid, reg_id, notify=False)
+        ids = [i for group in (listed or {}).values() for i in group]
+        for reg_id, got in zip(ids, await pipelined(ids, reg)):
+            if isinstance(got, BaseException):
+                continue
+            d, members = got
+            self._reg_on_create(None, d, notify=False)
+            for sid in members or ():
+                self._reg_on_register(sid, reg_id, notify=False)
         self.on_change()
 
     # -- what the links forward ------------------------------------------------------------

@@ -29,6 +29,14 @@ from .urimap import EXACT, MATCH_POLICIES, UriMap
 
 log = logging.getLogger("wampfabric.router.broker")
 
+#: the topic every router-to-router link leg subscribes to first (rlink/): a session whose role
+#: lets it subscribe here is a leg (``RouterSession.rlink``)
+RLINK_MARKER = "wampfabric.rlink.leg"
+
+# a publication's lists a leg passes on to the other router (the session-ID lists name sessions
+# of this router only: ``eligible`` keeps the event here, ``exclude`` applies here)
+_LEG_LISTS = ("eligible_authid", "exclude_authid", "eligible_authrole", "exclude_authrole")
+
 _unencodable_log = RateLimitedLog(log)
 
 
@@ -45,6 +53,18 @@ def _unencodable(ser, topic: str, publication: int, e: SerializationError) -> bo
     Returns False, the mark of such a serializer in ``Broker._dispatch``."""
     log_unencodable(f"event {publication} on topic '{topic[:200]}' (skipped for those subscribers)", ser, e)
     return False
+
+
+class _Retaining(Filters):
+    """The lists of a retained publication (all None without lists: admits everybody), so that
+    ``Broker._dispatch`` hands rlink legs the retain flag too; ``lists_only`` is the publication's
+    own ``Filters`` (or None), what an event history keeps."""
+
+    __slots__ = ("lists_only",)
+
+    def __init__(self, options: dict, filters):
+        Filters.__init__(self, options)
+        self.lists_only = filters
 
 
 def _may_match_meta(uri: str, match: str) -> bool:
@@ -164,6 +184,8 @@ class Broker:
             return
         sub.subscribers[session] = None
         session.subscriptions[sub.id] = sub
+        if topic == RLINK_MARKER:
+            session.rlink = True
         self.stats["subscribe"] += 1
         session.send(Subscribed(msg.request, sub.id).marshal())
         if self.meta_candidates:
@@ -254,10 +276,15 @@ class Broker:
             if any(k in options for k in FILTER_KEYS):
                 filters = Filters(options)
             exclude_me = options.get("exclude_me", True) is not False
-            if "forward_for" in options:
+            if "forward_for" in options and session.rlink:
                 # router-to-router links (rlink/): the EVENTs say who the event was forwarded for,
-                # through the same per-event details merge as passthru attributes
+                # through the same per-event details merge as passthru attributes; from any other
+                # session the option is ignored (it would claim somebody else's identity)
                 ppt = {"forward_for": options["forward_for"]}
+                if options.get("rlink_retained"):
+                    # a retained event of the other router the leg fetched (get_retained): its
+                    # subscribers here get it as get_retained delivers it
+                    ppt["retained"] = True
         if msg.payload is not None:
             if options.get("ppt_scheme") and not session.supports("publisher", "payload_passthru_mode"):
                 session.protocol_violation("PUBLISH with ppt_scheme from a publisher that did not announce "
@@ -268,11 +295,12 @@ class Broker:
             tail = passthru_tail(msg.payload, options, ppt)
         else:
             tail = args_tail(msg.args, msg.kwargs)  # once per publish, not per subscription or receiver
+        retain = options and options.get("retain")
         subs = self._subs.match_all(topic)
         if subs:
             self._dispatch(subs, topic, publication, session if exclude_me else None, disclose and session, tail, ppt,
-                           filters)
-        if options and options.get("retain"):
+                           _Retaining(options, filters) if retain else filters)
+        if retain:
             self.store.retain(topic, publication, session.session_id, disclose and
                               (session.session_id, session.authid, session.authrole),
                               tail, ppt, filters, session.session_id if exclude_me else None)
@@ -281,6 +309,9 @@ class Broker:
             self.stats["published"] += 1
 
     def _dispatch(self, subs, topic, publication, excluded, publisher, tail, ppt, filters) -> None:
+        """``filters``: the publication's black/white lists, or ``_Retaining`` for a retained one:
+        only then is a receiver looked at more closely (rlink legs get the lists and the retain
+        flag, see ``_to_leg``)."""
         delivered = 0
         for sub in subs:
             details = {}
@@ -296,15 +327,20 @@ class Broker:
             if sub.history is not None and (filters is None or (filters.eligible is None and filters.exclude is None)):
                 # pubsub_event_history: events for listed session IDs are not kept; authid/authrole
                 # lists are kept with the event and applied to whoever asks for the history
-                self._keep_event(sub.history, topic, publication, details, tail, filters)
+                self._keep_event(sub.history, topic, publication, details, tail,
+                                 filters.lists_only if type(filters) is _Retaining else filters)
             last_ser = None
             data = None
             cache = None
             for receiver in sub.subscribers:
                 if receiver is excluded:
                     continue
-                if filters is not None and not filters.admits(receiver):
-                    continue
+                if filters is not None:
+                    if receiver.rlink:
+                        delivered += self._to_leg(receiver, event, filters)
+                        continue
+                    if not filters.admits(receiver):
+                        continue
                 ser = receiver.serializer
                 if ser is not last_ser:
                     if last_ser is None:
@@ -328,6 +364,30 @@ class Broker:
                 receiver.send_raw(data)
                 delivered += 1
         self.stats["event"] += delivered
+
+    @staticmethod
+    def _to_leg(leg, event: list, filters) -> int:
+        """An EVENT to an rlink leg of a publication with black/white lists or retain: the leg
+        republishes it on the other router with them (details ``rlink``: the authid/authrole lists,
+        ``retain``).  Session-ID lists name sessions of this router: with ``eligible`` the event is
+        not forwarded at all, ``exclude`` applies to the leg itself only.  Returns 1 if sent."""
+        if filters.eligible is not None or (filters.exclude is not None and leg.session_id in filters.exclude):
+            return 0
+        extra = {}
+        for name in _LEG_LISTS:
+            v = getattr(filters, name)
+            if v is not None:
+                extra[name] = list(v)
+        if type(filters) is _Retaining:
+            extra["retain"] = True
+        details = dict(event[3])
+        details["rlink"] = extra
+        try:
+            leg.send([EVENT, event[1], event[2], details, *event[4:]])
+        except SerializationError as e:
+            log_unencodable(f"event {event[2]} (not forwarded by router link)", leg.serializer, e)
+            return 0
+        return 1
 
     def _meta_match(self, topic: str) -> list:
         hit = self._meta_subs.get(topic)

@@ -85,6 +85,30 @@ class Registration:
             return callees[i]
         return random.choice(callees)
 
+    def pick_not_leg(self):
+        """After ``pick()`` chose an rlink leg for a call that came over a router link (rlink/):
+        the callee by the same policy among the callees that are not legs (a leg would send the
+        call back over a link); roundrobin goes on from the leg to the next callee that is not
+        one.  None when there is none."""
+        callees = self.callees
+        if self.invoke == "roundrobin":
+            n = len(callees)
+            for k in range(n):
+                i = (self._rr + k) % n
+                if not callees[i].rlink:
+                    self._rr = i + 1
+                    return callees[i]
+            return None
+        callees = [c for c in callees if not c.rlink]
+        if not callees:
+            return None
+        invoke = self.invoke
+        if invoke == "single" or invoke == "first":
+            return callees[0]
+        if invoke == "last":
+            return callees[-1]
+        return random.choice(callees)
+
 
 class InvocationRequest:
     __slots__ = ("id", "caller", "call_request", "callee", "registration", "receive_progress", "timer", "canceled",
@@ -299,10 +323,19 @@ class Dealer:
                 return
             self._route_cache.put(proc, reg, proc)
         callee = reg.pick()
+        if callee.rlink and session.rlink:
+            # a call that came over a router link goes to a callee of this router, never on over
+            # another link (a shared registration has the other routers' legs among its callees)
+            callee = reg.pick_not_leg()
+            if callee is None:
+                session.send_error(CALL, request, E.NO_SUCH_PROCEDURE,
+                                   [f"no callee on this router for procedure <{proc}> (calls go one hop)"])
+                return
         if len(callee.pending_invocations) >= self.max_pending_invocations:
             # a shared registration: another callee may have room (as Crossbar.io's concurrency)
             limit = self.max_pending_invocations
-            callee = next((c for c in reg.callees if len(c.pending_invocations) < limit), None)
+            callee = next((c for c in reg.callees
+                           if len(c.pending_invocations) < limit and not (c.rlink and session.rlink)), None)
             if callee is None:
                 session.send_error(CALL, request, MAX_CONCURRENCY_REACHED,
                                    [f"the callee of procedure <{proc}> has too many outstanding invocations "
@@ -316,8 +349,10 @@ class Dealer:
         if options:
             if options.get("disclose_me"):
                 disclose = True
-            if "forward_for" in options:
-                details["forward_for"] = options["forward_for"]  # router-to-router links (rlink/)
+            if "forward_for" in options and session.rlink:
+                # router-to-router links (rlink/); from any other session ignored (it would claim
+                # somebody else's identity)
+                details["forward_for"] = options["forward_for"]
             if options.get("receive_progress") and (
                     not self.strict_progressive
                     or (callee.supports("callee", "progressive_call_results")
@@ -355,7 +390,9 @@ class Dealer:
                 session.send_error(CALL, request, E.FEATURE_NOT_SUPPORTED,
                                    ["callee does not support payload passthru mode"])
                 return
-        if disclose or callee.trusted or reg.disclose_caller:
+        # (an in-process rlink leg is trusted, but it passes the caller on to another router: it
+        # learns the caller only when the realm's rules disclose it)
+        if disclose or reg.disclose_caller or (callee.trusted and not callee.rlink):
             details["caller"] = session.session_id
             details["caller_authid"] = session.authid
             details["caller_authrole"] = session.authrole

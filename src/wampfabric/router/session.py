@@ -247,7 +247,7 @@ class RouterSession:
         "router", "transport", "serializer", "send_raw", "state", "session_id", "realm", "authid", "authrole",
         "authmethod", "authprovider", "authextra", "role", "trusted", "client_bits", "subscriptions",
         "registrations", "pending_calls", "pending_invocations", "_inv_seq", "_pending_auth", "testaments",
-        "authz_cache", "_held", "_held_size", "_challenged", "progressive_done", "__weakref__",
+        "authz_cache", "_held", "_held_size", "_challenged", "progressive_done", "rlink", "__weakref__",
     )
 
     def __init__(self, router, transport, trusted: bool = False):
@@ -278,6 +278,11 @@ class RouterSession:
         self.progressive_done = None  # request IDs of recently completed progressive call invocations
         self._held = None  # messages held while a dynamic authorizer is asked
         self._held_size = 0  # their bytes
+        # an rlink leg (rlink/, docs/clustering.md): set by the broker when the session subscribes
+        # to RLINK_MARKER (which its role must allow); such a session may send forward_for, gets a
+        # publication's black/white lists and retain flag in its EVENT details, and the dealer never
+        # hands a leg's call to another leg
+        self.rlink = False
 
     # -- output -----------------------------------------------------------------
 

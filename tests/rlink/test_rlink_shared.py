@@ -1,0 +1,150 @@
+"""Shared registrations across router links: callees of one shared registration (same invocation
+policy) on several linked routers serve the calls of every router.  On each router the link's leg
+is one more callee of the registration, standing for the other router's callees; a call that came
+over a link goes to a callee of the router it reached (the dealer never hands it to a leg), so
+calls go one hop and never loop.  Real nodes, autobahn-python callees and callers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from autobahn.wamp.types import CallDetails, RegisterOptions
+from rlinknodes import WORKER, ab_client, link_config, link_info, links_connected, make_nodes, mesh, wait_for
+
+from support.autobahn_client import w
+
+PROC = "com.example.shared"
+
+
+@pytest.fixture
+def started():
+    running = []
+
+    def start(nodes):
+        for n in nodes:
+            n.start()
+            running.append(n)
+        return nodes
+
+    yield start
+    for n in running:
+        n.stop()
+
+
+async def _callee(node, name, invoke, served):
+    s = await ab_client(node)
+
+    def endpoint(details: CallDetails = None):
+        served[name] += 1
+        return name
+    await w(s.register(endpoint, PROC, options=RegisterOptions(invoke=invoke, details_arg="details")))
+    return s
+
+
+async def _held(node, link_id, side, n_present=True):
+    m = await node.manage()
+    try:
+        async def ok():
+            info = await link_info(m, link_id)
+            return (PROC in info[side]["registrations"]) == n_present
+        await wait_for(ok, 20, f"{PROC} {'held' if n_present else 'gone'} on {link_id} {side}")
+    finally:
+        await m.leave()
+
+
+async def test_roundrobin_across_two_routers(started):
+    links = {0: [1]}
+    a, b = started(make_nodes(2, links))
+    await links_connected([a, b], links)
+    served = Counter()
+    cs = {name: await _callee(node, name, "roundrobin", served)
+          for node, name in ((a, "a1"), (a, "a2"), (b, "b1"))}
+    await _held(a, "to1", "here")   # B's callee stands on A as the leg
+    await _held(a, "to1", "there")  # A's callees stand on B as the leg
+    caller_a, caller_b = await ab_client(a), await ab_client(b)
+    # on A: a1, a2 and the leg for B: one third each
+    got = Counter([await w(caller_a.call(PROC)) for _ in range(30)])
+    assert got == {"a1": 10, "a2": 10, "b1": 10}, got
+    # on B: b1 and the leg for A (A's callees by A's policy): b1 half, a1 and a2 a quarter each
+    got = Counter([await w(caller_b.call(PROC)) for _ in range(20)])
+    assert got == {"b1": 10, "a1": 5, "a2": 5}, got
+    assert sum(served.values()) == 50  # each call served once
+    m = await a.manage()
+    assert (await link_info(m, "to1"))["forwarded_calls"] == 20  # the 10 + 10 that went over the link, once
+    await m.leave()
+    # B's callee leaves: A's registration loses the leg, A's callers stay on A
+    cs["b1"].leave()
+    await _held(a, "to1", "here", False)
+    got = Counter([await w(caller_a.call(PROC)) for _ in range(10)])
+    assert got == {"a1": 5, "a2": 5}, got
+    got = Counter([await w(caller_b.call(PROC)) for _ in range(10)])  # B reaches A's callees only
+    assert got == {"a1": 5, "a2": 5}, got
+
+
+async def test_last_policy_across_routers(started):
+    """``last``: on each router the last callee of its list, the leg standing where it joined."""
+    links = {0: [1]}
+    a, b = started(make_nodes(2, links))
+    await links_connected([a, b], links)
+    served = Counter()
+    await _callee(a, "a1", "last", served)
+    await _held(a, "to1", "there")  # A: [a1]; B: [leg for A]
+    await _callee(b, "b1", "last", served)
+    await _held(a, "to1", "here")  # A: [a1, leg for B]; B: [leg for A, b1]
+    caller_a, caller_b = await ab_client(a), await ab_client(b)
+    assert {await w(caller_a.call(PROC)) for _ in range(5)} == {"b1"}
+    assert {await w(caller_b.call(PROC)) for _ in range(5)} == {"b1"}
+
+
+async def test_different_policies_stay_local(started):
+    """Shared registrations of different policies on two routers cannot be joined: each router
+    serves its own callers."""
+    a, b = started(make_nodes(2))
+    served = Counter()
+    await _callee(a, "a1", "roundrobin", served)
+    await _callee(b, "b1", "random", served)
+    m = await a.manage()
+    await m.call(f"{WORKER}.start_router_realm_link", "realm001", "to1", link_config(b.port))
+    await m.leave()
+    await links_connected([a, b], {0: [1]})
+    await asyncio.sleep(1)  # whatever the link would do, it has done
+    caller_a, caller_b = await ab_client(a), await ab_client(b)
+    assert {await w(caller_a.call(PROC)) for _ in range(10)} == {"a1"}
+    assert {await w(caller_b.call(PROC)) for _ in range(10)} == {"b1"}
+    m = await a.manage()
+    info = await link_info(m, "to1")
+    await m.leave()
+    assert not info["here"]["refused"] and not info["there"]["refused"], info
+
+
+async def test_roundrobin_in_a_mesh_of_three(started):
+    links = mesh(3)
+    nodes = started(make_nodes(3, links))
+    await links_connected(nodes, links)
+    served = Counter()
+    for i, n in enumerate(nodes):
+        await _callee(n, f"n{i}", "roundrobin", served)
+    # every router holds the other two routers' legs
+    m0, m1 = await nodes[0].manage(), await nodes[1].manage()
+
+    async def all_held():
+        i01, i02, i12 = (await link_info(m0, "to1"), await link_info(m0, "to2"), await link_info(m1, "to2"))
+        return all(PROC in i[side]["registrations"] for i in (i01, i02, i12) for side in ("here", "there"))
+    await wait_for(all_held, 20, "every link holding the procedure both ways")
+    await m0.leave()
+    await m1.leave()
+    callers = [await ab_client(n) for n in nodes]
+    for c in callers:
+        got = Counter([await w(c.call(PROC)) for _ in range(30)])
+        assert got == {"n0": 10, "n1": 10, "n2": 10}, got  # own callee and the two legs, a third each
+    assert sum(served.values()) == 90
+    # every call that left its router crossed one link once: 20 of each router's 30
+    forwarded = 0
+    for i, targets in links.items():
+        m = await nodes[i].manage()
+        for j in targets:
+            forwarded += (await link_info(m, f"to{j}"))["forwarded_calls"]
+        await m.leave()
+    assert forwarded == 60
