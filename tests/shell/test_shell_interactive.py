@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pexpect's VT100 emulator is deprecated; it is enough here
     from pexpect import ANSI
 
-ROWS, COLS = 120, 140
+ROWS, COLS = 400, 300  # `help` lists every command on one screen, a long error line fits one row
 PROMPT = "wampfabric default@m1>"
 
 WAMPFABRIC = str(Path(sys.executable).with_name("wampfabric"))  # the venv's command, as conftest runs it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from wampfabric.shell import clusters  # noqa: F401  (its commands are in the table too)
 from wampfabric.shell.commands import COMMANDS, UsageError, parse, split_global
 
 

@@ -22,6 +22,7 @@ import click
 
 from ..client import ApplicationError
 from .commands import COMMANDS, UsageError, execute, parse, split_global, versions
+from . import clusters  # noqa: F401  (registers the router cluster and application realm commands)
 from .context import ShellContext, ShellError, error_text
 from .output import FORMATS, render
 from .profile import (DEFAULT_URL, Profile, ProfileError, Profiles, read_private_key, valid_email,

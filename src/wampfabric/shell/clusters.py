@@ -3,11 +3,11 @@ clusters"): Crossbar.io's verbs and nouns (``create routercluster``, ``add route
 ``start arealm`` ...), on the master's ``crossbarfabriccenter.mrealm.routercluster.*`` and
 ``crossbarfabriccenter.mrealm.arealm.*`` procedures.  Every object may be named by its name (a
 principal by its authid, a permission by its URI) or by its oid.  Registered into the one command
-table of commands.py (imported there)."""
+table of commands.py on import (cli.py and interactive.py import it)."""
 
 from __future__ import annotations
 
-from .commands import NAMES, Arg, Opt, UsageError, _object, command, is_oid
+from .commands import NAME_SOURCES, NAMES, Arg, Opt, UsageError, _object, command, is_oid
 from .context import ShellError
 
 RC = "crossbarfabriccenter.mrealm.routercluster."
@@ -64,6 +64,21 @@ async def permission_oid(ctx, roid: str, permission: str) -> str:
         if (await ctx.call(ctx.realm, AR + "get_role_permission", roid, oid)).get("uri") == permission:
             return oid
     raise ShellError(f"no permission for URI '{permission}' on role '{roid}'")
+
+
+def _names(procedure: str, needs_cluster: bool = False):
+    async def fetch(ctx, values):
+        if not needs_cluster:
+            return await ctx.call(ctx.realm, procedure, return_names=True)
+        if not values.get("routercluster"):
+            return []
+        return await ctx.call(ctx.realm, procedure, await cluster_oid(ctx, values["routercluster"]), return_names=True)
+    return fetch
+
+
+NAME_SOURCES.update(routercluster=_names(RC + "list_routerclusters"),
+                    workergroup=_names(RC + "list_routercluster_workergroups", needs_cluster=True),
+                    arealm=_names(AR + "list_arealms"), role=_names(AR + "list_roles"))
 
 
 async def _records(ctx, oids, procedure, *prefix) -> list:

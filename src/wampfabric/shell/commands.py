@@ -247,15 +247,8 @@ async def names(ctx: ShellContext, kind: str | None, values: dict) -> list[str]:
             return []
         if kind == "node":
             return sorted(await ctx.call(ctx.realm, M + "get_nodes", return_names=True) or [])
-        if kind in CLUSTER_KINDS:
-            procedure, prefix = CLUSTER_KINDS[kind]
-            args = [values[p] for p in prefix if values.get(p)]
-            if len(args) < len(prefix):
-                return []
-            if kind == "workergroup":
-                from .clusters import cluster_oid
-                args = [await cluster_oid(ctx, args[0])]
-            return sorted(await ctx.call(ctx.realm, procedure, *args, return_names=True) or [])
+        if kind in NAME_SOURCES:
+            return sorted(await NAME_SOURCES[kind](ctx, values) or [])
         if kind == "worker" and node:
             return sorted(await ctx.call(ctx.realm, R + "node.get_workers", node) or [])
         if not (node and worker):
@@ -274,13 +267,8 @@ async def names(ctx: ShellContext, kind: str | None, values: dict) -> list[str]:
     return []
 
 
-#: completion of router cluster / application realm names: kind -> (procedure, arguments typed before)
-CLUSTER_KINDS = {
-    "routercluster": ("crossbarfabriccenter.mrealm.routercluster.list_routerclusters", ()),
-    "workergroup": ("crossbarfabriccenter.mrealm.routercluster.list_routercluster_workergroups", ("routercluster",)),
-    "arealm": ("crossbarfabriccenter.mrealm.arealm.list_arealms", ()),
-    "role": ("crossbarfabriccenter.mrealm.arealm.list_roles", ()),
-}
+#: completion of names that other command modules add (kind -> async fetch(ctx, values))
+NAME_SOURCES: dict[str, Callable[..., Awaitable[list[str]]]] = {}
 
 
 # -- arguments shared by many commands --------------------------------------------------------------
@@ -640,6 +628,3 @@ async def export_database(ctx, dbpath, filename=None, tables=None, include_index
     wanted = [t for t in (tables or "").split(",") if t] or None
     return export(dbpath, filename, wanted, bool(include_indexes))
 
-
-# the router cluster and application realm commands register into COMMANDS too
-from . import clusters as _clusters  # noqa: E402,F401  (registers on import)

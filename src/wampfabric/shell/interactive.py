@@ -30,6 +30,7 @@ import time
 from prompt_toolkit.completion import Completer, Completion
 
 from . import commands
+from . import clusters  # noqa: F401  (registers the router cluster and application realm commands)
 from .context import ShellContext, ShellError
 from .monitor import monitor
 from .output import FORMATS, render
