@@ -21,6 +21,12 @@ event that has one.  Subscriptions and registrations made by legs are not mirror
 ``view.py``).  Together: no loops in any topology, and exactly once to every subscriber of a
 full mesh (docs/clustering.md).
 
+A router knows its legs (they subscribe to ``MARKER`` first: ``RouterSession.rlink``): only legs
+may send ``forward_for``; legs get a publication's authid/authrole black/white lists and its
+retain flag in the EVENT details (``rlink``) and republish with them; a leg joins a shared
+registration of the same policy as one more callee (standing for the other router's callees), and
+the dealer never hands a call that came from a leg to a leg.  Mirrors are made pipelined.
+
 Nothing here runs per message on the router's hot path: a realm without links has no leg;
 a leg is a session like any other.
 """
@@ -160,9 +166,9 @@ class _Mirror:
                 wanted = {k: v for k, v in wanted.items() if k not in mine or (v != "single" and mine[k] == v)}
         # requests are pipelined (many in flight): a link with thousands of subscriptions or
         # registrations (re)makes its mirrors in a few round trips, not one each
-        gone = [k for k in self.done if k not in wanted]
-        idents = [self.done.pop(k) for k in gone]
-        await pipelined(idents, actor.unsubscribe if self.kind == "events" else actor.unregister)  # errors: gone already
+        idents = [self.done.pop(k) for k in [k for k in self.done if k not in wanted]]
+        if idents and actor is not None:  # (errors: gone already, with the session)
+            await pipelined(idents, actor.unsubscribe if self.kind == "events" else actor.unregister)
         for key in [k for k in self.failed if k not in wanted]:
             del self.failed[key]
         todo = [(k, v) for k, v in wanted.items() if k not in self.done]
