@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -98,6 +99,40 @@ class Counter(asyncio.BufferedProtocol):
         pass
 
 
+# a RawSocket WAMP frame header (type 0, a length < 65536) followed by msgpack [EVENT(36), ...] (an
+# array of 4..6 elements: 0x94..0x96, then 0x24): a frame start.  Inside a frame these 5 bytes
+# can come only from random ID bytes (the payload is b"x" * size): about 1 in 2**22 per byte, i.e. an
+# error of about 1e-5 on the count of events with ~30 random bytes each
+_EVENT_START = re.compile(rb"\x00..[\x94-\x96]\x24", re.S)
+
+
+class FastCounter(asyncio.BufferedProtocol):
+    """Counts EVENT frames with one regular-expression scan per read (in C) instead of a Python
+    step per frame: the subscriber process then costs a fraction of what the router spends per
+    event (``--fast-count``; checked against ``Counter`` by ``--check-count``)."""
+
+    def __init__(self):
+        self.buf = bytearray(1 << 20)
+        self.view = memoryview(self.buf)
+        self.have = 0
+        self.count = 0
+
+    def get_buffer(self, sizehint):
+        return self.view[self.have:]
+
+    def buffer_updated(self, n):
+        end = self.have + n
+        self.count += len(_EVENT_START.findall(self.buf, 0, end))
+        # a frame start cut by this read is found in the next one: keep the last 4 bytes (a
+        # match needs 5, so none of them was counted already)
+        keep = min(4, end)
+        self.buf[:keep] = self.buf[end - keep:end]
+        self.have = keep
+
+    def connection_lost(self, exc):
+        pass
+
+
 class Session(asyncio.Protocol):
     """A decoding session: PUBLISHED / RESULT / INVOCATION drive ``on_msg``."""
 
@@ -153,7 +188,7 @@ async def main(a) -> None:
         for peer, _ in peers:
             r = peer.request([SUBSCRIBE, peer.next_id(), {}, a.topic])
             assert r[0] == SUBSCRIBED, r
-            protos.append(await adopt(peer, Counter()))
+            protos.append(await adopt(peer, FastCounter() if a.fast_count else Counter()))
     elif a.role == "callee":
         for peer, worker in peers:
             r = peer.request([REGISTER, peer.next_id(), {"invoke": "roundrobin"}, proc_of(worker)])
@@ -216,6 +251,7 @@ def parse(argv=None):
     p.add_argument("--local", action="store_true",
                    help="callee, caller: the procedure is --procedure.<router worker of the session>, so that "
                         "every call is served on the caller's own replica")
+    p.add_argument("--fast-count", action="store_true", help="sub: count EVENT frames by a regex scan")
     p.add_argument("--window", type=int, default=8)
     p.add_argument("--size", type=int, default=16, help="payload bytes (pub, caller)")
     return p.parse_args(argv)
