@@ -27,9 +27,13 @@ ALL = {"call": True, "register": True, "publish": True, "subscribe": True}
 WORKER = "crossbar.worker.router1"
 
 
-def perms(disclose: bool) -> list:
+#: what makes a link's session an rlink leg: its role names the marker topic exactly
+LEG_PERMISSION = {"uri": "wampfabric.rlink.leg", "match": "exact", "allow": {"subscribe": True}}
+
+
+def perms(disclose: bool, leg: bool = False) -> list:
     return [{"uri": "", "match": "prefix", "allow": ALL, "disclose": {"caller": disclose, "publisher": disclose},
-             "cache": True}]
+             "cache": True}] + ([LEG_PERMISSION] if leg else [])
 
 
 def link_config(to_port: int, link_id: str | None = None, **extra) -> dict:
@@ -59,7 +63,7 @@ def router_config(port: int, links=(), disclose: bool = True, user_disclose: boo
             "type": "router", "id": "router1",
             "realms": [{"name": "realm1", "roles": [{"name": "user", "permissions": perms(ud)},
                                                     {"name": "guest", "permissions": perms(ud)},
-                                                    {"name": "rlink", "permissions": perms(disclose)}],
+                                                    {"name": "rlink", "permissions": perms(disclose, leg=True)}],
                         **({"rlinks": list(links)} if links else {})}],
             "transports": [{
                 "type": "websocket", "id": "ws",

@@ -129,3 +129,14 @@ async def test_forward_for_from_an_ordinary_session_is_ignored(started):
     assert await liar_b.call("com.example.spoof", options={"forward_for": fake}) == "ok"
     assert seen[-1]["forward_for"] == [{"session": liar_b.session_id, "authid": liar_b.details["authid"],
                                         "authrole": "user"}]
+    # a session whose role allows everything may subscribe to the links' marker topic, but that does
+    # not make it a link: its role does not name the marker exactly, so its forward_for is still dropped
+    got[0].clear(), got[1].clear()
+    poser = await connect(nodes[0].url, "realm1")
+    await poser.subscribe("wampfabric.rlink.leg", lambda *a: None)
+    await poser.publish(TOPIC, 2, options={"acknowledge": True, "forward_for": fake})
+    await wait_for(lambda: got[0] and got[1], 10, "the poser's event on both routers")
+    assert "forward_for" not in got[0][0]
+    assert got[1][0]["forward_for"][0]["session"] == poser.session_id
+    assert await poser.call("com.example.spoof", options={"forward_for": fake}) == "ok"
+    assert "forward_for" not in seen[-1] and seen[-1]["caller"] == poser.session_id

@@ -71,6 +71,7 @@ NAME = re.compile(r"[a-z][a-z0-9_\-]{0,63}")
 DEFAULT_CLIENT_PORT = 8080
 DEFAULT_LINK_PORT = 8180
 RLINK_ROLE = "wampfabric.rlink"
+RLINK_MARKER = "wampfabric.rlink.leg"  # the topic rlink legs subscribe to (rlink/view.py)
 CLIENT_TRANSPORT = "client"
 LINK_TRANSPORT = "link"
 WIRING_READERS = ("owner", "admin", "backend")
@@ -606,7 +607,9 @@ class RouterClusterManager(MrealmPart):
         roles.append({"name": RLINK_ROLE, "permissions": [{
             "uri": "", "match": "prefix",
             "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-            "disclose": {"caller": True, "publisher": True}, "cache": True}]})
+            "disclose": {"caller": True, "publisher": True}, "cache": True}, {
+            # named exactly: what makes the links' sessions rlink legs (docs/clustering.md)
+            "uri": RLINK_MARKER, "match": "exact", "allow": {"subscribe": True}, "cache": True}]})
         return {"name": arealm.name, "roles": roles}
 
     def _client_auth(self, txn, arealms) -> dict:

@@ -69,7 +69,9 @@ def socket_path(worker_id: str, index: int) -> str:
 def link_role() -> dict:
     return {"name": LINK_ROLE, "permissions": [
         {"uri": "", "match": "prefix", "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-         "disclose": {"caller": False, "publisher": False}, "cache": True}]}
+         "disclose": {"caller": False, "publisher": False}, "cache": True},
+        # named exactly: what makes the links' sessions rlink legs (docs/clustering.md)
+        {"uri": "wampfabric.rlink.leg", "match": "exact", "allow": {"subscribe": True}, "cache": True}]}
 
 
 def expand(worker_id: str, worker_cfg: dict, cbdir, node_pubkey: str) -> list[tuple[str, dict]]:

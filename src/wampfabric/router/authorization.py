@@ -145,6 +145,11 @@ class RouterRole:
         return answer
 
 
+    def names_exactly(self, uri: str, action: str) -> bool:
+        """Whether a permission names ``uri`` itself (match exact) and allows ``action`` on it: what
+        makes a session an rlink leg (router/broker.py), which a catch-all prefix rule must not."""
+        return any(p.match == EXACT and p.uri == uri and p.allow.get(action) for p in self._perms)
+
     def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
         """Authorize a pattern-based subscription/registration: a permission must
         allow ``action`` on *every* URI the pattern matches, and no more specific
@@ -177,6 +182,9 @@ class TrustedRole:
     def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
         return True, False
 
+    def names_exactly(self, uri: str, action: str) -> bool:
+        return True
+
 
 class DenyRole:
     """Stands in for a role that was stopped while sessions still had it."""
@@ -193,6 +201,9 @@ class DenyRole:
 
     def authorize_pattern(self, uri: str, match: str, action: str, session=None) -> tuple[bool, bool]:
         return DENY
+
+    def names_exactly(self, uri: str, action: str) -> bool:
+        return False
 
 
 class DynamicRole:
@@ -224,6 +235,9 @@ class DynamicRole:
     def authorize_pattern(self, uri: str, match: str, action: str, session=None):
         # the authorizer sees options.match; its answer is kept apart from the exact URI's
         return self.authorize(pattern_key(uri, match), action, session)
+
+    def names_exactly(self, uri: str, action: str) -> bool:
+        return False  # an authorizer's yes cannot be told from a catch-all: not an rlink leg
 
     def ask(self, session, uri: str, action: str, options: dict, done) -> None:
         """Call the authorizer; ``done((allowed, disclose), cache)`` runs with its answer."""

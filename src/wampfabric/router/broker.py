@@ -184,8 +184,8 @@ class Broker:
             return
         sub.subscribers[session] = None
         session.subscriptions[sub.id] = sub
-        if topic == RLINK_MARKER:
-            session.rlink = True
+        if topic == RLINK_MARKER and match == EXACT and session.role.names_exactly(topic, "subscribe"):
+            session.rlink = True  # a role must name the marker itself: "everything" is not enough
         self.stats["subscribe"] += 1
         session.send(Subscribed(msg.request, sub.id).marshal())
         if self.meta_candidates:
