@@ -69,8 +69,11 @@ def log(*a):
 
 
 class Node:
+    PIN = False  # --pin: router worker i on core i (mod the cores); clients unpinned
+
     def __init__(self, replicas: int, busy_poll_us: int | None = None):
         self.replicas = replicas
+        self.pin = self.PIN
         self.port = free_port()
         self.ws_port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="wf-cl-"))
@@ -135,6 +138,9 @@ class Node:
                 await asyncio.sleep(0.1)
             for wid in self.workers:
                 self.pids[wid] = (await m.call("crossbar.get_worker", wid))["pid"]
+            if self.pin:
+                for i, pid in enumerate(self.pids.values()):
+                    psutil.Process(pid).cpu_affinity([i % (os.cpu_count() or 1)])
         finally:
             await m.leave()
 
@@ -423,10 +429,12 @@ def main(argv=None) -> int:
                         "counting EVENT frame starts with one regex scan per read (error about 1e-5)")
     p.add_argument("--pub-window", type=int, default=16, help="publications in flight per publisher")
     p.add_argument("--call-window", type=int, default=16, help="calls in flight per caller session")
+    p.add_argument("--pin", action="store_true", help="pin router worker i to core i (clients stay unpinned)")
     p.add_argument("--latency-samples", type=int, default=3000)
     p.add_argument("--joins", type=int, default=1000)
     a = p.parse_args(argv)
     only = a.only.split(",")
+    Node.PIN = a.pin
     res: dict = {"cpus": os.cpu_count(), "args": vars(a), "git": _git()}
     scenarios = {"fanout": fanout, "rpc": rpc, "rpc-shared": lambda a, r: rpc(a, r, shared=True)}
     for name, fn in scenarios.items():
