@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-master bench-metering membench compat check clean
+.PHONY: run test bench bench-master bench-metering bench-cluster membench compat check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-master: $(STAMP)
 ## bench-metering: submissions/s the metering service accepts, SQLite and PostgreSQL (bench/metering/run.py)
 bench-metering: $(STAMP)
 	$(PY) bench/metering/run.py $(BENCH_ARGS)
+
+## bench-cluster: one realm on 1 router worker vs N replicas, one rlink hop, SO_REUSEPORT vs a proxy (docs/benchmarks.md)
+bench-cluster: $(STAMP)
+	$(PY) bench/cluster/run.py $(BENCH_ARGS)
 
 ## membench: router memory under slow readers, pending calls and idle connections, vs Crossbar.io
 membench: $(STAMP)

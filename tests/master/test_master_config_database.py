@@ -51,6 +51,17 @@ def test_init_writes_the_defaults_and_check_refuses_bad_values(tmp_path):
     for args in (("master", "check"), ("check",)):
         r = cli(*args, "--cbdir", str(master.cbdir))
         assert r.returncode == 0, r.stderr + r.stdout
+    # the master's router worker is one process: replicas would be N writers of one database
+    cfg = json.loads(path.read_text())
+    router = next(i for i, wk in enumerate(cfg["workers"]) if wk.get("type") == "router")
+    cfg["workers"][router].setdefault("options", {})["replicas"] = 2
+    # (its Unix socket transports are refused with replicas too: without them, the master's own rule)
+    cfg["workers"][router]["transports"] = [t for t in cfg["workers"][router]["transports"]
+                                            if t.get("endpoint", {}).get("type") != "unix"]
+    path.write_text(json.dumps(cfg))
+    r = cli("master", "check", "--cbdir", str(master.cbdir))
+    assert r.returncode != 0 and f"$.workers[{router}].options.replicas" in r.stderr + r.stdout, r.stderr + r.stdout
+    assert "one process" in r.stderr + r.stdout and "Traceback" not in r.stderr
 
 
 async def test_tiny_databases_are_used_and_a_full_one_is_a_clear_error(tmp_path):

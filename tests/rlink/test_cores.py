@@ -340,6 +340,15 @@ def test_check_accepts_and_one_is_as_before():
     assert rc == 1 and f"{cfgfile}: $.workers[1].options" in out and "replicas" in out, out
 
 
+def test_check_refuses_a_replica_id_that_names_another_worker():
+    cfg = cores_config(8080, 3)
+    cfg["workers"].append({"type": "container", "id": "router1-3"})
+    rc, out, cfgfile = check(cfg)
+    assert rc == 1, out
+    assert (f"{cfgfile}: $.workers[0].options.replicas: worker 'router1': replica ID 'router1-3' is the ID of "
+            "another worker") in out, out
+
+
 def test_a_replica_id_that_names_another_worker_stops_the_start(node_factory):
     node = node_factory(2, more_workers=[{"type": "router", "id": "router1-2"}])
     env = dict(os.environ, PYTHONUNBUFFERED="1")

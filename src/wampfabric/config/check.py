@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Collector, ConfigError, check_dict, check_type, checker_for, list_at
 from .controller import check_controller
-from .workers import WORKER_CHECKERS, worker_id_problem
+from .workers import WORKER_CHECKERS, replica_count, replica_ids, worker_id_problem
 
 
 def check_config(config, personality) -> dict:
@@ -38,5 +38,14 @@ def check_config(config, personality) -> dict:
             elif worker_id_problem(wid):
                 c.add(f"{wpath}.id", f"invalid worker id {wid[:100]!r}: {worker_id_problem(wid)}")
             ids.add(wid)
+    # a worker with replicas runs as <id>-1 .. <id>-N: none of them may be another worker's ID
+    for i, worker in enumerate(list_at(config, "workers")):
+        wid = worker.get("id") if isinstance(worker, dict) else None
+        n = replica_count(worker)
+        if isinstance(wid, str) and n > 1:
+            for rid in replica_ids(wid, n):
+                if rid in ids:
+                    c.add(f"{path}.workers[{i}].options.replicas",
+                          f"worker '{wid}': replica ID '{rid}' is the ID of another worker")
     c.done()
     return config

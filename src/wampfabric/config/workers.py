@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..protocol.uri import check_uri
 from . import defaults
 from .auth import check_auth_throttle
@@ -95,6 +97,23 @@ def _check_replicated(worker, path: str) -> None:
                                   f"role '{REPLICA_LINK_ROLE}' is reserved for the links between replicas ({rpath})")
 
 
+def replica_count(worker_cfg) -> int:
+    """How many processes a worker config asks for (1 unless it is a router worker with
+    ``options.replicas``; ``"auto"``: one per CPU core, ``os.cpu_count()``)."""
+    if not isinstance(worker_cfg, dict) or worker_cfg.get("type") != "router":
+        return 1
+    options = worker_cfg.get("options")
+    n = options.get("replicas", 1) if isinstance(options, dict) else 1
+    if n == "auto":
+        return max(1, os.cpu_count() or 1)
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
+
+
+def replica_ids(worker_id: str, n: int) -> list[str]:
+    """The worker IDs of a worker's ``n`` replicas."""
+    return [f"{worker_id}-{i}" for i in range(1, n + 1)]
+
+
 def check_router_worker_options(options, path: str, personality=None) -> None:
     _check_native_options(options, path, {"busy_poll_us": int, "auth_throttle": dict, "replicas": (int, str)})
     if "replicas" in options:
@@ -172,8 +191,10 @@ def check_router_worker(worker, path: str, personality) -> None:
     c.run(check_dict, worker, path, {"type": str},
           {"id": str, "options": dict, "manhole": dict, "realms": list, "transports": list,
            "components": list, "connections": list})
-    if "options" in worker:
-        c.run(check_router_worker_options, worker["options"], f"{path}.options", personality)
+    if "options" in worker:  # the personality's rule (a master's router worker has its own)
+        check_options = (personality.NATIVE_WORKERS["router"]["check_options"] if personality is not None
+                         else check_router_worker_options)
+        c.run(check_options, worker["options"], f"{path}.options", personality)
     names = set()
     for i, realm in enumerate(list_at(worker, "realms")):
         c.run(check_realm, realm, f"{path}.realms[{i}]")

@@ -14,6 +14,9 @@ FABRIC_CENTER_OPTION = "fabric_center"
 def check_master_router_options(options, path: str, personality=None) -> None:
     """A master router worker's options: a router worker's, plus ``fabric_center`` (the node's
     ``controller.fabric-center``, which the node passes on; checked like it)."""
+    if isinstance(options, dict) and options.get("replicas", 1) != 1:
+        raise ConfigError(f"{path}.replicas", "a master's router worker runs as one process (its databases have "
+                          "one writer): remove replicas")
     if isinstance(options, dict) and FABRIC_CENTER_OPTION in options:
         check_fabric_center(options[FABRIC_CENTER_OPTION], f"{path}.{FABRIC_CENTER_OPTION}")
         options = {k: v for k, v in options.items() if k != FABRIC_CENTER_OPTION}
