@@ -25,7 +25,8 @@ def test_full_link_accepted():
                         forward_local_invocations=True, forward_remote_invocations=False),
             link_config(9001, "l2", authentication={"cryptosign": {"authid": "node-a"}}),
             link_config(9002, authentication={"cryptosign": {"privkey": "ab" * 32}}),
-            link_config(9003, authentication={"anonymous": {}})])
+            link_config(9003, authentication={"anonymous": {}}),
+            link_config(9004, share_registrations=False), link_config(9005, share_registrations=True)])
 
 
 @pytest.mark.parametrize("link, where, words", [
@@ -34,6 +35,8 @@ def test_full_link_accepted():
     ({**link_config(1), "transport": {"type": "udp", "endpoint": {}}}, "rlinks[0].transport.type", "websocket"),
     ({**link_config(1), "forward_local_events": "yes"}, "rlinks[0].forward_local_events", ""),
     ({**link_config(1), "exclude_authid": [1]}, "rlinks[0].exclude_authid[0]", ""),
+    ({**link_config(1), "share_registrations": "false"}, "rlinks[0].share_registrations", "must be a boolean"),
+    ({**link_config(1), "share_registrations": 0}, "rlinks[0].share_registrations", "must be a boolean"),
     ({**link_config(1), "color": 1}, "rlinks[0].color", "unknown attribute"),
     ({**link_config(1), "authentication": {}}, "rlinks[0].authentication", "exactly one"),
     ({**link_config(1), "authentication": {"ticket": {"authid": "x"}}}, "rlinks[0].authentication.ticket",
@@ -53,3 +56,11 @@ def test_duplicate_link_ids():
     with pytest.raises(ConfigError) as e:
         _check([link_config(1, "l1"), link_config(2, "l1")])
     assert "duplicate router link ID 'l1'" in str(e.value)
+
+
+def test_share_registrations_not_bool_on_start_router_realm_link():
+    """The worker's ``start_router_realm_link`` checks a link config with the same checker."""
+    from wampfabric.config.realms import check_rlink
+    with pytest.raises(ConfigError) as e:
+        check_rlink({**link_config(1), "share_registrations": "no"}, "rlink")
+    assert "rlink.share_registrations" in str(e.value) and "must be a boolean" in str(e.value), str(e.value)

@@ -148,3 +148,54 @@ async def test_roundrobin_in_a_mesh_of_three(started):
             forwarded += (await link_info(m, f"to{j}"))["forwarded_calls"]
         await m.leave()
     assert forwarded == 60
+
+
+async def test_share_registrations_false_serves_own_callees(started):
+    """``"share_registrations": false``: a router with callees of its own for a shared registration
+    serves its callers with them alone; the leg registers there only while it has none."""
+    links = {0: [1]}
+    a, b = started(make_nodes(2, links, link_extra={"share_registrations": False}))
+    await links_connected([a, b], links)
+    served = Counter()
+    a1 = await _callee(a, "a1", "roundrobin", served)
+    a2 = await _callee(a, "a2", "roundrobin", served)
+    await _held(a, "to1", "there")  # B has no callee of its own yet: the leg stands for A's there
+    await _callee(b, "b1", "roundrobin", served)
+    await _held(a, "to1", "there", False)  # B has b1 now: the leg leaves B's registration
+    await _held(a, "to1", "here", False)  # and A, having a1 and a2, never took one for B
+    m = await a.manage()
+    info = await link_info(m, "to1")
+    await m.leave()
+    assert not info["here"]["refused"] and not info["there"]["refused"], info
+    caller_a, caller_b = await ab_client(a), await ab_client(b)
+    got = Counter([await w(caller_a.call(PROC)) for _ in range(20)])
+    assert got == {"a1": 10, "a2": 10}, got  # A's calls: A's callees only, roundrobin
+    got = Counter([await w(caller_b.call(PROC)) for _ in range(10)])
+    assert got == {"b1": 10}, got  # B's calls: B's callee only
+    m = await a.manage()
+    assert (await link_info(m, "to1"))["forwarded_calls"] == 0  # nothing crossed the link
+    await m.leave()
+
+    # A's callees leave: the leg registers on A, A's calls reach B's callee
+    a1.leave()
+    a2.leave()
+    await _held(a, "to1", "here")
+    got = Counter([await w(caller_a.call(PROC)) for _ in range(10)])
+    assert got == {"b1": 10}, got
+    got = Counter([await w(caller_b.call(PROC)) for _ in range(5)])
+    assert got == {"b1": 5}, got
+    m = await a.manage()
+    assert (await link_info(m, "to1"))["forwarded_calls"] == 10  # A's 10, over the link once each
+    await m.leave()
+
+    # one comes back: it joins A's registration, the leg leaves it, A serves itself again
+    await _callee(a, "a3", "roundrobin", served)
+    await _held(a, "to1", "here", False)
+    got = Counter([await w(caller_a.call(PROC)) for _ in range(10)])
+    assert got == {"a3": 10}, got
+    got = Counter([await w(caller_b.call(PROC)) for _ in range(5)])
+    assert got == {"b1": 5}, got
+    m = await a.manage()
+    assert (await link_info(m, "to1"))["forwarded_calls"] == 10  # no more crossed
+    await m.leave()
+    assert served == {"a1": 10, "a2": 10, "b1": 30, "a3": 10}, served  # each call served once

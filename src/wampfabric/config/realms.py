@@ -89,10 +89,12 @@ RLINK_FORWARD = ("forward_local_events", "forward_remote_events", "forward_local
 
 def check_rlink(link, path: str) -> None:
     """A router-to-router link of a realm (Crossbar.io's shape, docs/clustering.md): the other
-    router's ``realm`` and connecting ``transport``, how to authenticate there, what to forward."""
+    router's ``realm`` and connecting ``transport``, how to authenticate there, what to forward;
+    ``share_registrations`` (wampfabric, default true): false keeps the calls of a shared
+    registration on a router that has callees of its own for it."""
     check_dict(link, path, {"realm": str, "transport": dict},
                {"id": str, "authid": str, "authentication": dict, "exclude_authid": list,
-                "exclude_authrole": list, **{k: bool for k in RLINK_FORWARD}})
+                "exclude_authrole": list, "share_registrations": bool, **{k: bool for k in RLINK_FORWARD}})
     if not link["realm"] or not check_uri(link["realm"], False):
         raise ConfigError(f"{path}.realm", f"invalid realm name '{link['realm']}' (must be a valid WAMP URI)")
     check_connecting_transport(link["transport"], f"{path}.transport")

@@ -25,7 +25,9 @@ A router knows its legs (they subscribe to ``MARKER`` first: ``RouterSession.rli
 may send ``forward_for``; legs get a publication's authid/authrole black/white lists and its
 retain flag in the EVENT details (``rlink``) and republish with them; a leg joins a shared
 registration of the same policy as one more callee (standing for the other router's callees), and
-the dealer never hands a call that came from a leg to a leg.  Mirrors are made pipelined.
+the dealer never hands a call that came from a leg to a leg; with ``"share_registrations": false``
+a leg registers a procedure only on a router that has no callee of its own for it (each router
+serves its own callees, the other's only when it has none).  Mirrors are made pipelined.
 
 Nothing here runs per message on the router's hot path: a realm without links has no leg;
 a leg is a session like any other.
@@ -161,9 +163,13 @@ class _Mirror:
                 # a procedure with a callee of its own there: a shared registration of the same
                 # policy there takes the leg as one more callee (standing for this router's
                 # callees; the dealer never hands a call that came over a link to a leg, so calls
-                # go one hop); a single registration, or another policy, is served there alone
+                # go one hop); a single registration, or another policy, is served there alone;
+                # so is every one with "share_registrations": false (the leg registers there only
+                # while the router has no callee of its own: home's changes re-run this)
                 mine = home.wanted_registrations()
-                wanted = {k: v for k, v in wanted.items() if k not in mine or (v != "single" and mine[k] == v)}
+                share = self.link.share_registrations
+                wanted = {k: v for k, v in wanted.items()
+                          if k not in mine or (share and v != "single" and mine[k] == v)}
         # requests are pipelined (many in flight): a link with thousands of subscriptions or
         # registrations (re)makes its mirrors in a few round trips, not one each
         idents = [self.done.pop(k) for k in [k for k in self.done if k not in wanted]]
@@ -270,6 +276,9 @@ class RLink:
         self.started_by = None
         self.exclude_authid = list(config.get("exclude_authid", []))
         self.exclude_authrole = list(config.get("exclude_authrole", []))
+        # false: a router with callees of its own for a shared registration serves them alone
+        # (the leg stands in only while it has none: replicas, where every router has callees)
+        self.share_registrations = bool(config.get("share_registrations", True))
         self.local: ClientSession | None = None
         self.remote: ClientSession | None = None
         self.local_view: RouterView | None = None
