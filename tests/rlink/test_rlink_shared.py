@@ -199,3 +199,51 @@ async def test_share_registrations_false_serves_own_callees(started):
     assert (await link_info(m, "to1"))["forwarded_calls"] == 10  # no more crossed
     await m.leave()
     assert served == {"a1": 10, "a2": 10, "b1": 30, "a3": 10}, served  # each call served once
+
+
+async def test_replicas_serve_their_own_callees(started):
+    """The links between a node's replicas have ``"share_registrations": false``: with a callee of
+    a shared registration on every replica, each replica's calls go to its own callee, none over a
+    link; a replica without one reaches the other's."""
+    from test_cores import close_all, cores_config, make_node, mesh_up, spread
+
+    from support.nodes import free_port
+
+    port = free_port()
+    node, = started([make_node(cores_config(port, 2), port)])
+    mgmt = await node.manage()
+    by_worker = {}
+    try:
+        await mesh_up(mgmt, 2)
+        link = "crossbar.worker.router1-1.get_router_realm_link"
+        assert (await mgmt.call(link, "realm001", "replica-router1-2"))["config"]["share_registrations"] is False
+
+        async def held(side, present):
+            async def ok():
+                info = await mgmt.call(link, "realm001", "replica-router1-2")
+                return (PROC in info[side]["registrations"]) == present
+            await wait_for(ok, 20, f"{PROC} {'held' if present else 'gone'} {side}")
+
+        by_worker = await spread(node, 2)
+        one, two = by_worker["router1-1"], by_worker["router1-2"]
+        opts = RegisterOptions(invoke="roundrobin")
+        await w(one[0].register(lambda: "router1-1", PROC, options=opts))
+        await held("there", True)  # router1-2 has no callee: the leg stands for router1-1's there
+        got = Counter([await w(two[1].call(PROC)) for _ in range(5)])
+        assert got == {"router1-1": 5}, got
+        reg = await w(two[0].register(lambda: "router1-2", PROC, options=opts))
+        await held("there", False)
+        await held("here", False)
+        for wid, sessions in by_worker.items():
+            got = Counter([await w(sessions[1].call(PROC)) for _ in range(20)])
+            assert got == {wid: 20}, (wid, got)
+        info = await mgmt.call(link, "realm001", "replica-router1-2")
+        assert info["forwarded_calls"] == 5, info  # only the 5 made before router1-2 had a callee
+        # router1-2's callee goes: its calls reach router1-1's again
+        await w(reg.unregister())
+        await held("there", True)
+        got = Counter([await w(two[1].call(PROC)) for _ in range(5)])
+        assert got == {"router1-1": 5}, got
+    finally:
+        await close_all(by_worker)
+        await mgmt.leave()

@@ -19,7 +19,10 @@ and restarted like any other:
   (one link per pair, link ID ``replica-<id>-<j>``), authenticating with the node key
   (``CBDIR/key.priv``) as authid ``<id>-<i>``.  One link per pair of N routers is a full mesh:
   every subscriber gets every event exactly once, wherever it was published, and every
-  procedure is callable from every replica (rlink rules, docs/clustering.md).
+  procedure is callable from every replica (rlink rules, docs/clustering.md).  The links have
+  ``"share_registrations": false``: a replica with callees of its own for a shared
+  registration serves its callers with them (no link hop); the others' callees serve it only
+  while it has none.
 - **Faults**: the replicas restart on failure unless the worker says otherwise
   (``restart`` defaults to ``restart-on-failed`` for replicas, ``restart-never`` for other
   workers); a restarted replica starts its links to the higher replicas at once, and the
@@ -111,6 +114,9 @@ def expand(worker_id: str, worker_cfg: dict, cbdir, node_pubkey: str) -> list[tu
                     "realm": realm["name"],
                     "transport": {"type": "rawsocket", "endpoint": {"type": "unix", "path": socket_path(worker_id, j)}},
                     "authentication": {"cryptosign": {"authid": rid}},
+                    # a replica with callees of its own serves them: a call crosses to another
+                    # replica only when this one has none for the procedure (docs/clustering.md)
+                    "share_registrations": False,
                 })
         out.append((rid, cfg))
     return out
