@@ -247,3 +247,29 @@ async def test_replicas_serve_their_own_callees(started):
     finally:
         await close_all(by_worker)
         await mgmt.leave()
+
+
+async def test_share_registrations_false_in_a_mesh_of_three(started):
+    """Callees on routers 0 and 2, none on 1, links with ``"share_registrations": false``: 0 and 2
+    serve their own callers; 1 has both legs in its registration and its calls alternate."""
+    links = mesh(3)
+    nodes = started(make_nodes(3, links, link_extra={"share_registrations": False}))
+    await links_connected(nodes, links)
+    served = Counter()
+    await _callee(nodes[0], "n0", "roundrobin", served)
+    await _callee(nodes[2], "n2", "roundrobin", served)
+    m0, m1 = await nodes[0].manage(), await nodes[1].manage()
+
+    async def settled():
+        i01, i02, i12 = (await link_info(m0, "to1"), await link_info(m0, "to2"), await link_info(m1, "to2"))
+        return (PROC in i01["there"]["registrations"] and PROC in i12["here"]["registrations"]  # on 1
+                and PROC not in i02["here"]["registrations"] and PROC not in i02["there"]["registrations"]
+                and PROC not in i01["here"]["registrations"] and PROC not in i12["there"]["registrations"])
+    await wait_for(settled, 20, "both legs on router 1, none on 0 and 2")
+    await m0.leave()
+    await m1.leave()
+    callers = [await ab_client(n) for n in nodes]
+    assert Counter([await w(callers[0].call(PROC)) for _ in range(10)]) == {"n0": 10}
+    assert Counter([await w(callers[2].call(PROC)) for _ in range(10)]) == {"n2": 10}
+    got = Counter([await w(callers[1].call(PROC)) for _ in range(20)])
+    assert got == {"n0": 10, "n2": 10}, got
