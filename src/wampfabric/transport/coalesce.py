@@ -11,6 +11,8 @@ joined buffer (one ``write``; see ``QueuedWriter`` for peers that do not read).
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 from .busypoll import poller_of
 
@@ -154,6 +156,22 @@ class QueuedWriter:
 # a turn that queues more than this for one connection is flushed early (bounds the
 # message objects alive at once; one write per 16 KiB costs nothing measurable)
 FLUSH_STEP = 16 * 1024
+
+
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, drops unsent data
+
+
+def reset_connection(transport) -> None:
+    """Abort ``transport`` so that the kernel drops what it still holds for the peer: a peer that
+    does not read would otherwise be fed the kernel's send buffer (megabytes) at the pace of its
+    receive window, for minutes, after we gave up on it."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:
+            pass
+    transport.abort()
 
 
 def watch_writes(transport) -> None:

@@ -12,7 +12,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import SERIALIZERS_BY_RAWSOCKET_ID
 from ..router.session import RouterSession
-from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
+from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, reset_connection, watch_writes
 from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
 log = logging.getLogger("wampfabric.transport.rawsocket")
@@ -174,7 +174,9 @@ class WampRawSocketProtocol(PeerOfConnection, HelloTimer, QueuedWriter, asyncio.
     def _overflow(self) -> None:
         log.warning("closing RawSocket connection %s: peer does not read, outgoing buffer above %d bytes",
                     self.peer, self.factory.max_outgoing_buffer)
-        self._abort()
+        self._closed = True
+        self._drop_output()
+        reset_connection(self._transport)
         release_memory()
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from picows.picows import WSProtocol
 from ..config import defaults
 from ..protocol.serializers import SERIALIZERS_BY_NAME, SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
-from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, watch_writes
+from .coalesce import FLUSH_STEP, Coalescer, QueuedWriter, release_memory, reset_connection, watch_writes
 from .cookies import create_cookie_store
 from .endpoints import HelloTimer, PeerOfConnection, channel_id, peer_certificate
 
@@ -507,7 +507,7 @@ class WampWebSocketListener(PeerOfConnection, HelloTimer, QueuedWriter, WSListen
         )
         self._closed = True
         self._drop_output()
-        self._tcp.abort()
+        reset_connection(self._tcp)
         release_memory()
 
     def close(self) -> None:
