@@ -37,6 +37,7 @@ import copy
 import os
 
 from ..config.workers import REPLICA_LINK_ROLE as LINK_ROLE, REPLICA_LINK_TRANSPORT_ID as LINK_TRANSPORT_ID
+from ..config.workers import replica_count, replica_ids
 
 REPLICA_RESTART = "restart-on-failed"
 #: the longest path a Unix socket can have on Linux (sun_path, with its NUL)
@@ -46,22 +47,6 @@ MAX_UNIX_PATH = 107
 class ReplicaError(Exception):
     """The replicas of a worker cannot be set up (a name clash, a node directory path too long
     for a Unix socket)."""
-
-
-def replica_count(worker_cfg: dict) -> int:
-    """How many processes a worker config asks for (1 unless it is a router worker with
-    ``options.replicas``; ``"auto"``: one per CPU core, ``os.cpu_count()``)."""
-    if not isinstance(worker_cfg, dict) or worker_cfg.get("type") != "router":
-        return 1
-    options = worker_cfg.get("options")
-    n = options.get("replicas", 1) if isinstance(options, dict) else 1
-    if n == "auto":
-        return max(1, os.cpu_count() or 1)
-    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
-
-
-def replica_ids(worker_id: str, n: int) -> list[str]:
-    return [f"{worker_id}-{i}" for i in range(1, n + 1)]
 
 
 def socket_path(worker_id: str, index: int) -> str:
