@@ -211,6 +211,18 @@ async def test_router_cluster_wired_by_the_master(tmp_path):
         m.wait_log("Change engine: node 'edge1' (mrealm 'm1'): stopped role 'reader' of realm 'realm1' on worker "
                    "'wg1_1' (its permissions changed)")
 
+        # the principal removed: its joined sessions are closed on every node and it cannot join again;
+        # the other principal's sessions stay
+        principal = await w(fabric.session.call(AR + "get_principal_by_name", defs["arealm"]["oid"], "reader1"))
+        await w(fabric.session.call(AR + "remove_principal", defs["arealm"]["oid"], principal["oid"]))
+        for n in ("edge1", "edge2"):
+            details = await w(readers[n].left, 30)
+            assert details is not None and details.reason == "wamp.close.killed", (n, details)
+            assert await _join(fabric, n, "reader1", "reader-ticket") is None
+        m.wait_log("Change engine: node 'edge1' (mrealm 'm1'): closed the sessions of reader1 on realm 'realm1' of "
+                   "worker 'wg1_1' (principal removed or changed)")
+        await exactly_once(clients, inboxes)
+
         # the cluster stopped: its router workers go
         await w(fabric.session.call(RC + "stop_routercluster", defs["cluster"]["oid"]))
         for n in ("edge1", "edge2"):

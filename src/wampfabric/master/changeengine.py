@@ -222,6 +222,23 @@ class NodeApplier:
             await self._items(w, False, *args, start_only=True)
 
 
+def _principals(transport_config) -> dict:
+    """``{(method, authid): principal}`` of a transport config's static authentication."""
+    out = {}
+    for method, auth in ((transport_config or {}).get("auth") or {}).items():
+        if isinstance(auth, dict) and auth.get("type") == "static":
+            for authid, principal in (auth.get("principals") or {}).items():
+                out[(method, authid)] = principal
+    return out
+
+
+def changed_principals(old_config, new_config) -> set:
+    """The authids whose principal a transport no longer has, or has with another realm, role,
+    credential or authextra: their sessions must not go on as they are."""
+    old, new = _principals(old_config), _principals(new_config)
+    return {authid for key, principal in old.items() if new.get(key) != principal for authid in (key[1],)}
+
+
 class ClusterWirer(NodeApplier):
     """Brings one node to its router cluster wiring (see the module docstring)."""
 
@@ -283,6 +300,7 @@ class ClusterWirer(NodeApplier):
             await self.act(f"stopped transport '{tid}' on worker '{wid}' (not wanted by the router cluster)",
                            prefix + "stop_router_transport", tid)
         for tid, cfg in transports.items():
+            gone: set = set()
             if tid in have:
                 current = (await self.call(prefix + "get_router_transport", tid)).get("config")
                 if current == cfg:
@@ -290,9 +308,15 @@ class ClusterWirer(NodeApplier):
                 if not await self.act(f"stopped transport '{tid}' on worker '{wid}' (its configuration changed)",
                                       prefix + "stop_router_transport", tid):
                     continue
+                gone = changed_principals(current, cfg)
             port = (cfg.get("endpoint") or {}).get("port")
             await self.act(f"started transport '{tid}' on worker '{wid}' (port {port})",
                            prefix + "start_router_transport", tid, cfg)
+            if gone:  # their sessions joined before: close them (a removed principal stays out)
+                for rid in realms:
+                    await self.act(f"closed the sessions of {', '.join(sorted(gone))} on realm '{rid}' of worker "
+                                   f"'{wid}' (principal removed or changed)",
+                                   prefix + "kill_router_realm_sessions", rid, sorted(gone))
         for rid, want in links.items():
             for lid, cfg in want.items():
                 if lid in have_links[rid]:

@@ -76,6 +76,8 @@ class RouterWorker(NativeWorker):
         "get_router_components", "get_router_component", "start_router_component", "stop_router_component",
         # router-to-router links (rlink/, docs/clustering.md)
         "get_router_realm_links", "get_router_realm_link", "start_router_realm_link", "stop_router_realm_link",
+        # closing the sessions of principals a management system removed or changed
+        "kill_router_realm_sessions",
     )
 
     def __init__(self, *args, **kwargs):
@@ -120,6 +122,26 @@ class RouterWorker(NativeWorker):
 
     def get_router_realm(self, realm_id: str, details=None) -> dict:
         return self._realm(realm_id).marshal()
+
+    def kill_router_realm_sessions(self, realm_id: str, authids: list, reason: str | None = None,
+                                   message: str | None = None, details=None) -> list:
+        """Close the sessions of realm ``realm_id`` authenticated as one of ``authids`` (GOODBYE
+        with ``reason``, default ``wamp.close.killed``): what the master's change engine does for a
+        router cluster principal that was removed or changed, whose joined sessions would otherwise
+        go on with what it no longer has. The sorted IDs of the sessions closed."""
+        rr = self._realm(realm_id)
+        if not isinstance(authids, (list, tuple)) or not all(isinstance(a, str) for a in authids):
+            raise ApplicationError(INVALID_ARGUMENT, "authids: a list of strings")
+        wanted = set(authids)
+        realm = rr.realm
+        meta = realm.meta.session if realm.meta is not None else None
+        victims = [s for s in list(realm.sessions.values()) if s is not meta and s.authid in wanted]
+        for s in victims:
+            s.goodbye(reason or "wamp.close.killed", message or "the principal was removed or changed")
+        if victims:
+            log.info("Realm '%s': closed %d session(s) of %s (%s)", realm_id, len(victims),
+                     ", ".join(sorted(wanted)), reason or "wamp.close.killed")
+        return sorted(s.session_id for s in victims)
 
     def get_router_realm_stats(self, realm_id: str | None = None, details=None) -> dict:
         """``{realm_id: {"roles", "sessions", "messages"}}`` (one realm or all): the realm's roles and
