@@ -1,6 +1,6 @@
 """Router-to-router links carrying RPC: a procedure registered on one router is callable on the
 other (registered there by the link, withdrawn with it); results, errors, progressive results,
-cancel and caller disclosure across the link."""
+cancel, timeouts and caller disclosure across the link."""
 
 from __future__ import annotations
 
@@ -93,6 +93,16 @@ async def test_calls_both_ways_errors_progress_cancel_disclosure(started):
     await asyncio.sleep(0.5)
     task.cancel()
     await asyncio.wait_for(cancelled.wait(), 5)  # the cancel went over the link to the callee on A
+
+    # a timeout: the caller on B gets the timeout error, and the callee on A is interrupted (B's
+    # dealer interrupts the link's invocation, which cancels the call on A; the timeout also went along)
+    cancelled.clear()
+    t0 = asyncio.get_running_loop().time()
+    with pytest.raises(ApplicationError) as e:
+        await caller_b.call("com.example.forever", options={"timeout": 300})
+    assert e.value.error == "wamp.error.timeout", e.value.error
+    assert asyncio.get_running_loop().time() - t0 < 3
+    await asyncio.wait_for(cancelled.wait(), 5)
 
     # withdrawn with the registration
     await callee_a.leave()
