@@ -33,9 +33,10 @@ import logging
 import os
 from pathlib import Path
 
-from ..client.connection import Backoff, Client, TransportConfigError, transport_spec
 from ..client.auth import Cryptosign
+from ..client.connection import Backoff, Client, TransportConfigError, transport_spec
 from ..client.session import ApplicationError
+from ..common.keyfile import KeyFileError, read_tags
 from ..protocol.errors import NO_SUCH_PROCEDURE
 from ..transport.local import connect_local
 from .bridge import ManagementBridge
@@ -64,26 +65,9 @@ def parse_activation_file(path: Path) -> dict:
     format of the node key files).  Unknown or repeated tags and a missing ``management-url``
     are errors."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ActivationError(f"{path}: cannot read: {e}") from None
-    lines = text.splitlines()
-    blank = next((i for i, line in enumerate(lines) if not line.strip()), None)
-    if blank is None:
-        raise ActivationError(f"{path}: no blank line after the header (not an activation file)")
-    tags: dict = {}
-    for lineno, line in enumerate(lines[blank + 1:], blank + 2):
-        if not line.strip():
-            continue
-        if ":" not in line:
-            raise ActivationError(f"{path}: line {lineno}: expected 'tag: value'")
-        tag, value = (x.strip() for x in line.split(":", 1))
-        tag = tag.lower()
-        if tag not in ACTIVATION_TAGS:
-            raise ActivationError(f"{path}: line {lineno}: unknown tag '{tag}'")
-        if tag in tags:
-            raise ActivationError(f"{path}: line {lineno}: tag '{tag}' given twice")
-        tags[tag] = value
+        tags = read_tags(path, strict=True, header=True, known=ACTIVATION_TAGS)
+    except KeyFileError as e:
+        raise ActivationError(str(e)) from None
     if not tags.get("management-url"):
         raise ActivationError(f"{path}: no 'management-url'")
     return tags

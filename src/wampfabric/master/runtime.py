@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..client.session import ApplicationError
+from ..common.keyfile import PUBLIC_TAG, KeyFileError, public_key_hex, read_tags
 from ..protocol.auth import is_pubkey_hex
 from .roles import mrealm_role_objects
 from .schema import MREALM_DB_MAXSIZE, mrealm_db_path
@@ -62,17 +63,15 @@ def read_public_key(path, what: str, noun: str = "the key file") -> str:
     """The ``public-key-ed25519`` of a key file (Crossbar.io's format); ValueError with a clear
     text (starting with ``what``) when it has none."""
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ValueError(f"{what}: cannot read {noun}: {e.strerror}") from None
-    for line in text.splitlines():
-        tag, sep, value = line.partition(":")
-        if sep and tag.strip().lower() == "public-key-ed25519":
-            value = value.strip().lower()
-            if is_pubkey_hex(value):
-                return value
-            raise ValueError(f"{what}: public-key-ed25519 is not 64 hex digits")
-    raise ValueError(f"{what}: no 'public-key-ed25519: <hex>' line in the key file")
+        tags = read_tags(path)
+    except KeyFileError as e:
+        raise ValueError(f"{what}: cannot read {noun}: {e.reason}") from None
+    if PUBLIC_TAG not in tags:
+        raise ValueError(f"{what}: no '{PUBLIC_TAG}: <hex>' line in the key file")
+    try:
+        return public_key_hex(path, tags, derive=False)
+    except KeyFileError:
+        raise ValueError(f"{what}: {PUBLIC_TAG} is not 64 hex digits") from None
 
 
 def read_superuser_key(path) -> str:

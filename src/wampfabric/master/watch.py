@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..client.session import ApplicationError
+from ..common import keyfile
 from ..protocol.auth import is_pubkey_hex
 from .runtime import NODE_NAME
 
@@ -38,14 +39,13 @@ TAG = re.compile(r"[a-z0-9][a-z0-9\-]*")
 
 
 def read_tags(path: Path) -> dict:
-    """The ``tag: value`` lines of a Crossbar.io key file (header lines without a tag are skipped)."""
-    tags = {}
-    for line in path.read_text(errors="replace").splitlines():
-        tag, sep, value = line.partition(":")
-        tag = tag.strip().lower()
-        if sep and TAG.fullmatch(tag):
-            tags.setdefault(tag, value.strip())
-    return tags
+    """The ``tag: value`` lines of a Crossbar.io key file (common/keyfile.py; header lines without a
+    tag are skipped); OSError when it cannot be read."""
+    try:
+        tags = keyfile.read_tags(path)
+    except keyfile.KeyFileError as e:
+        raise OSError(e.reason or str(e)) from None
+    return {tag: value for tag, value in tags.items() if TAG.fullmatch(tag)}
 
 
 def scan(root: Path) -> list[tuple[Path, dict]]:

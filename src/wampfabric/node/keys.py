@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..common.keyfile import KeyFileError, private_key, read_tags
+
 
 class KeyError_(Exception):
     pass
@@ -33,21 +35,12 @@ PRIVATE_TAGS = ("private-key-ed25519", "private-key-eth")
 
 
 def _parse_tags(path: Path) -> dict:
-    """The ``tag: value`` lines of a key file; the header (the lines before the first blank
-    line, as Crossbar.io writes it) and ``#`` comments are skipped."""
-    lines = path.read_text().splitlines()
-    blank = next((i for i, line in enumerate(lines) if not line.strip()), None)
-    start = blank + 1 if blank is not None else 0
-    tags = {}
-    for lineno, line in enumerate(lines[start:], start + 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if ":" not in line:
-            raise KeyError_(f"{path}: line {lineno}: expected 'tag: value'")
-        k, v = line.split(":", 1)
-        tags[k.strip().lower()] = v.strip()
-    return tags
+    """The ``tag: value`` lines of a key file (common/keyfile.py, strictly: the header before the
+    first blank line and ``#`` comments skipped, any other line must be a tag)."""
+    try:
+        return read_tags(path, strict=True)
+    except KeyFileError as e:
+        raise KeyError_(str(e)) from None
 
 
 def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
@@ -109,17 +102,11 @@ def load_or_create_node_key(cbdir: Path) -> tuple[NodeKey, bool]:
     priv = cbdir / "key.priv"
     if not priv.exists():
         return generate_key_files(cbdir), True
-    mode = priv.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise KeyError_(f"{priv}: private key file is accessible by others (mode {mode:o}); run: chmod 600 {priv}")
     tags = _parse_tags(priv)
-    hexkey = tags.get("private-key-ed25519")
-    if not hexkey:
-        raise KeyError_(f"{priv}: no 'private-key-ed25519' tag")
     try:
-        key = NodeKey(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hexkey)))
-    except ValueError as e:
-        raise KeyError_(f"{priv}: invalid private key: {e}") from None
+        key = NodeKey(private_key(priv, tags))
+    except KeyFileError as e:
+        raise KeyError_(str(e)) from None
     pub = cbdir / "key.pub"
     if pub.exists():
         ptags = _parse_tags(pub)

@@ -43,6 +43,7 @@ from pathlib import Path
 from ..client.auth import Anonymous, Cryptosign, Ticket
 from ..client.connection import Backoff, Client, transport_spec
 from ..client.session import ApplicationError, ClientSession
+from ..common.keyfile import private_key
 from ..common.timefmt import utcstr
 from ..protocol.codes import EVENT
 from ..transport.local import LocalTransport
@@ -61,13 +62,9 @@ def _noop(*args, **kwargs) -> None:
 
 
 def node_private_key(cbdir) -> str:
-    """The node key's private part (hex) from CBDIR/key.priv (Crossbar.io's tag format)."""
-    text = (Path(cbdir) / "key.priv").read_text()
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "private-key-ed25519":
-            return value.strip()
-    raise ValueError(f"{cbdir}/key.priv has no private-key-ed25519")
+    """The node key's private part (hex) from CBDIR/key.priv (Crossbar.io's tag format;
+    KeyFileError, a ValueError, when it has none)."""
+    return private_key(Path(cbdir) / "key.priv").private_bytes_raw().hex()
 
 
 def authenticators(config: dict, cbdir, tls: bool) -> list:

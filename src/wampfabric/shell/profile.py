@@ -31,11 +31,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..common import keyfile
+from ..common.keyfile import HEX_KEY  # noqa: F401  (commands.py uses it from here)
+
 DIR_ENV = "WAMPFABRIC_SHELL_DIR"
 CONFIG = "config.ini"
 DEFAULT_URL = "ws://127.0.0.1:9000/ws"
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
-HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 EMAIL = re.compile(r"[A-Za-z0-9_%+\-][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-][A-Za-z0-9.\-]*")  # the master's rule
 
 
@@ -62,52 +64,22 @@ def shell_dir() -> Path:
     return Path(os.environ.get(DIR_ENV) or Path.home() / ".wampfabric").expanduser()
 
 
-def _tags(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ProfileError(f"cannot read the key file {path}: {e.strerror}") from None
-    tags = {}
-    for line in text.splitlines():
-        tag, sep, value = line.partition(":")
-        if sep and not line.startswith((" ", "#")):
-            tags[tag.strip().lower()] = value.strip()
-    return tags
-
-
 def read_private_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 key of a Crossbar.io-format private key file; ProfileError otherwise (and when
     others may read the file)."""
-    path = Path(path)
     try:
-        mode = path.stat().st_mode & 0o777
-    except OSError as e:
-        raise ProfileError(f"cannot read the key file {path}: {e.strerror}") from None
-    if mode & 0o077:
-        raise ProfileError(f"{path}: the private key file is accessible by others (mode {mode:o}); "
-                           f"run: chmod 600 {path}")
-    hexkey = _tags(path).get("private-key-ed25519")
-    if not hexkey:
-        raise ProfileError(f"{path}: no 'private-key-ed25519: <hex>' line")
-    try:
-        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(hexkey))
-    except ValueError:
-        raise ProfileError(f"{path}: private-key-ed25519 is not 64 hex digits") from None
+        return keyfile.private_key(Path(path))
+    except keyfile.KeyFileError as e:
+        raise ProfileError(str(e)) from None
 
 
 def read_public_key_hex(path: Path) -> str:
     """The Ed25519 public key (64 hex digits) of a Crossbar.io-format key file, public or private
     (``public-key-ed25519``, else derived from ``private-key-ed25519``); ProfileError otherwise."""
-    path = Path(path)
-    tags = _tags(path)
-    pub = tags.get("public-key-ed25519")
-    if pub is None and tags.get("private-key-ed25519"):
-        return read_private_key(path).public_key().public_bytes_raw().hex()
-    if pub is None:
-        raise ProfileError(f"{path}: no 'public-key-ed25519: <hex>' line (not a Crossbar.io key file)")
-    if not HEX_KEY.fullmatch(pub):
-        raise ProfileError(f"{path}: public-key-ed25519 is not 64 hex digits")
-    return pub.lower()
+    try:
+        return keyfile.public_key_hex(Path(path))
+    except keyfile.KeyFileError as e:
+        raise ProfileError(str(e)) from None
 
 
 def valid_email(value: str) -> bool:
