@@ -11,7 +11,8 @@ the mrealm's events (nothing is polled):
   ``router`` section gives its sessions and its messages, counted since its previous heartbeat
   (edge/heartbeat.py), so messages per second = their sum / ``hb.period``; a worker silent for
   two of its periods no longer counts;
-- ``crossbarfabriccenter.mrealm.on_node_ready(node_oid, node)`` / ``on_node_shutdown``.
+- ``crossbarfabriccenter.mrealm.on_node_ready(node_oid, node)`` / ``on_node_shutdown``;
+- on the global realm, ``crossbarfabriccenter.mrealm.on_node_unpaired(node)``: the node's row goes.
 
 A node whose last heartbeat is older than two periods is shown ``stale`` until the master says
 it is offline (it does so itself after two periods of silence).  Ages tick locally every second.
@@ -32,9 +33,10 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from .context import ShellContext, ShellError
+from .context import GLOBAL, ShellContext, ShellError
 
 M = "crossbarfabriccenter.mrealm."
+log = logging.getLogger("wampfabric.shell.monitor")
 NODE_HEARTBEAT = "crossbarfabriccenter.node.on_heartbeat"
 WORKER_HEARTBEAT = "crossbarfabriccenter.node.on_worker_heartbeat"
 STALE_PERIODS = 2  # a heartbeat older than this many periods: stale (the master's own rule)
@@ -148,6 +150,7 @@ class Monitor:
         self.changed = asyncio.Event()
         self._subs: list[tuple[int, object]] = []
         self._session = None
+        self._global_sub = None
 
     # -- events (never raise: a strange payload is ignored) --------------------------------------
 
@@ -190,6 +193,14 @@ class Monitor:
     def on_node_shutdown(self, node_oid=None, node=None, *args, **kwargs) -> None:
         self._node_event(node, False)
 
+    def on_node_unpaired(self, node=None, *args, **kwargs) -> None:
+        """A node unpaired (an event of the global realm, for any mrealm): its row goes, if it is ours."""
+        oid = node.get("oid") if isinstance(node, dict) else None
+        for name, row in list(self.rows.items()):
+            if oid is not None and row.oid == oid:
+                del self.rows[name]
+                self.changed.set()
+
     # -- life ------------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -203,6 +214,12 @@ class Monitor:
                 self._subs.append((sub, handler))
         except Exception as e:
             raise MonitorError(f"cannot subscribe to the events of mrealm '{self.realm}': {_text(e)}") from None
+        try:  # unpairing is announced on the global realm; without it, an unpaired node's row stays
+            g = await self.ctx.session(GLOBAL)
+            sub = await asyncio.wait_for(g.subscribe(M + "on_node_unpaired", self.on_node_unpaired), self.ctx.timeout)
+            self._global_sub = (g, sub)
+        except Exception as e:
+            log.info("monitor: not following unpaired nodes: %s", _text(e))
         oids = await self.ctx.call(self.realm, M + "get_nodes")
         for oid in oids or []:
             node = await self.ctx.call(self.realm, M + "get_node", oid)
@@ -211,6 +228,12 @@ class Monitor:
                 row.from_record(node, time.monotonic())
 
     async def stop(self) -> None:
+        gsub, self._global_sub = self._global_sub, None
+        if gsub is not None and gsub[0].is_attached:
+            try:
+                await asyncio.wait_for(gsub[0].unsubscribe(gsub[1], self.on_node_unpaired), 2)
+            except Exception:
+                pass
         s, subs, self._subs = self._session, self._subs, []
         if s is None or not s.is_attached:
             return
