@@ -298,3 +298,39 @@ async def test_two_sessions_of_one_node_racing_through_the_challenge(master, sup
     finally:
         for s in sessions:
             await s.close()
+
+
+async def test_pending_activations_are_bounded_per_email(master, connect):
+    """Each HELLO of a new (email, key) pair makes a pending activation (a database record and a
+    mail): at most 3 at once for one email, so that nobody can fill the database or flood somebody's
+    mailbox through the master; the first keys' codes still work."""
+    email = "bounded.mail@example.com"
+    keys = [Key() for _ in range(4)]
+    for key in keys[:3]:
+        await join_fails(connect, master, key, "fabric.auth-failed.new-user-auth-code-sent", authid=email)
+    e = await join_fails(connect, master, keys[3], "fabric.auth-failed.too-many-pending-activations", authid=email)
+    assert "pending" in e.message
+    assert "Activation for 'bounded.mail@example.com' refused: 3 activations are pending for this email" in master.log()
+    # another email is not affected
+    await join_fails(connect, master, Key(), "fabric.auth-failed.new-user-auth-code-sent", authid="other.mail@example.com")
+
+
+def test_pending_activations_bounded_on_the_master_and_expired_ones_purged(tmp_path):
+    from wampfabric.master.schema import open_global_db
+    from wampfabric.master.store import MasterStore, TooManyActivations
+
+    db = open_global_db(tmp_path)
+    try:
+        store = MasterStore(db)
+        limits = {"ttl": 900, "max_pending": 3, "max_pending_per_email": 3}
+        for i in range(3):
+            store.add_activation(f"u{i}@example.com", f"{i:064x}", "CODE-CODE-CODE", True, **limits)
+        with pytest.raises(TooManyActivations, match="3 activations are pending on this master"):
+            store.add_activation("u9@example.com", "9" * 64, "CODE-CODE-CODE", True, **limits)
+        # once they are older than the time to live, they are deleted and make room
+        time.sleep(0.05)
+        store.add_activation("u9@example.com", "9" * 64, "CODE-CODE-CODE", True, **dict(limits, ttl=0.01))
+        assert store.activation("u0@example.com", f"{0:064x}") is None
+        assert store.activation("u9@example.com", "9" * 64) is not None
+    finally:
+        db.close()

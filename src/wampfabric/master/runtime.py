@@ -22,6 +22,7 @@ from ..common.keyfile import PUBLIC_TAG, KeyFileError, public_key_hex, read_tags
 from ..protocol.auth import is_pubkey_hex
 from .roles import mrealm_role_objects
 from .schema import MREALM_DB_MAXSIZE, mrealm_db_path
+from .store import TooManyActivations
 
 log = logging.getLogger("wampfabric.master")
 
@@ -39,6 +40,8 @@ EMAIL = re.compile(r"[A-Za-z0-9_%+\-][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-][A-Za-z0-9.
 
 ACTIVATION_TTL = 15 * 60  # seconds an activation code is valid
 ACTIVATION_MAX_TRIES = 5  # wrong codes before a pending activation is dropped
+MAX_PENDING_ACTIVATIONS = 1000  # pending at once on the master (each is a database record and a mail)
+MAX_PENDING_PER_EMAIL = 3  # pending at once for one email (one per key; more is mail-bombing)
 CODE_ALPHABET = "345679ACEFGHJKLMNPQRSTUVWXY"  # no 0/O, 1/I, 2/Z, 8/B lookalikes
 
 _current: "MasterRuntime | None" = None
@@ -285,7 +288,14 @@ class MasterRuntime:
                                        "There is no pending activation for this user and key: connect without "
                                        "an activation code to get one.")
             new = activation_code()
-            store.add_activation(email, pubkey, new, registration=user is None)
+            try:
+                store.add_activation(email, pubkey, new, registration=user is None, ttl=ACTIVATION_TTL,
+                                     max_pending=MAX_PENDING_ACTIVATIONS, max_pending_per_email=MAX_PENDING_PER_EMAIL)
+            except TooManyActivations as e:
+                log.warning("Activation for '%s' refused: %s", email, e)
+                raise ApplicationError("fabric.auth-failed.too-many-pending-activations",
+                                       "Too many activations are pending: use a code already sent, or try again "
+                                       "in 15 minutes.") from None
             self.deliver_code(email, new)
             uri = ("fabric.auth-failed.new-user-auth-code-sent" if user is None
                    else "fabric.auth-failed.registered-user-auth-code-sent")

@@ -42,6 +42,10 @@ def to_api(record) -> dict:
     return out
 
 
+
+class TooManyActivations(Exception):
+    """No new activation now: too many are pending (on the master, or for the email)."""
+
 class MasterStore:
     PENDING = ActivationToken.PENDING
     ACTIVE = ActivationToken.ACTIVE
@@ -197,11 +201,33 @@ class MasterStore:
         with self.db.begin() as txn:
             return self.schema.idx_activation_tokens_by_email_pubkey.get_record(txn, (email, pubkey))
 
-    def add_activation(self, email: str, pubkey: str, code: str, registration: bool):
+    def add_activation(self, email: str, pubkey: str, code: str, registration: bool, *, ttl: float,
+                       max_pending: int, max_pending_per_email: int):
+        """A new pending activation, unless ``max_pending`` are pending already (or
+        ``max_pending_per_email`` for this email): then ``TooManyActivations``. Pending activations
+        older than ``ttl`` seconds are deleted on the way (nobody can use them any more)."""
+        now = time.time_ns()
         token = ActivationToken(oid=uuid.uuid4(), atype=2 if registration else 1, status=self.PENDING,
-                                created=time.time_ns(), code=code, email=email, pubkey=pubkey)
+                                created=now, code=code, email=email, pubkey=pubkey)
         with self.db.begin(write=True) as txn:
-            self.schema.activation_tokens.insert(txn, token.oid, token)
+            table = self.schema.activation_tokens
+            pending = for_email = 0
+            expired = []
+            for t in table.select(txn):
+                if t.status != self.PENDING:
+                    continue
+                if now - t.created > ttl * 1e9:
+                    expired.append(t.oid)
+                    continue
+                pending += 1
+                for_email += t.email == email
+            for oid in expired:
+                table.delete(txn, oid)
+            if pending >= max_pending:
+                raise TooManyActivations(f"{pending} activations are pending on this master")
+            if for_email >= max_pending_per_email:
+                raise TooManyActivations(f"{for_email} activations are pending for this email")
+            table.insert(txn, token.oid, token)
         return token
 
     def delete_activation(self, token) -> None:
