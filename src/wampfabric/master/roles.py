@@ -86,6 +86,9 @@ class _Role:
         # what the router's management API shows for the role
         self.config = {"name": name, "permissions": [], "authorizer": f"wampfabric.master.roles.{type(self).__name__}"}
 
+    def names_exactly(self, uri: str, action: str) -> bool:
+        return False  # no session of the master's realms is an rlink leg (router/broker.py)
+
 
 class MrealmRole(_Role):
     """A user's role on a management realm (owner, admin, user, guest).

@@ -29,8 +29,9 @@ from .urimap import EXACT, MATCH_POLICIES, UriMap
 
 log = logging.getLogger("wampfabric.router.broker")
 
-#: the topic every router-to-router link leg subscribes to first (rlink/): a session whose role
-#: lets it subscribe here is a leg (``RouterSession.rlink``)
+#: the topic every router-to-router link leg subscribes to first (rlink/): a session that
+#: subscribes here while its role names this URI in an exact permission is a leg
+#: (``RouterSession.rlink``)
 RLINK_MARKER = "wampfabric.rlink.leg"
 
 # a publication's lists a leg passes on to the other router (the session-ID lists name sessions

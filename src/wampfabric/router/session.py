@@ -280,9 +280,9 @@ class RouterSession:
         self._held_size = 0  # their bytes
         # an rlink leg (rlink/, docs/clustering.md): set by the broker when the session subscribes
         # to RLINK_MARKER and its role names that URI in an exact permission (a catch-all prefix
-        # permission is not enough; the in-process leg's trusted role is); such a session may send forward_for, gets a
-        # publication's black/white lists and retain flag in its EVENT details, and the dealer never
-        # hands a leg's call to another leg
+        # permission is not enough; the in-process leg's trusted role is); such a session may send
+        # forward_for, gets a publication's black/white lists and retain flag in its EVENT details,
+        # and the dealer never hands a leg's call to another leg
         self.rlink = False
 
     # -- output -----------------------------------------------------------------
