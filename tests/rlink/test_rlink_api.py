@@ -13,21 +13,6 @@ from rlinknodes import WORKER, link_config, link_info, make_nodes, wait_for
 from wampfabric.client.session import ApplicationError
 
 
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
-
-
 async def test_start_get_stop_at_run_time(started):
     a, b = started(make_nodes(2))
     m = await a.manage()

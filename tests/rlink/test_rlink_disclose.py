@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from rlinknodes import link_info, links_connected, make_nodes, wait_for
 
 from wampfabric.client.auth import Ticket
@@ -20,21 +19,6 @@ async def user(node, authid):
     return await connect(node.url, "realm1", auth=[Ticket("secret", authid=authid)])
 
 TOPIC = "com.example.disclose"
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _wait_link(node, key, uri, sides=("here", "there")):

@@ -10,29 +10,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from autobahn.wamp.types import PublishOptions
 from rlinknodes import ab_client, link_info, links_connected, make_nodes, wait_for
 
-from support.autobahn_client import Events, subscribe, w
+from support.autobahn_client import subscribe, w
 
 TOPIC = "com.example.lists"
 WHO = ("alice", "bob", "carol", "anon")  # alice, bob: role user; carol: role guest; anon: anonymous (user)
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _mirrored(node, link_id, uris):

@@ -17,21 +17,6 @@ from wampfabric.client.session import ApplicationError
 TOPIC = "com.example.ticks"
 
 
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
-
-
 async def _setup_b(b, got_b):
     callee = await b.client()
     await callee.register("com.example.on_b", lambda: "b")

@@ -6,26 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import pytest
 
 from rlinknodes import link_info, links_connected, make_nodes, mesh, wait_for
 
 TOPIC = "com.example.news"
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _settled(nodes, links, uris, side_counts=True):

@@ -8,25 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from rlinknodes import link_info, links_connected, make_nodes, wait_for
 
 from wampfabric.client.connection import connect
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _sub(node, topic, got: list, get_retained=True):

@@ -13,21 +13,6 @@ from rlinknodes import link_info, links_connected, make_nodes, mesh, wait_for
 from wampfabric.client.session import ApplicationError, Result
 
 
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
-
-
 async def _registered(m, link_id, side, uri, present=True):
     async def ok():
         info = await link_info(m, link_id)

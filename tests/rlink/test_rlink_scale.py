@@ -8,25 +8,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
 from rlinknodes import WORKER, link_config, link_info, make_nodes, wait_for
 
 NS, NR = 5000, 1000
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _gather(aws, width=500):

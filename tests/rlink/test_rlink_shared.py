@@ -9,28 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import pytest
 from autobahn.wamp.types import CallDetails, RegisterOptions
 from rlinknodes import WORKER, ab_client, link_config, link_info, links_connected, make_nodes, mesh, wait_for
 
 from support.autobahn_client import w
 
 PROC = "com.example.shared"
-
-
-@pytest.fixture
-def started():
-    running = []
-
-    def start(nodes):
-        for n in nodes:
-            n.start()
-            running.append(n)
-        return nodes
-
-    yield start
-    for n in running:
-        n.stop()
 
 
 async def _callee(node, name, invoke, served):
