@@ -28,7 +28,7 @@ from autobahn.wamp.types import ComponentConfig
 from fabricnodes import M, R, WfEdge, wait_for
 from masternode import WAMPFABRIC, FabricSession, Key, Master, cli
 from support.autobahn_client import Client, Events, w
-from support.netns import Host, Network, NetnsUnavailable
+from support.netns import Host, network_or_skip
 from support.nodes import FULL_PERMS
 from wampfabric.master.schema import MrealmSchema, open_mrealm_db
 
@@ -40,24 +40,7 @@ PERIOD = 1  # the edges' heartbeat_period (s); startup_delay 0
 @pytest.fixture
 def net():
     """Four hosts on a switch: master, edge1, edge2, client."""
-    try:
-        network = Network("wf")
-    except NetnsUnavailable as e:
-        pytest.skip(f"network namespaces unavailable: {e}")
-    try:
-        for role in ("master", "edge1", "edge2", "client"):
-            network.host(role)
-        network.check(network.hosts["master"])
-    except NetnsUnavailable as e:
-        network.close()
-        pytest.skip(f"network namespaces unavailable: {e}")
-    except BaseException:
-        network.close()
-        raise
-    try:
-        yield network
-    finally:
-        network.close()
+    yield from network_or_skip("wf", ("master", "edge1", "edge2", "client"))
 
 
 class NsMaster(Master):

@@ -20,7 +20,7 @@ from autobahn.wamp.types import ComponentConfig
 from fabricnodes import M, TicketClient, wait_for
 from masternode import Key
 from support.autobahn_client import w
-from support.netns import Network, NetnsUnavailable
+from support.netns import network_or_skip
 from test_fabric_netns import NsEdge, NsMaster, _connect_from, superuser_from
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,24 +34,7 @@ REALM, AUTHID, TICKET = "realm1", "client1", "ticket-1"
 @pytest.fixture
 def net():
     """Four hosts on a switch: master, edge1, edge2, edge3."""
-    try:
-        network = Network("wfc")
-    except NetnsUnavailable as e:
-        pytest.skip(f"network namespaces unavailable: {e}")
-    try:
-        for role in ("master", *NAMES):
-            network.host(role)
-        network.check(network.hosts["master"])
-    except NetnsUnavailable as e:
-        network.close()
-        pytest.skip(f"network namespaces unavailable: {e}")
-    except BaseException:
-        network.close()
-        raise
-    try:
-        yield network
-    finally:
-        network.close()
+    yield from network_or_skip("wfc", ("master", *NAMES))
 
 
 class Inbox:

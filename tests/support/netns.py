@@ -246,3 +246,28 @@ class Network:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def network_or_skip(tag: str, roles):
+    """A pytest fixture body: a ``Network`` with a host per role (the first one checked), yielded
+    and closed afterwards; the test is skipped, with the reason, where namespaces cannot be made."""
+    import pytest
+
+    try:
+        network = Network(tag)
+    except NetnsUnavailable as e:
+        pytest.skip(f"network namespaces unavailable: {e}")
+    try:
+        for role in roles:
+            network.host(role)
+        network.check(network.hosts[roles[0]])
+    except NetnsUnavailable as e:
+        network.close()
+        pytest.skip(f"network namespaces unavailable: {e}")
+    except BaseException:
+        network.close()
+        raise
+    try:
+        yield network
+    finally:
+        network.close()
