@@ -238,6 +238,8 @@ def fanout(a, replicas: int) -> dict:
         spread = ",".join(node.workers)
         per = a.subs // 4
         count = {} if a.exact_count else {"fast-count": ""}
+        if a.poll_ms:
+            count = {"poll-ms": a.poll_ms}
         subs = [Clients("sub", node.port, per, spread=spread, **count) for _ in range(4)]
         procs += subs
         pubs = Clients("pub", node.port, 4, spread=spread, window=a.pub_window)
@@ -427,6 +429,9 @@ def main(argv=None) -> int:
     p.add_argument("--exact-count", action="store_true",
                    help="fanout: subscribers walk every frame header (a Python step per event) instead of "
                         "counting EVENT frame starts with one regex scan per read (error about 1e-5)")
+    p.add_argument("--poll-ms", type=float, default=0.0,
+                   help="fanout: subscribers read their sockets in sweeps every this many ms instead of being woken "
+                        "per arrival (their CPU then hardly competes with the routers')")
     p.add_argument("--pub-window", type=int, default=16, help="publications in flight per publisher")
     p.add_argument("--call-window", type=int, default=16, help="calls in flight per caller session")
     p.add_argument("--pin", action="store_true", help="pin router worker i to core i (clients stay unpinned)")
