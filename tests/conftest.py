@@ -115,6 +115,33 @@ def pytest_configure(config):
         tempfile.tempdir = _RUN_TMP
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Every test cleans up the processes it starts; after the last teardown (session fixtures
+    included) anything of ours still running is a leak: named, killed, and the run fails, so
+    that a leak shows up in CI instead of as a stray node on the machine."""
+    import psutil
+
+    try:
+        left = [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    except psutil.Error:
+        return
+    if not left:
+        return
+    names = []
+    for p in left:
+        try:
+            names.append(f"{p.pid} {' '.join(p.cmdline())[:160]}")
+            p.kill()
+        except psutil.Error:
+            pass
+    if names:
+        print(f"\n{len(names)} process(es) started by the tests were still running at the end (killed):\n  "
+              + "\n  ".join(names))
+        if session.exitstatus == 0:
+            session.exitstatus = 1
+
+
 def pytest_unconfigure(config):
     global _RUN_TMP
     if _RUN_TMP is None:

@@ -61,6 +61,8 @@ class TransportSpec:
     timeout: float = DEFAULT_TIMEOUT
     auto_ping_interval: float | None = None  # seconds of silence from the peer before a ping (None: no pings)
     auto_ping_timeout: float = 10.0  # seconds to wait for the pong before the connection is dropped
+    # TCP: a vanished peer host is dropped by the kernel within about this many seconds (client/tcp.py)
+    tcp_timeout: float | None = None
 
     def describe(self) -> str:
         where = f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
@@ -137,10 +139,15 @@ def _from_config(config: dict, serializers, ssl, cbdir) -> TransportSpec:
     if kind == "websocket":
         scheme = "wss" if spec.ssl else "ws"
         spec.url = config.get("url") or (f"{scheme}://{spec.host}:{spec.port}/" if spec.host else f"{scheme}://localhost/")
-        if options.get("auto_ping_interval"):
-            spec.auto_ping_interval = options["auto_ping_interval"] / 1000.0
-        if options.get("auto_ping_timeout"):
-            spec.auto_ping_timeout = options["auto_ping_timeout"] / 1000.0
+    # milliseconds, as Crossbar.io's WebSocket options; on RawSocket they send PING frames (the spec's,
+    # which Crossbar.io's RawSocket does not answer: leave them off towards it)
+    for key in ("auto_ping_interval", "auto_ping_timeout", "tcp_timeout"):
+        value = options.get(key)
+        if value is None or value == 0:  # 0: not set (off; a link's defaults apply)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise TransportConfigError(f"options.{key} must be a number of milliseconds, not {value!r}")
+        setattr(spec, key, value / 1000.0)
     return spec
 
 
@@ -163,10 +170,12 @@ async def open_transport(client: ClientSession, spec: TransportSpec):
                                     server_hostname=spec.server_hostname, timeout=spec.timeout,
                                     max_message_size=spec.max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
                                     auto_ping_interval=spec.auto_ping_interval,
-                                    auto_ping_timeout=spec.auto_ping_timeout)
+                                    auto_ping_timeout=spec.auto_ping_timeout, tcp_timeout=spec.tcp_timeout)
     return await open_rawsocket(client, path=spec.path, host=spec.host, port=spec.port,
                                 serializer=spec.serializers[0], ssl=spec.ssl, server_hostname=spec.server_hostname,
-                                max_message_size=spec.max_message_size or MAX_FRAME_LENGTH, timeout=spec.timeout)
+                                max_message_size=spec.max_message_size or MAX_FRAME_LENGTH, timeout=spec.timeout,
+                                auto_ping_interval=spec.auto_ping_interval, auto_ping_timeout=spec.auto_ping_timeout,
+                                tcp_timeout=spec.tcp_timeout)
 
 
 async def connect(transport, realm: str | None, *, auth=None, authid: str | None = None,

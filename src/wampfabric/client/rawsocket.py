@@ -15,6 +15,7 @@ from ..protocol import rawsocket as rs
 from ..protocol.errors import ProtocolError
 from ..protocol.serializers import create_serializer
 from .session import ClientSession, encode
+from .tcp import bound_dead_peer_time
 from .tls import tls_channel_id
 
 
@@ -23,11 +24,21 @@ class RawSocketClientProtocol(asyncio.Protocol):
 
     transport_type = "rawsocket"
 
-    def __init__(self, serializer, client: ClientSession, max_message_size: int = rs.MAX_FRAME_LENGTH):
+    def __init__(self, serializer, client: ClientSession, max_message_size: int = rs.MAX_FRAME_LENGTH,
+                 auto_ping_interval: float | None = None, auto_ping_timeout: float = 10.0):
         self.serializer = serializer
         self.client = client
         self.transport = None
-        self.handshake: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.handshake: asyncio.Future = self._loop.create_future()
+        # auto ping (RawSocket PING frames, spec basic/transport rawsocket): after auto_ping_interval
+        # seconds without a byte from the router a PING goes out; without a byte back within
+        # auto_ping_timeout the connection is dropped (a peer that is up but stuck, or gone)
+        self._ping_interval = auto_ping_interval
+        self._ping_timeout = auto_ping_timeout
+        self._last_rx = 0.0
+        self._ping_sent: float | None = None
+        self._ping_timer = None
         self.max_message_size = rs.max_length(rs.length_exponent(max_message_size))  # as announced
         self._buf = b""
         self._reader = None
@@ -40,6 +51,9 @@ class RawSocketClientProtocol(asyncio.Protocol):
                                                   self.serializer.RAWSOCKET_ID))
 
     def data_received(self, data):
+        if self._ping_interval:
+            self._last_rx = self._loop.time()
+            self._ping_sent = None
         if self._reader is None:
             self._buf += data
             if len(self._buf) < 4:
@@ -56,6 +70,8 @@ class RawSocketClientProtocol(asyncio.Protocol):
             self._peer_max = rs.max_length(exp)
             self._reader = rs.FrameReader(self.max_message_size)
             self.handshake.set_result(None)
+            if self._ping_interval:
+                self._ping_timer = self._loop.call_later(self._ping_interval, self._ping_tick)
             if not data:
                 return
         try:
@@ -71,7 +87,31 @@ class RawSocketClientProtocol(asyncio.Protocol):
             elif ftype == rs.FRAME_PING:
                 self.transport.write(rs.encode_frame(payload, rs.FRAME_PONG))
 
+    def _ping_tick(self) -> None:
+        self._ping_timer = None
+        if self.closed:
+            return
+        now = self._loop.time()
+        if self._ping_sent is not None:
+            if now - self._ping_sent >= self._ping_timeout:
+                self.closed = True
+                self.transport.abort()  # connection_lost follows: the session ends, a client reconnects
+                return
+            delay = self._ping_sent + self._ping_timeout - now
+        else:
+            idle = now - self._last_rx
+            if idle >= self._ping_interval:
+                self._ping_sent = now
+                self.transport.write(rs.encode_frame(b"wampfabric", rs.FRAME_PING))
+                delay = self._ping_timeout
+            else:
+                delay = self._ping_interval - idle
+        self._ping_timer = self._loop.call_later(delay, self._ping_tick)
+
     def connection_lost(self, exc):
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
         self.closed = True
         if not self.handshake.done():
             self.handshake.set_exception(ConnectionError("connection closed during the RawSocket handshake"))
@@ -96,11 +136,14 @@ class RawSocketClientProtocol(asyncio.Protocol):
 async def open_rawsocket(client: ClientSession, *, path: str | None = None, host: str = "127.0.0.1",
                          port: int | None = None, serializer: str = "cbor", ssl=None,
                          server_hostname: str | None = None, max_message_size: int = rs.MAX_FRAME_LENGTH,
-                         timeout: float = 10.0) -> RawSocketClientProtocol:
+                         timeout: float = 10.0, auto_ping_interval: float | None = None,
+                         auto_ping_timeout: float = 10.0, tcp_timeout: float | None = None) -> RawSocketClientProtocol:
     """Connect (Unix socket ``path`` or TCP ``host``/``port``, TLS with an ``ssl`` context),
-    do the RawSocket handshake and attach ``client`` (not yet joined)."""
+    do the RawSocket handshake and attach ``client`` (not yet joined).  ``auto_ping_*``: seconds
+    (see ``RawSocketClientProtocol``); ``tcp_timeout``: see ``client/tcp.py``."""
     loop = asyncio.get_running_loop()
-    proto = RawSocketClientProtocol(create_serializer(serializer), client, max_message_size)
+    proto = RawSocketClientProtocol(create_serializer(serializer), client, max_message_size,
+                                    auto_ping_interval, auto_ping_timeout)
     if path is not None:
         connect = loop.create_unix_connection(lambda: proto, path, ssl=ssl,
                                               server_hostname=server_hostname if ssl else None)
@@ -109,6 +152,8 @@ async def open_rawsocket(client: ClientSession, *, path: str | None = None, host
                                          server_hostname=(server_hostname or host) if ssl else None)
     try:
         await asyncio.wait_for(connect, timeout)
+        if tcp_timeout:
+            bound_dead_peer_time(proto.transport.get_extra_info("socket"), tcp_timeout)
         await asyncio.wait_for(proto.handshake, timeout)
     except BaseException:
         if proto.transport is not None:

@@ -20,6 +20,7 @@ from picows.url import parse_url
 
 from ..protocol.serializers import create_serializer
 from .session import ClientSession, encode
+from .tcp import bound_dead_peer_time
 from .tls import tls_channel_id
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -164,6 +165,7 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
                          path: str | None = None, ssl=None, server_hostname: str | None = None,
                          max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, timeout: float = 10.0,
                          auto_ping_interval: float | None = None, auto_ping_timeout: float = 10.0,
+                         tcp_timeout: float | None = None,
                          headers: dict | None = None) -> WebSocketClientListener:
     """Connect to ``url`` (over the Unix socket ``path`` when given), negotiate a WAMP
     subprotocol and attach ``client`` (not yet joined)."""
@@ -204,5 +206,7 @@ async def open_websocket(client: ClientSession, url: str, *, serializers=("cbor"
     if listener is None or "error" in chosen:
         transport.disconnect()
         raise ConnectionError(chosen.get("error", f"the connection to {url} closed during the WebSocket handshake"))
+    if tcp_timeout:
+        bound_dead_peer_time(transport.underlying_transport.get_extra_info("socket"), tcp_timeout)
     client.transport = listener
     return listener

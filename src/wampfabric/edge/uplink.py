@@ -172,6 +172,11 @@ class Uplink:
             options = (transport.get("options") or {}) if isinstance(transport, dict) else {}
             timeout = spec.auto_ping_timeout if options.get("auto_ping_timeout") else period
             spec = dataclasses.replace(spec, auto_ping_interval=period, auto_ping_timeout=timeout)
+        if spec.tcp_timeout is None:
+            # over TCP also below WAMP (client/tcp.py), RawSocket uplinks included (no pings unless the
+            # transport's options ask: Crossbar.io's RawSocket does not answer them): the kernel drops a
+            # vanished master host within about two heartbeat periods
+            spec = dataclasses.replace(spec, tcp_timeout=2 * float(self.settings["heartbeat_period"]))
         self.where = spec.describe()
         auth = node_authenticator(node.key.private_hex, spec)
         self.client = Client(spec, None, auth=[auth], authrole="node", backoff=self.backoff, cbdir=node.cbdir,

@@ -309,6 +309,11 @@ class RLink:
             # a peer that vanishes without closing (host down, link cut) is noticed within
             # DEFAULT_PING_S * 2 unless the transport's options say otherwise
             spec.auto_ping_interval = spec.auto_ping_timeout = DEFAULT_PING_S
+        if spec.tcp_timeout is None:
+            # over TCP also below WAMP (client/tcp.py): RawSocket links have no pings unless the
+            # transport's options ask for them (Crossbar.io's RawSocket does not answer them), and
+            # the kernel drops a vanished peer host within DEFAULT_PING_S * 2 with either transport
+            spec.tcp_timeout = DEFAULT_PING_S * 2
         auth = authenticators(self.config, self.cbdir, spec.ssl is not None)  # fails early on a missing key
         self.local = await connect_leg(self.router, self.realm_name, f"rlink-{self.id}")
         await self.local.subscribe(MARKER, _noop)
