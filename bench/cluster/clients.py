@@ -310,7 +310,8 @@ def parse(argv=None):
                         "every call is served on the caller's own replica")
     p.add_argument("--fast-count", action="store_true", help="sub: count EVENT frames by a regex scan")
     p.add_argument("--poll-ms", type=float, default=0.0,
-                   help="sub: read the sockets in sweeps every this many ms (regex counting) instead of per arrival")
+                   help="sub: read the sockets in sweeps every this many ms instead of per arrival (EVENTs counted by "
+                        "the subscription's 10-byte frame start, exact)")
     p.add_argument("--window", type=int, default=8)
     p.add_argument("--size", type=int, default=16, help="payload bytes (pub, caller)")
     return p.parse_args(argv)
