@@ -21,6 +21,7 @@ LAYERS = [
     {"config"},                    # the config checker (imports protocol)
     {"router", "client"},          # the router core; the small client (both on protocol only)
     {"transport"},                 # asyncio transports (router, client)
+    {"web"},                       # web services behind the HTTP front (static, archive, bridge, ...)
     {"personality", "rlink"},      # the switchboard (config, router, transport); router-to-router links
     {"worker"},                    # native worker processes
     {"node"},                      # the node controller and its CLI commands

@@ -57,7 +57,11 @@ from .config import web as web_checks
 from .config import workers as worker_checks
 from .common.management import worker_prefix
 from .router import auth
-from .transport import listeners, web
+from .transport import listeners
+from .transport import web as web_transport
+from .web import archive as web_archive
+from .web import simple as web_simple
+from .web import static as web_static
 
 
 async def boot_guest_worker(node, worker_id: str, config: dict) -> None:
@@ -124,14 +128,24 @@ class Personality:
         "universal": listeners.UniversalRouterTransport,
     }
     WEB_SERVICE_FACTORIES = {
-        "websocket": web.WebSocketWebService,
-        "static": web.StaticWebService,
-        "nodeinfo": web.NodeInfoWebService,
+        "websocket": web_transport.WebSocketWebService,
+        "static": web_static.StaticWebService,
+        "archive": web_archive.ArchiveWebService,
+        "nodeinfo": web_simple.NodeInfoWebService,
+        "redirect": web_simple.RedirectWebService,
+        "json": web_simple.JsonWebService,
+        "resource": web_simple.ResourceWebService,
+        "path": web_simple.PathWebService,
     }
     WEB_SERVICE_CHECKERS = {
         "websocket": web_checks.check_web_path_service_websocket,
         "static": web_checks.check_web_path_service_static,
+        "archive": web_checks.check_web_path_service_archive,
         "nodeinfo": web_checks.check_web_path_service_nodeinfo,
+        "redirect": web_checks.check_web_path_service_redirect,
+        "json": web_checks.check_web_path_service_json,
+        "resource": web_checks.check_web_path_service_resource,
+        "path": web_checks.check_web_path_service_path,
     }
     ROUTER_TRANSPORT_CHECKERS = {
         "websocket": transport_checks.check_listening_transport_websocket,

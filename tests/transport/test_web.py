@@ -43,7 +43,7 @@ def test_directory_listing(node):
 def test_path_traversal_is_refused(node):
     (node.root / "secret.txt").write_text("top secret")
     with socket.create_connection(("127.0.0.1", node.ports["web"]), timeout=5) as s:
-        s.sendall(b"GET /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk

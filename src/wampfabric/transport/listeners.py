@@ -13,6 +13,7 @@ from picows import WSAutoPingStrategy
 
 from .endpoints import endpoint_description, listening_socket, tls_context
 from ..config import defaults
+from .http import HttpServer
 from .rawsocket import RawSocketServerFactory
 from .web import WebPaths
 from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, WebSocketServerFactory
@@ -94,18 +95,30 @@ class WebSocketRouterTransport(RouterTransport):
 
 
 class WebRouterTransport(RouterTransport):
-    """``web``: path services (static files, node info, WebSocket, ...)."""
+    """``web``: path services (static files, node info, WebSocket, ...) behind the HTTP front
+    (transport/http.py); WebSocket upgrades are handed to picows."""
 
     TYPE = "web"
+    paths: WebPaths | None = None
 
     async def start(self) -> None:
         self.paths = WebPaths()
         for path, svc_cfg in self.config.get("paths", {}).items():
             self.add_service(path, svc_cfg)
-        ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
+        self.http = self._http_server(self.config.get("options"))
         sock = listening_socket(self.config["endpoint"], self.cbdir)
-        factory = picows_server_protocol_factory(self.paths.route, self._ws_server_kwargs(ws_services))
-        self.server = await _create_server(factory, sock, self._tls())
+        self.server = await _create_server(self.http, sock, self._tls())
+
+    def _http_server(self, options) -> HttpServer:
+        ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
+        ws_factory = (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services))
+                      if ws_services else None)
+        return HttpServer(self.paths, options, ws_factory, is_secure="tls" in self.config["endpoint"])
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.paths is not None:
+            self.paths.close()
 
     def add_service(self, path: str, svc_cfg: dict):
         factory = self.personality.WEB_SERVICE_FACTORIES[svc_cfg["type"]]
@@ -159,8 +172,8 @@ def picows_server_protocol_factory(listener_factory, kw: dict):
 
 class _Sniffer(asyncio.Protocol):
     """First bytes of a universal-transport connection: RawSocket starts with 0x7F, anything
-    else is HTTP (WebSocket upgrade or a web request).  The connection is then handed to the
-    right protocol, with the bytes read so far."""
+    else is HTTP (a web request or a WebSocket upgrade, which the HTTP front hands to picows).
+    The connection is then handed to the right protocol, with the bytes read so far."""
 
     def __init__(self, transport_owner: "UniversalRouterTransport"):
         self.owner = transport_owner
@@ -176,8 +189,8 @@ class _Sniffer(asyncio.Protocol):
         owner = self.owner
         if data[0] == 0x7F and owner.rawsocket is not None:
             proto = owner.rawsocket()
-        elif data[0] != 0x7F and owner.ws_protocol_factory is not None:
-            proto = owner.ws_protocol_factory()
+        elif data[0] != 0x7F and owner.http is not None:
+            proto = owner.http()
         else:
             self.transport.abort()
             return
@@ -215,9 +228,7 @@ class UniversalRouterTransport(WebRouterTransport):
         if rs_cfg is not None and "auth" not in rs_cfg and "auth" in self.config:
             rs_cfg = dict(rs_cfg, auth=self.config["auth"])
         self.rawsocket = RawSocketServerFactory(self.router, rs_cfg) if rs_cfg is not None else None
-        ws_services = [s.ws for s in self.paths.services.values() if hasattr(s, "ws")]
-        self.ws_protocol_factory = (picows_server_protocol_factory(self.paths.route, self._ws_server_kwargs(ws_services))
-                                    if self.paths.services else None)
+        self.http = self._http_server(self.config.get("web", {}).get("options")) if self.paths.services else None
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         loop = asyncio.get_running_loop()
         if sock.family == socket.AF_UNIX:

@@ -1,49 +1,36 @@
-"""The ``web`` transport: one HTTP/WebSocket listener whose ``paths`` map URL
-paths to services (``websocket``, ``static``, ``nodeinfo``, ...).
+"""The ``web`` transport's path routing and the service base class.
 
-Services are looked up in the personality's ``WEB_SERVICE_FACTORIES``; a path
-is matched by its longest configured prefix of path segments, ``/`` being the
-root service.  picows answers plain HTTP GETs through the same listener
-factory that accepts WebSocket upgrades.
+A ``web`` (or ``universal``) transport maps URL paths to services (``websocket`` here; ``static``,
+``redirect``, ``json``, ... in ``wampfabric.web``), looked up in the personality's
+``WEB_SERVICE_FACTORIES``.  A path is matched by its longest configured prefix of path segments,
+``/`` being the root service.  The HTTP front (transport/http.py) parses requests and calls the
+service's ``handle``; a WebSocket upgrade on a ``websocket`` path goes to picows.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import mimetypes
-import os
-import time
-from pathlib import Path
 from urllib.parse import unquote
 
 from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
 
-from .. import __version__
-from . import websocket
-from .websocket import WebSocketServerFactory, head_only
+from .websocket import WebSocketServerFactory
 
 log = logging.getLogger("wampfabric.transport.web")
 
-
-def _response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra=None):
-    headers = {"Content-Type": content_type, "Server": f"wampfabric/{__version__}"}
-    if extra:
-        headers.update(extra)
-    if status == 200:
-        resp = WSUpgradeResponse.create_ok_response(body, headers)
-    else:
-        resp = WSUpgradeResponse.create_error_response(status, body, headers)
-    return WSUpgradeResponseWithListener(resp, None)
-
-
-def _is_upgrade(request) -> bool:
-    return "websocket" in request.headers.get("Upgrade", "").lower()
+_TEXT = "text/plain; charset=utf-8"
 
 
 class WebService:
-    """Base of web path services: ``handle(request, subpath)`` returns a picows
-    response or listener."""
+    """Base of web path services (the contract: docs/web.md, "Writing a service").
+
+    ``handle(request, subpath)`` is called with a complete ``transport.http.HttpRequest`` and
+    the rest of the path below the service's mount point (percent-decoded, no leading '/');
+    it answers with ``request.respond(...)`` (or ``start_response``/``write``/``finish``),
+    now or later, and may return an awaitable (run as a task)."""
+
+    # request bodies above this are refused with 413 before they are read
+    max_body_size: int = 1 << 20
 
     def __init__(self, transport, config: dict):
         self.transport = transport
@@ -52,91 +39,21 @@ class WebService:
     def handle(self, request, subpath: str):
         raise NotImplementedError
 
+    def close(self) -> None:
+        """The transport stops: release what the service holds."""
+
 
 class WebSocketWebService(WebService):
-    """``websocket``: WAMP over WebSocket on this path."""
+    """``websocket``: WAMP over WebSocket on this path (upgrades are handed to picows by the
+    front; a plain request gets 426)."""
 
     def __init__(self, transport, config: dict):
         super().__init__(transport, config)
         self.ws = WebSocketServerFactory(transport.router, config, transport.config.get("auth"), transport.cbdir)
 
     def handle(self, request, subpath: str):
-        if not _is_upgrade(request):
-            return _response(
-                426, b"This is a WAMP-over-WebSocket endpoint: connect with a WebSocket client.\n",
-                extra={"Upgrade": "websocket"},
-            )
-        return self.ws.upgrade(request)
-
-
-class StaticWebService(WebService):
-    """``static``: files below ``directory`` (relative to the node directory)."""
-
-    def __init__(self, transport, config: dict):
-        super().__init__(transport, config)
-        directory = config.get("directory", ".")
-        self.root = (Path(transport.cbdir) / directory).resolve()
-        self.listing = bool(config.get("options", {}).get("enable_directory_listing", False))
-
-    def handle(self, request, subpath: str):
-        if _is_upgrade(request):
-            return _response(404, b"not a WebSocket endpoint\n")
-        rel = unquote(subpath)
-        if "\x00" in rel:
-            log.info("bad request for %r: NUL in the path", request.path)
-            return _response(400, b"bad request: NUL in the path\n")
-        target = (self.root / rel.lstrip("/")).resolve()
-        if target != self.root and self.root not in target.parents:
-            return _response(404, b"not found\n")
-        if target.is_dir():
-            index = target / "index.html"
-            if index.is_file():
-                target = index
-            elif self.listing:
-                return self._listing(target, subpath)
-            else:
-                return _response(404, b"not found\n")
-        if not target.is_file():
-            return _response(404, b"not found\n")
-        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if ctype.startswith("text/"):
-            ctype += "; charset=utf-8"
-        try:
-            body = target.read_bytes()
-        except OSError:
-            return _response(404, b"not found\n")
-        return _response(200, body, ctype)
-
-    def _listing(self, directory: Path, subpath: str):
-        base = "/" + subpath.strip("/")
-        rows = []
-        for entry in sorted(directory.iterdir()):
-            name = entry.name + ("/" if entry.is_dir() else "")
-            href = (base.rstrip("/") + "/" + entry.name)
-            rows.append(f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>')
-        page = (f"<!DOCTYPE html><html><head><title>Index of {html.escape(base)}</title></head>"
-                f"<body><h1>Index of {html.escape(base)}</h1><ul>{''.join(rows)}</ul></body></html>")
-        return _response(200, page.encode(), "text/html; charset=utf-8")
-
-
-class NodeInfoWebService(WebService):
-    """``nodeinfo``: a small HTML page about the node."""
-
-    def handle(self, request, subpath: str):
-        t = self.transport
-        router = t.router
-        realms = ", ".join(html.escape(r) for r in router.realms) or "(none)"
-        page = (
-            "<!DOCTYPE html><html><head><title>wampfabric node</title></head><body>"
-            f"<h1>wampfabric {html.escape(__version__)}</h1>"
-            f"<table><tr><th>Node</th><td>{html.escape(router.node_id)}</td></tr>"
-            f"<tr><th>Worker</th><td>{html.escape(router.worker_id)} (pid {os.getpid()})</td></tr>"
-            f"<tr><th>Transport</th><td>{html.escape(t.transport_id)}</td></tr>"
-            f"<tr><th>Realms</th><td>{realms}</td></tr>"
-            f"<tr><th>Now</th><td>{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}</td></tr>"
-            "</table></body></html>"
-        )
-        return _response(200, page.encode(), "text/html; charset=utf-8")
+        request.respond(426, b"This is a WAMP-over-WebSocket endpoint: connect with a WebSocket client.\n",
+                        [("Upgrade", "websocket")], _TEXT)
 
 
 class WebPaths:
@@ -144,6 +61,9 @@ class WebPaths:
 
     def __init__(self):
         self.services: dict[str, WebService] = {}
+        # the service a WebSocket upgrade being handed to picows goes to (set by the front
+        # around the synchronous handover, read by ``ws_upgrade``)
+        self.handover_service = None
 
     def add(self, path: str, service: WebService) -> None:
         self.services[self.norm(path)] = service
@@ -155,26 +75,56 @@ class WebPaths:
     def norm(path: str) -> str:
         return path.strip("/")
 
-    def route(self, request):
-        if websocket.HEAD_REQUEST:
-            return head_only(self._route(request))
-        return self._route(request)
+    def resolve(self, path: str):
+        """``(service, subpath)`` for a percent-decoded request path, or ``(None, (status,
+        message))``.  Empty and '.' segments are dropped; a '..' segment is never routed (it
+        could climb out of a mount point), nor a NUL."""
+        if "\x00" in path:
+            log.info("bad request for %r: NUL in the path", path)
+            return None, (400, "bad request: NUL in the path")
+        segs = [s for s in path.split("/") if s and s != "."]
+        if ".." in segs:
+            return None, (404, "not found")
+        return self._resolve(segs, path.endswith("/"))
 
-    def _route(self, request):
-        raw = request.path.decode("latin-1", "replace")
-        path = raw.split("?", 1)[0].split("#", 1)[0]
-        segments = path.strip("/")
-        key = segments
+    def _resolve(self, segs: list, slash: bool):
+        services = self.services
+        n = len(segs)
         while True:
-            svc = self.services.get(key)
+            svc = services.get("/".join(segs[:n]))
             if svc is not None:
-                sub = segments[len(key):]
-                try:
-                    return svc.handle(request, sub)
-                except Exception as e:  # a bug or an unusable request: a log line, never a traceback
-                    log.error("error serving %r (%s service): %s: %s", request.path, type(svc).__name__,
-                              type(e).__name__, e)
-                    return _response(500, b"internal error\n")
-            if not key:
-                return _response(404, b"not found\n")
-            key = key.rpartition("/")[0]
+                nested = getattr(svc, "paths", None)
+                if isinstance(nested, WebPaths):  # a ``path`` service: route into its paths
+                    return nested._resolve(segs[n:], slash)
+                sub = "/".join(segs[n:])
+                if sub and slash:
+                    sub += "/"
+                return svc, sub
+            if n == 0:
+                return None, (404, "not found")
+            n -= 1
+
+    def all_services(self):
+        """Every service, those of nested ``path`` services included."""
+        for svc in self.services.values():
+            nested = getattr(svc, "paths", None)
+            if isinstance(nested, WebPaths):
+                yield from nested.all_services()
+            yield svc
+
+    def ws_upgrade(self, request):
+        """picows' listener factory for upgrades the front hands over."""
+        svc = self.handover_service
+        if svc is None:  # not through the front: route by the request's own path
+            svc, _ = self.resolve(unquote(request.path.decode("latin-1").split("?", 1)[0]))
+        if getattr(svc, "ws", None) is None:
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(404, b"not a WebSocket endpoint\n"), None)
+        return svc.ws.upgrade(request)
+
+    def close(self) -> None:
+        for svc in self.services.values():
+            try:
+                svc.close()
+            except Exception as e:  # one service's error does not keep the others open
+                log.error("closing %s: %s: %s", type(svc).__name__, type(e).__name__, e)
