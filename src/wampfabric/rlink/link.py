@@ -15,11 +15,15 @@ has onto the other (Crossbar.io's meanings of the four switches, all on by defau
 - ``forward_remote_invocations``: each registration there is registered here by the local
   leg, which calls there on every invocation.
 
-Events go one hop: a republished event carries ``forward_for`` (the original publisher, or
-the forwarding leg when the publisher was not disclosed), and a leg never republishes an
-event that has one.  Subscriptions and registrations made by legs are not mirrored (see
-``view.py``).  Together: no loops in any topology, and exactly once to every subscriber of a
-full mesh (docs/clustering.md).
+A republished event carries ``forward_for`` (the original publisher, or the forwarding leg
+when the publisher was not disclosed), and a leg never republishes an event that has one.
+Subscriptions and registrations made by legs are not mirrored (see ``view.py``).  Routers not
+linked directly reach each other through the links between (multi-hop): the link floods link
+state between its two routers (router IDs, which routers are linked, what each wants:
+``topology.py``), mirrors onto a router what the routers beyond the peer want too, and sends
+events and calls for those on the links' transit topics and procedures, split by next hop along
+shortest paths.  Together: no loops, and exactly once to every subscriber in any connected
+topology; in a full mesh nothing is beyond a peer and the path is one hop (docs/clustering.md).
 
 A router knows its legs (they subscribe to ``MARKER`` first: ``RouterSession.rlink``): only legs
 may send ``forward_for``; legs get a publication's authid/authrole black/white lists and its
@@ -46,12 +50,21 @@ from ..client.session import ApplicationError, ClientSession
 from ..common.keyfile import private_key
 from ..common.timefmt import utcstr
 from ..protocol.codes import EVENT
+from ..router.linkstate import RLINK_PREFIX, STATE_TOPIC
 from ..transport.local import LocalTransport
+from .topology import Topology
 from .view import MARKER, RouterView, pipelined
 
 log = logging.getLogger("wampfabric.rlink")
 
 DEFAULT_PING_S = 10.0
+
+#: multi-hop (docs/clustering.md): a link refreshes its link record this often; a record not
+#: refreshed for three periods is forgotten (a link whose both ends went away)
+STATE_REFRESH_S = 5.0
+MAX_HOPS = 32  # an event or call in transit passes at most this many routers
+TRANSIT_EVENTS = RLINK_PREFIX + "transit."  # + router ID: events for routers beyond that one
+TRANSIT_CALLS = RLINK_PREFIX + "call."  # + router ID: calls for routers beyond that one
 
 FORWARD_KEYS = ("forward_local_events", "forward_remote_events", "forward_local_invocations",
                 "forward_remote_invocations")
@@ -135,13 +148,18 @@ class _Mirror:
     forwarded through ``peer()``.  ``sync()`` brings the actor's subscriptions or registrations
     in line with the view (called after every change, one at a time)."""
 
-    def __init__(self, link: "RLink", kind: str, actor, view, peer, home):
+    def __init__(self, link: "RLink", kind: str, side: str, actor, view, peer, home):
         self.link, self.kind = link, kind
+        self.side = side  # "local" or "remote": the actor's router
         self.actor, self.view, self.peer = actor, view, peer
         self.home = home  # the view of the actor's own router
         self.done: dict = {}  # key -> subscription / registration id of the actor session
         self.failed: dict = {}  # key -> error URI (e.g. a registration that exists there already)
         self.session = None
+        # multi-hop: the routers beyond the peer's (reached through it, nearest first) and what
+        # the peer's router has itself (calls for anything else are passed on beyond it)
+        self.beyond: list[str] = []
+        self.direct: set = set()
 
     async def sync(self) -> None:
         actor, view = self.actor(), self.view()
@@ -149,12 +167,19 @@ class _Mirror:
             self.session = actor
             self.done.clear()
             self.failed.clear()
+        link = self.link
         if actor is None or not actor.is_attached or view is None or self.peer() is None:
             wanted = {}
+            self.beyond = []
         elif self.kind == "events":
             wanted = dict.fromkeys(view.wanted_subscriptions())
+            self.beyond = link.beyond(self.side)
+            for router in self.beyond:  # their events reach them through the peer's router
+                wanted.update(dict.fromkeys(link.topo.subscriptions(router)))
         else:
             wanted = view.wanted_registrations()
+            self.direct = set(wanted)
+            self.beyond = link.beyond(self.side)
             home = self.home()
             if home is not None and wanted:
                 # a procedure with a callee of its own there: a shared registration of the same
@@ -167,6 +192,14 @@ class _Mirror:
                 share = self.link.share_registrations
                 wanted = {k: v for k, v in wanted.items()
                           if k not in mine or (share and v != "single" and mine[k] == v)}
+            if self.beyond:
+                # procedures of routers beyond the peer's: registered here while this router has
+                # no callee of its own for them (calls pass on hop by hop, see _endpoint)
+                mine = home.wanted_registrations() if home is not None else {}
+                for router in self.beyond:
+                    for k, v in link.topo.registrations(router).items():
+                        if k not in wanted and k not in mine:
+                            wanted[k] = v
         # requests are pipelined (many in flight): a link with thousands of subscriptions or
         # registrations (re)makes its mirrors in a few round trips, not one each
         idents = [self.done.pop(k) for k in [k for k in self.done if k not in wanted]]
@@ -200,7 +233,7 @@ class _Mirror:
         options = {"match": match}
         if invoke and invoke != "single":
             options["invoke"] = invoke
-        return await actor.register(uri, self._endpoint(uri), options, details=True, progress=True)
+        return await actor.register(uri, self._endpoint(uri, key), options, details=True, progress=True)
 
     def _event_handler(self, uri: str):
         link = self.link
@@ -226,15 +259,33 @@ class _Mirror:
             if link.exclude_authrole:
                 options["exclude_authrole"] = sorted(set(options.get("exclude_authrole", ())) |
                                                      set(link.exclude_authrole))
+            topic = details.get("topic")
+            if topic is None:
+                topic = uri  # an exact subscription: never a link's own topic (views ignore those)
+            elif topic.startswith(RLINK_PREFIX):
+                return  # the links' own events (link state) reach legs with patterns too: not forwarded
+            beyond = self.beyond
+            if beyond:
+                # multi-hop: which routers through the peer's want it (the peer's among them or not)
+                topo = link.topo
+                here, there = link.ids[self.side], link.ids[link.other(self.side)]
+                dest = [r for r in beyond if (m := topo.interest(r)) is not None and m.matches(topic)]
+                if dest:
+                    options.pop("retain", None)  # retained events go one hop (docs/clustering.md)
+                    options.pop("rlink_retained", None)
+                    link.send_transit(peer, there, dest, [here, there], topic, args, kwargs, options)
+                mine = topo.interest(there)
+                if mine is not None and not mine.matches(topic):
+                    return
             try:
-                peer.publish_payload(details.get("topic") or uri, args, kwargs, options)
+                peer.publish_payload(topic, args, kwargs, options)
             except ApplicationError:
                 return
             link.forwarded_events += 1
 
         return on_event
 
-    def _endpoint(self, uri: str):
+    def _endpoint(self, uri: str, key):
         link = self.link
         actor = self.actor
 
@@ -250,8 +301,18 @@ class _Mirror:
             if details.get("timeout"):
                 options["timeout"] = details["timeout"]
             link.forwarded_calls += 1
-            return await peer.call_payload(details.get("procedure") or uri, args, kwargs, options,
-                                           progress if progress is not None else None)
+            procedure = details.get("procedure") or uri
+            on_progress = progress if progress is not None else None
+            if self.beyond and key not in self.direct:
+                # a procedure of a router beyond the peer's: the nearest that has it, hop by hop
+                there = link.ids[link.other(self.side)]
+                topo = link.topo
+                target = next((r for r in self.beyond if key in topo.registrations(r)), None)
+                hop = topo.first_hops(there).get(target) if target is not None else None
+                if hop is not None:
+                    return await peer.call_payload(TRANSIT_CALLS + hop, [procedure, target, list(args), kwargs],
+                                                   None, options, on_progress)
+            return await peer.call_payload(procedure, args, kwargs, options, on_progress)
 
         return invoke
 
@@ -292,14 +353,23 @@ class RLink:
         local, remote = (lambda: self.local), (lambda: self.remote)
         lview, rview = (lambda: self.local_view), (lambda: self.remote_view)
         self.mirrors = []
+        self.fw = fw
         if fw["forward_local_events"]:
-            self.mirrors.append(_Mirror(self, "events", remote, lview, local, rview))
+            self.mirrors.append(_Mirror(self, "events", "remote", remote, lview, local, rview))
         if fw["forward_remote_events"]:
-            self.mirrors.append(_Mirror(self, "events", local, rview, remote, lview))
+            self.mirrors.append(_Mirror(self, "events", "local", local, rview, remote, lview))
         if fw["forward_local_invocations"]:
-            self.mirrors.append(_Mirror(self, "calls", remote, lview, local, rview))
+            self.mirrors.append(_Mirror(self, "calls", "remote", remote, lview, local, rview))
         if fw["forward_remote_invocations"]:
-            self.mirrors.append(_Mirror(self, "calls", local, rview, remote, lview))
+            self.mirrors.append(_Mirror(self, "calls", "local", local, rview, remote, lview))
+        # multi-hop (docs/clustering.md): both routers' IDs (None: that router keeps no link
+        # state, e.g. Crossbar.io: the link goes one hop), the link graph as this link knows it,
+        # the record versions each router is known to hold, what the link made for transit
+        self.ids: dict = {"local": None, "remote": None}
+        self.topo = Topology()
+        self.known: dict = {"local": {}, "remote": {}}
+        self._transit: dict = {"local": [], "remote": []}  # side -> [(kind, id)] its leg made
+        self._refresher: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -319,12 +389,24 @@ class RLink:
         await self.local.subscribe(MARKER, _noop)
         self.local_view = RouterView(self.local, self.changed)
         await self.local_view.start()
+        await self._state_up("local", self.local)
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh())
         self.client = Client(spec, self.config["realm"], auth=auth, cbdir=self.cbdir, backoff=self.backoff,
                              on_join=self._remote_joined, on_leave=self._remote_left,
                              on_failure=self._failed, log_retries=False)
         self.client.start()
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self.remote is not None and self.ids["local"] is not None and self.ids["remote"] is not None:
+            # the other routers route around this link at once (not when its record expires)
+            a, b = sorted((self.ids["local"], self.ids["remote"]))
+            rec = {"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": False,
+                   "ttl": STATE_REFRESH_S * 3}
+            puts = [t for t in (self._put("local", [rec]), self._put("remote", [rec])) if t is not None]
+            if puts:
+                await asyncio.wait(puts, timeout=2.0)
         if self.client is not None:
             await self.client.close()
         self.remote = self.remote_view = None
@@ -349,7 +431,9 @@ class RLink:
                         MARKER)
             await session.leave()
             return
+        await self._state_up("remote", session)
         self.remote, self.remote_view = session, view
+        await self._transit_up()
         self.connected_since = time.time()
         self.connects += 1
         self.last_error = None
@@ -363,6 +447,11 @@ class RLink:
         was = self.remote is not None
         self.remote = self.remote_view = None
         self.connected_since = None
+        self._link_record(False)  # the other routers route around this link at once
+        self.ids["remote"] = None
+        self.known["remote"] = {}
+        self._transit["remote"] = []
+        asyncio.get_running_loop().create_task(self._transit_down("local"))
         self.changed()  # withdraws here what the other router had: at once
         if was:
             log.info("rlink %s: link to %s lost (%s)", self.id, self.client.spec.describe(), reason)
@@ -385,11 +474,253 @@ class RLink:
     async def _sync(self) -> None:
         while self._dirty:
             self._dirty = False
+            self._router_records()
             for m in self.mirrors:
                 try:
                     await m.sync()
                 except Exception:
                     log.exception("rlink %s: sync failed", self.id)
+
+    # -- multi-hop: link state and transit (docs/clustering.md "Multi-hop") -------------------------
+
+    @staticmethod
+    def other(side: str) -> str:
+        return "remote" if side == "local" else "local"
+
+    def _session(self, side: str):
+        return self.local if side == "local" else self.remote
+
+    def beyond(self, side: str) -> list[str]:
+        """The routers reached from this side's router through the other side's router, but not
+        that one itself, nearest first (empty without link state)."""
+        here, there = self.ids[side], self.ids[self.other(side)]
+        if here is None or there is None:
+            return []
+        return [r for r in self.topo.behind(here, there) if r != there]
+
+    async def _state_up(self, side: str, session) -> None:
+        """Learn the router's ID and link state; without them (Crossbar.io, an older router, a
+        role without the rights) the link goes one hop."""
+        self.ids[side] = None
+        try:
+            await session.subscribe(STATE_TOPIC, self._state_handler(side, session), details=True)
+            got = await session.call("wampfabric.rlink.state.get")
+            router = got["router"]
+        except Exception as e:  # noqa: BLE001 (an error answer or an unusable one)
+            log.info("rlink %s: the %s router keeps no link state for us (%s): events and calls go one hop",
+                     self.id, "local" if side == "local" else "other", e)
+            return
+        self.ids[side] = router
+        self._records(side, got.get("records") or [])
+
+    def _state_handler(self, side: str, session):
+        def on_state(records=None, *rest, details=None, **kwargs):
+            if self._session(side) is session or (side == "remote" and self.remote is None):
+                self._records(side, records if isinstance(records, list) else [])
+        return on_state
+
+    def _records(self, side: str, records: list) -> None:
+        """Records a router holds: kept when newer, and passed to the other router when it is not
+        known to hold them (flooding: every link passes them on, so every router gets them)."""
+        known = self.known[side]
+        other = self.other(side)
+        known_there = self.known[other]
+        changed = False
+        fresh = []
+        for rec in records:
+            if not isinstance(rec, dict) or not isinstance(rec.get("key"), str) or type(rec.get("seq")) is not int:
+                continue
+            key, seq = rec["key"], rec["seq"]
+            if seq > known.get(key, -1):
+                known[key] = seq
+            if self.topo.merge(rec):
+                changed = True
+            if seq > known_there.get(key, -1) and seq >= self.topo.seq(key):
+                fresh.append(rec)
+        if fresh:
+            self._put(other, fresh)
+        if changed:
+            self.changed()
+
+    def _put(self, side: str, records: list) -> None:
+        session = self._session(side)
+        if session is None or self.ids[side] is None or not session.is_attached:
+            return
+        known = self.known[side]
+        for rec in records:
+            known[rec["key"]] = max(known.get(rec["key"], -1), rec["seq"])
+
+        async def put():
+            try:
+                await session.call("wampfabric.rlink.state.put", records)
+            except Exception as e:  # noqa: BLE001 (gone meanwhile, or refused: logged, the next refresh retries)
+                log.debug("rlink %s: link state not put: %s", self.id, e)
+                for rec in records:
+                    if known.get(rec["key"]) == rec["seq"]:
+                        known.pop(rec["key"], None)
+
+        return asyncio.get_running_loop().create_task(put())
+
+    def _publish_own(self, records: list) -> None:
+        for rec in records:
+            self.topo.merge(rec)
+        self._put("local", records)
+        self._put("remote", records)
+
+    def _link_record(self, up: bool) -> None:
+        a, b = self.ids["local"], self.ids["remote"]
+        if a is None or b is None:
+            return
+        a, b = sorted((a, b))
+        self._publish_own([{"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": up,
+                            "ttl": STATE_REFRESH_S * 3}])
+
+    def _router_records(self) -> None:
+        """Each router's own interest (what sessions that are not legs subscribe and register),
+        when it differs from the record the link graph has."""
+        out = []
+        for side, view in (("local", self.local_view), ("remote", self.remote_view)):
+            router = self.ids[side]
+            if router is None or view is None:
+                continue
+            subs = sorted([u, m] for u, m in view.wanted_subscriptions())
+            regs = sorted([u, m, i] for (u, m), i in view.wanted_registrations().items())
+            rec = self.topo.router(router)
+            if rec is not None and rec.get("subs") == subs and rec.get("regs") == regs:
+                continue
+            out.append({"key": f"router:{router}", "seq": time.time_ns(), "router": router, "subs": subs,
+                        "regs": regs})
+        if out:
+            self._publish_own(out)
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_REFRESH_S)
+            try:
+                if self.remote is not None:
+                    self._link_record(True)
+                if self.topo.expire():
+                    self.changed()
+            except Exception:
+                log.exception("rlink %s: refreshing the link state", self.id)
+
+    async def _transit_up(self) -> None:
+        """What passes events and calls on to routers beyond: on each router, the leg subscribes
+        to the events in transit for the other router and registers its calls in transit."""
+        here, there = self.ids["local"], self.ids["remote"]
+        if here is None or there is None:
+            return
+        await self._transit_down("local")
+        self._transit["remote"] = []
+        # the other router gets what this link knows and it lacks (it gave its own at the join)
+        self._put("remote", [rec for key, rec in self.topo.records.items()
+                             if rec["seq"] > self.known["remote"].get(key, -1)])
+        # (side whose leg takes them, the router they go to, events on?, calls on?)
+        for side, to, events, calls in (
+                ("local", there, self.fw["forward_remote_events"], self.fw["forward_remote_invocations"]),
+                ("remote", here, self.fw["forward_local_events"], self.fw["forward_local_invocations"])):
+            session = self._session(side)
+            made = self._transit[side]
+            try:
+                if events:
+                    made.append(("sub", await session.subscribe(
+                        TRANSIT_EVENTS + to, self._transit_events(side, session), details=True)))
+                if calls:
+                    made.append(("reg", await session.register(
+                        TRANSIT_CALLS + to, self._transit_calls(side, session), details=True, progress=True)))
+            except ApplicationError as e:
+                log.warning("rlink %s: cannot pass events and calls on through the %s router: %s", self.id,
+                            side, e)
+        self._link_record(True)
+
+    def _transit_down(self, side: str):
+        """Undo what this side's leg made for transit (what it made from now on is not touched)."""
+        made, self._transit[side] = self._transit[side], []
+        return self._undo(self._session(side), made)
+
+    @staticmethod
+    async def _undo(session, made) -> None:
+        if session is None or not session.is_attached:
+            return
+        for kind, ident in made:
+            try:
+                await (session.unsubscribe(ident) if kind == "sub" else session.unregister(ident))
+            except Exception:  # noqa: BLE001 (gone meanwhile)
+                pass
+
+    def send_transit(self, session, at: str, dest: list, path: list, topic, args, kwargs, options) -> None:
+        """Publish an event bound for routers ``dest`` on router ``at`` (through ``session``, a leg
+        there), one publication per next hop, for the legs there that lead on."""
+        hops = self.topo.first_hops(at)
+        groups: dict[str, list] = {}
+        for r in dest:
+            hop = hops.get(r)
+            if hop is not None and hop not in path:
+                groups.setdefault(hop, []).append(r)
+        for hop, routers in groups.items():
+            try:
+                session.publish_payload(TRANSIT_EVENTS + hop, [topic, args, kwargs],
+                                        {"dest": routers, "path": path, "options": options},
+                                        {"forward_for": options["forward_for"]})
+            except ApplicationError:
+                continue
+
+    def _transit_events(self, side: str, session):
+        """Events in transit on this side's router for the other side's router."""
+        other = self.other(side)
+
+        def on_transit(*args, details, dest=None, path=None, options=None, **_):
+            if "forward_for" not in details or len(args) < 3 or not isinstance(dest, list) \
+                    or not isinstance(path, list) or len(path) >= MAX_HOPS or not isinstance(options, dict):
+                return  # only legs publish there (the router sees to it); anything else is not ours
+            peer = self._session(other)
+            me = self.ids[other]
+            if peer is None or not peer.is_attached or me is None or me in path:
+                return
+            topic, eargs, ekwargs = args[0], args[1], args[2]
+            if me in dest:
+                try:
+                    peer.publish_payload(topic, eargs, ekwargs, options)
+                except ApplicationError:
+                    return
+                self.forwarded_events += 1
+            rest = [r for r in dest if r != me]
+            if rest:
+                self.send_transit(peer, me, rest, path + [me], topic, eargs, ekwargs, options)
+
+        return on_transit
+
+    def _transit_calls(self, side: str, session):
+        """Calls in transit on this side's router for the other side's router."""
+        other = self.other(side)
+
+        async def call(*args, details, progress, **_):
+            forward_for = details.get("forward_for")
+            if not isinstance(forward_for, list) or len(args) < 4:
+                raise ApplicationError("wamp.error.not_authorized", "for router links only")
+            if len(forward_for) >= MAX_HOPS:
+                raise ApplicationError("wamp.error.no_such_procedure", "too many router links on the way")
+            peer = self._session(other)
+            me = self.ids[other]
+            if peer is None or not peer.is_attached or me is None:
+                raise ApplicationError("wamp.error.no_such_procedure", f"router link {self.id} is down")
+            procedure, target, cargs, ckwargs = args[0], args[1], args[2], args[3]
+            leg = session.details or {}
+            options = {"forward_for": forward_for + [{"session": session.session_id, "authid": leg.get("authid"),
+                                                      "authrole": leg.get("authrole")}]}
+            if details.get("timeout"):
+                options["timeout"] = details["timeout"]
+            self.forwarded_calls += 1
+            if target == me:
+                return await peer.call_payload(procedure, cargs or [], ckwargs, options, progress)
+            hop = self.topo.first_hops(me).get(target)
+            if hop is None or hop == self.ids[side]:
+                raise ApplicationError("wamp.error.no_such_procedure",
+                                       f"no route to the router of procedure '{procedure}'")
+            return await peer.call_payload(TRANSIT_CALLS + hop, [procedure, target, cargs, ckwargs], None, options,
+                                           progress)
+
+        return call
 
     async def settled(self) -> None:
         """Until nothing is left to mirror (tests, stop)."""
@@ -424,6 +755,24 @@ class RLink:
             "there": self._held(self.remote),
             "forwarded_events": self.forwarded_events,
             "forwarded_calls": self.forwarded_calls,
+            # multi-hop: this router's and the other's link ID (None: one hop), and the routers
+            # reachable from here with their distance, first hop and how much they want
+            "router": self.ids["local"],
+            "peer": self.ids["remote"],
+            "routers": self._reachable(),
         }
+
+    def _reachable(self) -> dict:
+        here = self.ids["local"]
+        if here is None:
+            return {}
+        topo = self.topo
+        first, dist = topo.first_hops(here), topo.hops(here)
+        out = {}
+        for r in topo.by_distance(here):
+            rec = topo.router(r) or {}
+            out[r] = {"hops": dist[r], "via": first[r], "subscriptions": len(rec.get("subs") or ()),
+                      "registrations": len(rec.get("regs") or ())}
+        return out
 
 

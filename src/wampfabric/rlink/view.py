@@ -14,6 +14,7 @@ import logging
 from typing import Callable
 
 from ..router.broker import RLINK_MARKER
+from ..router.linkstate import RLINK_PREFIX
 
 log = logging.getLogger("wampfabric.rlink")
 
@@ -39,7 +40,7 @@ _REG_EVENTS = ("on_create", "on_register", "on_unregister", "on_delete")
 
 
 def _ignored(uri: str) -> bool:
-    return uri.startswith("wamp.") or uri == MARKER
+    return uri.startswith(("wamp.", RLINK_PREFIX))  # the router's own, and the links' (the marker too)
 
 
 class RouterView:

@@ -24,6 +24,7 @@ from ..protocol.errors import SerializationError
 from ..protocol.messages import Published, Subscribed, Unsubscribed
 from ..protocol.payload import args_tail, passthru_tail
 from .ids import global_id
+from .linkstate import RLINK_PREFIX
 from .store import FILTER_KEYS, Filters
 from .urimap import EXACT, MATCH_POLICIES, UriMap
 
@@ -66,6 +67,23 @@ class _Retaining(Filters):
     def __init__(self, options: dict, filters):
         Filters.__init__(self, options)
         self.lists_only = filters
+
+
+class _LegsOnly(Filters):
+    """The "lists" of links' own traffic (``wampfabric.rlink.*`` published by legs): admits no
+    session that is not a leg (``Broker._dispatch`` hands legs the event as for any list)."""
+
+    __slots__ = ()
+
+    def __init__(self):
+        Filters.__init__(self, {})
+
+    def admits(self, s) -> bool:
+        return False
+
+
+_LEGS_ONLY = _LegsOnly()
+_RESERVED = ("wamp.", RLINK_PREFIX)
 
 
 def _may_match_meta(uri: str, match: str) -> bool:
@@ -249,11 +267,18 @@ class Broker:
                 session.send_error(PUBLISH, msg.request, E.INVALID_URI,
                                    [f"publish with invalid topic URI {self.realm.quote_uri(topic)}"])
             return
-        if topic.startswith("wamp.") and not session.trusted:
-            if acknowledge:
-                session.send_error(PUBLISH, msg.request, E.INVALID_URI,
-                                   [f"publish to restricted topic URI '{topic}' (wamp.* is reserved for the router)"])
-            return
+        if topic.startswith(_RESERVED) and not session.trusted:  # one test for both on the usual path
+            if topic.startswith("wamp."):
+                if acknowledge:
+                    session.send_error(PUBLISH, msg.request, E.INVALID_URI,
+                                       [f"publish to restricted topic URI '{topic}' (wamp.* is reserved for the router)"])
+                return
+            if not session.rlink:
+                if acknowledge:
+                    session.send_error(PUBLISH, msg.request, E.NOT_AUTHORIZED,
+                                       [f"publish to restricted topic URI '{topic}' ({RLINK_PREFIX}* is reserved for "
+                                        "router links)"])
+                return
         answer = session.role.authorize(topic, "publish", session)
         if answer is None:
             session.defer_for_authorization(self.publish, msg, topic, "publish")
@@ -282,6 +307,8 @@ class Broker:
                 # through the same per-event details merge as passthru attributes; from any other
                 # session the option is ignored (it would claim somebody else's identity)
                 ppt = {"forward_for": options["forward_for"]}
+                if topic.startswith(RLINK_PREFIX):
+                    filters = _LEGS_ONLY  # links' own traffic (events in transit): never to other sessions
                 if options.get("rlink_retained"):
                     # a retained event of the other router the leg fetched (get_retained): its
                     # subscribers here get it as get_retained delivers it
@@ -417,6 +444,12 @@ class Broker:
         subs = self._meta_match(topic)
         if subs:
             self._dispatch(subs, topic, global_id(), None, None, args_tail(args, kwargs), None, None)
+
+    def publish_to_legs(self, topic: str, args: list) -> None:
+        """A router-generated event for the realm's rlink legs only (router/linkstate.py)."""
+        subs = self._subs.match_all(topic)
+        if subs:
+            self._dispatch(subs, topic, global_id(), None, None, args_tail(args, None), None, _LEGS_ONLY)
 
     def publish_internal(self, topic: str, args, kwargs, options: dict, publisher) -> None:
         """Publish on behalf of a session that is leaving (testaments)."""

@@ -26,6 +26,7 @@ from ..protocol.messages import Registered, Unregistered
 from ..protocol.payload import passthru_tail
 from .broker import log_unencodable
 from .ids import global_id
+from .linkstate import RLINK_PREFIX
 from .urimap import EXACT, MATCH_POLICIES, UriCache, UriMap
 
 log = logging.getLogger("wampfabric.router.dealer")
@@ -56,7 +57,7 @@ def poaches_reserved(procedure: str, pattern: str) -> bool:
 
 
 class Registration:
-    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_rr", "disclose_caller")
+    __slots__ = ("id", "uri", "match", "invoke", "callees", "created", "_rr", "disclose_caller", "transit")
 
     def __init__(self, reg_id: int, uri: str, match: str, invoke: str):
         self.id = reg_id
@@ -67,6 +68,8 @@ class Registration:
         self.created = time.time()
         self._rr = 0
         self.disclose_caller = False  # REGISTER.Options.disclose_caller (advanced/rpc_caller_identification)
+        # a router link's procedure for calls in transit (rlink/): legs call legs through it
+        self.transit = uri.startswith(RLINK_PREFIX)
 
     def details(self) -> dict:
         return {"id": self.id, "created": utcstr(self.created, whole_ms=True), "uri": self.uri, "match": self.match,
@@ -185,6 +188,12 @@ class Dealer:
             session.send_error(
                 REGISTER, msg.request, E.INVALID_URI,
                 [f"register for restricted procedure URI '{proc}' (wamp.* is reserved for the router)"],
+            )
+            return
+        if proc.startswith(RLINK_PREFIX) and not (session.rlink or session.trusted):
+            session.send_error(
+                REGISTER, msg.request, E.NOT_AUTHORIZED,
+                [f"register for restricted procedure URI '{proc}' ({RLINK_PREFIX}* is reserved for router links)"],
             )
             return
         answer = session.permission(proc, match, "register", self.register, msg)
@@ -323,9 +332,10 @@ class Dealer:
                 return
             self._route_cache.put(proc, reg, proc)
         callee = reg.pick()
-        if callee.rlink and session.rlink:
+        if callee.rlink and session.rlink and not reg.transit:
             # a call that came over a router link goes to a callee of this router, never on over
-            # another link (a shared registration has the other routers' legs among its callees)
+            # another link (a shared registration has the other routers' legs among its callees);
+            # only the links' own procedures (wampfabric.rlink.call.<router>) pass calls on
             callee = reg.pick_not_leg()
             if callee is None:
                 session.send_error(CALL, request, E.NO_SUCH_PROCEDURE,

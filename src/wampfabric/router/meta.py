@@ -20,6 +20,7 @@ from ..protocol.codes import CALL, ERROR, INVOCATION, REGISTERED, RESULT, YIELD
 from ..protocol.messages import Register, short_repr
 from ..protocol.uri import check_uri
 from .authorization import TrustedRole
+from .linkstate import STATE_TOPIC, LinkStateError
 from .session import PASSTHROUGH, RouterSession, session_info
 
 log = logging.getLogger("wampfabric.router.meta")
@@ -51,6 +52,10 @@ class MetaApiAgent:
             if name.startswith("p_"):
                 uri = "wamp." + name[2:].replace("__", ".")
                 self._procedures[uri] = getattr(self, name)
+        # router-to-router links (rlink/, router/linkstate.py)
+        self._procedures.update({"wampfabric.rlink.id": self.rlink_id,
+                                 "wampfabric.rlink.state.get": self.rlink_state_get,
+                                 "wampfabric.rlink.state.put": self.rlink_state_put})
         self._reg_uris = {}
         for i, uri in enumerate(self._procedures, 1):
             self.realm.dealer.register(self.session, Register(i, uri, {}))
@@ -313,6 +318,32 @@ class MetaApiAgent:
             raise MetaError(E.NO_SUCH_SESSION, f"session {callee_id} is not a callee of {registration_id}")
         self.realm.dealer.remove_callee(reg, session, reason)
         return _NO_RESULT
+
+    # -- wampfabric.rlink.* (router links: docs/clustering.md "Multi-hop") ----------------------
+
+    def rlink_id(self, caller):
+        """This realm's router ID for router links."""
+        return {"router": self.realm.linkstate.id}
+
+    @staticmethod
+    def _leg(caller) -> None:
+        if caller is None or not caller.rlink:
+            raise MetaError(E.NOT_AUTHORIZED, "only router link legs may use the link state")
+
+    def rlink_state_get(self, caller):
+        self._leg(caller)
+        state = self.realm.linkstate
+        return {"router": state.id, "records": state.get()}
+
+    def rlink_state_put(self, caller, records):
+        self._leg(caller)
+        try:
+            newer = self.realm.linkstate.put(records)
+        except LinkStateError as e:
+            raise MetaError(E.INVALID_ARGUMENT, str(e)) from None
+        if newer:
+            self.realm.broker.publish_to_legs(STATE_TOPIC, [newer])
+        return len(newer)
 
 
 _NO_RESULT = object()

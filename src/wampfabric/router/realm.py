@@ -14,6 +14,7 @@ from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
 from .meta import MetaApiAgent
+from .linkstate import LinkState
 from .session import RouterSession, session_info
 from .store import create_store
 from .urimap import UriCache
@@ -48,6 +49,7 @@ class Realm:
             self.add_role(role_cfg)
         self.sessions: dict[int, RouterSession] = {}
         self.store = create_store(self.config)  # retained events and event histories
+        self.linkstate = LinkState()  # router-to-router links' state (rlink/): this router's ID, the link graph
         self.broker = Broker(self)
         self.dealer = Dealer(self)
         self.router_roles = {
