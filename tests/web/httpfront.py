@@ -153,6 +153,7 @@ def make_site(root: Path) -> None:
     (root / "outside.txt").write_text("top secret outside the root")
     (site / "escape.txt").symlink_to(root / "outside.txt")
     (site / "escape_dir").symlink_to(root)
+    (site / "sub" / "to_outside").symlink_to(root / "outside.txt")
     with zipfile.ZipFile(root / "site.zip", "w") as z:
         z.writestr("pub/index.html", "<html>zip index</html>")
         z.writestr("pub/app.js", "console.log(1)")

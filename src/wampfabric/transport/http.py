@@ -65,10 +65,14 @@ class HttpLimits:
 
     __slots__ = tuple(DEFAULTS) + ("hsts",)
 
-    def __init__(self, options: dict | None = None):
+    def __init__(self, options: dict | None = None, ws_handshake_timeout: float | None = None):
         options = options or {}
         for name, default in self.DEFAULTS.items():
             setattr(self, name, options.get(name, default))
+        if ws_handshake_timeout and "header_timeout" not in options:
+            # a port with WebSocket paths: an upgrade request must be in within the (longest)
+            # open_handshake_timeout of its WebSocket services, as on a plain websocket transport
+            self.header_timeout = ws_handshake_timeout
         # Crossbar.io's web transport option: the idle timeout of a client connection
         if "client_timeout" in options and "keepalive_timeout" not in options:
             self.keepalive_timeout = options["client_timeout"]
@@ -260,9 +264,10 @@ class HttpServer:
     """What the connections of one transport share: its paths, limits and the picows server
     protocol factory for WebSocket upgrades."""
 
-    def __init__(self, paths, options: dict | None, ws_protocol_factory, is_secure: bool = False):
+    def __init__(self, paths, options: dict | None, ws_protocol_factory, is_secure: bool = False,
+                 ws_handshake_timeout: float | None = None):
         self.paths = paths
-        self.limits = HttpLimits(options)
+        self.limits = HttpLimits(options, ws_handshake_timeout)
         self.ws_protocol_factory = ws_protocol_factory
         self.is_secure = is_secure
 
@@ -305,7 +310,7 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False                    # close once the queue is answered
         self._error = None                       # (status, message) to answer after the queue
         self._upgrade_tail = None                # bytes after an upgrade request
-        self._handover_service = None
+        self._served = False                     # a request has been answered
 
     # -- asyncio ------------------------------------------------------------------------------
 
@@ -530,6 +535,7 @@ class HttpProtocol(asyncio.Protocol):
         if req is not self._current:
             return
         self._current = None
+        self._served = True
         req._close_cbs = None
         if not req._keep_alive or req._upgrade:
             self._close()
@@ -684,8 +690,8 @@ class HttpProtocol(asyncio.Protocol):
             deadline = self._phase_since + limits.body_timeout
         elif self._current is not None or self._queue:
             deadline = None  # a service is answering: its own business how long it takes
-        else:
-            deadline = self._phase_since + limits.keepalive_timeout
+        else:  # idle: before the first request, its headers' timeout applies from the accept
+            deadline = self._phase_since + (limits.keepalive_timeout if self._served else limits.header_timeout)
         self._deadline = deadline
         if deadline is not None and (self._timer is None or self._timer.when() > deadline):
             if self._timer is not None:

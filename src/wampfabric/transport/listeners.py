@@ -113,7 +113,9 @@ class WebRouterTransport(RouterTransport):
         ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
         ws_factory = (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services))
                       if ws_services else None)
-        return HttpServer(self.paths, options, ws_factory, is_secure="tls" in self.config["endpoint"])
+        handshake = max((s.open_handshake_timeout for s in ws_services), default=None)
+        return HttpServer(self.paths, options, ws_factory, is_secure="tls" in self.config["endpoint"],
+                          ws_handshake_timeout=handshake)
 
     async def stop(self) -> None:
         await super().stop()
