@@ -54,12 +54,15 @@ from __future__ import annotations
 
 from .config import transports as transport_checks
 from .config import web as web_checks
+from .config import webbridge as webbridge_checks
 from .config import workers as worker_checks
 from .common.management import worker_prefix
 from .router import auth
 from .transport import listeners
 from .transport import web as web_transport
 from .web import archive as web_archive
+from .web import bridge as web_bridge
+from .web import longpoll as web_longpoll
 from .web import simple as web_simple
 from .web import static as web_static
 
@@ -136,6 +139,10 @@ class Personality:
         "json": web_simple.JsonWebService,
         "resource": web_simple.ResourceWebService,
         "path": web_simple.PathWebService,
+        "publisher": web_bridge.PublisherService,
+        "caller": web_bridge.CallerService,
+        "webhook": web_bridge.WebhookService,
+        "longpoll": web_longpoll.LongPollService,
     }
     WEB_SERVICE_CHECKERS = {
         "websocket": web_checks.check_web_path_service_websocket,
@@ -146,6 +153,10 @@ class Personality:
         "json": web_checks.check_web_path_service_json,
         "resource": web_checks.check_web_path_service_resource,
         "path": web_checks.check_web_path_service_path,
+        "publisher": webbridge_checks.check_web_path_service_publisher,
+        "caller": webbridge_checks.check_web_path_service_caller,
+        "webhook": webbridge_checks.check_web_path_service_webhook,
+        "longpoll": webbridge_checks.check_web_path_service_longpoll,
     }
     ROUTER_TRANSPORT_CHECKERS = {
         "websocket": transport_checks.check_listening_transport_websocket,
