@@ -417,3 +417,36 @@ def test_config_of_the_test_node_is_valid():
     from wampfabric.personality import Personality
 
     check_config(bridge_config({"web": 1, "rawsocket": 2, "restricted": 3}, ""), Personality)
+
+
+def test_wampfabric_check_and_crossbar_check_accept_the_bridge_config(tmp_path):
+    """Crossbar.io's shapes, every option set: accepted by both checkers."""
+    import sys
+    from pathlib import Path
+
+    config = bridge_config({"web": 8080, "rawsocket": 8081, "restricted": 8082}, "")
+    paths = config["workers"][0]["transports"][0]["paths"]
+    signed = {"debug": True, "key": "k", "secret": "s", "require_tls": False, "require_ip": ["127.0.0.0/8"],
+              "post_body_limit": 4096, "timestamp_delta_limit": 10}
+    paths["pub-all"] = {"type": "publisher", "realm": "realm1", "role": "bridge", "options": signed}
+    paths["call-all"] = {"type": "caller", "realm": "realm1", "role": "bridge", "options": signed}
+    paths["hook-all"] = {"type": "webhook", "realm": "realm1", "role": "bridge",
+                         "options": {"debug": True, "post_body_limit": 4096, "topic": "com.example.hook",
+                                     "success_response": "yes", "error_response": "no", "github_secret": "g"}}
+    paths["lp"] = {"type": "longpoll", "options": {"debug": True, "debug_transport_id": "kjmd3sBLOUnb3Fyr",
+                                                   "request_timeout": 10, "session_timeout": 30,
+                                                   "queue_limit_bytes": 131072, "queue_limit_messages": 100}}
+    cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
+    (cbdir / "config.json").write_text(json.dumps(config))
+
+    def check(cmd):
+        return subprocess.run([*cmd, "check", "--cbdir", str(cbdir)], capture_output=True, text=True, timeout=120)
+
+    r = check([sys.executable, "-m", "wampfabric"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    crossbar = Path(__file__).resolve().parents[2] / "bench" / ".venv-crossbar" / "bin" / "crossbar"
+    if not crossbar.exists():
+        pytest.skip("Crossbar.io is not installed (bench/setup_crossbar.sh)")
+    r = check([str(crossbar)])
+    assert r.returncode == 0, r.stdout + r.stderr
