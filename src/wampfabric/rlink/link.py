@@ -600,6 +600,10 @@ class RLink:
                 if self.remote is not None:
                     self._link_record(True)
                 if self.topo.expire():
+                    records = self.topo.records
+                    for known in self.known.values():  # nothing kept of records gone everywhere
+                        for key in [k for k in known if k not in records]:
+                            del known[key]
                     self.changed()
             except Exception:
                 log.exception("rlink %s: refreshing the link state", self.id)

@@ -85,7 +85,8 @@ class Topology:
         return True
 
     def expire(self) -> bool:
-        """Forget link records not refreshed in time; True when the graph changed."""
+        """Forget link records not refreshed in time, and router records no link record names
+        any more (routers that went away); True when the graph changed."""
         now = time.monotonic()
         gone = [k for k, t in self._expires.items() if t < now]
         for key in gone:
@@ -93,6 +94,14 @@ class Topology:
             self.records.pop(key, None)
         if gone:
             self.version += 1
+            named = set()
+            for key, rec in self.records.items():
+                if key.startswith("link:"):
+                    named.add(rec.get("a"))
+                    named.add(rec.get("b"))
+            for key in [k for k, r in self.records.items() if k.startswith("router:") and r.get("router") not in named]:
+                del self.records[key]
+                self._interest.pop(key[7:], None)
         return bool(gone)
 
     def seq(self, key: str) -> int:
