@@ -21,6 +21,7 @@ run: $(STAMP)
 
 ## test: run the whole test suite
 test: $(STAMP)
+	bash tests/support/os_packages.sh
 	$(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 ## bench: wampfabric vs Crossbar.io, same machine, same run (see docs/benchmarks.md)
