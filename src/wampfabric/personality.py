@@ -55,16 +55,20 @@ from __future__ import annotations
 from .config import transports as transport_checks
 from .config import web as web_checks
 from .config import webbridge as webbridge_checks
+from .config import webapps as webapps_checks
 from .config import workers as worker_checks
 from .common.management import worker_prefix
 from .router import auth
 from .transport import listeners
 from .transport import web as web_transport
 from .web import archive as web_archive
+from .web import asgi as web_asgi
 from .web import bridge as web_bridge
 from .web import longpoll as web_longpoll
+from .web import proxy as web_proxy
 from .web import simple as web_simple
 from .web import static as web_static
+from .web import wsgi as web_wsgi
 
 
 async def boot_guest_worker(node, worker_id: str, config: dict) -> None:
@@ -143,6 +147,9 @@ class Personality:
         "caller": web_bridge.CallerService,
         "webhook": web_bridge.WebhookService,
         "longpoll": web_longpoll.LongPollService,
+        "wsgi": web_wsgi.WsgiWebService,
+        "asgi": web_asgi.AsgiWebService,
+        "reverseproxy": web_proxy.ReverseProxyWebService,
     }
     WEB_SERVICE_CHECKERS = {
         "websocket": web_checks.check_web_path_service_websocket,
@@ -157,6 +164,9 @@ class Personality:
         "caller": webbridge_checks.check_web_path_service_caller,
         "webhook": webbridge_checks.check_web_path_service_webhook,
         "longpoll": webbridge_checks.check_web_path_service_longpoll,
+        "wsgi": webapps_checks.check_web_path_service_wsgi,
+        "asgi": webapps_checks.check_web_path_service_asgi,
+        "reverseproxy": webapps_checks.check_web_path_service_reverseproxy,
     }
     ROUTER_TRANSPORT_CHECKERS = {
         "websocket": transport_checks.check_listening_transport_websocket,
