@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench bench-master bench-metering bench-cluster membench compat check clean
+.PHONY: run test bench bench-web bench-master bench-metering bench-cluster membench compat check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash bench/setup_crossbar.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-web: the web transport under wrk (static file, HTTP bridge publish and call) vs Crossbar.io (bench/web/run.py)
+bench-web: $(STAMP)
+	bash tests/support/os_packages.sh
+	bash bench/setup_crossbar.sh
+	$(PY) bench/web/run.py $(BENCH_ARGS)
 
 ## bench-master: N simulated edge nodes (100, 1,000) against our master and Crossbar.io's (bench/README.md)
 bench-master: $(STAMP)
