@@ -149,7 +149,7 @@ class _Job:
     """One request: the environ, the application run in a pool thread, its output sent back to
     the event loop block by block."""
 
-    __slots__ = ("service", "request", "environ", "loop", "status", "headers", "sent", "gone")
+    __slots__ = ("service", "request", "environ", "loop", "status", "headers", "sent", "gone", "length", "written")
 
     def __init__(self, service: "WsgiWebService", request, environ: dict, loop):
         self.service = service
@@ -160,6 +160,8 @@ class _Job:
         self.headers = None
         self.sent = False       # the response head went out
         self.gone = False
+        self.length = None      # the application's Content-Length
+        self.written = 0
 
     # -- in the pool thread -------------------------------------------------------------------
 
@@ -175,17 +177,24 @@ class _Job:
         if not isinstance(status, str) or len(status) < 3 or not status[:3].isdigit():
             raise ValueError(f"WSGI status must be a string like '200 OK', not {status!r}")
         out = []
+        length = None
         for item in headers:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
                     and isinstance(item[1], str)):
                 raise ValueError(f"WSGI response headers must be (str, str) tuples, not {item!r}")
-            if item[0].lower() in HOP_BY_HOP:
+            name = item[0].lower()
+            if name in HOP_BY_HOP:
                 continue
+            if name == "content-length":
+                if not item[1].isdigit():
+                    raise ValueError(f"WSGI response Content-Length {item[1]!r} is not a number")
+                length = int(item[1])
             if any(c in item[0] or c in item[1] for c in "\r\n\x00"):
                 raise ValueError(f"WSGI response header {item[0]!r} holds a line break")
             out.append(item)
         self.status = int(status[:3])
         self.headers = out
+        self.length = length
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -262,8 +271,24 @@ class _Job:
         req = self.request
         if req.closed:
             return fut.set_result(False)
-        req.respond(self.status, body, self.headers)
+        if self.length is None:
+            req.respond(self.status, body, self.headers)
+        else:  # the application's own Content-Length (e.g. the GET length of a HEAD answer)
+            req.start_response(self.status, self.headers)
+            self._body(req, body)
+            self._finish(None)
         fut.set_result(True)
+
+    def _body(self, req, data: bytes) -> None:
+        """Write ``data``, never beyond a Content-Length the application set."""
+        if self.length is not None and not req.head:
+            room = self.length - self.written
+            if len(data) > room:
+                log.error("WSGI app %s produced more than its Content-Length (%d) for %r: cut", self.service.name,
+                          self.length, req.path)
+                data = data[:room]
+            self.written += len(data)
+        req.write(data)
 
     def _send(self, fut, first: bool, data: bytes) -> None:
         req = self.request
@@ -271,7 +296,7 @@ class _Job:
             return fut.set_result(False)
         if first:
             req.start_response(self.status, self.headers)
-        req.write(data)
+        self._body(req, data)
         transport = req.connection.transport
         if transport.get_write_buffer_size() <= req.connection.limits.write_buffer_high:
             return fut.set_result(True)
@@ -281,9 +306,15 @@ class _Job:
     def _finish(self, fut) -> None:
         req = self.request
         if req.closed:
-            return fut.set_result(False)
-        req.finish()
-        fut.set_result(True)
+            return fut is not None and fut.set_result(False)
+        if self.length is not None and self.written < self.length and not req.head and self.status not in (204, 304):
+            log.error("WSGI app %s produced %d bytes of its Content-Length %d for %r: connection cut",
+                      self.service.name, self.written, self.length, req.path)
+            req.connection.transport.abort()
+        else:
+            req.finish()
+        if fut is not None:
+            fut.set_result(True)
 
     def _error(self, started: bool) -> None:
         req = self.request

@@ -1,0 +1,42 @@
+"""The node of the wsgi/asgi/reverseproxy tests: a web transport whose ``paths`` a test module
+gives, the applications of this directory copied into the node directory's parent and found
+through the router worker's ``pythonpath`` (relative to the node directory, as in Crossbar.io)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from support.nodes import FULL_PERMS, free_port, start_node
+
+APPS = Path(__file__).resolve().parent
+
+
+def apps_node(paths: dict, options: dict | None = None):
+    def config(ports: dict, rs_path: str) -> dict:
+        root = Path(rs_path).parent
+        shutil.copytree(APPS, root / "apps", ignore=shutil.ignore_patterns("__pycache__", "appnode.py"))
+        ports.clear()
+        ports["web"] = free_port()
+        transport = {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["web"]},
+                     "paths": paths}
+        if options:
+            transport["options"] = options
+        return {"version": 2, "workers": [{
+            "type": "router", "options": {"pythonpath": ["../apps"]},
+            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}],
+            "transports": [transport],
+        }]}
+
+    return start_node(config)
+
+
+def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
