@@ -100,7 +100,8 @@ class _Lifespan:
 class _Exchange:
     """One request's receive/send pair."""
 
-    __slots__ = ("service", "request", "body_sent", "status", "headers", "started", "done", "disconnected")
+    __slots__ = ("service", "request", "body_sent", "status", "headers", "started", "done", "disconnected",
+                 "length", "written")
 
     def __init__(self, service: "AsgiWebService", request):
         self.service = service
@@ -111,6 +112,8 @@ class _Exchange:
         self.started = False     # the response head went out
         self.done = False
         self.disconnected = None  # a future, made when the application waits for the disconnect
+        self.length = None        # the application's Content-Length
+        self.written = 0
 
     async def receive(self) -> dict:
         if not self.body_sent:
@@ -141,8 +144,13 @@ class _Exchange:
             for name, value in message.get("headers", ()):
                 n = bytes(name).decode("latin-1")
                 v = bytes(value).decode("latin-1")
-                if n.lower() in HOP_BY_HOP:
+                ln = n.lower()
+                if ln in HOP_BY_HOP:
                     continue
+                if ln == "content-length":
+                    if not v.isdigit():
+                        raise ValueError(f"ASGI: response Content-Length {v!r} is not a number")
+                    self.length = int(v)
                 if any(c in n or c in v for c in "\r\n\x00"):
                     raise ValueError(f"ASGI: response header {n!r} holds a line break")
                 headers.append((n, v))
@@ -160,17 +168,30 @@ class _Exchange:
                 return  # the client went away: an application streaming on learns it from receive()
             if not self.started:
                 self.started = True
-                if not more:
+                if not more and self.length is None:
                     self.done = True
                     req.respond(self.status, bytes(body), self.headers)
                     return
                 req.start_response(self.status, self.headers)
             if body:
+                if self.length is not None and not req.head:
+                    room = self.length - self.written
+                    if len(body) > room:
+                        log.error("ASGI app %s sent more than its Content-Length (%d) for %r: cut",
+                                  self.service.name, self.length, req.path)
+                        body = body[:room]
+                    self.written += len(body)
                 req.write(bytes(body))
             if more:
                 await req.drain()
+                return
+            self.done = True
+            if (self.length is not None and self.written < self.length and not req.head
+                    and self.status not in (204, 304)):
+                log.error("ASGI app %s sent %d bytes of its Content-Length %d for %r: connection cut",
+                          self.service.name, self.written, self.length, req.path)
+                req.connection.transport.abort()
             else:
-                self.done = True
                 req.finish()
         elif kind == "http.response.trailers":
             pass  # trailers are not sent (http.response.trailers is only sent when the scope offers it)

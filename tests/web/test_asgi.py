@@ -1,0 +1,181 @@
+"""The ``asgi`` web service end to end: a Starlette application (with lifespan) and plain ASGI
+applications served by a node started with the CLI, spoken to with aiohttp's client and raw
+sockets; the http scope, streaming as produced, the client's disconnect, backpressure, an
+application that raises (the worker keeps serving), lifespan startup/shutdown and its failures."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import aiohttp
+import pytest
+
+from apps.appnode import apps_node, wait_for
+from httpfront import Raw, get, wait_log
+from support.nodes import stop_node
+
+PATHS = {
+    "star": {"type": "asgi", "module": "starlette_app", "object": "app"},
+    "raw": {"type": "asgi", "module": "asgi_apps", "object": "app", "max_body_size": 1000},
+    "nolife": {"type": "asgi", "module": "asgi_apps", "object": "app", "lifespan": "on"},
+    "failing": {"type": "asgi", "module": "asgi_apps", "object": "failing_lifespan"},
+    "off": {"type": "asgi", "module": "asgi_apps", "object": "failing_lifespan", "lifespan": "off"},
+}
+
+
+@pytest.fixture(scope="module")
+def asgi_node():
+    n = apps_node(PATHS)
+    yield n
+    stop_node(n)
+
+
+def state(port) -> dict:
+    return json.loads(get(port, "/raw/state")[2])
+
+
+async def test_starlette_app(asgi_node):
+    base = asgi_node.web_url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/star/") as r:
+            assert r.status == 200 and await r.text() == "starlette index"
+        async with http.get(f"{base}/star/hello/w%C3%B6rld?q=1") as r:
+            assert r.status == 200
+            # root_path is the mount point: url_for builds URLs below it; the lifespan's state is there
+            assert await r.json() == {"hello": "wörld", "q": "1", "url": f"{base}/star/hello/x",
+                                      "root_path": "/star", "state": "yes"}
+        async with http.post(f"{base}/star/echo", json={"a": [1, 2]}) as r:
+            assert await r.json() == {"length": 13, "json": {"a": [1, 2]}, "ctype": "application/json"}
+        async with http.get(f"{base}/star/stream") as r:
+            assert r.headers.get("Transfer-Encoding") == "chunked"
+            assert await r.text() == "chunk0;chunk1;chunk2;chunk3;"
+        async with http.get(f"{base}/star/nothing") as r:
+            assert r.status == 404
+        async with http.head(f"{base}/star/") as r:
+            assert r.status == 200 and await r.read() == b""
+        async with http.get(f"{base}/star/fail") as r:
+            assert r.status == 500
+    assert wait_log(asgi_node, "ASGI app starlette_app.app: lifespan startup complete")
+    assert (asgi_node.root / "apps" / "lifespan.log").read_text() == "startup\n"
+
+
+def test_scope(asgi_node):
+    c = Raw(asgi_node.ports["web"])
+    status, headers, body = c.request("POST", "/raw/scope/a%20b?x=1&y=%20", {"X-Custom": "v1"}, b"the body")
+    assert status == 200 and headers["content-length"] == str(len(body))
+    scope = json.loads(body)
+    assert scope["method"] == "POST" and scope["http_version"] == "1.1" and scope["scheme"] == "http"
+    assert scope["root_path"] == "/raw" and scope["path"] == "/raw/scope/a b"
+    assert scope["raw_path"] == "/raw/scope/a%20b" and scope["query_string"] == "x=1&y=%20"
+    assert ["x-custom", "v1"] in scope["headers"] and ["host", "x"] in scope["headers"]
+    assert scope["client"][0] == "127.0.0.1" and scope["server"] == ["127.0.0.1", asgi_node.ports["web"]]
+    assert scope["body"] == "the body" and scope["more_body"] is False
+    # a chunked body arrives whole
+    status, _, body = c.request("PUT", "/raw/scope", {"Transfer-Encoding": "chunked"},
+                                b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+    assert status == 200 and json.loads(body)["body"] == "abcdefg"
+    # the service's max_body_size
+    assert c.request("POST", "/raw/scope", {"Content-Length": "1001"})[0] == 413
+    c.close()
+
+
+def test_app_errors_answered_worker_keeps_serving(asgi_node):
+    port = asgi_node.ports["web"]
+    c = Raw(port)
+    status, _, body = c.request("GET", "/raw/raise")
+    assert status == 500 and body == b"internal error\n"
+    assert wait_log(asgi_node, "ASGI app asgi_apps.app failed on GET '/raw/raise': ValueError: the application failed")
+    assert c.request("GET", "/raw/scope")[0] == 200
+    status, _, body = c.request("GET", "/raw/nothing")
+    assert status == 500 and b"sent no response" in body
+    assert wait_log(asgi_node, "ASGI app asgi_apps.app returned without a response to GET '/raw/nothing'")
+    c.close()
+    c = Raw(port)
+    c.send(b"GET /raw/raise-late HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises((EOFError, ConnectionResetError)):
+        c.response()
+    c.close()
+    assert wait_log(asgi_node, "failed on GET '/raw/raise-late': ValueError: failed while streaming")
+    assert get(port, "/raw/scope")[0] == 200
+    asgi_node.assert_alive()
+
+
+def test_streamed_as_produced_and_disconnect(asgi_node):
+    port = asgi_node.ports["web"]
+    c = Raw(port)
+    c.send(b"GET /raw/stream?g1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c._line().startswith(b"HTTP/1.1 200")
+    while c._line():
+        pass
+    # the first block arrives while the application waits at its gate
+    assert c._line() == b"6" and c._exactly(8) == b"first;\r\n"
+    assert get(port, "/raw/open?g1")[2] == b"opened"
+    rest = b""
+    while (size := int(c._line(), 16)) != 0:
+        rest += c._exactly(size)
+        c._exactly(2)
+    assert rest == b"after0;after1;after2;"
+    c.close()
+    # receive() after the body says http.disconnect once the client goes
+    before = state(port)["disconnected"]
+    c = Raw(port)
+    c.send(b"GET /raw/wait-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c._line().startswith(b"HTTP/1.1 200")
+    time.sleep(0.2)
+    assert state(port)["disconnected"] == before
+    c.close()
+    wait_for(lambda: state(port)["disconnected"] == before + 1, what="http.disconnect")
+
+
+def test_backpressure_and_large_response(asgi_node):
+    port = asgi_node.ports["web"]
+    total = 24 * 1024 * 1024
+    c = Raw(port)
+    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.send(f"GET /raw/big?{total} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(1.5)
+    produced = state(port)["produced"]
+    assert produced < 10 * 1024 * 1024, produced
+    c.s.settimeout(20)
+    assert c._line().startswith(b"HTTP/1.1 200")
+    headers = {}
+    while line := c._line():
+        k, _, v = line.decode().partition(":")
+        headers[k.lower()] = v.strip()
+    assert headers["content-length"] == str(total)
+    got = len(c.buf)
+    while got < total:
+        chunk = c.s.recv(1 << 20)
+        assert chunk, f"connection closed after {got} bytes"
+        got += len(chunk)
+    assert got == total
+    c.close()
+
+
+def test_lifespan_failures_answer_503(asgi_node):
+    port = asgi_node.ports["web"]
+    # lifespan "on" and an application without it; an application whose startup fails
+    for path in ("/nolife/scope", "/failing/x"):
+        status, _, body = get(port, path)
+        assert status == 503 and body == b"the application failed to start\n"
+    assert wait_log(asgi_node, "asgi service asgi_apps.app: lifespan startup failed: ValueError: no lifespan here")
+    assert wait_log(asgi_node, "asgi service asgi_apps.failing_lifespan: lifespan startup failed: "
+                               "the database is not there")
+    # "off": the same application is served, its lifespan never run
+    assert get(port, "/off/")[2] == b"never served"
+    # "auto" and an application without lifespan: served
+    assert get(port, "/raw/scope")[0] == 200
+    assert wait_log(asgi_node, "ASGI app asgi_apps.app: no lifespan support (ValueError: no lifespan here)")
+
+
+def test_lifespan_shutdown_when_the_node_stops():
+    n = apps_node({"star": {"type": "asgi", "module": "starlette_app", "object": "app", "lifespan": "on"}})
+    try:
+        assert get(n.ports["web"], "/star/")[2] == b"starlette index"
+        log = n.root / "apps" / "lifespan.log"
+        assert log.read_text() == "startup\n"
+    finally:
+        stop_node(n)
+    assert log.read_text() == "startup\nshutdown\n"
