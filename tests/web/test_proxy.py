@@ -1,0 +1,183 @@
+"""The ``reverseproxy`` web service end to end, in front of a real HTTP server (aiohttp, in a
+subprocess): GET/POST with bodies and encoded paths, hop-by-hop headers dropped both ways,
+X-Forwarded-*, a large response streamed, the keep-alive pool, an upstream that is down (502),
+slow (504) or breaks off mid-body; with aiohttp's client and raw sockets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from apps.appnode import APPS, apps_node
+from httpfront import Raw, get, wait_log
+from support.nodes import free_port, stop_node, wait_port
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(APPS / "upstream.py"), str(port)])
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def proxy_node(upstream):
+    down = free_port()  # nothing listens there
+    n = apps_node({
+        "up": {"type": "reverseproxy", "host": "127.0.0.1", "port": upstream, "path": "/base",
+               "options": {"timeout": 1, "max_body_size": 4 * 1024 * 1024}},
+        "plain": {"type": "reverseproxy", "host": "127.0.0.1", "port": upstream},
+        "fwd": {"type": "reverseproxy", "host": "127.0.0.1", "port": upstream, "forwarded_port": 443,
+                "forwarded_proto": "https"},
+        "down": {"type": "reverseproxy", "host": "127.0.0.1", "port": down},
+    })
+    yield n
+    stop_node(n)
+
+
+def headers_of(echo: dict) -> dict:
+    out: dict = {}
+    for k, v in echo["headers"]:
+        out.setdefault(k.lower(), []).append(v)
+    return out
+
+
+async def test_get_post_and_paths(proxy_node, upstream):
+    base = proxy_node.web_url
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/up/echo/a%2Fb%20c/%C3%A4?x=1&y=%20") as r:
+            assert r.status == 200 and r.headers["X-Upstream"] == "yes"
+            echo = await r.json()
+        # the mount point maps to 'path'; the rest goes as received (an encoded '/' stays encoded)
+        assert echo["method"] == "GET" and echo["path"] == "/base/echo/a%2Fb%20c/%C3%A4?x=1&y=%20"
+        async with http.get(f"{base}/plain/echo") as r:
+            assert (await r.json())["path"] == "/echo"
+        body = bytes(range(256)) * 4096  # 1 MiB, binary
+        async with http.post(f"{base}/up/echo", data=body, headers={"Content-Type": "application/x-bin"}) as r:
+            echo = await r.json()
+        assert echo["method"] == "POST" and echo["body"].encode("latin-1") == body
+        assert headers_of(echo)["content-type"] == ["application/x-bin"]
+        async with http.put(f"{base}/up/echo", json={"k": "v"}) as r:
+            echo = await r.json()
+        assert echo["method"] == "PUT" and json.loads(echo["body"]) == {"k": "v"}
+        # the answer's status and headers as the upstream gave them; a redirect is not followed
+        async with http.get(f"{base}/up/status/302", allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == "/elsewhere"
+        for code in (204, 404, 503):
+            async with http.get(f"{base}/up/status/{code}") as r:
+                assert r.status == code
+    # a chunked request body goes on whole
+    c = Raw(proxy_node.ports["web"])
+    status, _, body = c.request("POST", "/up/echo", {"Transfer-Encoding": "chunked"},
+                                b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+    assert status == 200 and json.loads(body)["body"] == "abcdefg"
+    # HEAD: the upstream's Content-Length, no body
+    status, headers, body = c.request("HEAD", "/up/sized?n=1234")
+    assert status == 200 and headers["content-length"] == "1234" and body == b""
+    assert c.request("GET", "/up/sized?n=5")[2] == b"xxxxx"
+    c.close()
+
+
+def test_hop_by_hop_headers_and_forwarded(proxy_node, upstream):
+    port = proxy_node.ports["web"]
+    c = Raw(port)
+    status, _, body = c.request("GET", "/up/echo", {
+        "Connection": "keep-alive, X-Drop", "X-Drop": "1", "Keep-Alive": "300", "TE": "trailers",
+        "Proxy-Authorization": "Basic eDp5", "Proxy-Connection": "keep-alive", "Trailer": "X-T",
+        "X-Custom": "kept", "X-Forwarded-For": "10.0.0.1"})
+    assert status == 200
+    seen = headers_of(json.loads(body))
+    for hop in ("x-drop", "keep-alive", "te", "proxy-authorization", "proxy-connection", "trailer"):
+        assert hop not in seen, hop
+    assert seen["x-custom"] == ["kept"]
+    assert seen["x-forwarded-for"] == ["10.0.0.1, 127.0.0.1"]
+    assert seen["x-forwarded-proto"] == ["http"] and seen["x-forwarded-host"] == ["x"]
+    assert seen["x-forwarded-port"] == [str(port)]
+    assert seen["host"] == [f"127.0.0.1:{upstream}"]
+    # the answer's hop-by-hop headers (and the ones its Connection names) stay behind
+    c.send(b"GET /up/hop HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c._line().startswith(b"HTTP/1.1 200")
+    names = []
+    while line := c._line():
+        names.append(line.split(b":")[0].decode().lower())
+    for hop in ("keep-alive", "x-secret", "proxy-foo", "trailer", "upgrade"):
+        assert hop not in names, hop
+    assert "x-kept" in names and names.count("date") == 1 and names.count("server") == 1
+    assert names.count("connection") == 0
+    c.close()
+    # Crossbar.io's forwarded_port / forwarded_proto
+    seen = headers_of(json.loads(get(port, "/fwd/echo")[2]))
+    assert seen["x-forwarded-proto"] == ["https"] and seen["x-forwarded-port"] == ["443"]
+
+
+def test_keepalive_pool(proxy_node):
+    port = proxy_node.ports["web"]
+    ports = {json.loads(get(port, "/up/echo")[2])["peer_port"] for _ in range(5)}
+    assert len(ports) == 1  # one kept-alive upstream connection served them all
+
+
+def test_large_response_streamed(proxy_node):
+    total = 20 * 1024 * 1024 + 7
+    c = Raw(proxy_node.ports["web"], timeout=20)
+    c.send(f"GET /up/big?n={total} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert c._line().startswith(b"HTTP/1.1 200")
+    headers = {}
+    while line := c._line():
+        k, _, v = line.decode().partition(":")
+        headers[k.lower()] = v.strip()
+    assert headers["transfer-encoding"] == "chunked"
+    pattern = bytes(range(256)) * 256
+    got = bytearray()
+    while True:
+        size = int(c._line(), 16)
+        if size == 0:
+            c._line()
+            break
+        got += c._exactly(size)
+        c._exactly(2)
+    assert len(got) == total and got[:65536] == pattern and got[-7:] == pattern[:7]
+    # the connection goes on
+    assert c.request("GET", "/up/sized?n=3")[2] == b"xxx"
+    c.close()
+
+
+def test_upstream_down_slow_broken(proxy_node):
+    port = proxy_node.ports["web"]
+    status, _, body = get(port, "/down/anything")
+    assert status == 502 and body.startswith(b"bad gateway")
+    assert wait_log(proxy_node, "reverse proxy to http://127.0.0.1:")
+    t0 = time.monotonic()
+    status, _, body = get(port, "/up/slow?s=5")
+    assert status == 504 and time.monotonic() - t0 < 4
+    assert wait_log(proxy_node, "the upstream did not answer within 1 s")
+    # an answer that stops mid-body: the client sees it cut, not a clean end
+    c = Raw(port, timeout=10)
+    c.send(b"GET /up/slow-body HTTP/1.1\r\nHost: x\r\n\r\n")
+    with pytest.raises((EOFError, ConnectionResetError)):
+        c.response()
+    c.close()
+    assert get(port, "/up/sized?n=2")[2] == b"xx"
+    proxy_node.assert_alive()
+
+
+def test_websocket_upgrade_not_proxied(proxy_node):
+    c = Raw(proxy_node.ports["web"])
+    status, _, _ = c.request("GET", "/up/echo", {"Upgrade": "websocket", "Connection": "Upgrade",
+                                                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                 "Sec-WebSocket-Version": "13"})
+    assert status == 404
+    c.close()
