@@ -15,6 +15,9 @@ import pytest
 from apps.appnode import apps_node, wait_for
 from httpfront import Raw, get, wait_log
 from support.nodes import stop_node
+from wampfabric.config.base import ConfigError
+from wampfabric.config.check import check_config
+from wampfabric.personality import Personality
 
 PATHS = {
     "star": {"type": "asgi", "module": "starlette_app", "object": "app"},
@@ -179,3 +182,29 @@ def test_lifespan_shutdown_when_the_node_stops():
     finally:
         stop_node(n)
     assert log.read_text() == "startup\nshutdown\n"
+
+
+def test_checker():
+    transport = {"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": {}}
+    cfg = {"version": 2, "workers": [{"type": "router", "realms": [], "transports": [transport]}]}
+    transport["paths"] = {"/": {"type": "asgi", "module": "my.app", "object": "app", "lifespan": "off",
+                                "max_body_size": 5, "id": "a"}}
+    check_config(cfg, Personality())
+    for svc, where, what in [
+        ({"type": "asgi", "object": "app"}, "paths['a']", "'module'"),
+        ({"type": "asgi", "module": "m", "object": "app", "lifespan": "yes"}, "paths['a'].lifespan",
+         "'auto', 'on', 'off'"),
+        ({"type": "asgi", "module": "m", "object": "app", "maxthreads": 3}, "paths['a'].maxthreads",
+         "unknown attribute"),
+        ({"type": "asgi", "module": "m.", "object": "app"}, "paths['a'].module", "not a Python module name"),
+    ]:
+        transport["paths"] = {"a": svc}
+        with pytest.raises(ConfigError) as e:
+            check_config(cfg, Personality())
+        assert f"$.workers[0].transports[0].{where}" in str(e.value) and what in str(e.value), str(e.value)
+
+
+def test_start_failure_named():
+    with pytest.raises(RuntimeError) as e:
+        apps_node({"a": {"type": "asgi", "module": "asgi_apps", "object": "missing"}})
+    assert "asgi service: module 'asgi_apps' has no object 'missing'" in str(e.value), str(e.value)

@@ -15,7 +15,10 @@ import pytest
 
 from apps.appnode import APPS, apps_node
 from httpfront import Raw, get, wait_log
-from support.nodes import free_port, stop_node, wait_port
+from support.nodes import REPO, free_port, stop_node, wait_port
+from wampfabric.config.base import ConfigError
+from wampfabric.config.check import check_config
+from wampfabric.personality import Personality
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +184,56 @@ def test_websocket_upgrade_not_proxied(proxy_node):
                                                  "Sec-WebSocket-Version": "13"})
     assert status == 404
     c.close()
+
+
+def _config(paths: dict) -> dict:
+    transport = {"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": paths}
+    return {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": []}],
+                                       "transports": [transport]}]}
+
+
+# Crossbar.io's shapes of the services of this test and of test_wsgi.py
+CROSSBAR_SHAPED = {
+    "proxy": {"type": "reverseproxy", "host": "backend.example.com", "port": 8080, "path": "/app",
+              "forwarded_port": 443, "forwarded_proto": "https", "id": "proxy1"},
+    "wsgi": {"type": "wsgi", "module": "myapp", "object": "app", "minthreads": 1, "maxthreads": 10},
+}
+
+
+def test_checker():
+    check_config(_config(CROSSBAR_SHAPED), Personality())
+    check_config(_config({"p": {"type": "reverseproxy", "host": "::1", "options": {
+        "timeout": 2.5, "connect_timeout": 1, "max_connections": 10, "max_body_size": 0, "tls": True}}}),
+        Personality())
+    for svc, where, what in [
+        ({"type": "reverseproxy", "port": 80}, "paths['a']", "'host'"),
+        ({"type": "reverseproxy", "host": "a/b"}, "paths['a'].host", "not a host name"),
+        ({"type": "reverseproxy", "host": "a", "port": 70000}, "paths['a'].port", "port number"),
+        ({"type": "reverseproxy", "host": "a", "forwarded_port": 0}, "paths['a'].forwarded_port", "port number"),
+        ({"type": "reverseproxy", "host": "a", "forwarded_proto": "ftp"}, "paths['a'].forwarded_proto", "'http'"),
+        ({"type": "reverseproxy", "host": "a", "path": "app"}, "paths['a'].path", "starts with '/'"),
+        ({"type": "reverseproxy", "host": "a", "options": {"timeout": 0}}, "paths['a'].options.timeout",
+         "positive"),
+        ({"type": "reverseproxy", "host": "a", "options": {"retries": 2}}, "paths['a'].options.retries",
+         "unknown attribute"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            check_config(_config({"a": svc}), Personality())
+        assert f"$.workers[0].transports[0].{where}" in str(e.value) and what in str(e.value), str(e.value)
+
+
+def test_wampfabric_check_and_crossbar_check_accept_the_same_config(tmp_path):
+    cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
+    (cbdir / "config.json").write_text(json.dumps(_config(CROSSBAR_SHAPED)))
+
+    def check(cmd):
+        return subprocess.run(cmd + ["check", "--cbdir", str(cbdir)], capture_output=True, text=True, timeout=120)
+
+    r = check([sys.executable, "-m", "wampfabric"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    crossbar = REPO / "bench" / ".venv-crossbar" / "bin" / "crossbar"
+    if not crossbar.exists():
+        pytest.skip("Crossbar.io is not installed (bench/setup_crossbar.sh)")
+    r = check([str(crossbar)])
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -16,6 +16,9 @@ import pytest
 from apps.appnode import apps_node, wait_for
 from httpfront import Raw, get, wait_log
 from support.nodes import stop_node
+from wampfabric.config.base import ConfigError
+from wampfabric.config.check import check_config
+from wampfabric.personality import Personality
 
 PATHS = {
     "flask": {"type": "wsgi", "module": "flask_app", "object": "app", "maxthreads": 4},
@@ -223,3 +226,43 @@ def test_blocking_app_holds_one_thread_and_pool_bound(wsgi_node):
     assert results.count((200, b"unblocked")) == 4, results
     assert get(port, "/one/env")[0] == 200
     get(port, "/raw/rearm")
+
+
+def _config(paths: dict) -> dict:
+    transport = {"type": "web", "endpoint": {"type": "tcp", "port": 8080}, "paths": paths}
+    return {"version": 2, "workers": [{"type": "router", "realms": [], "transports": [transport]}]}
+
+
+def test_checker():
+    check_config(_config({"/": {"type": "wsgi", "module": "my.app", "object": "application", "minthreads": 2,
+                                "maxthreads": 8, "queue": 0, "max_body_size": 10, "id": "w"}}), Personality())
+    for svc, where, what in [
+        ({"type": "wsgi", "object": "app"}, "paths['a']", "'module'"),
+        ({"type": "wsgi", "module": "m"}, "paths['a']", "'object'"),
+        ({"type": "wsgi", "module": "my-app", "object": "app"}, "paths['a'].module", "not a Python module name"),
+        ({"type": "wsgi", "module": "m", "object": "a.b"}, "paths['a'].object", "not a Python name"),
+        ({"type": "wsgi", "module": "m", "object": "a", "maxthreads": 0}, "paths['a'].maxthreads", "positive"),
+        ({"type": "wsgi", "module": "m", "object": "a", "minthreads": 5, "maxthreads": 2}, "paths['a'].minthreads",
+         "more than maxthreads"),
+        ({"type": "wsgi", "module": "m", "object": "a", "queue": -1}, "paths['a'].queue", "non-negative"),
+        ({"type": "wsgi", "module": "m", "object": "a", "maxthreads": "4"}, "paths['a'].maxthreads", "must be"),
+        ({"type": "wsgi", "module": "m", "object": "a", "threads": 4}, "paths['a'].threads", "unknown attribute"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            check_config(_config({"a": svc}), Personality())
+        assert f"$.workers[0].transports[0].{where}" in str(e.value) and what in str(e.value), str(e.value)
+
+
+def test_start_failures_named(tmp_path):
+    """An application that cannot be imported fails the node's start with a message saying why."""
+    from apps.appnode import apps_node as start
+    for svc, text in [
+        ({"type": "wsgi", "module": "no_such_module_here", "object": "app"},
+         "wsgi service: cannot import module 'no_such_module_here': ModuleNotFoundError"),
+        ({"type": "wsgi", "module": "wsgi_apps", "object": "nothing"},
+         "wsgi service: module 'wsgi_apps' has no object 'nothing'"),
+        ({"type": "wsgi", "module": "wsgi_apps", "object": "state"}, "'wsgi_apps.state' is not callable"),
+    ]:
+        with pytest.raises(RuntimeError) as e:
+            start({"a": svc})
+        assert text in str(e.value) and "Traceback" not in str(e.value), str(e.value)
