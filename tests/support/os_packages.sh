@@ -14,10 +14,11 @@ for cmd in chromium wrk; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+effect="without chromium the browser test skips, without wrk make bench-web cannot run"
 
-if [ -n "${OS_PACKAGES_NO_INSTALL:-}" ] || [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    why="not root"; [ "$(id -u)" -eq 0 ] && why="no apt-get"; [ -n "${OS_PACKAGES_NO_INSTALL:-}" ] && why="OS_PACKAGES_NO_INSTALL set"
-    echo "os_packages: missing ${missing[*]} ($why; as root: apt-get install -y --no-install-recommends ${missing[*]}); the tests that need them skip"
+if [ -n "${OS_PACKAGES_NO_INSTALL:-}" ] || [ "$EUID" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    why="not root"; [ "$EUID" -eq 0 ] && why="no apt-get"; [ -n "${OS_PACKAGES_NO_INSTALL:-}" ] && why="OS_PACKAGES_NO_INSTALL set"
+    echo "os_packages: missing ${missing[*]} ($why; as root: apt-get install -y --no-install-recommends ${missing[*]}); $effect"
     exit 0
 fi
 
@@ -27,7 +28,7 @@ install() {
 echo "os_packages: installing ${missing[*]} (apt-get, Debian packages)"
 # a fresh machine has no package lists yet: update once when the first try cannot find the packages
 if ! install && ! { apt-get update -qq >>/tmp/os_packages.$$.log 2>&1 && install; }; then
-    echo "os_packages: could not install ${missing[*]} (apt-get failed: $(tail -n 1 /tmp/os_packages.$$.log)); the tests that need them skip"
+    echo "os_packages: could not install ${missing[*]} (apt-get failed: $(tail -n 1 /tmp/os_packages.$$.log)); $effect"
 fi
 rm -f /tmp/os_packages.$$.log
 exit 0
