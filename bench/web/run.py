@@ -129,12 +129,16 @@ def clients_main(url: str) -> int:
         return asyncio.run(amain())
 
 
+_LIVE_CLIENTS: list = []  # started and not yet stopped (the signal handler stops them)
+
+
 class Clients:
     """The clients process, seen from the orchestrator."""
 
     def __init__(self, url: str, cpu: str):
         self.proc = subprocess.Popen(["taskset", "-c", cpu, sys.executable, os.path.abspath(__file__), "--clients", url],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _LIVE_CLIENTS.append(self)
         import psutil
         self.ps = psutil.Process(self.proc.pid)  # taskset execs: this is the clients' Python
         line = self._readline(30)
@@ -171,6 +175,8 @@ class Clients:
         return last
 
     def stop(self) -> str:
+        if self in _LIVE_CLIENTS:
+            _LIVE_CLIENTS.remove(self)
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -421,8 +427,8 @@ def report(results: list, meta: dict, args) -> str:
             vals = []
             for t in targets:
                 r = by.get((sc, t))
-                if r is None or not r.get("ok", False) and key == "rate":
-                    vals.append(None if r is None else "FAIL")
+                if r is None or not r.get("ok", False):
+                    vals.append("FAIL" if r is not None and key == "rate" else None)
                     continue
                 v = r["latency_us"][key] / 1000 if key in ("p50", "p99") else r.get(key)
                 vals.append(v)
@@ -511,6 +517,8 @@ def main(argv=None) -> int:
             return 2
 
     def on_signal(signum, frame):
+        for c in list(_LIVE_CLIENTS):
+            c.stop()
         stop_all()
         sys.exit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)
