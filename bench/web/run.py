@@ -240,16 +240,16 @@ def wrk_script(scenario: str, tmpdir: str) -> str:
     return path
 
 
-def run_wrk(args, url: str, script: str, duration: float) -> dict:
+def run_wrk(args, url: str, script: str, duration: int) -> dict:
     """wrk on --loadgen-cpu; its figures (report.lua's JSON) plus its own CPU time."""
-    cmd = ["taskset", "-c", args.loadgen_cpu, "wrk", "-t1", f"-c{args.connections}", f"-d{duration:g}s",
+    cmd = ["taskset", "-c", args.loadgen_cpu, "wrk", "-t1", f"-c{args.connections}", f"-d{duration}s",
            "--timeout", "10s", "-s", script, url]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     m = re.search(r"^WRK-JSON (.*)$", p.stdout, re.M)
     if p.returncode != 0 or not m:
-        raise RuntimeError(f"wrk failed ({p.returncode}): {p.stdout[-1500:]} {p.stderr[-1500:]}")
+        raise RuntimeError(f"wrk failed ({p.returncode}; {' '.join(cmd)}): {p.stdout[-1500:]} {p.stderr[-1500:]}")
     res = json.loads(m.group(1))
     res["wrk_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     res["cmd"] = " ".join(cmd)
@@ -474,8 +474,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, comma-separated: " + ", ".join(SCENARIOS))
     p.add_argument("--target", default="both", choices=["both", "wampfabric", "crossbar"])
-    p.add_argument("--duration", type=float, default=5.0, help="measured seconds per scenario (default 5)")
-    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds of wrk before each (default 1)")
+    p.add_argument("--duration", type=int, default=5, help="measured seconds per scenario (whole seconds, wrk's unit; default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up seconds of wrk before each (0: none; default 1)")
     p.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections (default 32)")
     p.add_argument("--router-cpu", default=os.environ.get("BENCH_ROUTER_CPU", "0"))
     p.add_argument("--loadgen-cpu", default=os.environ.get("BENCH_LOADGEN_CPU", "1"))
@@ -494,7 +494,7 @@ def parse_args(argv=None):
     if bad:
         p.error(f"unknown scenario(s) {', '.join(bad)}; known: {', '.join(SCENARIOS)}")
     if a.duration <= 0 or a.warmup < 0 or a.connections < 1:
-        p.error("--duration must be > 0, --warmup >= 0, --connections >= 1")
+        p.error("--duration must be >= 1, --warmup >= 0, --connections >= 1")
     return a
 
 
