@@ -19,7 +19,18 @@ class Raw:
 
     def __init__(self, port: int, timeout: float = 5.0):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
+        self._buf = bytearray()
+        self._pos = 0  # what is before it has been consumed
+
+    @property
+    def buf(self) -> bytes:
+        """What has been received and not consumed yet."""
+        return bytes(self._buf[self._pos:])
+
+    @buf.setter
+    def buf(self, value: bytes) -> None:
+        self._buf = bytearray(value)
+        self._pos = 0
 
     def send(self, data: bytes) -> "Raw":
         self.s.sendall(data)
@@ -29,21 +40,26 @@ class Raw:
         chunk = self.s.recv(65536)
         if not chunk:
             return False
-        self.buf += chunk
+        if self._pos > 65536:  # compact now and then, not per response
+            del self._buf[:self._pos]
+            self._pos = 0
+        self._buf += chunk
         return True
 
     def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
+        while (i := self._buf.find(b"\r\n", self._pos)) < 0:
             if not self._more():
                 raise EOFError(f"connection closed; received {self.buf!r}")
-        line, _, self.buf = self.buf.partition(b"\r\n")
+        line = bytes(self._buf[self._pos:i])
+        self._pos = i + 2
         return line
 
     def _exactly(self, n: int) -> bytes:
-        while len(self.buf) < n:
+        while len(self._buf) - self._pos < n:
             if not self._more():
-                raise EOFError(f"connection closed after {len(self.buf)} of {n} bytes")
-        out, self.buf = self.buf[:n], self.buf[n:]
+                raise EOFError(f"connection closed after {len(self._buf) - self._pos} of {n} bytes")
+        out = bytes(self._buf[self._pos:self._pos + n])
+        self._pos += n
         return out
 
     def response(self, head: bool = False):
@@ -89,7 +105,7 @@ class Raw:
                 chunk = self.s.recv(65536)
                 if not chunk:
                     return True
-                self.buf += chunk
+                self._buf += chunk
         except ConnectionResetError:
             return True
         except socket.timeout:

@@ -242,3 +242,19 @@ async def test_autobahn_sessions_through_the_web_and_universal_fronts(wnode):
     finally:
         for s in sessions:
             await s.shutdown()
+
+
+def test_thousands_of_pipelined_requests_behind_a_slow_one(wnode):
+    """The requests queued behind an asynchronous answer are answered in a loop once it is done
+    (no recursion per request), all of them, in order."""
+    c = Raw(wnode.ports["web"], timeout=20)
+    try:
+        n = 3000
+        c.send(b"GET /echo/later HTTP/1.1\r\nHost: x\r\n\r\n"
+               + b"".join(b"GET /echo/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)))
+        assert c.response()[2] == b"part0;part1;part2;"
+        for i in range(n):
+            assert c.response()[2] == b"echo:GET %d " % i
+    finally:
+        c.close()
+    wnode.assert_alive()

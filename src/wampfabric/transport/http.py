@@ -111,26 +111,37 @@ def _no_body(status: int) -> bool:
 class HttpRequest:
     """One request, handed to a service's ``handle`` (contract: docs/web.md)."""
 
-    __slots__ = ("method", "raw_path", "path", "query", "_args", "version", "headers", "body", "connection",
-                 "head", "_keep_alive", "_state", "_chunked", "_close_cbs", "_expect_continue", "_body_parts",
-                 "_body_size", "_max_body", "_service", "_subpath", "_upgrade", "_raw_headers", "_url",
-                 "_drainers", "_status")
+    # defaults as class attributes: a request sets only what it needs
+    body = b""
+    head = False
+    _args = None
+    _headers = None
+    _url = b""
+    _state = 0               # 0: not answered, 1: streaming, 2: finished
+    _chunked = False
+    _close_cbs = None
+    _expect_continue = False
+    _body_parts = None
+    _body_size = 0
+    _max_body = 1 << 20
+    _upgrade = False
+    _status = 0
 
     def __init__(self, connection: "HttpProtocol"):
         self.connection = connection
-        self.headers: dict = {}
         self._raw_headers: list = []
-        self.body = b""
-        self._args = None
-        self._state = 0          # 0: not answered, 1: streaming, 2: finished
-        self._chunked = False
-        self._close_cbs = None
-        self._expect_continue = False
-        self._body_parts = None
-        self._body_size = 0
-        self._upgrade = False
-        self._drainers = None
-        self._status = 0
+
+    @property
+    def headers(self) -> dict:
+        """Lower-case names; repeated headers joined with ", " (built on first use)."""
+        h = self._headers
+        if h is None:
+            h = self._headers = {}
+            for name, value in self._raw_headers:
+                key = name.decode("latin-1").lower()
+                val = value.decode("latin-1")
+                h[key] = f"{h[key]}, {val}" if key in h else val
+        return h
 
     # -- what a service reads -----------------------------------------------------------------
 
@@ -238,7 +249,9 @@ class HttpRequest:
         above its high-water mark."""
         conn = self.connection
         while not conn.closed and self._state != 2 and (conn._writing_paused or conn._current is not self):
-            fut = asyncio.get_running_loop().create_future()
+            fut = conn._loop.create_future()
+            if not conn._drain_waiters:
+                conn._drain_waiters = []
             conn._drain_waiters.append(fut)
             await fut
 
@@ -267,12 +280,37 @@ class HttpServer:
     def __init__(self, paths, options: dict | None, ws_protocol_factory, is_secure: bool = False,
                  ws_handshake_timeout: float | None = None):
         self.paths = paths
+        self.loop = asyncio.get_running_loop()
         self.limits = HttpLimits(options, ws_handshake_timeout)
         self.ws_protocol_factory = ws_protocol_factory
         self.is_secure = is_secure
+        # connections that have not sent anything yet -> their deadline, swept by one timer per
+        # server instead of a timer per connection (a WebSocket join then costs no timer at all)
+        self.fresh: dict = {}
+        self._sweeper = None
+        self._tick = min(1.0, self.limits.header_timeout / 4)
 
     def __call__(self) -> "HttpProtocol":
         return HttpProtocol(self)
+
+    def watch(self, proto: "HttpProtocol", deadline: float) -> None:
+        self.fresh[proto] = deadline
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        fresh = self.fresh
+        expired = [p for p, deadline in fresh.items() if deadline <= now]
+        for p in expired:
+            del fresh[p]
+            p._close()  # silent since it was accepted
+        self._sweeper = self.loop.call_later(self._tick, self._sweep) if fresh else None
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
 
 class _BadRequest(Exception):
@@ -282,60 +320,141 @@ class _BadRequest(Exception):
         self.message = message
 
 
-class HttpProtocol(asyncio.Protocol):
-    """One HTTP/1.1 connection."""
+# One read buffer for every connection: uvloop reads into it and ``buffer_updated`` parses what
+# came before the loop reads anything else (httptools copies what it hands to the callbacks).
+_READ_BUF = bytearray(64 * 1024)
+_READ_VIEW = memoryview(_READ_BUF)
+
+
+class HttpProtocol(asyncio.BufferedProtocol):
+    """One HTTP/1.1 connection.
+
+    A buffered protocol without ``data_received``: besides sparing a ``bytes`` object per read,
+    this leaves nothing of it behind after a WebSocket handover (uvloop keeps a protocol's
+    ``data_received`` after ``set_protocol``: the whole protocol, per joined session)."""
+
+    # the state of a fresh connection, as class attributes: a connection sets only what changes
+    # (a WebSocket join passes through here: every attribute is CPU per join)
+    transport = None
+    closed = False
+    _peer = None
+    _req: HttpRequest | None = None          # being parsed
+    _queue = ()                              # parsed, waiting for their turn (a deque once used)
+    _current: HttpRequest | None = None      # being answered
+    _head_bytes = 0
+    _phase = 0                               # 0: between requests, 1: headers, 2: body
+    _phase_since = 0.0
+    _deadline = None
+    _timer = None
+    _writing_paused = False
+    _write_paused_since = 0.0
+    _reading_paused = False
+    _drain_waiters = ()
+    _closing = False                         # close once the queue is answered
+    _error = None                            # (status, message) to answer after the queue
+    _upgrade_tail = None                     # bytes after an upgrade request
+    _served = False                          # a request has been answered
+    _pumping = False                         # _next is dispatching queued requests
+    _shut = False                            # close() or abort() called
+    _now = 0.0                               # loop time of the read being parsed
+    _fresh = True                            # nothing read yet
+    _parser = None                           # made at the first read a join does not take
 
     def __init__(self, server: HttpServer):
         self.server = server
         self.limits = server.limits
-        self.transport = None
-        self.closed = False
         self.is_secure = server.is_secure
-        self._peer = None
-        self._parser = httptools.HttpRequestParser(self)
-        self._req: HttpRequest | None = None     # being parsed
-        self._queue: deque = deque()             # parsed, waiting for their turn
-        self._current: HttpRequest | None = None  # being answered
-        self._url_parts: list = []
-        self._head_bytes = 0
-        self._header_bytes = 0
-        self._phase = 0                          # 0: between requests, 1: headers, 2: body
-        self._phase_since = 0.0
-        self._deadline = None
-        self._timer = None
-        self._writing_paused = False
-        self._write_paused_since = 0.0
-        self._reading_paused = False
-        self._drain_waiters: list = []
-        self._closing = False                    # close once the queue is answered
-        self._error = None                       # (status, message) to answer after the queue
-        self._upgrade_tail = None                # bytes after an upgrade request
-        self._served = False                     # a request has been answered
+        self._loop = server.loop
 
     # -- asyncio ------------------------------------------------------------------------------
 
     def connection_made(self, transport) -> None:
         self.transport = transport
         transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
-        self._phase_since = self._loop_time()
-        self._arm()
+        # the first request's headers are due within header_timeout of the accept; until the
+        # first read the server's sweeper watches the connection (HttpServer.watch)
+        self._phase_since = now = self._loop.time()
+        self.server.watch(self, now + self.limits.header_timeout)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int):
+        return _READ_VIEW
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._fresh:
+            self._fresh = False
+            self.server.fresh.pop(self, None)
+            if _READ_BUF.startswith(b"GET ") and self.server.ws_protocol_factory is not None \
+                    and self._join(nbytes):
+                return
+        self._received(_READ_VIEW[:nbytes])
+
+    def _join(self, nbytes: int) -> bool:
+        """The usual WebSocket join: a connection's first read holds a whole GET with
+        ``Upgrade: websocket`` to a ``websocket`` path.  It goes to picows as read (picows
+        parses and checks the handshake itself, as on a plain ``websocket`` transport), without
+        a parse here beyond the request line and the Upgrade header (True: handed over)."""
+        buf = _READ_BUF
+        end = buf.find(b"\r\n\r\n", 0, nbytes)
+        if end < 0:
+            return False
+        head = buf[:end].lower()
+        i = head.find(b"\r\nupgrade:")
+        if i < 0:
+            return False
+        j = head.find(b"\r\n", i + 10)
+        if head.find(b"websocket", i + 10, j if j >= 0 else end) < 0:
+            return False
+        line = head.find(b"\r\n")
+        target, _, version = bytes(buf[4:line]).rpartition(b" ")
+        if not version.startswith(b"HTTP/1.") or not target.startswith(b"/"):
+            return False
+        path_b = target.partition(b"?")[0].partition(b"#")[0]
+        try:
+            path = path_b.decode("ascii")
+        except UnicodeDecodeError:
+            return False
+        if "%" in path:
+            path = unquote(path, errors="replace")
+        service, _ = self.server.paths.resolve(path)
+        if service is None or getattr(service, "ws", None) is None:
+            return False
+        self._handover(_READ_VIEW[:nbytes], service)
+        return True
+
+    # not ``data_received``: uvloop keeps a protocol's ``data_received`` (and with it the protocol)
+    # for the connection's lifetime once it has one, even after ``set_protocol``
+    def _received(self, data) -> None:
+        """``data``: a memoryview valid during this call only."""
         if self._closing or self.closed:
             return
-        if self._phase == 1:
-            self._head_bytes += len(data)
-            if self._head_bytes > self.limits.max_header_size + self.limits.max_request_line + 4096:
-                self._fail(431, "request header fields too large")
+        self._now = self._loop.time()
+        entry_phase = self._phase
+        entry_req = self._req
+        parser = self._parser
+        if parser is None:
+            if self.closed:
                 return
+            parser = self._parser = httptools.HttpRequestParser(self)
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             # the parser stops after an upgrade request: the rest is the new protocol's (or nobody's)
-            self._upgrade_tail = data[e.args[0]:]
+            queue = self._queue
+            if (entry_phase == 0 and not self._served and self._current is None and len(queue) == 1
+                    and data[:4] == b"GET "):
+                # the usual WebSocket join: the upgrade is the connection's first request and came
+                # in this read, so what was read is exactly what picows must see
+                req = queue[0]
+                service = req._service
+                if req._upgrade and service is not None and getattr(service, "ws", None) is not None \
+                        and self.server.ws_protocol_factory is not None:
+                    self._queue = ()
+                    self._handover(data, service)
+                    return
+            self._upgrade_tail = bytes(data[e.args[0]:])
             self._pause_reading()
-            if self._current is None and self._queue:
-                self._dispatch(self._queue.popleft())
+            if self._current is None:
+                self._next()
             return
         except httptools.HttpParserCallbackError as e:
             cause = e.__context__
@@ -352,13 +471,25 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 self._fail(400, f"bad request: {message}")
             return
+        if self._phase == 1:
+            # a request's head spread over reads: what is held for it stays bounded (llhttp keeps
+            # nothing; httptools and we keep the header lines read so far)
+            # a whole read belongs to the head only if the head began before it and is not done;
+            # one that began in this read holds at most this read
+            self._head_bytes = self._head_bytes + len(data) if self._req is entry_req else 0
+            if self._head_bytes > self.limits.max_header_size + self.limits.max_request_line + 4096:
+                self._fail(431, "request header fields too large")
+                return
         self._arm()
         if len(self._queue) >= self.limits.max_pipelined:
             self._pause_reading()
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        if self._fresh:
+            self.server.fresh.pop(self, None)
         self._cancel_timer()
+        self._parser = None  # the parser holds this protocol's callbacks: no cycle left for the GC
         for req in ([self._current] if self._current is not None else []) + list(self._queue):
             cbs, req._close_cbs = req._close_cbs, None
             for cb in cbs or ():
@@ -366,12 +497,12 @@ class HttpProtocol(asyncio.Protocol):
                     cb()
                 except Exception as e:  # a service's callback: a log line, the others still run
                     log.error("close callback of %r failed: %s: %s", req, type(e).__name__, e)
-        self._queue.clear()
+        self._queue = ()
         self._wake_drainers()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
-        self._write_paused_since = self._loop_time()
+        self._write_paused_since = self._loop.time()
         self._pause_reading()
         self._arm()
 
@@ -386,43 +517,53 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._req = HttpRequest(self)
-        self._url_parts = []
-        self._head_bytes = 0
-        self._header_bytes = 0
         self._phase = 1
-        self._phase_since = self._loop_time()
+        self._phase_since = self._now
 
     def on_url(self, url: bytes) -> None:
-        self._url_parts.append(url)
-        self._header_bytes += len(url)
-        if self._header_bytes > self.limits.max_request_line:
+        req = self._req
+        url = req._url + url if req._url else url  # llhttp may hand the target in pieces
+        if len(url) > self.limits.max_request_line:
             raise _BadRequest(414, "request line too long")
+        req._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        req = self._req
-        req._raw_headers.append((name, value))
-        self._header_bytes += len(name) + len(value) + 4
-        limits = self.limits
-        if self._header_bytes > limits.max_header_size + limits.max_request_line:
-            raise _BadRequest(431, "request header fields too large")
-        if len(req._raw_headers) > limits.max_header_count:
+        # as little as possible per header: the checks and the dict come at the end of the headers
+        raw = self._req._raw_headers
+        raw.append((name, value))
+        if len(raw) > self.limits.max_header_count:
             raise _BadRequest(431, "too many header fields")
-        key = name.decode("latin-1").lower()
-        val = value.decode("latin-1")
-        headers = req.headers
-        headers[key] = f"{headers[key]}, {val}" if key in headers else val
 
     def on_headers_complete(self) -> None:
         req = self._req
         parser = self._parser
-        url = b"".join(self._url_parts)
-        req._url = url
+        raw = req._raw_headers
+        limits = self.limits
+        # what the front itself needs; the headers dict is built when a service asks for it
+        length = te = expect = upgrade = None
+        size = 0
+        for name, value in raw:
+            n = len(name)
+            size += n + len(value) + 4
+            if n == 14 or n == 17 or n == 6 or n == 7:
+                name = name.lower()
+                if name == b"content-length":
+                    length = value
+                elif name == b"transfer-encoding":
+                    te = value if te is None else te + b", " + value
+                elif name == b"expect":
+                    expect = value
+                elif name == b"upgrade":
+                    upgrade = value
+        if size > limits.max_header_size:
+            raise _BadRequest(431, "request header fields too large")
+        url = req._url
         req.method = method = parser.get_method().decode("latin-1")
         req.version = parser.get_http_version()
         req.head = method == "HEAD"
         req._keep_alive = parser.should_keep_alive()
         self._phase = 2
-        self._phase_since = self._loop_time()
+        self._phase_since = self._now
         path_b, _, query = url.partition(b"?")
         path_b = path_b.partition(b"#")[0]
         if not path_b.startswith(b"/"):
@@ -434,25 +575,22 @@ class HttpProtocol(asyncio.Protocol):
                 raise _BadRequest(400, "bad request target")
         req.raw_path = path_b
         req.query = query.decode("latin-1")
-        req.path = unquote(path_b.decode("latin-1") if path_b.isascii() else path_b.decode("utf-8", "replace"),
-                           errors="replace")
-        headers = req.headers
-        te = headers.get("transfer-encoding")
-        if te is not None and te.strip().lower() != "chunked":
-            raise _BadRequest(501, f"transfer coding not supported: {te}")
-        req._upgrade = "websocket" in headers.get("upgrade", "").lower()
-        service, subpath = self.server.paths.resolve(req.path)
+        path = path_b.decode("latin-1") if path_b.isascii() else path_b.decode("utf-8", "replace")
+        req.path = path = unquote(path, errors="replace") if "%" in path else path
+        if te is not None and te.strip().lower() != b"chunked":
+            raise _BadRequest(501, f"transfer coding not supported: {te.decode('latin-1')}")
+        req._upgrade = upgrade is not None and b"websocket" in upgrade.lower()
+        service, subpath = self.server.paths.resolve(path)
         req._service = service
         req._subpath = subpath  # for no service: (status, message)
         req._max_body = 1 << 20
         if service is None:
             return
-        length = headers.get("content-length")
         limit = getattr(service, "max_body_size", 1 << 20)
         req._max_body = limit
         if length is not None and length.isdigit() and int(length) > limit:
             raise _BadRequest(413, f"request body larger than {limit} bytes")
-        if headers.get("expect", "").lower() == "100-continue" and (length is not None or te is not None):
+        if expect is not None and expect.lower() == b"100-continue" and (length is not None or te is not None):
             if req.version == "1.1":
                 if self._current is None and not self._queue:
                     self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -473,7 +611,7 @@ class HttpProtocol(asyncio.Protocol):
         req = self._req
         self._req = None
         self._phase = 0
-        self._phase_since = self._loop_time()
+        self._phase_since = self._now
         parts = req._body_parts
         if parts is not None:
             req.body = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -481,11 +619,17 @@ class HttpProtocol(asyncio.Protocol):
         if self._parser.should_upgrade():
             # answered once the parser has said where the request ends (HttpParserUpgrade)
             req._keep_alive = False
-            self._queue.append(req)
+            self._enqueue(req)
         elif self._current is None and not self._queue:
             self._dispatch(req)
         else:
-            self._queue.append(req)
+            self._enqueue(req)
+
+    def _enqueue(self, req: HttpRequest) -> None:
+        if not self._queue:
+            if type(self._queue) is tuple:
+                self._queue = deque()
+        self._queue.append(req)
 
     # -- answering in order -------------------------------------------------------------------
 
@@ -540,12 +684,24 @@ class HttpProtocol(asyncio.Protocol):
         if not req._keep_alive or req._upgrade:
             self._close()
             return
-        if self._queue:
-            nxt = self._queue.popleft()
-            if (self._reading_paused and not self._writing_paused and self._upgrade_tail is None
-                    and len(self._queue) < self.limits.max_pipelined):
-                self._resume_reading()
-            self._dispatch(nxt)
+        if not self._pumping:  # else the loop in _next goes on
+            self._next()
+
+    def _next(self) -> None:
+        """Dispatch queued requests while they are answered at once (a loop, not a recursion:
+        thousands of pipelined requests may be queued behind a slow one), then, with nothing left
+        to answer, send a deferred 100 Continue or error, or close, or wait for the next request."""
+        self._pumping = True
+        try:
+            while self._current is None and self._queue and not self._shut:
+                nxt = self._queue.popleft()
+                if (self._reading_paused and not self._writing_paused and self._upgrade_tail is None
+                        and len(self._queue) < self.limits.max_pipelined):
+                    self._resume_reading()
+                self._dispatch(nxt)
+        finally:
+            self._pumping = False
+        if self._current is not None or self._queue or self._shut or self.closed:
             return
         if self._req is not None and self._req._expect_continue:
             self._req._expect_continue = False
@@ -593,6 +749,10 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         self._current = None
         self._upgrade_tail = None
+        # nothing of this protocol outlives the handover: the parser refers back to it (a cycle
+        # the GC would have to find, per joined session)
+        self._parser = None
+        self.transport = None
         proto = self.server.ws_protocol_factory()
         self.server.paths.handover_service = service
         try:
@@ -638,6 +798,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self._closing = True
+        self._shut = True
         self._cancel_timer()
         if self.transport is not None and not self.closed:
             self.transport.close()
@@ -645,6 +806,7 @@ class HttpProtocol(asyncio.Protocol):
     def _abort(self) -> None:
         """Drop the connection, and what the kernel still holds for the client."""
         self._closing = True
+        self._shut = True
         self._cancel_timer()
         if self.transport is not None and not self.closed:
             reset_connection(self.transport)
@@ -666,16 +828,12 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _wake_drainers(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters, self._drain_waiters = self._drain_waiters, ()
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
 
     # -- timeouts: one lazily re-armed timer per connection -------------------------------------
-
-    @staticmethod
-    def _loop_time() -> float:
-        return asyncio.get_running_loop().time()
 
     def _arm(self) -> None:
         """Set the connection's deadline from its state."""
@@ -696,14 +854,14 @@ class HttpProtocol(asyncio.Protocol):
         if deadline is not None and (self._timer is None or self._timer.when() > deadline):
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+            self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         deadline = self._deadline
         if deadline is None or self.closed:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         if loop.time() < deadline:
             self._timer = loop.call_at(deadline, self._on_timer)
             return

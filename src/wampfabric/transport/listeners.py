@@ -16,7 +16,7 @@ from ..config import defaults
 from .http import HttpServer
 from .rawsocket import RawSocketServerFactory
 from .web import WebPaths
-from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, WebSocketServerFactory
+from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, ServerWSProtocol, WebSocketServerFactory
 
 log = logging.getLogger("wampfabric.transport")
 
@@ -100,6 +100,7 @@ class WebRouterTransport(RouterTransport):
 
     TYPE = "web"
     paths: WebPaths | None = None
+    http: HttpServer | None = None
 
     async def start(self) -> None:
         self.paths = WebPaths()
@@ -111,14 +112,16 @@ class WebRouterTransport(RouterTransport):
 
     def _http_server(self, options) -> HttpServer:
         ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
-        ws_factory = (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services))
-                      if ws_services else None)
+        ws_factory = (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services),
+                                                     first_read=False) if ws_services else None)
         handshake = max((s.open_handshake_timeout for s in ws_services), default=None)
         return HttpServer(self.paths, options, ws_factory, is_secure="tls" in self.config["endpoint"],
                           ws_handshake_timeout=handshake)
 
     async def stop(self) -> None:
         await super().stop()
+        if self.http is not None:
+            self.http.close()
         if self.paths is not None:
             self.paths.close()
 
@@ -152,16 +155,19 @@ async def _create_server(factory, sock: socket.socket, tls: dict):
     return await asyncio.get_running_loop().create_server(factory, sock=sock, **tls)
 
 
-def picows_server_protocol_factory(listener_factory, kw: dict):
+def picows_server_protocol_factory(listener_factory, kw: dict, first_read: bool = True):
     """A factory of picows server protocols, for our listening sockets and for connections
     the universal transport hands over after sniffing their first bytes.  It builds picows'
     ``WSProtocol`` (our ``ServerWSProtocol`` subclass) the way ``picows.api.ws_create_server``
     does, on uvloop's own transports (docs/decisions.md: not aiofastnet); picows 2.3 has no
-    public API for this (pinned in pyproject: picows 2.3.x)."""
+    public API for this (pinned in pyproject: picows 2.3.x).  ``first_read=False``: a plain
+    ``ServerWSProtocol`` for connections whose first request is known to be a GET (the HTTP
+    front's handovers), without the HEAD rewrite and its second ``set_protocol``."""
     logger = kw.get("logger_name", PICOWS_LOGGER)
+    cls = FirstReadWSProtocol if first_read else ServerWSProtocol
 
     def factory():
-        return FirstReadWSProtocol(
+        return cls(
             None, None, False, listener_factory, logger, True,
             kw.get("websocket_handshake_timeout", defaults.OPEN_HANDSHAKE_TIMEOUT_MS / 1000.0),
             kw.get("enable_auto_ping", False), kw.get("auto_ping_idle_timeout", 20.0),
@@ -172,10 +178,16 @@ def picows_server_protocol_factory(listener_factory, kw: dict):
     return factory
 
 
-class _Sniffer(asyncio.Protocol):
+_SNIFF_VIEW = memoryview(bytearray(64 * 1024))
+
+
+class _Sniffer(asyncio.BufferedProtocol):
     """First bytes of a universal-transport connection: RawSocket starts with 0x7F, anything
     else is HTTP (a web request or a WebSocket upgrade, which the HTTP front hands to picows).
-    The connection is then handed to the right protocol, with the bytes read so far."""
+    The connection is then handed to the right protocol, with the bytes read so far.  A buffered
+    protocol (one shared read buffer) without ``data_received``: uvloop keeps a protocol's
+    ``data_received`` after ``set_protocol``, which would keep every sniffer alive with its
+    connection."""
 
     def __init__(self, transport_owner: "UniversalRouterTransport"):
         self.owner = transport_owner
@@ -186,7 +198,13 @@ class _Sniffer(asyncio.Protocol):
         self.transport = transport
         self.timer = asyncio.get_running_loop().call_later(10.0, transport.abort)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int):
+        return _SNIFF_VIEW
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._sniffed(bytes(_SNIFF_VIEW[:nbytes]))
+
+    def _sniffed(self, data: bytes) -> None:
         self.timer.cancel()
         owner = self.owner
         if data[0] == 0x7F and owner.rawsocket is not None:
