@@ -39,10 +39,13 @@ from urllib.parse import parse_qs, unquote
 import httptools
 
 from .. import __version__
+from ..common.logs import RateLimitedLog
 from .coalesce import reset_connection
 from .endpoints import peer_of
 
 log = logging.getLogger("wampfabric.transport.http")
+# refused requests are a client's doing, at will: one line a second at most
+_refused = RateLimitedLog(log)
 
 SERVER = f"wampfabric/{__version__}".encode()
 
@@ -775,10 +778,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
     def _fail(self, status: int, message: str) -> None:
         """A request that cannot be parsed or is refused before its body: answer once the
         requests before it are answered, then close."""
-        if status >= 500:
-            log.warning("HTTP %d to %s: %s", status, self.peer, message)
-        else:
-            log.info("HTTP %d to %s: %s", status, self.peer, message)
+        _refused.warning("HTTP %d to %s: %s", status, self.peer, message)
         self._closing = True
         self._req = None
         self._phase = 0
@@ -866,7 +866,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self._timer = loop.call_at(deadline, self._on_timer)
             return
         if self._writing_paused:
-            log.info("closing HTTP connection %s: the client does not read (write timeout)", self.peer)
+            _refused.warning("closing HTTP connection %s: the client does not read (write timeout)", self.peer)
             self._abort()
         elif self._phase == 1:
             self._fail(408, "request headers not received in time")

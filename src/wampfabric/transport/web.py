@@ -14,9 +14,11 @@ from urllib.parse import unquote
 
 from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
 
+from ..common.logs import RateLimitedLog
 from .websocket import WebSocketServerFactory
 
 log = logging.getLogger("wampfabric.transport.web")
+_bad_paths = RateLimitedLog(log)  # a client's doing: one line a second at most
 
 _TEXT = "text/plain; charset=utf-8"
 
@@ -80,7 +82,7 @@ class WebPaths:
         message))``.  Empty and '.' segments are dropped; a '..' segment is never routed (it
         could climb out of a mount point), nor a NUL."""
         if "\x00" in path:
-            log.info("bad request for %r: NUL in the path", path)
+            _bad_paths.warning("bad request for %r: NUL in the path", path)
             return None, (400, "bad request: NUL in the path")
         segs = [s for s in path.split("/") if s and s != "."]
         if ".." in segs:
