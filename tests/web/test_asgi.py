@@ -132,6 +132,18 @@ def test_streamed_as_produced_and_disconnect(asgi_node):
     wait_for(lambda: state(port)["disconnected"] == before + 1, what="http.disconnect")
 
 
+def test_send_after_the_client_went_raises(asgi_node):
+    port = asgi_node.ports["web"]
+    c = Raw(port)
+    c.send(b"GET /raw/forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c._line().startswith(b"HTTP/1.1 200")
+    c._more()
+    c.close()
+    # the endless application learns it from send() (no spinning on a closed connection)
+    wait_for(lambda: state(port)["forever_ended"] == "ClientDisconnected", what="send() raising")
+    assert "ASGI app asgi_apps.app failed on GET '/raw/forever'" not in asgi_node.log()
+
+
 def test_backpressure_and_large_response(asgi_node):
     port = asgi_node.ports["web"]
     total = 24 * 1024 * 1024

@@ -8,7 +8,8 @@ gets 503.  Shutdown begins when the transport stops and ``max_body_size`` (bytes
 
 Each request is one ``http`` scope (``root_path`` is the mount point, ``path`` the full path)
 run as a task; the body is complete when the front hands the request over, so ``receive``
-returns it at once and then waits for the client to go (``http.disconnect``).  ``send`` answers:
+returns it at once and then waits for the client to go (``http.disconnect``); ``send`` after
+the client went raises ``ClientDisconnected`` (an ``OSError``, ASGI spec 2.4).  ``send`` answers:
 a response whose first body message is its last goes out whole (Content-Length), else it is
 streamed, each ``send`` waiting while the client's socket buffer is full.  An application that
 raises is a logged line and a 500 (a cut connection if the response had started).  WebSocket
@@ -32,6 +33,10 @@ _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
 # lifespan startup/shutdown must complete within this (seconds)
 LIFESPAN_TIMEOUT = 30.0
+
+
+class ClientDisconnected(OSError):
+    """``send()`` on a request whose client has gone."""
 
 
 class _Lifespan:
@@ -163,9 +168,10 @@ class _Exchange:
                 raise RuntimeError("ASGI: http.response.body after the response's last body message")
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if req.closed:
-                self.done = not more
-                return  # the client went away: an application streaming on learns it from receive()
+            if req.closed or req.connection.transport.is_closing():
+                # the client went away: an application streaming on must not spin (ASGI spec 2.4);
+                # a failed write marks the transport closing at once, before connection_lost runs
+                raise ClientDisconnected(f"the client of {req.method} {req.path!r} went away")
             if not self.started:
                 self.started = True
                 if not more and self.length is None:
@@ -304,10 +310,10 @@ class AsgiWebService(WebService):
         try:
             await self.app(self.scope(request, subpath), ex.receive, ex.send)
         except Exception as e:
+            if request.closed or isinstance(e, ClientDisconnected) or request.connection.transport.is_closing():
+                return  # the client went: whatever the application did next is no error
             log.error("ASGI app %s failed on %s %r: %s: %s", self.name, request.method, request.path,
                       type(e).__name__, e)
-            if request.closed:
-                return
             if not request.responded:
                 request.respond(500, b"internal error\n", None, _TEXT)
             else:

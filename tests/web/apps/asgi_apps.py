@@ -5,7 +5,7 @@ import asyncio
 import json
 
 gates: dict = {}
-state = {"produced": 0, "disconnected": 0}
+state = {"produced": 0, "disconnected": 0, "forever_ended": None}
 
 
 def _gate(name):
@@ -72,6 +72,14 @@ async def app(scope, receive, send):
         state["produced"] = sent
         await send({"type": "http.response.body", "body": b""})
         return
+    if path == "/forever":  # streams until send() says the client is gone
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick;", "more_body": True})
+        except OSError as e:
+            state["forever_ended"] = type(e).__name__
+            raise
     if path == "/state":
         return await _text(send, 200, json.dumps(state).encode())
     return await _text(send, 404, b"not here")
