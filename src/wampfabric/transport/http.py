@@ -435,8 +435,6 @@ class HttpProtocol(asyncio.BufferedProtocol):
         entry_req = self._req
         parser = self._parser
         if parser is None:
-            if self.closed:
-                return
             parser = self._parser = httptools.HttpRequestParser(self)
         try:
             parser.feed_data(data)
