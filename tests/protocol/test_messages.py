@@ -577,6 +577,29 @@ def test_json_batched_framing():
         s.serialize_batch([])
 
 
+def test_json_batched_autobahn_separator():
+    """autobahn-python (and Crossbar.io) terminate batched JSON with 0x18 (Python's b"\\30"), the
+    spec with 0x1e: both are read, and the variant for a peer answers in its own."""
+    from autobahn.wamp.serializer import JsonSerializer
+
+    from wampfabric.protocol.serializers import JSON_BATCHED_AUTOBAHN, JSON_BATCHED_SPEC
+
+    theirs = JsonSerializer(batched=True)
+    s = create_serializer("json.batched")
+    from autobahn.wamp.message import Hello
+    from autobahn.wamp.role import RoleSubscriberFeatures
+
+    data, _ = theirs.serialize(Hello("realm1", {"subscriber": RoleSubscriberFeatures()}))
+    assert data.endswith(b"\x18")
+    (hello,) = s.unserialize(data)
+    assert hello[:2] == [1, "realm1"] and "subscriber" in hello[2]["roles"]
+    assert s.variant_for(data) is JSON_BATCHED_AUTOBAHN and s.variant_for(b"[1]\x1e") is JSON_BATCHED_SPEC
+    reply = JSON_BATCHED_AUTOBAHN.serialize_batch([[2, 1, {"roles": {"broker": {}}}], [36, 5, 6, {}, ["x"]]])
+    assert [m.__class__.__name__ for m in theirs.unserialize(reply)] == ["Welcome", "Event"]
+    with pytest.raises(SerializationError, match="terminated"):
+        s.unserialize(b"[1]\x18[2]")
+
+
 @pytest.mark.parametrize("name", ["msgpack", "cbor"])
 def test_length_prefixed_batched_framing(name):
     plain = SERIALIZERS_BY_NAME[name]

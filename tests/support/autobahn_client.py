@@ -20,6 +20,8 @@ from autobahn.wamp.types import ComponentConfig, SubscribeOptions
 
 TRANSPORTS = ["websocket", "rawsocket-tcp", "rawsocket-unix"]
 SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+# WebSocket only (wamp.2.<name>.batched); autobahn-python's batched JSON ends messages with 0x18
+BATCHED = {f"{name}.batched": (lambda cls=cls: cls(batched=True)) for name, cls in SERIALIZERS.items()}
 COMBOS = [pytest.param(t, s, id=f"{t}-{s}") for t, s in itertools.product(TRANSPORTS, SERIALIZERS)]
 # one combo per transport and per serializer: cheap coverage of everything
 DIAGONAL = [
@@ -112,7 +114,7 @@ async def connect(node, transport: str = "websocket", serializer: str = "json", 
         created.append(s)
         return s
 
-    ser = SERIALIZERS[serializer]()
+    ser = SERIALIZERS[serializer]() if serializer in SERIALIZERS else BATCHED[serializer]()
     if transport == "websocket":
         url = url or node.ws_url
         u = urlparse(url)

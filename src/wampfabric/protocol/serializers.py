@@ -303,31 +303,52 @@ class JsonSerializer(Serializer):
 
 
 class JsonBatchedSerializer(Serializer):
-    """``wamp.2.json.batched``: each message followed by ``0x1e``."""
+    """``wamp.2.json.batched``: each message followed by a separator octet.
+
+    The spec's separator is ``0x1e`` (record separator); autobahn-python, and with it
+    Crossbar.io, write ``b"\\30"`` in Python, which is ``0x18``.  A JSON text never holds a raw
+    control octet, so a batch tells which one its sender uses by its last octet: both are read,
+    and ``variant_for`` names the serializer that answers a peer in its own (the router switches
+    a session to it at its first message; docs/decisions.md)."""
 
     NAME = "json"
     SUBPROTOCOL = "wamp.2.json.batched"
     BINARY = False
     BATCHED = True
 
+    def __init__(self, sep: bytes = b"\x1e"):
+        self.sep = sep
+
     def serialize(self, msg):
-        return _json_encode(msg) + b"\x1e"
+        return _json_encode(msg) + self.sep
 
     def serialize_batch(self, msgs):
         if not msgs:
             raise SerializationError("a batch must hold at least one message")
-        return b"".join([_json_encode(m) + b"\x1e" for m in msgs])
+        sep = self.sep
+        return b"".join([_json_encode(m) + sep for m in msgs])
+
+    def variant_for(self, data) -> "JsonBatchedSerializer":
+        """The serializer writing the separator ``data`` (a batch from the peer) ends with."""
+        last = data[-1:] if type(data) is not str else data[-1:].encode()
+        if last == b"\x18":
+            return JSON_BATCHED_AUTOBAHN
+        if last == b"\x1e":
+            return JSON_BATCHED_SPEC
+        return self
 
     def unserialize(self, data):
         if type(data) is str:
             data = data.encode("utf-8")
         elif type(data) is not bytes:
             data = bytes(data)
-        chunks = data.split(b"\x1e")
-        # every message is terminated by 0x1e, so the last chunk is empty
-        if chunks[-1]:
-            raise SerializationError("batched JSON: last message not terminated by 0x1e")
-        del chunks[-1]
+        if not data:
+            raise SerializationError("batched JSON: empty batch")
+        sep = data[-1:]
+        if sep != b"\x1e" and sep != b"\x18":
+            raise SerializationError("batched JSON: last message not terminated by 0x1e (or autobahn's 0x18)")
+        chunks = data.split(sep)
+        del chunks[-1]  # every message is terminated, so the last chunk is empty
         if not chunks:
             raise SerializationError("batched JSON: empty batch")
         return [_json_decode(c) for c in chunks]
@@ -593,6 +614,9 @@ _CLASSES = (
 
 #: WebSocket subprotocol -> shared serializer instance
 SERIALIZERS_BY_SUBPROTOCOL: dict = {c.SUBPROTOCOL: c() for c in _CLASSES}
+#: wamp.2.json.batched as the spec writes it (0x1e) and as autobahn-python and Crossbar.io do (0x18)
+JSON_BATCHED_SPEC = SERIALIZERS_BY_SUBPROTOCOL[JsonBatchedSerializer.SUBPROTOCOL]
+JSON_BATCHED_AUTOBAHN = JsonBatchedSerializer(b"\x18")
 
 #: RawSocket handshake serializer id -> shared (non-batched) instance
 SERIALIZERS_BY_RAWSOCKET_ID: dict = {

@@ -337,6 +337,9 @@ class RouterSession:
         except SerializationError as e:
             self.protocol_violation(f"invalid {ser.NAME} message: {e}")
             return
+        if ser.NAME == "json" and self.state != ESTABLISHED:
+            # batched JSON: answer in the separator the peer writes (autobahn's 0x18 or the spec's 0x1e)
+            self.serializer = ser = ser.variant_for(data)
         for i, wmsg in enumerate(wmsgs):
             if self.state == CLOSED:
                 return
