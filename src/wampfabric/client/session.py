@@ -147,6 +147,35 @@ def _app_args(m) -> tuple[list, dict]:
     return m.args or [], m.kwargs or {}
 
 
+class _CallReply:
+    """Where the answer of a ``call_cb`` goes: stands in for the future of a pending request
+    (``done``/``set_result``/``set_exception``), calling ``on_result`` or ``on_error`` once."""
+
+    __slots__ = ("on_result", "on_error", "_done")
+
+    def __init__(self, on_result: Callable, on_error: Callable):
+        self.on_result = on_result
+        self.on_error = on_error
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value) -> None:
+        self._finish(self.on_result, value)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._finish(self.on_error, exc)
+
+    def _finish(self, cb: Callable, value) -> None:
+        self._done = True
+        self.on_result = self.on_error = None
+        try:
+            cb(value)
+        except Exception:
+            log.exception("call result callback %s failed", getattr(cb, "__name__", cb))
+
+
 class ClientSession:
     """One client session.  ``await join(realm)``, then register/call/publish/subscribe."""
 
@@ -269,6 +298,33 @@ class ClientSession:
             if self._pending.pop(req, None) is not None and self.transport is not None:
                 self._send([CANCEL, req, {"mode": "kill"}])
             raise
+
+    def call_cb(self, procedure: str, args, kwargs: dict | None, options: dict | None,
+                on_result: Callable, on_error: Callable) -> int:
+        """``call_payload`` without a future or a task (for hot paths that answer from callbacks):
+        sends the CALL now and returns its request id.  Later exactly one of ``on_result(value)``
+        (the value as ``call`` returns it: one result as it is, several as ``Result``, none as
+        None) or ``on_error(ApplicationError)`` is called, unless ``cancel_call(request)`` came
+        first.  Never calls either before returning; raises ``ApplicationError`` (and calls
+        neither) when the session is not connected."""
+        req = self._next()
+        msg = [CALL, req, options or {}, procedure, *args_tail(list(args), kwargs or {})]
+        self._pending[req] = (CALL, _CallReply(on_result, on_error), None)
+        try:
+            self._send(msg)
+        except BaseException:
+            del self._pending[req]
+            raise
+        return req
+
+    def cancel_call(self, request: int, mode: str = "kill") -> bool:
+        """Cancel a call still waiting for its result (sends CANCEL with ``mode``); its callbacks
+        are then never called.  False if it was no longer pending."""
+        if self._pending.pop(request, None) is None:
+            return False
+        if self.transport is not None:
+            self._send([CANCEL, request, {"mode": mode}])
+        return True
 
     async def subscribe(self, topic: str, handler: Callable, options: dict | None = None,
                         details: bool = False) -> int:

@@ -42,6 +42,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
+from functools import partial
 
 import orjson
 
@@ -484,19 +485,19 @@ class CallerService(BridgeService):
         except Refused as r:
             self.deny(request, r.status, r.text)
             return None
-        return self._call(request, session, procedure, args, kwargs, call_options)
-
-    async def _call(self, request, session, procedure, args, kwargs, options):
-        task = asyncio.current_task()
-        request.add_close_callback(task.cancel)  # the HTTP client went away: CANCEL the call
         try:
-            value = await session.call_payload(procedure, args, kwargs, options)
-        except asyncio.CancelledError:
-            if request.closed:
-                return
-            raise
-        except Exception as e:
+            call = session.call_cb(procedure, args, kwargs, call_options, partial(self._answer, request),
+                                   partial(self.fail, request))
+        except ApplicationError as e:
             self.fail(request, e)
+            return None
+        # the HTTP client went away before the answer: CANCEL the call (callbacks dropped after an answer)
+        request.add_close_callback(partial(session.cancel_call, call))
+        return None
+
+    def _answer(self, request, value) -> None:
+        """The call's result (as ``ClientSession.call_cb`` hands it) as the response."""
+        if request.closed:
             return
         if isinstance(value, Result):
             res = {}
