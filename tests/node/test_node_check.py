@@ -1,10 +1,12 @@
 """``wampfabric check`` reports every error of a config (each independent item on its own), and
 what start would refuse that the node directory tells: listening ports and Unix socket paths used
-twice, static directories, TLS files and guest executables that are not there.  ``start`` reports
+twice, static directories, Python packages and modules of web services, archive files, TLS files
+and guest executables that are not there.  ``start`` reports
 the same errors the same way, and no command but ``init`` creates a node directory.  Through the CLI."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -207,16 +209,142 @@ def test_a_too_long_unix_socket_path_and_a_cookie_store_in_a_missing_directory_a
     assert r.returncode == 0, r.stderr
 
 
-def test_a_static_service_from_a_python_package_is_refused(tmp_path):
-    """The static service serves ``directory`` only; a Crossbar.io ``package``/``resource`` service
-    used to serve the node directory itself (config.json, key.priv) instead."""
-    cfg = static_config("../web")
-    svc = cfg["workers"][0]["transports"][0]["paths"]["/"]
-    del svc["directory"]
-    svc.update(package="myapp", resource="web")
-    cbdir = write(tmp_path, cfg)
+def web_config(services: dict, **options) -> dict:
+    """A router worker (``options`` as given) with one web transport holding ``services``."""
+    worker = router({"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": free_port()},
+                     "paths": {"ws": {"type": "websocket"}, **services}})
+    if options:
+        worker["options"] = options
+    return config(worker)
+
+
+def make_package(root: Path, name: str, marker: Path) -> Path:
+    """A package ``name`` under ``root`` with a ``web`` directory and a module ``app``; importing
+    the package writes ``marker`` (check must find it without running it)."""
+    pkg = root / name
+    (pkg / "web").mkdir(parents=True)
+    (pkg / "web" / "index.html").write_text("<p>hello</p>\n")
+    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (pkg / "app.py").write_text("def application(environ, start_response):\n    return []\n"
+                                "def make(config):\n    return None\n")
+    return pkg
+
+
+def test_static_from_a_package_and_app_modules_are_found_on_the_worker_python_path(tmp_path):
+    """``static`` with ``package``/``resource``, ``resource`` classes and ``wsgi``/``asgi`` modules are
+    found where the router worker would import them (here ``options.pythonpath``, relative to the
+    node directory) without check importing them; the same config without that path is refused
+    with one line per service naming its JSON path."""
+    marker = tmp_path / "imported"
+    make_package(tmp_path / "lib", "w6webapp", marker)
+    services = {
+        "/": {"type": "static", "package": "w6webapp", "resource": "web"},
+        "res": {"type": "resource", "classname": "w6webapp.app.make"},
+        "wsgi": {"type": "wsgi", "module": "w6webapp.app", "object": "application"},
+        "asgi": {"type": "asgi", "module": "w6webapp.app", "object": "application"},
+    }
+    cbdir = write(tmp_path, web_config(services, pythonpath=["../lib"]))
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 0, r.stderr
+    assert not marker.exists()  # found, not imported
+
+    cbdir = write(tmp_path, web_config(services))  # lib/ is not on the Python path now
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    f, t = cbdir / "config.json", "$.workers[0].transports[0].paths"
+    where = ("(on the router worker's Python path: the node directory, options.pythonpath, PYTHONPATH, "
+             "installed packages)")
+    missing = f"ModuleNotFoundError: No module named 'w6webapp' {where}"
+    assert sorted(error_lines(r.stderr, cbdir)) == sorted([
+        f"{f}: {t}['/'].package: static service: cannot find resource 'web' of package 'w6webapp': {missing}",
+        f"{f}: {t}['res'].classname: resource service: cannot import 'w6webapp.app.make': {missing}",
+        f"{f}: {t}['wsgi'].module: wsgi service: cannot import module 'w6webapp.app': {missing}",
+        f"{f}: {t}['asgi'].module: asgi service: cannot import module 'w6webapp.app': {missing}",
+    ])
+    code, out = run_start(cbdir)
+    assert code == 1 and sorted(error_lines(out, cbdir)) == sorted(error_lines(r.stderr, cbdir))
+    assert not marker.exists()
+
+
+def test_a_missing_package_resource_or_submodule_is_refused(tmp_path):
+    marker = tmp_path / "imported"
+    make_package(tmp_path / "lib", "w6webapp", marker)
+    (tmp_path / "lib" / "w6webapp" / "notadir").write_text("")
+    cbdir = write(tmp_path, web_config({
+        "/": {"type": "static", "package": "w6webapp", "resource": "www"},
+        "file": {"type": "static", "package": "w6webapp", "resource": "notadir"},
+        "nosub": {"type": "wsgi", "module": "w6webapp.missing", "object": "application"},
+        "notpkg": {"type": "asgi", "module": "w6webapp.app.inner", "object": "application"},
+        "installed": {"type": "static", "package": "wampfabric", "resource": "no-such-directory"},
+    }, pythonpath=["../lib"]))
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    f, t, pkg = cbdir / "config.json", "$.workers[0].transports[0].paths", tmp_path / "lib" / "w6webapp"
+    import wampfabric
+    installed = Path(wampfabric.__file__).resolve().parent
+    where = ("(on the router worker's Python path: the node directory, options.pythonpath, PYTHONPATH, "
+             "installed packages)")
+    assert sorted(error_lines(r.stderr, cbdir)) == sorted([
+        f"{f}: {t}['/'].resource: static service: cannot find resource 'www' of package 'w6webapp': "
+        f"'{pkg / 'www'}' does not exist",
+        f"{f}: {t}['file'].resource: static service: cannot find resource 'notadir' of package 'w6webapp': "
+        f"'{pkg / 'notadir'}' is not a directory",
+        f"{f}: {t}['installed'].resource: static service: cannot find resource 'no-such-directory' of package "
+        f"'wampfabric': '{installed / 'no-such-directory'}' does not exist",
+        f"{f}: {t}['nosub'].module: wsgi service: cannot import module 'w6webapp.missing': ModuleNotFoundError: "
+        f"No module named 'w6webapp.missing' {where}",
+        f"{f}: {t}['notpkg'].module: asgi service: cannot import module 'w6webapp.app.inner': ModuleNotFoundError: "
+        f"No module named 'w6webapp.app.inner'; 'w6webapp.app' is not a package {where}",
+    ])
+    assert not marker.exists()
+
+
+def test_archive_files_must_be_there_readable_and_match_their_hashes(tmp_path):
+    import hashlib
+    import zipfile
+
+    cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
+    with zipfile.ZipFile(cbdir / "site.zip", "w") as z:
+        z.writestr("index.html", "<p>hi</p>")
+    (cbdir / "junk.zip").write_bytes(b"this is no archive\n")
+    (cbdir / "adir.zip").mkdir()
+    good = hashlib.sha256((cbdir / "site.zip").read_bytes()).hexdigest()
+    services = {
+        "a": {"type": "archive", "archive": "site.zip", "hashes": [good.upper()]},
+        "b": {"type": "archive", "archive": "missing.zip", "origin": "https://example.com/site.zip"},
+        "c": {"type": "archive", "archive": "junk.zip"},
+        "d": {"type": "archive", "archive": "adir.zip"},
+        "e": {"type": "archive", "archive": "site.zip", "hashes": ["0" * 64]},
+    }
+    write(tmp_path, web_config(services))
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    f, t = cbdir / "config.json", "$.workers[0].transports[0].paths"
+    assert sorted(error_lines(r.stderr, cbdir)) == sorted([
+        f"{f}: {t}['b'].archive: archive service: archive file '{cbdir / 'missing.zip'}' does not exist (wampfabric "
+        f"never downloads it from 'origin'); 'missing.zip' is relative to the node directory",
+        f"{f}: {t}['c'].archive: archive service: '{cbdir / 'junk.zip'}' is neither a ZIP nor a tar archive",
+        f"{f}: {t}['d'].archive: archive service: archive file '{cbdir / 'adir.zip'}' is not a file; 'adir.zip' is "
+        f"relative to the node directory",
+        f"{f}: {t}['e'].hashes: archive service: '{cbdir / 'site.zip'}' has SHA-256 {good}, not one of 'hashes'",
+    ])
+    code, out = run_start(cbdir)
+    assert code == 1 and sorted(error_lines(out, cbdir)) == sorted(error_lines(r.stderr, cbdir))
+    write(tmp_path, web_config({"a": services["a"]}))
+    r = run_cli("check", "--cbdir", str(cbdir))
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_archive_is_refused(tmp_path):
+    cbdir = tmp_path / ".crossbar"
+    cbdir.mkdir()
+    (cbdir / "site.zip").write_bytes(b"PK")
+    (cbdir / "site.zip").chmod(0)
+    write(tmp_path, web_config({"a": {"type": "archive", "archive": "site.zip"}}))
     r = run_cli("check", "--cbdir", str(cbdir))
     assert r.returncode == 1
     assert error_lines(r.stderr, cbdir) == [
-        f"{cbdir / 'config.json'}: $.workers[0].transports[0].paths['/'].package: static files from a Python package "
-        f"are not supported by this version yet: use 'directory'"]
+        f"{cbdir / 'config.json'}: $.workers[0].transports[0].paths['a'].archive: archive service: cannot read "
+        f"'{cbdir / 'site.zip'}': Permission denied"]

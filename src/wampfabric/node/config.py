@@ -4,17 +4,25 @@
 the JSON path): those of ``config.check.check_config`` (each item on its own) and those only the
 node directory can tell (``check_node_config``), which ``start`` would otherwise meet while
 booting: listening ports and Unix socket paths used twice (or too long), static web directories,
-directories of file cookie stores, TLS files (that must load) and guest executables and working
-directories that are not there.  Workers that start would skip (``options.disabled``) are
+the Python packages and modules web services load (``static`` from a package and its resource
+directory, ``resource`` classes, ``wsgi``/``asgi`` modules: found on the router worker's Python
+path without being imported), archive files (there, readable, a ZIP or tar archive, matching
+``hashes``), directories of file cookie stores, TLS files (that must load) and guest executables
+and working directories that are not there.  Workers that start would skip (``options.disabled``) are
 not checked against the node directory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
 import json
 import os
 import shutil
 import ssl
+import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 from ..config.base import ConfigError, ConfigErrors, config_errors
@@ -182,23 +190,160 @@ def _web_services(services, path: str):
             yield from _web_services(svc.get("paths"), f"{spath}.paths")
 
 
-def _check_static_directories(config: dict, cbdir: Path) -> list:
-    errors = []
+def _started_web_services(config: dict):
+    """``(worker, JSON path, service)`` of the web path services of the workers start would start."""
     for i, worker in _started_workers(config):
         for j, transport in enumerate(_as_list(worker.get("transports"))):
             transport = _as_dict(transport)
             tpath = f"$.workers[{i}].transports[{j}]"
-            services = [*_web_services(transport.get("paths"), f"{tpath}.paths"),
-                        *_web_services(_as_dict(transport.get("web")).get("paths"), f"{tpath}.web.paths")]
-            for spath, svc in services:
-                directory = svc.get("directory", ".")
-                if svc.get("type") != "static" or "package" in svc or not isinstance(directory, str):
-                    continue
-                full = (cbdir / directory).resolve()
-                if not full.is_dir():
-                    what = "is not a directory" if full.exists() else "does not exist"
-                    errors.append(ConfigError(f"{spath}.directory",
-                                              f"directory '{directory}' {what} ({full}; relative to the node directory)"))
+            for spath, svc in (*_web_services(transport.get("paths"), f"{tpath}.paths"),
+                               *_web_services(_as_dict(transport.get("web")).get("paths"), f"{tpath}.web.paths")):
+                yield worker, spath, svc
+
+
+def _check_static_directories(config: dict, cbdir: Path) -> list:
+    errors = []
+    for _, spath, svc in _started_web_services(config):
+        directory = svc.get("directory", ".")
+        if svc.get("type") != "static" or "package" in svc or not isinstance(directory, str):
+            continue
+        full = (cbdir / directory).resolve()
+        if not full.is_dir():
+            what = "is not a directory" if full.exists() else "does not exist"
+            errors.append(ConfigError(f"{spath}.directory",
+                                      f"directory '{directory}' {what} ({full}; relative to the node directory)"))
+    return errors
+
+
+# -- what a router worker imports for its web services -----------------------------------------------
+
+_PYTHON_PATH = "on the router worker's Python path: the node directory, options.pythonpath, PYTHONPATH, installed packages"
+
+
+def _worker_python_path(worker: dict, cbdir: Path) -> list:
+    """Where the router worker looks for modules (``NativeWorkerProcess.spawn``: its ``options.pythonpath``
+    relative to the node directory, wampfabric's own, the PYTHONPATH of its environment; its current
+    directory, the node directory; the interpreter's, which is this one)."""
+    import wampfabric
+    from .process import create_process_env
+
+    options = _as_dict(worker.get("options"))
+    paths = [str(cbdir)]
+    paths += [os.path.abspath(os.path.join(cbdir, p)) for p in _as_list(options.get("pythonpath")) if isinstance(p, str)]
+    paths.append(str(Path(wampfabric.__file__).resolve().parent.parent))
+    paths += [p for p in create_process_env(options).get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths += [p for p in sys.path if p]
+    return paths
+
+
+def find_module(name: str, path: list):
+    """``(spec, None)``: module ``name`` (dotted) is on ``path``, found without importing anything (no
+    package's code runs); ``(None, why)`` in the words of the ``ModuleNotFoundError`` importing it
+    would raise."""
+    if name in sys.builtin_module_names:
+        return importlib.machinery.ModuleSpec(name, None), None
+    search, spec = path, None
+    parts = name.split(".")
+    for k in range(len(parts)):
+        here = ".".join(parts[:k + 1])
+        if search is None:
+            parent = ".".join(parts[:k])
+            return None, f"No module named '{here}'; '{parent}' is not a package"
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(here, list(search))
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return None, f"No module named '{here}'"
+        search = spec.submodule_search_locations
+    return spec, None
+
+
+def _check_web_imports(config: dict, cbdir: Path) -> list:
+    """The Python modules and package resources the web services load at start: ``static`` with
+    ``package``/``resource``, ``resource`` (``classname``), ``wsgi`` and ``asgi`` (``module``); the
+    messages are those of the service's start failure."""
+    errors = []
+    paths: dict = {}  # id(worker) -> its Python path
+    for worker, spath, svc in _started_web_services(config):
+        kind = svc.get("type")
+        if kind == "static" and isinstance(svc.get("package"), str) and isinstance(svc.get("resource"), str):
+            key, name = "package", svc["package"]
+            failed = f"static service: cannot find resource '{svc['resource']}' of package '{name}'"
+        elif kind == "resource" and isinstance(svc.get("classname"), str) and "." in svc["classname"]:
+            key, name = "classname", svc["classname"].rpartition(".")[0]
+            failed = f"resource service: cannot import '{svc['classname']}'"
+        elif kind in ("wsgi", "asgi") and isinstance(svc.get("module"), str):
+            key, name = "module", svc["module"]
+            failed = f"{kind} service: cannot import module '{name}'"
+        else:
+            continue
+        path = paths.get(id(worker))
+        if path is None:
+            path = paths[id(worker)] = _worker_python_path(worker, cbdir)
+        spec, why = find_module(name, path)
+        if spec is None:
+            errors.append(ConfigError(f"{spath}.{key}", f"{failed}: ModuleNotFoundError: {why} ({_PYTHON_PATH})"))
+        elif key == "package":
+            errors += _check_package_resource(spec, failed, svc["resource"], f"{spath}.resource")
+    return errors
+
+
+def _check_package_resource(spec, failed: str, resource: str, where: str) -> list:
+    """``resource`` must be a directory of the package (what ``importlib.resources.files`` would give);
+    a package that is not in plain directories (a zip) is left to start."""
+    if spec.submodule_search_locations is not None:
+        bases = [Path(p) for p in spec.submodule_search_locations]
+    elif spec.origin and spec.has_location:
+        bases = [Path(spec.origin).parent]
+    else:
+        return []
+    bases = [b for b in bases if b.is_dir()]
+    if not bases:
+        return []
+    for base in bases:
+        if (base / resource).resolve().is_dir():
+            return []
+    full = (bases[0] / resource).resolve()
+    what = "is not a directory" if full.exists() else "does not exist"
+    return [ConfigError(where, f"{failed}: '{full}' {what}")]
+
+
+def _check_archives(config: dict, cbdir: Path) -> list:
+    """An ``archive`` service's file must be there and be a readable ZIP or tar archive with one of
+    the ``hashes`` (nothing is ever downloaded)."""
+    errors = []
+    for _, spath, svc in _started_web_services(config):
+        name = svc.get("archive")
+        if svc.get("type") != "archive" or not isinstance(name, str):
+            continue
+        full = (cbdir / name).resolve()
+        where = f"{spath}.archive"
+        if not full.is_file():
+            what = "is not a file" if full.exists() else "does not exist"
+            why = " (wampfabric never downloads it from 'origin')" if "origin" in svc else ""
+            errors.append(ConfigError(where, f"archive service: archive file '{full}' {what}{why}; '{name}' is "
+                                             f"relative to the node directory"))
+            continue
+        try:
+            with open(full, "rb") as f:
+                f.read(1)
+            if not zipfile.is_zipfile(full) and not tarfile.is_tarfile(full):
+                errors.append(ConfigError(where, f"archive service: '{full}' is neither a ZIP nor a tar archive"))
+                continue
+            hashes = [h.lower() for h in _as_list(svc.get("hashes")) if isinstance(h, str)]
+            if hashes:
+                digest = hashlib.sha256()
+                with open(full, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+                if digest.hexdigest() not in hashes:
+                    errors.append(ConfigError(f"{spath}.hashes", f"archive service: '{full}' has SHA-256 "
+                                                                 f"{digest.hexdigest()}, not one of 'hashes'"))
+        except OSError as e:
+            errors.append(ConfigError(where, f"archive service: cannot read '{full}': {e.strerror or e}"))
+        except (tarfile.TarError, EOFError) as e:
+            errors.append(ConfigError(where, f"archive service: cannot read '{full}': {type(e).__name__}: {e}"))
     return errors
 
 
@@ -279,8 +424,8 @@ def _check_guests(config: dict, cbdir: Path) -> list:
 def check_node_config(config: dict, cbdir: Path) -> list:
     """The errors start would meet in the node directory (a list of ``ConfigError``)."""
     errors = []
-    for check in (_check_endpoint_clashes, _check_static_directories, _check_cookie_stores, _check_tls_files,
-                  _check_guests):
+    for check in (_check_endpoint_clashes, _check_static_directories, _check_web_imports, _check_archives,
+                  _check_cookie_stores, _check_tls_files, _check_guests):
         try:
             errors += check(config, cbdir)
         except Exception as e:  # a malformed item the config checker has reported already
