@@ -1,7 +1,7 @@
 """A browser, for real: headless Chromium (Debian's package, installed by
 tests/support/os_packages.sh) loads a page from a web transport's static service
-(tests/web/browser/index.html, and autobahn-js's browser build from tests/web/browser/node_modules
-on another static path), the page joins the realm over WebSocket on the same port with autobahn-js
+(tests/web/browser/index.html, and autobahn-js's browser build, npm `autobahn-browser` pinned in
+tests/js/package.json beside the Node.js clients, from tests/js/node_modules on another static path), the page joins the realm over WebSocket on the same port with autobahn-js
 and subscribes; autobahn-python publishes, and the event shows up in the page's DOM.
 
 The test drives Chromium over its DevTools protocol (a WebSocket on a loopback port Chromium
@@ -11,7 +11,6 @@ guessing a delay. Skips with the reason where chromium or npm is not installed."
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import itertools
 import json
 import os
@@ -26,11 +25,12 @@ import aiohttp
 import pytest
 from autobahn.wamp.types import PublishOptions
 
+from support import js
 from support.autobahn_client import connect, uid, w
 from support.nodes import FULL_PERMS, start_node, stop_node
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-AUTOBAHN_DIR = BROWSER_DIR / "node_modules" / "autobahn-browser"
+AUTOBAHN_DIR = js.JS_DIR / "node_modules" / "autobahn-browser"
 # the page's #state, null while the page is still loading
 STATE = "(document.getElementById('state') || {}).textContent || null"
 ACK = PublishOptions(acknowledge=True)
@@ -48,24 +48,16 @@ if CHROMIUM is None:
 
 
 def install_autobahn_browser() -> Path:
-    """tests/web/browser/node_modules from its lockfile (npm ci), once for parallel pytest processes."""
-    lock_path = Path(tempfile.gettempdir()) / "wampfabric-npm-browser.lock"
-    with open(lock_path, "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        installed = BROWSER_DIR / "node_modules" / ".package-lock.json"
-        lock = BROWSER_DIR / "package-lock.json"
-        if (AUTOBAHN_DIR / "autobahn.min.js").exists() and installed.exists() \
-                and installed.stat().st_mtime >= lock.stat().st_mtime:
+    """autobahn-js's browser build: tests/js/node_modules, installed from tests/js/package-lock.json
+    (``npm ci``, once for parallel pytest processes) when it is missing or older than the lockfile."""
+    if shutil.which("npm") is None:
+        if (AUTOBAHN_DIR / "autobahn.min.js").exists():
             return AUTOBAHN_DIR
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not installed: autobahn-js's browser build (tests/web/browser/package.json) "
-                        "cannot be installed, the browser test is skipped")
-        cmd = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-        proc = subprocess.run(cmd, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            pytest.fail(f"`{' '.join(cmd)}` in {BROWSER_DIR} failed ({proc.returncode}):\n"
-                        f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        pytest.skip("npm is not installed: autobahn-js's browser build (npm `autobahn-browser`, "
+                    "tests/js/package.json) cannot be installed, the browser test is skipped")
+    js.install_deps()
+    if not (AUTOBAHN_DIR / "autobahn.min.js").exists():  # installed before the lockfile held it
+        pytest.fail(f"{AUTOBAHN_DIR / 'autobahn.min.js'} is missing after `npm ci` in {js.JS_DIR}")
     return AUTOBAHN_DIR
 
 
