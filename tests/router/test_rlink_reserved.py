@@ -7,6 +7,7 @@ record per key, newer ones announced to legs only."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -98,7 +99,7 @@ async def test_link_state_for_legs_only(router):
     assert state == {"router": router.realms["realm1"].linkstate.id, "records": []}
     assert (await user.call("wampfabric.rlink.id"))["router"] == state["router"]
 
-    link = {"key": "link:a:b", "seq": 5, "a": "a", "b": "b", "up": True, "ttl": 15}
+    link = {"key": "link:a:b", "seq": 5, "a": "a", "b": "b", "up": True}
     assert await leg1.call("wampfabric.rlink.state.put", [link]) == 1
     assert await leg1.call("wampfabric.rlink.state.put", [dict(link, seq=4, up=False)]) == 0  # older: kept out
     rec = {"key": "router:a", "seq": 1, "router": "a", "subs": [["com.example.t", "exact"]], "regs": []}
@@ -106,10 +107,32 @@ async def test_link_state_for_legs_only(router):
     await _settle()
     assert heard["leg"] == [[link], [rec]] and heard["user"] == []
     assert sorted((await leg1.call("wampfabric.rlink.state.get"))["records"], key=lambda r: r["key"]) == [link, rec]
-    for bad in ([{"key": "link:b:a", "seq": 1, "a": "b", "b": "a"}], [{"key": "x", "seq": 1}],
-                [{"key": "router:c", "seq": "1", "router": "c"}], "nope"):
+    for bad in ([{"key": "link:b:a", "seq": 1, "a": "b", "b": "a", "up": True}], [{"key": "x", "seq": 1}],
+                [{"key": "link:a:c", "seq": 1, "a": "a", "b": "c"}], [{"key": "router:c", "seq": "1", "router": "c"}],
+                "nope"):
         await _refused(leg1.call("wampfabric.rlink.state.put", bad), "wamp.error.invalid_argument")
-    # a router record no link names is dropped with the last link record naming it
-    state_obj = router.realms["realm1"].linkstate
-    state_obj._expires["link:a:b"] = 0
-    assert (await leg1.call("wampfabric.rlink.state.get"))["records"] == []
+
+
+async def test_a_links_own_record_goes_down_with_its_leg(router):
+    """A link puts its own link record through its leg here (``own``); when that leg's session
+    goes, the realm says the link is down itself and tells the other legs; a record some other
+    link passed on (flooding) is not tied to the leg that put it."""
+    me = router.realms["realm1"].linkstate.id
+    leg, other, watcher = await _leg(router, "leg"), await _leg(router, "other"), await _leg(router, "watcher")
+    heard = []
+    await watcher.subscribe("wampfabric.rlink.state", lambda records: heard.append(records))
+    a, b = sorted((me, "peer1"))
+    mine = {"key": f"link:{a}:{b}", "seq": 10, "a": a, "b": b, "up": True}
+    passed = {"key": "link:x:y", "seq": 10, "a": "x", "b": "y", "up": True}
+    assert await leg.call("wampfabric.rlink.state.put", [mine], True) == 1
+    assert await leg.call("wampfabric.rlink.state.put", [passed], True) == 1  # not this router's link
+    await other.call("wampfabric.rlink.state.put", [], True)
+    await leg.leave()
+    await _settle()
+    records = {r["key"]: r for r in (await other.call("wampfabric.rlink.state.get"))["records"]}
+    assert records[mine["key"]]["up"] is False and records[mine["key"]]["seq"] > 10
+    assert records["link:x:y"]["up"] is True
+    assert heard[-1] == [records[mine["key"]]]
+    # a later "up" of the same link (the link back) is newer and wins again
+    up = dict(mine, seq=time.time_ns())
+    assert await other.call("wampfabric.rlink.state.put", [up], True) == 1

@@ -50,7 +50,7 @@ from ..client.session import ApplicationError, ClientSession
 from ..common.keyfile import private_key
 from ..common.timefmt import utcstr
 from ..protocol.codes import EVENT
-from ..router.linkstate import RLINK_PREFIX, STATE_TOPIC
+from ..router.linkstate import DOWN_KEPT_S, RLINK_PREFIX, STATE_TOPIC
 from ..transport.local import LocalTransport
 from .topology import Topology
 from .view import MARKER, RouterView, pipelined
@@ -59,9 +59,9 @@ log = logging.getLogger("wampfabric.rlink")
 
 DEFAULT_PING_S = 10.0
 
-#: multi-hop (docs/clustering.md): a link refreshes its link record this often; a record not
-#: refreshed for three periods is forgotten (a link whose both ends went away)
-STATE_REFRESH_S = 5.0
+#: multi-hop (docs/clustering.md): how often a link forgets what went away everywhere (link
+#: records that said down for DOWN_KEPT_S, and the routers no link names any more)
+STATE_PRUNE_S = 60.0
 MAX_HOPS = 32  # an event or call in transit passes at most this many routers
 TRANSIT_EVENTS = RLINK_PREFIX + "transit."  # + router ID: events for routers beyond that one
 TRANSIT_CALLS = RLINK_PREFIX + "call."  # + router ID: calls for routers beyond that one
@@ -369,7 +369,7 @@ class RLink:
         self.topo = Topology()
         self.known: dict = {"local": {}, "remote": {}}
         self._transit: dict = {"local": [], "remote": []}  # side -> [(kind, id)] its leg made
-        self._refresher: asyncio.Task | None = None
+        self._pruner: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -390,21 +390,20 @@ class RLink:
         self.local_view = RouterView(self.local, self.changed)
         await self.local_view.start()
         await self._state_up("local", self.local)
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh())
+        self._pruner = asyncio.get_running_loop().create_task(self._prune())
         self.client = Client(spec, self.config["realm"], auth=auth, cbdir=self.cbdir, backoff=self.backoff,
                              on_join=self._remote_joined, on_leave=self._remote_left,
                              on_failure=self._failed, log_retries=False)
         self.client.start()
 
     async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        if self._pruner is not None:
+            self._pruner.cancel()
         if self.remote is not None and self.ids["local"] is not None and self.ids["remote"] is not None:
             # the other routers route around this link at once (not when its record expires)
             a, b = sorted((self.ids["local"], self.ids["remote"]))
-            rec = {"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": False,
-                   "ttl": STATE_REFRESH_S * 3}
-            puts = [t for t in (self._put("local", [rec]), self._put("remote", [rec])) if t is not None]
+            rec = {"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": False}
+            puts = [t for t in (self._put("local", [rec], True), self._put("remote", [rec], True)) if t is not None]
             if puts:
                 await asyncio.wait(puts, timeout=2.0)
         if self.client is not None:
@@ -542,7 +541,7 @@ class RLink:
         if changed:
             self.changed()
 
-    def _put(self, side: str, records: list) -> None:
+    def _put(self, side: str, records: list, own: bool = False):
         session = self._session(side)
         if session is None or self.ids[side] is None or not session.is_attached:
             return
@@ -552,7 +551,7 @@ class RLink:
 
         async def put():
             try:
-                await session.call("wampfabric.rlink.state.put", records)
+                await session.call("wampfabric.rlink.state.put", records, own)
             except Exception as e:  # noqa: BLE001 (gone meanwhile, or refused: logged, the next refresh retries)
                 log.debug("rlink %s: link state not put: %s", self.id, e)
                 for rec in records:
@@ -562,18 +561,19 @@ class RLink:
         return asyncio.get_running_loop().create_task(put())
 
     def _publish_own(self, records: list) -> None:
+        """This link's records (its link record, its routers' interest), put through its own legs:
+        a router marks this link down itself when the leg there goes (router/linkstate.py)."""
         for rec in records:
             self.topo.merge(rec)
-        self._put("local", records)
-        self._put("remote", records)
+        self._put("local", records, True)
+        self._put("remote", records, True)
 
     def _link_record(self, up: bool) -> None:
         a, b = self.ids["local"], self.ids["remote"]
         if a is None or b is None:
             return
         a, b = sorted((a, b))
-        self._publish_own([{"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": up,
-                            "ttl": STATE_REFRESH_S * 3}])
+        self._publish_own([{"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": up}])
 
     def _router_records(self) -> None:
         """Each router's own interest (what sessions that are not legs subscribe and register),
@@ -593,20 +593,17 @@ class RLink:
         if out:
             self._publish_own(out)
 
-    async def _refresh(self) -> None:
+    async def _prune(self) -> None:
         while True:
-            await asyncio.sleep(STATE_REFRESH_S)
+            await asyncio.sleep(STATE_PRUNE_S)
             try:
-                if self.remote is not None:
-                    self._link_record(True)
-                if self.topo.expire():
-                    records = self.topo.records
-                    for known in self.known.values():  # nothing kept of records gone everywhere
-                        for key in [k for k in known if k not in records]:
-                            del known[key]
-                    self.changed()
+                self.topo.expire(DOWN_KEPT_S)
+                records = self.topo.records
+                for known in self.known.values():  # nothing kept of records gone everywhere
+                    for key in [k for k in known if k not in records]:
+                        del known[key]
             except Exception:
-                log.exception("rlink %s: refreshing the link state", self.id)
+                log.exception("rlink %s: pruning the link state", self.id)
 
     async def _transit_up(self) -> None:
         """What passes events and calls on to routers beyond: on each router, the leg subscribes

@@ -56,7 +56,7 @@ class Topology:
 
     def __init__(self):
         self.records: dict[str, dict] = {}
-        self._expires: dict[str, float] = {}
+        self._down_since: dict[str, float] = {}  # link record key -> monotonic time it said down
         self.version = 0
         self._hops: dict[str, tuple] = {}  # root -> (version, {target: first hop}, [targets by distance])
         self._interest: dict[str, tuple] = {}  # router -> (seq, Interest)
@@ -72,37 +72,36 @@ class Topology:
         if not (is_link or key.startswith("router:")):
             return False
         old = self.records.get(key)
-        if old is not None and old["seq"] > seq:
-            return False
-        if is_link:  # kept while refreshed
-            ttl = rec.get("ttl")
-            self._expires[key] = time.monotonic() + (ttl if isinstance(ttl, (int, float)) and ttl > 0 else 3600.0)
-        if old is not None and old["seq"] == seq:
+        if old is not None and old["seq"] >= seq:
             return False
         self.records[key] = rec
-        if is_link and (old is None or old.get("up") != rec.get("up")):
-            self.version += 1  # the paths change (router records do not change them)
+        if is_link:
+            if rec.get("up"):
+                self._down_since.pop(key, None)
+            else:
+                self._down_since.setdefault(key, time.monotonic())
+            if old is None or old.get("up") != rec.get("up"):
+                self.version += 1  # the paths change (router records do not change them)
         return True
 
-    def expire(self) -> bool:
-        """Forget link records not refreshed in time, and router records no link record names
-        any more (routers that went away); True when the graph changed."""
+    def expire(self, kept: float) -> None:
+        """Forget link records that said down for ``kept`` seconds, and router records no link
+        record names any more (routers that went away)."""
         now = time.monotonic()
-        gone = [k for k, t in self._expires.items() if t < now]
+        gone = [k for k, t in self._down_since.items() if now - t > kept]
         for key in gone:
-            del self._expires[key]
+            del self._down_since[key]
             self.records.pop(key, None)
-        if gone:
-            self.version += 1
-            named = set()
-            for key, rec in self.records.items():
-                if key.startswith("link:"):
-                    named.add(rec.get("a"))
-                    named.add(rec.get("b"))
-            for key in [k for k, r in self.records.items() if k.startswith("router:") and r.get("router") not in named]:
-                del self.records[key]
-                self._interest.pop(key[7:], None)
-        return bool(gone)
+        if not gone:
+            return
+        named = set()
+        for key, rec in self.records.items():
+            if key.startswith("link:"):
+                named.add(rec.get("a"))
+                named.add(rec.get("b"))
+        for key in [k for k, r in self.records.items() if k.startswith("router:") and r.get("router") not in named]:
+            del self.records[key]
+            self._interest.pop(key[7:], None)
 
     def seq(self, key: str) -> int:
         rec = self.records.get(key)

@@ -8,11 +8,14 @@ registers) into both routers' ``LinkState``, and copies newer records it finds o
 the other.  The realm keeps the newest record per key and tells its legs about the newer ones
 (topic ``STATE_TOPIC``, delivered to legs only).  Records are plain dicts:
 
-- ``{"key": "link:<a>:<b>", "seq", "a", "b", "up", "ttl"}``: routers ``a`` < ``b`` are linked
-  (``up``); forgotten ``ttl`` seconds after it was last put (the link refreshes it more often),
-  so a link whose both ends went away leaves no trace;
+- ``{"key": "link:<a>:<b>", "seq", "a", "b", "up"}``: routers ``a`` < ``b`` are linked (``up``).
+  A link puts its own record into each of its routers through its leg there (``own``): the realm
+  then marks it down itself when that leg's session goes (the process that ran the link died,
+  the connection broke), so the others route around it at once and nothing needs refreshing.
+  A record that says down is forgotten an hour later;
 - ``{"key": "router:<id>", "seq", "router", "subs", "regs"}``: a router's own interest (what
-  sessions that are not legs subscribe and register); forgotten when no link record names it.
+  sessions that are not legs subscribe and register); forgotten with the last link record that
+  names it.
 
 ``seq`` orders versions of one key (a publisher's nanosecond clock).  Nothing here runs per
 routed message.
@@ -31,7 +34,8 @@ STATE_TOPIC = "wampfabric.rlink.state"
 
 MAX_RECORDS = 20_000  # link and router records in all: a realm holds the state of a large graph, bounded
 MAX_KEY = 400
-MAX_TTL = 3600.0
+DOWN_KEPT_S = 3600.0  # a link record that says down, before it is forgotten (a partition healing
+                      # late must not bring back an older "up")
 
 
 class LinkStateError(ValueError):
@@ -43,45 +47,65 @@ class LinkState:
         #: this realm's router ID for links: random per realm start (a restarted router is a new one)
         self.id = secrets.token_hex(8)
         self.records: dict[str, dict] = {}
-        self._expires: dict[str, float] = {}  # link record key -> monotonic time it is forgotten
+        self._owners: dict[str, int] = {}  # own link record key -> session ID of the leg that put it
+        self._down_since: dict[str, float] = {}  # link record key -> monotonic time it said down
 
     def get(self) -> list[dict]:
         self._prune()
         return list(self.records.values())
 
-    def put(self, records) -> list[dict]:
-        """Keep the records newer than what is kept; returns those (what legs are told)."""
+    def put(self, records, owner: int | None = None) -> list[dict]:
+        """Keep the records newer than what is kept; returns those (what legs are told).
+        ``owner``: the session ID of the leg that put its own link's record (see the module)."""
         if not isinstance(records, list):
             raise LinkStateError("records must be a list")
-        now = time.monotonic()
         newer = []
         for rec in records:
             key = _check(rec)
+            if owner is not None and key.startswith("link:") and self.id in (rec["a"], rec["b"]):
+                self._owners[key] = owner
             old = self.records.get(key)
             if old is not None and old["seq"] >= rec["seq"]:
-                if old["seq"] == rec["seq"] and key in self._expires:  # the same refresh again
-                    self._expires[key] = now + float(rec.get("ttl") or MAX_TTL)
                 continue
             if old is None and len(self.records) >= MAX_RECORDS:
                 self._prune()
                 if len(self.records) >= MAX_RECORDS:
                     raise LinkStateError(f"too many link-state records (at most {MAX_RECORDS})")
-            self.records[key] = rec
-            if key.startswith("link:"):
-                self._expires[key] = now + min(float(rec.get("ttl") or MAX_TTL), MAX_TTL)
+            self._keep(key, rec)
             newer.append(rec)
         return newer
 
+    def leg_gone(self, session_id: int) -> list[dict]:
+        """A leg left: the links whose records it put here are down (returns the new records)."""
+        out = []
+        for key in [k for k, owner in self._owners.items() if owner == session_id]:
+            del self._owners[key]
+            rec = self.records.get(key)
+            if rec is not None and rec.get("up"):
+                down = dict(rec, up=False, seq=max(rec["seq"] + 1, time.time_ns()))
+                self._keep(key, down)
+                out.append(down)
+        return out
+
+    def _keep(self, key: str, rec: dict) -> None:
+        self.records[key] = rec
+        if key.startswith("link:"):
+            if rec.get("up"):
+                self._down_since.pop(key, None)
+            else:
+                self._down_since.setdefault(key, time.monotonic())
+
     def _prune(self) -> None:
         now = time.monotonic()
-        for key in [k for k, t in self._expires.items() if t < now]:
-            del self._expires[key]
+        for key in [k for k, t in self._down_since.items() if now - t > DOWN_KEPT_S]:
+            del self._down_since[key]
             self.records.pop(key, None)
+            self._owners.pop(key, None)
         named = set()
-        for key in self._expires:
-            rec = self.records[key]
-            named.add(rec["a"])
-            named.add(rec["b"])
+        for key, rec in self.records.items():
+            if key.startswith("link:"):
+                named.add(rec["a"])
+                named.add(rec["b"])
         for key in [k for k, r in self.records.items() if k.startswith("router:") and r["router"] not in named]:
             del self.records[key]
 
@@ -98,9 +122,8 @@ def _check(rec) -> str:
         a, b = rec.get("a"), rec.get("b")
         if not (isinstance(a, str) and isinstance(b, str) and key == f"link:{a}:{b}" and a < b):
             raise LinkStateError(f"record '{key[:80]}': a link record needs 'a' < 'b' naming its key")
-        ttl = rec.get("ttl")
-        if ttl is not None and not (isinstance(ttl, (int, float)) and 0 < ttl <= MAX_TTL):
-            raise LinkStateError(f"record '{key[:80]}': 'ttl' must be a number of seconds up to {MAX_TTL:.0f}")
+        if not isinstance(rec.get("up"), bool):
+            raise LinkStateError(f"record '{key[:80]}': a link record needs 'up' (true or false)")
     elif key.startswith("router:"):
         if rec.get("router") != key[7:] or not isinstance(rec.get("subs", []), list) \
                 or not isinstance(rec.get("regs", []), list):

@@ -335,10 +335,10 @@ class MetaApiAgent:
         state = self.realm.linkstate
         return {"router": state.id, "records": state.get()}
 
-    def rlink_state_put(self, caller, records):
+    def rlink_state_put(self, caller, records, own=False):
         self._leg(caller)
         try:
-            newer = self.realm.linkstate.put(records)
+            newer = self.realm.linkstate.put(records, caller.session_id if own is True else None)
         except LinkStateError as e:
             raise MetaError(E.INVALID_ARGUMENT, str(e)) from None
         if newer:

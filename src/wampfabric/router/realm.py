@@ -14,7 +14,7 @@ from .broker import Broker
 from .dealer import Dealer
 from .auth import authenticate
 from .meta import MetaApiAgent
-from .linkstate import LinkState
+from .linkstate import STATE_TOPIC, LinkState
 from .session import RouterSession, session_info
 from .store import create_store
 from .urimap import UriCache
@@ -121,6 +121,11 @@ class Realm:
         self.broker.detach(session)
         self.dealer.detach(session)
         self.sessions.pop(session.session_id, None)
+        if session.rlink:
+            # a link's leg: the links it stood for here are down (router/linkstate.py)
+            down = self.linkstate.leg_gone(session.session_id)
+            if down:
+                self.broker.publish_to_legs(STATE_TOPIC, [down])
         testaments = session.testaments
         if testaments:
             # advanced/pubsub_testament: without session resumption, "detached" scope first
