@@ -577,11 +577,16 @@ class RLink:
 
     def _router_records(self) -> None:
         """Each router's own interest (what sessions that are not legs subscribe and register),
-        when it differs from the record the link graph has."""
+        when it differs from the record the link graph has and some router is not linked to it
+        directly (only those use it)."""
         out = []
         for side, view in (("local", self.local_view), ("remote", self.remote_view)):
             router = self.ids[side]
             if router is None or view is None:
+                continue
+            if all(d == 1 for d in self.topo.hops(router).values()):
+                # linked directly to every router it reaches (a full mesh: clusters, replicas):
+                # nobody is beyond anybody, its interest travels on no record
                 continue
             subs = sorted([u, m] for u, m in view.wanted_subscriptions())
             regs = sorted([u, m, i] for (u, m), i in view.wanted_registrations().items())
