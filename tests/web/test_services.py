@@ -6,12 +6,14 @@ installed), bad ones refused with the JSON path named."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
-from email.utils import formatdate
+import zipfile
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,136 @@ def test_static_from_a_package_resource(wnode):
     assert status == 200 and body == b"<html>package index</html>"
     assert "cache-control" not in headers  # cache_timeout: null
     assert get(wnode.ports["web"], "/pkg/../webres.py")[0] == 404
+
+
+def test_static_expires_is_worked_out_per_response(wnode):
+    # Expires = the response's time + cache_timeout (60 s here), not the service's start + 60 s
+    port = wnode.ports["web"]
+    _, h1, _ = get(port, "/a.txt")
+    time.sleep(1.2)
+    _, h2, _ = get(port, "/a.txt")
+    for h in (h1, h2):
+        expires, date = parsedate_to_datetime(h["expires"]), parsedate_to_datetime(h["date"])
+        assert (expires - date).total_seconds() == 60
+    assert parsedate_to_datetime(h2["expires"]) > parsedate_to_datetime(h1["expires"])
+
+
+def _replace(site: Path, name: str, make) -> None:
+    """Swap the file ``name`` for what ``make(tmp)`` creates, in one rename."""
+    tmp = site / (name + ".new")
+    make(tmp)
+    os.replace(tmp, site / name)
+
+
+def test_static_serves_what_is_on_disk_now(wnode):
+    # a file served once is answered from memory afterwards: every change on disk must show
+    site = wnode.root / "site"
+    port = wnode.ports["web"]
+    f = site / "cached.txt"
+    f.write_text("version 1")
+    try:
+        assert get(port, "/cached.txt")[2] == b"version 1"
+        assert get(port, "/cached.txt")[2] == b"version 1"
+        # the same size and mtime, another file (a new inode): the new content
+        st = f.stat()
+        _replace(site, "cached.txt", lambda t: (t.write_text("version 2"), os.utime(t, ns=(st.st_atime_ns,
+                                                                                          st.st_mtime_ns))))
+        assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+        assert get(port, "/cached.txt")[2] == b"version 2"
+        # HEAD from memory: the length, no body
+        status, headers, body = get(port, "/cached.txt", method="HEAD")
+        assert status == 200 and headers["content-length"] == "9" and body == b""
+        # replaced by a symlink out of the root: refused
+        _replace(site, "cached.txt", lambda t: t.symlink_to(wnode.root / "outside.txt"))
+        status, _, body = get(port, "/cached.txt")
+        assert status == 404 and b"secret" not in body
+        # by a symlink inside the root: followed
+        _replace(site, "cached.txt", lambda t: t.symlink_to(site / "a.txt"))
+        assert get(port, "/cached.txt")[2] == b"file a"
+        # deleted, then back
+        f.unlink()
+        assert get(port, "/cached.txt")[0] == 404
+        f.write_text("version 3")
+        assert get(port, "/cached.txt")[2] == b"version 3"
+        # a directory now: the redirect to its slash
+        f.unlink()
+        f.mkdir()
+        assert get(port, "/cached.txt")[0] == 301
+        f.rmdir()
+    finally:
+        if f.is_dir():
+            f.rmdir()
+        f.unlink(missing_ok=True)
+
+
+def test_static_directory_index_follows_the_disk(wnode):
+    site = wnode.root / "site"
+    port = wnode.ports["web"]
+    d = site / "idx"
+    d.mkdir()
+    try:
+        (d / "index.html").write_text("index one")
+        assert get(port, "/idx/")[2] == b"index one"
+        (d / "index.html").unlink()
+        status, _, body = get(port, "/idx/")
+        assert status == 200 and b"Index of /idx/" in body  # the listing now
+        (d / "index.html").write_text("index two")
+        assert get(port, "/idx/")[2] == b"index two"
+    finally:
+        (d / "index.html").unlink(missing_ok=True)
+        d.rmdir()
+
+
+def test_static_large_file_changed_on_disk(wnode):
+    # a large file is not kept in memory, its path and identity are: a new file must be served
+    site = wnode.root / "site"
+    port = wnode.ports["web"]
+    f = site / "large.bin"
+    f.write_bytes(b"a" * (2 * 1024 * 1024))
+    try:
+        status, headers, body = get(port, "/large.bin")
+        assert status == 200 and body == b"a" * (2 * 1024 * 1024)
+        _replace(site, "large.bin", lambda t: t.write_bytes(b"b" * (2 * 1024 * 1024 + 1)))
+        status, headers, body = get(port, "/large.bin", {"Range": "bytes=-3"})
+        assert status == 206 and body == b"bbb" and headers["content-range"].endswith(f"/{2 * 1024 * 1024 + 1}")
+        _replace(site, "large.bin", lambda t: t.symlink_to(wnode.root / "outside.txt"))
+        assert get(port, "/large.bin")[0] == 404
+    finally:
+        f.unlink(missing_ok=True)
+
+
+def test_static_memory_is_bounded(tmp_path, monkeypatch):
+    # in-process: the service's remembered files stay within their byte and entry bounds
+    from wampfabric.web import static
+
+    monkeypatch.setattr(static, "CACHE_TOTAL_MAX", 10_000)
+    monkeypatch.setattr(static, "CACHE_ENTRIES_MAX", 8)
+    for i in range(20):
+        (tmp_path / f"f{i}.txt").write_bytes(b"%d" % i * 3000)
+
+    class Request:
+        method, query, raw_path, head = "GET", "", b"", False
+        headers: dict = {}
+
+        def respond_prepared(self, status, lines, body=b""):
+            self.answer = (status, body)
+
+        def respond(self, status, body=b"", headers=None, content_type=None):
+            self.answer = (status, body)
+
+    class Transport:
+        cbdir = tmp_path
+
+    svc = static.StaticWebService(Transport(), {"type": "static", "directory": "."})
+    for rounds in range(2):
+        for i in range(20):
+            req = Request()
+            req.path = f"/f{i}.txt"
+            svc.handle(req, f"f{i}.txt")
+            assert req.answer == (200, b"%d" % i * 3000)
+            assert len(svc._entries) <= 8
+            assert sum(len(e.data) for e in svc._entries.values() if e.data) <= 10_000
+    assert svc._entries  # the last ones are remembered
 
 
 def test_archive_zip(wnode):
@@ -244,6 +376,14 @@ def test_wampfabric_check_and_crossbar_check_accept_the_same_config(tmp_path):
     cbdir.mkdir()
     cfg = _config(copy.deepcopy(CROSSBAR_SHAPED), dict(CROSSBAR_OPTIONS))
     cfg["workers"][0]["realms"] = [{"name": "realm1", "roles": []}]
+    # what wampfabric check looks for as start would: the resource's module on the worker's Python
+    # path (the node directory), the archive file with one of its 'hashes'
+    (cbdir / "mymodule.py").write_text("class MyResource:\n    def handle(self, request, subpath):\n"
+                                       "        request.respond(200, b'x')\n")
+    with zipfile.ZipFile(cbdir / "site.zip", "w") as z:
+        z.writestr("pub/index.html", "<html>zip index</html>")
+    cfg["workers"][0]["transports"][0]["paths"]["arc"]["hashes"] = [
+        hashlib.sha256((cbdir / "site.zip").read_bytes()).hexdigest()]
     (cbdir / "config.json").write_text(json.dumps(cfg))
     r = _run_check([sys.executable, "-m", "wampfabric"], cbdir)
     assert r.returncode == 0, r.stdout + r.stderr

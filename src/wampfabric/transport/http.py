@@ -129,6 +129,7 @@ class HttpRequest:
     _max_body = 1 << 20
     _upgrade = False
     _status = 0
+    _subpath = ""
 
     def __init__(self, connection: "HttpProtocol"):
         self.connection = connection
@@ -157,6 +158,12 @@ class HttpRequest:
     @property
     def peer(self) -> str:
         return self.connection.peer
+
+    @property
+    def subpath(self) -> str:
+        """The rest of the path below the service's mount point (what ``handle`` is given)."""
+        sub = self._subpath
+        return sub if isinstance(sub, str) else ""
 
     @property
     def is_secure(self) -> bool:
@@ -199,6 +206,23 @@ class HttpRequest:
         if not self.head and body:
             parts.append(body)
         conn._write(b"".join(parts))
+        conn._finished(self)
+
+    def respond_prepared(self, status: int, lines: bytes, body: bytes = b"") -> None:
+        """``respond`` with the header lines already encoded (``b"Name: value\\r\\n"``..., the
+        Content-Type among them): for a service that sends the same headers many times (a static
+        file's answer is built once, not per request)."""
+        if self._state != 0:
+            raise RuntimeError("response already started")
+        self._state = 2
+        self._status = status
+        if _no_body(status):
+            out = (self._head_line(status), lines, b"\r\n")
+        else:
+            out = (self._head_line(status), lines, b"Content-Length: %d\r\n\r\n" % len(body),
+                   b"" if self.head else body)
+        conn = self.connection
+        conn._write(b"".join(out))
         conn._finished(self)
 
     def start_response(self, status: int, headers: list | None = None) -> None:
@@ -729,6 +753,9 @@ class HttpProtocol(asyncio.BufferedProtocol):
             req.respond(status, message.encode() + b"\n", content_type="text/plain; charset=utf-8")
             return True
         if getattr(service, "ws", None) is None:
+            if getattr(service, "takeover", None) is not None and self._upgrade_tail is not None:
+                self._take_over(req, service)
+                return True
             req.respond(404, b"not a WebSocket endpoint\n", content_type="text/plain; charset=utf-8")
             return True
         if req.method != "GET":
@@ -770,6 +797,25 @@ class HttpProtocol(asyncio.BufferedProtocol):
             self.server.paths.handover_service = None
         if self._reading_paused:
             transport.resume_reading()
+
+    def _take_over(self, req: HttpRequest, service) -> None:
+        """A WebSocket upgrade to a service with ``takeover(request, transport, tail)`` (the
+        reverse proxy): the connection is the service's from here on, with reading paused (the
+        service sets its own protocol on ``transport`` and resumes reading when it is ready);
+        ``tail`` holds the bytes the client sent after the upgrade request."""
+        transport, tail = self.transport, self._upgrade_tail
+        self.closed = True  # as for a handover: nothing of this protocol stays with the connection
+        self._cancel_timer()
+        self._current = None
+        self._upgrade_tail = None
+        self._parser = None
+        self.transport = None
+        try:
+            service.takeover(req, transport, tail)
+        except Exception as e:
+            log.error("error taking over %s %r (%s service): %s: %s", req.method, req.path, type(service).__name__,
+                      type(e).__name__, e)
+            transport.abort()
 
     # -- errors, closing ----------------------------------------------------------------------
 

@@ -98,11 +98,43 @@ def parse_range(request, size: int, etag: str, mtime: float):
     return start, min(end, size - 1)
 
 
+class CacheHeaders:
+    """``Cache-Control`` and ``Expires`` for a ``cache_timeout`` (seconds; None: neither).
+    ``Expires`` is now + the timeout, worked out per response (cached for the second it is in:
+    formatting a date per response costs more than the rest of a cached file's answer)."""
+
+    __slots__ = ("timeout", "_second", "_pairs", "_lines")
+
+    def __init__(self, cache_timeout):
+        self.timeout = None if cache_timeout is None else int(cache_timeout)
+        self._second = None
+        self._pairs: list = []
+        self._lines = b""
+
+    def _refresh(self) -> None:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            if self.timeout is None:
+                return
+            self._pairs = [("Cache-Control", f"max-age={self.timeout}, public"),
+                           ("Expires", http_date(now + self.timeout))]
+            self._lines = "".join(f"{k}: {v}\r\n" for k, v in self._pairs).encode("latin-1")
+
+    def pairs(self) -> list:
+        """The headers as ``(name, value)`` pairs (a fresh list: callers may extend it)."""
+        self._refresh()
+        return list(self._pairs)
+
+    def lines(self) -> bytes:
+        """The headers as encoded header lines (``b"Name: value\\r\\n"``...)."""
+        self._refresh()
+        return self._lines
+
+
 def cache_headers(cache_timeout) -> list:
-    if cache_timeout is None:
-        return []
-    return [("Cache-Control", f"max-age={int(cache_timeout)}, public"),
-            ("Expires", http_date(time.time() + cache_timeout))]
+    """The cache headers of a response sent now."""
+    return CacheHeaders(cache_timeout).pairs()
 
 
 def serve_bytes(request, data: bytes, mime: str, etag: str, mtime: float, extra_headers: list) -> None:
