@@ -5,16 +5,19 @@ application that raises (the worker keeps serving), lifespan startup/shutdown an
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import socket
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from apps.appnode import apps_node, wait_for
+from apps.appnode import APPS, apps_node, wait_for
 from httpfront import Raw, get, wait_log
-from support.nodes import stop_node
+from support.nodes import free_port, start_node, stop_node
 from wampfabric.config.base import ConfigError
 from wampfabric.config.check import check_config
 from wampfabric.personality import Personality
@@ -22,8 +25,6 @@ from wampfabric.personality import Personality
 PATHS = {
     "star": {"type": "asgi", "module": "starlette_app", "object": "app"},
     "raw": {"type": "asgi", "module": "asgi_apps", "object": "app", "max_body_size": 1000},
-    "nolife": {"type": "asgi", "module": "asgi_apps", "object": "app", "lifespan": "on"},
-    "failing": {"type": "asgi", "module": "asgi_apps", "object": "failing_lifespan"},
     "off": {"type": "asgi", "module": "asgi_apps", "object": "failing_lifespan", "lifespan": "off"},
 }
 
@@ -169,16 +170,26 @@ def test_backpressure_and_large_response(asgi_node):
     c.close()
 
 
-def test_lifespan_failures_answer_503(asgi_node):
+@pytest.mark.parametrize("service,message", [
+    # lifespan "on" and an application without it
+    ({"type": "asgi", "module": "asgi_apps", "object": "app", "lifespan": "on"},
+     "the AsgiWebService on path '/a' failed to start: ServiceStartError: asgi service asgi_apps.app: "
+     "lifespan startup failed: ValueError: no lifespan here"),
+    # an application whose startup fails
+    ({"type": "asgi", "module": "asgi_apps", "object": "failing_lifespan"},
+     "the AsgiWebService on path '/a' failed to start: ServiceStartError: asgi service "
+     "asgi_apps.failing_lifespan: lifespan startup failed: the database is not there"),
+])
+def test_lifespan_failure_fails_the_start(service, message):
+    with pytest.raises(RuntimeError) as e:
+        apps_node({"a": service, "b": {"type": "asgi", "module": "lifecycle_apps", "object": "quick"}})
+    text = str(e.value)
+    assert message in text and "Traceback" not in text, text
+
+
+def test_lifespan_modes(asgi_node):
     port = asgi_node.ports["web"]
-    # lifespan "on" and an application without it; an application whose startup fails
-    for path in ("/nolife/scope", "/failing/x"):
-        status, _, body = get(port, path)
-        assert status == 503 and body == b"the application failed to start\n"
-    assert wait_log(asgi_node, "asgi service asgi_apps.app: lifespan startup failed: ValueError: no lifespan here")
-    assert wait_log(asgi_node, "asgi service asgi_apps.failing_lifespan: lifespan startup failed: "
-                               "the database is not there")
-    # "off": the same application is served, its lifespan never run
+    # "off": an application whose startup would fail is served, its lifespan never run
     assert get(port, "/off/")[2] == b"never served"
     # "auto" and an application without lifespan: served
     assert get(port, "/raw/scope")[0] == 200
@@ -220,3 +231,63 @@ def test_start_failure_named():
     with pytest.raises(RuntimeError) as e:
         apps_node({"a": {"type": "asgi", "module": "asgi_apps", "object": "missing"}})
     assert "asgi service: module 'asgi_apps' has no object 'missing'" in str(e.value), str(e.value)
+
+
+def test_lifespan_startup_before_the_port_listens_and_shutdown_awaited():
+    # startup takes a second: once the port accepts connections it has completed; the node's
+    # stop waits for the (one second) shutdown
+    n = apps_node({"slow": {"type": "asgi", "module": "lifecycle_apps", "object": "slow"}})
+    log = n.root / "apps" / "lifecycle-slow.log"
+    try:
+        assert log.read_text() == "startup\n"  # no request made yet
+        assert get(n.ports["web"], "/slow/")[2] == b"slow served"
+    finally:
+        stop_node(n)
+    assert log.read_text() == "startup\nshutdown\n"
+
+
+async def test_services_added_and_removed_at_runtime_start_and_stop():
+    # the management API's start/stop_web_transport_service: lifespan startup runs in the
+    # background (requests wait for it), a failed one answers 503; removing a service awaits its
+    # shutdown
+    from wampfabric.client.rawsocket import connect_rawsocket
+
+    def config(ports: dict, rs_path: str) -> dict:
+        root = Path(rs_path).parent
+        shutil.copytree(APPS, root / "apps", ignore=shutil.ignore_patterns("__pycache__", "appnode.py"))
+        ports.clear()
+        ports["web"] = free_port()
+        return {"version": 2,
+                "controller": {"transport": {"type": "rawsocket", "serializers": ["cbor"],
+                                             "endpoint": {"type": "unix", "path": "node.sock"}}},
+                "workers": [{"type": "router", "options": {"pythonpath": ["../apps"]}, "realms": [],
+                             "transports": [{"type": "web", "paths": {"json": {"type": "json", "value": 1}},
+                                             "endpoint": {"type": "tcp", "interface": "127.0.0.1",
+                                                          "port": ports["web"]}}]}]}
+
+    n = start_node(config)
+    port = n.ports["web"]
+    log = n.root / "apps" / "lifecycle-slow.log"
+    try:
+        s = await connect_rawsocket("crossbar", path=str(n.cbdir / "node.sock"))
+        worker = (await s.call("crossbar.get_workers"))[0]
+        api = f"crossbar.worker.{worker}."
+        tid = (await s.call(api + "get_router_transports"))[0]
+        await s.call(api + "start_web_transport_service", tid, "slow",
+                     {"type": "asgi", "module": "lifecycle_apps", "object": "slow"})
+        await s.call(api + "start_web_transport_service", tid, "broken",
+                     {"type": "asgi", "module": "lifecycle_apps", "object": "broken"})
+        t0 = time.monotonic()
+        status, _, body = await asyncio.to_thread(get, port, "/slow/")
+        assert (status, body) == (200, b"slow served") and log.read_text() == "startup\n"
+        status, _, body = await asyncio.to_thread(get, port, "/broken/")
+        assert status == 503 and body == b"the application failed to start\n"
+        assert wait_log(n, "the AsgiWebService on path 'broken' failed to start: ServiceStartError: asgi service "
+                           "lifecycle_apps.broken: lifespan startup failed: broken cannot start")
+        await s.call(api + "stop_web_transport_service", tid, "slow")
+        assert (await asyncio.to_thread(get, port, "/slow/"))[0] == 404
+        await asyncio.to_thread(wait_for, lambda: log.read_text() == "startup\nshutdown\n", 5.0, "shutdown")
+        assert time.monotonic() - t0 >= 1.0
+        await s.leave()
+    finally:
+        stop_node(n)

@@ -106,9 +106,41 @@ class WebRouterTransport(RouterTransport):
         self.paths = WebPaths()
         for path, svc_cfg in self.config.get("paths", {}).items():
             self.add_service(path, svc_cfg)
+        await self._start_services()
         self.http = self._http_server(self.config.get("options"))
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         self.server = await _create_server(self.http, sock, self._tls())
+
+    # -- service lifecycle: ``async start()`` before the port listens, ``async stop()`` at stop ----
+
+    async def _start_services(self) -> None:
+        """Await every service's optional ``start()`` (before listening).  One that fails stops
+        those already started, closes all, and fails the transport's start."""
+        started = []
+        for path, svc in self._services_by_path():
+            start = getattr(svc, "start", None)
+            if start is None:
+                continue
+            try:
+                await start()
+            except Exception as e:
+                for _, done in reversed(started):
+                    await _stop_service(done)
+                self.paths.close()
+                raise ServiceStartFailed(f"{self.description}: the {type(svc).__name__} on path '/{path}' "
+                                         f"failed to start: {type(e).__name__}: {e}") from None
+            started.append((path, svc))
+
+    def _services_by_path(self):
+        """``(path, service)`` of every service, those below ``path`` services included."""
+        def walk(paths, prefix):
+            for key, svc in list(paths.services.items()):
+                full = f"{prefix}/{key}".strip("/")
+                nested = getattr(svc, "paths", None)
+                if isinstance(nested, WebPaths):
+                    yield from walk(nested, full)
+                yield full, svc
+        yield from walk(self.paths, "")
 
     def _http_server(self, options) -> HttpServer:
         ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
@@ -119,20 +151,45 @@ class WebRouterTransport(RouterTransport):
                           ws_handshake_timeout=handshake)
 
     async def stop(self) -> None:
-        await super().stop()
+        await super().stop()  # no new connections
+        if self.paths is not None:
+            for _, svc in self._services_by_path():
+                await _stop_service(svc)
         if self.http is not None:
             self.http.close()
         if self.paths is not None:
             self.paths.close()
 
     def add_service(self, path: str, svc_cfg: dict):
+        """Build the service for ``path``.  Added to a running transport (the node's management
+        API), its ``start()`` runs as a task: a failure is logged (the service answers as it
+        answers when not started)."""
         factory = self.personality.WEB_SERVICE_FACTORIES[svc_cfg["type"]]
         service = factory(self, svc_cfg)
         self.paths.add(path, service)
+        if self.server is not None and getattr(service, "start", None) is not None:
+            asyncio.ensure_future(self._start_later(path, service))
         return service
 
+    async def _start_later(self, path: str, service) -> None:
+        try:
+            await service.start()
+        except Exception as e:
+            log.error("%s: the %s on path '%s' failed to start: %s: %s", self.description, type(service).__name__,
+                      path, type(e).__name__, e)
+
     def remove_service(self, path: str):
-        return self.paths.remove(path)
+        """Remove the service of ``path``: it answers no new request; its ``stop()`` (if any) is
+        awaited in a task, then it is closed."""
+        service = self.paths.remove(path)
+        if service is not None:
+            asyncio.ensure_future(_stop_and_close(service))
+        return service
+
+
+class ServiceStartFailed(Exception):
+    """A web service's ``start()`` failed: the transport does not start (the message names the
+    path, the service and why)."""
 
 
 class RawSocketRouterTransport(RouterTransport):
@@ -148,6 +205,30 @@ class RawSocketRouterTransport(RouterTransport):
             self.server = await loop.create_unix_server(factory, sock=sock)
         else:
             self.server = await loop.create_server(factory, sock=sock, **self._tls())
+
+
+async def _stop_service(svc) -> None:
+    """A service's optional ``stop()``, awaited; its failure is a log line (the others still stop)."""
+    stop = getattr(svc, "stop", None)
+    if stop is None:
+        return
+    try:
+        await stop()
+    except Exception as e:
+        log.error("stopping %s: %s: %s", type(svc).__name__, type(e).__name__, e)
+
+
+async def _stop_and_close(svc) -> None:
+    await _stop_service(svc)
+    nested = getattr(svc, "paths", None)
+    if isinstance(nested, WebPaths):  # a ``path`` service: its own services stop too
+        for inner in list(nested.all_services()):
+            if inner is not svc:
+                await _stop_service(inner)
+    try:
+        svc.close()
+    except Exception as e:
+        log.error("closing %s: %s: %s", type(svc).__name__, type(e).__name__, e)
 
 
 async def _create_server(factory, sock: socket.socket, tls: dict):
@@ -248,6 +329,7 @@ class UniversalRouterTransport(WebRouterTransport):
         if rs_cfg is not None and "auth" not in rs_cfg and "auth" in self.config:
             rs_cfg = dict(rs_cfg, auth=self.config["auth"])
         self.rawsocket = RawSocketServerFactory(self.router, rs_cfg) if rs_cfg is not None else None
+        await self._start_services()
         self.http = self._http_server(self.config.get("web", {}).get("options")) if self.paths.services else None
         sock = listening_socket(self.config["endpoint"], self.cbdir)
         loop = asyncio.get_running_loop()

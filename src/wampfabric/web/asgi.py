@@ -2,9 +2,12 @@
 
 Config (a wampfabric type; Crossbar.io has none): ``module`` and ``object`` name the application
 (imported from the worker's Python path, as ``wsgi``), ``lifespan`` ("auto", the default: run
-the lifespan protocol if the application speaks it; "on": it must; "off": never).  Startup begins when the
-transport starts and requests wait for it; a failed startup is a logged error and every request
-gets 503.  Shutdown begins when the transport stops and ``max_body_size`` (bytes, default 1 MiB, 413 above).
+the lifespan protocol if the application speaks it; "on": it must; "off": never) and
+``max_body_size`` (bytes, default 1 MiB, 413 above).  Lifespan startup is the service's
+``start()``, awaited by the transport before its port listens: a failed startup fails the
+transport's start with the application's message.  Shutdown is its ``stop()``, awaited when the
+transport stops (after it stopped listening) or the service is removed.  A service added to a
+running transport starts in the background: requests wait for it, and get 503 if it failed.
 
 Each request is one ``http`` scope (``root_path`` is the mount point, ``path`` the full path)
 run as a task; the body is complete when the front hands the request over, so ``receive``
@@ -217,18 +220,10 @@ class AsgiWebService(WebService):
         self.state: dict = {}   # the lifespan state, copied into each request's scope
         self.lifespan = None
         self.ready = None       # its result: None once lifespan startup is over (or not run), else the error
-        # lifespan startup begins with the transport's start (services are built in its event
-        # loop); requests wait for it; a failed startup is a logged error and 503s
-        self._starting = asyncio.ensure_future(self._start_logged())
-
-    async def _start_logged(self) -> None:
-        try:
-            await self.start()
-        except ServiceStartError as e:
-            log.error("%s", e)
 
     async def start(self) -> None:
-        """Lifespan startup (idempotent: the first caller runs it, the others wait for it)."""
+        """Lifespan startup (idempotent: the first caller runs it, the others wait for it);
+        awaited by the transport before it listens (a ServiceStartError fails its start)."""
         ready = self.ready
         if ready is not None and ready.done():
             if ready.result() is not None:
@@ -330,10 +325,8 @@ class AsgiWebService(WebService):
             request.connection.transport.abort()
 
     def close(self) -> None:
-        """The transport stops: lifespan shutdown begins (its task runs on while the worker's
-        stop goes on; a transport that awaits ``stop()`` waits for it instead)."""
-        if not self._starting.done():
-            self._starting.cancel()
+        """Closed without ``stop()`` having been awaited: lifespan shutdown begins (its task
+        runs on while the worker's stop goes on)."""
         lifespan, self.lifespan = self.lifespan, None
         if lifespan is not None and lifespan.task is not None and not lifespan.task.done():
             lifespan.inbox.put_nowait({"type": "lifespan.shutdown"})
