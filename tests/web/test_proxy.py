@@ -5,6 +5,7 @@ slow (504) or breaks off mid-body; with aiohttp's client and raw sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,10 +13,12 @@ import time
 
 import aiohttp
 import pytest
+import websockets
+from websockets.asyncio.client import connect as ws_connect
 
 from apps.appnode import APPS, apps_node
 from httpfront import Raw, get, wait_log
-from support.nodes import REPO, free_port, stop_node, wait_port
+from support.nodes import REPO, free_port, router_worker, stop_node, wait_port
 from wampfabric.config.base import ConfigError
 from wampfabric.config.check import check_config
 from wampfabric.personality import Personality
@@ -38,9 +41,27 @@ def upstream():
 
 
 @pytest.fixture(scope="module")
-def proxy_node(upstream):
+def ws_upstream():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(APPS / "ws_upstream.py"), str(port)])
+    try:
+        wait_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def proxy_node(upstream, ws_upstream):
     down = free_port()  # nothing listens there
     n = apps_node({
+        "wsup": {"type": "reverseproxy", "host": "127.0.0.1", "port": ws_upstream, "path": "/base",
+                 "options": {"timeout": 1}},
         "up": {"type": "reverseproxy", "host": "127.0.0.1", "port": upstream, "path": "/base",
                "options": {"timeout": 1, "max_body_size": 4 * 1024 * 1024}},
         "plain": {"type": "reverseproxy", "host": "127.0.0.1", "port": upstream},
@@ -177,13 +198,116 @@ def test_upstream_down_slow_broken(proxy_node):
     proxy_node.assert_alive()
 
 
-def test_websocket_upgrade_not_proxied(proxy_node):
-    c = Raw(proxy_node.ports["web"])
-    status, _, _ = c.request("GET", "/up/echo", {"Upgrade": "websocket", "Connection": "Upgrade",
-                                                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                                 "Sec-WebSocket-Version": "13"})
-    assert status == 404
+UPGRADE = {"Upgrade": "websocket", "Connection": "keep-alive, Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+           "Sec-WebSocket-Version": "13"}
+
+
+async def test_websocket_proxied_both_ways(proxy_node, ws_upstream):
+    port = proxy_node.ports["web"]
+    async with ws_connect(f"ws://127.0.0.1:{port}/wsup/chat?x=1", max_size=None,
+                          additional_headers={"X-Forwarded-For": "10.0.0.1", "Keep-Alive": "timeout=5",
+                                              "X-App": "a"}) as ws:
+        hello = json.loads(await ws.recv())
+        # the mount point maps to 'path', the query kept; hop-by-hop headers dropped, X-Forwarded-* set
+        assert hello["path"] == "/base/chat?x=1"
+        headers = {}
+        for k, v in hello["headers"]:
+            headers.setdefault(k.lower(), []).append(v)
+        assert headers["host"] == [f"127.0.0.1:{ws_upstream}"] and headers["x-app"] == ["a"]
+        assert headers["x-forwarded-for"] == ["10.0.0.1, 127.0.0.1"] and headers["x-forwarded-port"] == [str(port)]
+        assert headers["x-forwarded-host"] == [f"127.0.0.1:{port}"] and headers["x-forwarded-proto"] == ["http"]
+        assert headers["connection"] == ["Upgrade"] and headers["upgrade"] == ["websocket"]
+        assert "keep-alive" not in headers
+        for message in ("text ü", b"\x00\x01binary", "x" * 200_000, bytes(3_000_000)):
+            await ws.send(message)
+            assert await ws.recv() == message
+        # the upstream closes: so does the client's connection, with the upstream's code
+        await ws.send("close 4001")
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4001 and ws.close_reason == "asked to"
+
+
+async def test_websocket_client_closing_closes_the_upstream(proxy_node, ws_upstream):
+    port = proxy_node.ports["web"]
+    ws = await ws_connect(f"ws://127.0.0.1:{port}/wsup/c?id=c1")
+    await ws.recv()
+    # the client's connection dropped without a close handshake: the upstream's ends too
+    ws.transport.abort()
+    async with ws_connect(f"ws://127.0.0.1:{ws_upstream}/") as direct:
+        await direct.recv()
+        deadline = time.monotonic() + 5
+        while True:
+            await direct.send("closed c1")
+            if await direct.recv() == "yes":
+                break
+            assert time.monotonic() < deadline, "the upstream connection stayed open"
+            await asyncio.sleep(0.05)
+
+
+async def test_websocket_flow_control_both_ways(proxy_node, ws_upstream):
+    # 128 MiB each way while the receiving end does not read: the proxy must hold back the
+    # sender (pausing its reads) instead of keeping what it reads (its memory stays flat)
+    port = proxy_node.ports["web"]
+    worker = router_worker(proxy_node)
+    block = bytes((i * 7919 + (i >> 8) * 104729) % 251 for i in range(1 << 20))  # ws_upstream.BLOCK
+    async with ws_connect(f"ws://127.0.0.1:{port}/wsup/f", max_size=None, max_queue=1, compression=None) as ws:
+        await ws.recv()
+        rss = worker.memory_info().rss
+        # upstream -> client: the client does not read for 2 s
+        await ws.send("flood 128")
+        await asyncio.sleep(2.0)
+        grown = worker.memory_info().rss - rss
+        assert grown < 40 * 1024 * 1024, f"the proxy worker grew by {grown >> 20} MiB"
+        got = 0
+        while (m := await ws.recv()) != "done":
+            assert m == block
+            got += 1
+        assert got == 128
+        # client -> upstream: the upstream does not read for 2 s
+        await ws.send("hold 2")
+
+        async def send_all():
+            for _ in range(128):
+                await ws.send(block)
+
+        sending = asyncio.ensure_future(send_all())
+        await asyncio.sleep(1.8)
+        grown = worker.memory_info().rss - rss
+        assert grown < 40 * 1024 * 1024, f"the proxy worker grew by {grown >> 20} MiB"
+        assert not sending.done()  # held back
+        assert await asyncio.wait_for(ws.recv(), 20.0) == "held"
+        for _ in range(128):
+            assert await asyncio.wait_for(ws.recv(), 20.0) == block
+        await sending
+
+
+async def test_websocket_refused_by_the_upstream(proxy_node):
+    port = proxy_node.ports["web"]
+    with pytest.raises(websockets.InvalidStatus) as e:
+        await ws_connect(f"ws://127.0.0.1:{port}/wsup/refuse")
+    assert e.value.response.status_code == 403 and e.value.response.body == b"forbidden here\n"
+    # an upstream that answers the upgrade as a plain request: its answer, then the connection closes
+    c = Raw(port)
+    status, headers, body = c.request("GET", "/up/echo", UPGRADE)
+    assert status == 200 and headers["connection"] == "close" and json.loads(body)["path"] == "/base/echo"
+    assert c.closed_by_peer()
     c.close()
+
+
+def test_websocket_upstream_down_or_silent(proxy_node):
+    port = proxy_node.ports["web"]
+    c = Raw(port)
+    status, headers, body = c.request("GET", "/down/ws", UPGRADE)
+    assert status == 502 and headers["connection"] == "close" and c.closed_by_peer()
+    c.close()
+    # the aiohttp upstream's /slow answers after 3 s, 'up' waits 1 s
+    c = Raw(port)
+    t0 = time.monotonic()
+    status, headers, body = c.request("GET", "/up/slow", UPGRADE)
+    assert status == 504 and 0.9 < time.monotonic() - t0 < 2.5 and c.closed_by_peer()
+    c.close()
+    proxy_node.assert_alive()
 
 
 def _config(paths: dict) -> dict:
@@ -226,6 +350,8 @@ def test_wampfabric_check_and_crossbar_check_accept_the_same_config(tmp_path):
     cbdir = tmp_path / ".crossbar"
     cbdir.mkdir()
     (cbdir / "config.json").write_text(json.dumps(_config(CROSSBAR_SHAPED)))
+    # the wsgi module must be findable (the node directory is on the router worker's Python path)
+    (cbdir / "myapp.py").write_text("def app(environ, start_response):\n    return []\n")
 
     def check(cmd):
         return subprocess.run(cmd + ["check", "--cbdir", str(cbdir)], capture_output=True, text=True, timeout=120)
