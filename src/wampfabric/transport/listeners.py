@@ -142,10 +142,15 @@ class WebRouterTransport(RouterTransport):
                 yield full, svc
         yield from walk(self.paths, "")
 
+    def _ws_factory(self):
+        """picows' server protocol factory for this transport's WebSocket paths (None: none)."""
+        ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
+        return (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services),
+                                               first_read=False) if ws_services else None)
+
     def _http_server(self, options) -> HttpServer:
         ws_services = [s.ws for s in self.paths.all_services() if hasattr(s, "ws")]
-        ws_factory = (picows_server_protocol_factory(self.paths.ws_upgrade, self._ws_server_kwargs(ws_services),
-                                                     first_read=False) if ws_services else None)
+        ws_factory = self._ws_factory()
         handshake = max((s.open_handshake_timeout for s in ws_services), default=None)
         return HttpServer(self.paths, options, ws_factory, is_secure="tls" in self.config["endpoint"],
                           ws_handshake_timeout=handshake)
@@ -167,6 +172,9 @@ class WebRouterTransport(RouterTransport):
         factory = self.personality.WEB_SERVICE_FACTORIES[svc_cfg["type"]]
         service = factory(self, svc_cfg)
         self.paths.add(path, service)
+        if self.http is not None and hasattr(service, "ws"):
+            # a WebSocket path added at runtime: picows' limits for the port as they are now
+            self.http.ws_protocol_factory = self._ws_factory()
         if self.server is not None and getattr(service, "start", None) is not None:
             asyncio.ensure_future(self._start_later(path, service))
         return service
