@@ -23,7 +23,8 @@ What it guards against (limits and timeouts: ``HttpLimits``, from the transport'
 
 A WebSocket upgrade on a path whose service is ``websocket`` is handed to picows: its server
 protocol is set on the transport and fed the request, so the WAMP hot path after the
-handshake is picows' alone (docs/decisions.md, "Web services").
+handshake is picows' alone (docs/decisions.md, "Web services").  A WebSocket upgrade on a path
+whose service has ``takeover(request, transport, tail)`` (the reverse proxy) is handed to it.
 """
 
 from __future__ import annotations
@@ -745,8 +746,8 @@ class HttpProtocol(asyncio.BufferedProtocol):
     # -- WebSocket upgrades -------------------------------------------------------------------
 
     def _upgrade_request(self, req: HttpRequest, service) -> bool:
-        """Hand a WebSocket upgrade to picows if its service is a WebSocket service; else answer
-        it here (True: handled)."""
+        """Hand a WebSocket upgrade to picows if its service is a WebSocket service, or to the
+        service's ``takeover``; else answer it here (True: handled)."""
         req._keep_alive = False
         if service is None:
             status, message = req._subpath

@@ -29,7 +29,12 @@ class WebService:
     ``handle(request, subpath)`` is called with a complete ``transport.http.HttpRequest`` and
     the rest of the path below the service's mount point (percent-decoded, no leading '/');
     it answers with ``request.respond(...)`` (or ``start_response``/``write``/``finish``),
-    now or later, and may return an awaitable (run as a task)."""
+    now or later, and may return an awaitable (run as a task).
+
+    Optional: ``async start()`` (awaited before the transport listens; an exception fails its
+    start), ``async stop()`` (awaited when it stops, before ``close()``), and
+    ``takeover(request, transport, tail)`` for WebSocket upgrades on this path (the connection is
+    handed over with reading paused)."""
 
     # request bodies above this are refused with 413 before they are read
     max_body_size: int = 1 << 20
