@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from apps.appnode import APPS, apps_node, wait_for
+from apps.appnode import APPS, app_state as state, apps_node, wait_for
 from httpfront import Raw, get, wait_log
 from support.nodes import free_port, start_node, stop_node
 from wampfabric.config.base import ConfigError
@@ -34,10 +34,6 @@ def asgi_node():
     n = apps_node(PATHS)
     yield n
     stop_node(n)
-
-
-def state(port) -> dict:
-    return json.loads(get(port, "/raw/state")[2])
 
 
 async def test_starlette_app(asgi_node):

@@ -14,8 +14,9 @@ import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult, RegisterOptions
 
-from support.autobahn_client import closing_sessions, connect, subscribe, uid, w
+from support.autobahn_client import subscribe, uid, w
 from support.js import JS_DIR, NODE, last_json_line, node_flags, require_node
+from bridgenode import bridge_node_config, ws_sessions
 from support.nodes import FULL_PERMS, start_node, stop_node
 
 require_node("HTTP bridge tests with autobahn-js")
@@ -31,33 +32,19 @@ def bridge_config(ports: dict, rs_path: str) -> dict:
             cfg["options"] = options
         return cfg
 
-    return {
-        "version": 2,
-        "controller": {},
-        "workers": [{
-            "type": "router",
-            "realms": [{"name": "realm1", "roles": [
-                {"name": "anonymous", "permissions": [FULL_PERMS]},
-                {"name": "bridge", "permissions": [FULL_PERMS]},
-                {"name": "nopub", "permissions": [NOPUB]},
-            ]}],
-            "transports": [
-                {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["web"]},
-                 "paths": {
-                     "ws": {"type": "websocket", "serializers": ["json", "msgpack", "cbor"]},
-                     "pub": svc("publisher"),
-                     "pub-small": svc("publisher", post_body_limit=100),
-                     "pub-nopub": svc("publisher", role="nopub"),
-                     "pub-norealm": svc("publisher", realm="realm9"),
-                     "call": svc("caller"),
-                     "call-nopub": svc("caller", role="nopub"),
-                     "hook": svc("webhook", topic="com.example.hook", success_response="thanks"),
-                 }},
-                {"type": "rawsocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["rawsocket"]}},
-                {"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["restricted"]}},
-            ],
-        }],
-    }
+    return bridge_node_config(ports, {
+        "ws": {"type": "websocket", "serializers": ["json", "msgpack", "cbor"]},
+        "pub": svc("publisher"),
+        "pub-small": svc("publisher", post_body_limit=100),
+        "pub-nopub": svc("publisher", role="nopub"),
+        "pub-norealm": svc("publisher", realm="realm9"),
+        "call": svc("caller"),
+        "call-nopub": svc("caller", role="nopub"),
+        "hook": svc("webhook", topic="com.example.hook", success_response="thanks"),
+    }, roles=[
+        {"name": "bridge", "permissions": [FULL_PERMS]},
+        {"name": "nopub", "permissions": [NOPUB]},
+    ])
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +56,7 @@ def bnode():
 
 @pytest.fixture
 async def sessions(bnode):
-    async def _connect():
-        return await connect(bnode, "websocket", "json")
-
-    async for c in closing_sessions(bnode, _connect):
+    async for c in ws_sessions(bnode):
         yield c
 
 

@@ -17,39 +17,27 @@ from urllib.parse import urlencode
 
 import pytest
 
-from support.autobahn_client import closing_sessions, connect, subscribe, uid, w
-from support.nodes import FULL_PERMS, start_node, stop_node
+from support.autobahn_client import subscribe, uid, w
+from bridgenode import bridge_node_config, ws_sessions
+from support.nodes import start_node, stop_node
 
 KEY, SECRET = "backend-1", "s3cr3t-kEy"
 
 
 def signed_config(ports: dict, rs_path: str) -> dict:
     signed = {"key": KEY, "secret": SECRET}
-    return {
-        "version": 2,
-        "controller": {},
-        "workers": [{
-            "type": "router",
-            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}],
-            "transports": [
-                {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["web"]},
-                 "paths": {
-                     "ws": {"type": "websocket"},
-                     "pub": {"type": "publisher", "realm": "realm1", "role": "anonymous",
-                             "options": {**signed, "timestamp_delta_limit": 60}},
-                     "call": {"type": "caller", "realm": "realm1", "role": "anonymous", "options": signed},
-                     "pub-lan": {"type": "publisher", "realm": "realm1", "role": "anonymous",
-                                 "options": {"require_ip": ["10.0.0.0/8", "192.168.0.0/16"]}},
-                     "pub-local": {"type": "publisher", "realm": "realm1", "role": "anonymous",
-                                   "options": {"require_ip": ["10.0.0.0/8", "127.0.0.0/8"]}},
-                     "pub-tls": {"type": "publisher", "realm": "realm1", "role": "anonymous",
-                                 "options": {"require_tls": True}},
-                 }},
-                {"type": "rawsocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["rawsocket"]}},
-                {"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["restricted"]}},
-            ],
-        }],
-    }
+    return bridge_node_config(ports, {
+        "ws": {"type": "websocket"},
+        "pub": {"type": "publisher", "realm": "realm1", "role": "anonymous",
+                "options": {**signed, "timestamp_delta_limit": 60}},
+        "call": {"type": "caller", "realm": "realm1", "role": "anonymous", "options": signed},
+        "pub-lan": {"type": "publisher", "realm": "realm1", "role": "anonymous",
+                    "options": {"require_ip": ["10.0.0.0/8", "192.168.0.0/16"]}},
+        "pub-local": {"type": "publisher", "realm": "realm1", "role": "anonymous",
+                      "options": {"require_ip": ["10.0.0.0/8", "127.0.0.0/8"]}},
+        "pub-tls": {"type": "publisher", "realm": "realm1", "role": "anonymous",
+                    "options": {"require_tls": True}},
+    })
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +49,7 @@ def snode():
 
 @pytest.fixture
 async def sessions(snode):
-    async def _connect():
-        return await connect(snode, "websocket", "json")
-
-    async for c in closing_sessions(snode, _connect):
+    async for c in ws_sessions(snode):
         yield c
 
 

@@ -14,9 +14,10 @@ import msgpack
 import pytest
 from autobahn.wamp.types import CallResult
 
-from support.autobahn_client import closing_sessions, connect, subscribe, uid, until, w
+from support.autobahn_client import subscribe, uid, until, w
 from support.js import JS_DIR, NODE, last_json_line, node_flags, require_node
-from support.nodes import FULL_PERMS, start_node, stop_node
+from bridgenode import bridge_node_config, ws_sessions
+from support.nodes import start_node, stop_node
 
 require_node("long-poll tests with autobahn-js")
 
@@ -24,25 +25,12 @@ HELLO_ROLES = {"roles": {"subscriber": {}, "publisher": {}, "caller": {}, "calle
 
 
 def longpoll_config(ports: dict, rs_path: str) -> dict:
-    return {
-        "version": 2,
-        "controller": {},
-        "workers": [{
-            "type": "router",
-            "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [FULL_PERMS]}]}],
-            "transports": [
-                {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["web"]},
-                 "paths": {
-                     "ws": {"type": "websocket"},
-                     "lp": {"type": "longpoll"},  # Crossbar.io's defaults: what autobahn-js expects
-                     "lp-short": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 2}},
-                     "lp-tiny": {"type": "longpoll", "options": {"queue_limit_messages": 5, "session_timeout": 30}},
-                 }},
-                {"type": "rawsocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["rawsocket"]}},
-                {"type": "websocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["restricted"]}},
-            ],
-        }],
-    }
+    return bridge_node_config(ports, {
+        "ws": {"type": "websocket"},
+        "lp": {"type": "longpoll"},  # Crossbar.io's defaults: what autobahn-js expects
+        "lp-short": {"type": "longpoll", "options": {"request_timeout": 1, "session_timeout": 2}},
+        "lp-tiny": {"type": "longpoll", "options": {"queue_limit_messages": 5, "session_timeout": 30}},
+    })
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +42,7 @@ def lpnode():
 
 @pytest.fixture
 async def sessions(lpnode):
-    async def _connect():
-        return await connect(lpnode, "websocket", "json")
-
-    async for c in closing_sessions(lpnode, _connect):
+    async for c in ws_sessions(lpnode):
         yield c
 
 

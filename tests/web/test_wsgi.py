@@ -13,7 +13,7 @@ import time
 import aiohttp
 import pytest
 
-from apps.appnode import apps_node, wait_for
+from apps.appnode import app_state as state, apps_node, wait_for
 from httpfront import Raw, get, wait_log
 from support.nodes import stop_node
 from wampfabric.config.base import ConfigError
@@ -34,10 +34,6 @@ def wsgi_node():
     n = apps_node(PATHS)
     yield n
     stop_node(n)
-
-
-def state(port) -> dict:
-    return json.loads(get(port, "/raw/state")[2])
 
 
 async def test_flask_app(wsgi_node):

@@ -51,6 +51,21 @@ _refused = RateLimitedLog(log)
 SERVER = f"wampfabric/{__version__}".encode()
 
 
+
+def feed(proto: asyncio.BaseProtocol, data: bytes) -> None:
+    """Hand ``data`` (bytes already read from a connection) to the protocol that now owns it,
+    buffered or not (a handover: universal transport's sniffer, WebSocket upgrades)."""
+    if isinstance(proto, asyncio.BufferedProtocol):
+        view = memoryview(data)
+        while view:
+            buf = proto.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            proto.buffer_updated(n)
+            view = view[n:]
+    else:
+        proto.data_received(data)
+
 class HttpLimits:
     """The front's limits and timeouts (seconds), from a ``web`` transport's ``options``
     (``universal``: its ``web.options``); names and defaults are in docs/web.md."""
@@ -787,13 +802,7 @@ class HttpProtocol(asyncio.BufferedProtocol):
         try:
             transport.set_protocol(proto)
             proto.connection_made(transport)
-            view = memoryview(data)
-            while view:
-                buf = proto.get_buffer(len(view))
-                n = min(len(buf), len(view))
-                buf[:n] = view[:n]
-                proto.buffer_updated(n)
-                view = view[n:]
+            feed(proto, data)
         finally:
             self.server.paths.handover_service = None
         if self._reading_paused:

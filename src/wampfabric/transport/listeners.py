@@ -13,7 +13,7 @@ from picows import WSAutoPingStrategy
 
 from .endpoints import endpoint_description, listening_socket, tls_context
 from ..config import defaults
-from .http import HttpServer
+from .http import HttpServer, feed
 from .rawsocket import RawSocketServerFactory
 from .web import WebPaths
 from .websocket import PICOWS_LOGGER, FirstReadWSProtocol, ServerWSProtocol, WebSocketServerFactory
@@ -305,16 +305,7 @@ class _Sniffer(asyncio.BufferedProtocol):
             return
         self.transport.set_protocol(proto)
         proto.connection_made(self.transport)
-        if isinstance(proto, asyncio.BufferedProtocol):
-            view = memoryview(data)
-            while view:
-                buf = proto.get_buffer(len(view))
-                n = min(len(buf), len(view))
-                buf[:n] = view[:n]
-                proto.buffer_updated(n)
-                view = view[n:]
-        else:
-            proto.data_received(data)
+        feed(proto, data)
 
     def connection_lost(self, exc) -> None:
         if self.timer is not None:

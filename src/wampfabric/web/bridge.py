@@ -74,6 +74,20 @@ REPLAY_MEMORY = 100_000
 _CORS_METHODS = "POST,PUT,OPTIONS"
 
 
+
+def _when_published(fut: asyncio.Future, on_published, on_error) -> None:
+    """An acknowledged publish's answer: ``on_published(publication ID)`` or ``on_error(exception)``
+    (nothing when it was cancelled: the session went); a callback, no task per request."""
+    def done(f):
+        if f.cancelled():
+            return
+        exc = f.exception()
+        if exc is not None:
+            on_error(exc)
+        else:
+            on_published(f.result())
+    fut.add_done_callback(done)
+
 class Unavailable(Exception):
     """The service's WAMP session cannot be had now (realm not running, role missing ...)."""
 
@@ -451,17 +465,9 @@ class PublisherService(BridgeService):
         except ApplicationError as e:
             self.fail(request, e)
             return None
-        fut.add_done_callback(lambda f: self._published(request, f))
+        _when_published(fut, lambda publication: self.send(request, 200, b'{"id":%d}' % publication),
+                        lambda e: self.fail(request, e))
         return None
-
-    def _published(self, request, fut: asyncio.Future) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self.fail(request, exc)
-        else:
-            self.send(request, 200, b'{"id":%d}' % fut.result())
 
 
 class CallerService(BridgeService):
@@ -535,17 +541,9 @@ class WebhookService(BridgeService):
         except ApplicationError as e:
             self._failed(request, e)
             return None
-        fut.add_done_callback(lambda f: self._published(request, f))
+        _when_published(fut, lambda publication: self.send(request, 202, self.success_response),
+                        lambda e: self._failed(request, e))
         return None
-
-    def _published(self, request, fut: asyncio.Future) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self._failed(request, exc)
-        else:
-            self.send(request, 202, self.success_response)
 
     def _failed(self, request, exc: BaseException) -> None:
         status = 500

@@ -4,10 +4,12 @@ through the router worker's ``pythonpath`` (relative to the node directory, as i
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 
+from httpfront import get
 from support.nodes import FULL_PERMS, free_port, start_node
 
 APPS = Path(__file__).resolve().parent
@@ -40,3 +42,8 @@ def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def app_state(port: int) -> dict:
+    """What the test applications' ``/raw/state`` path reports (their counters)."""
+    return json.loads(get(port, "/raw/state")[2])
