@@ -24,10 +24,10 @@ from wampfabric.config.check import check_config
 from wampfabric.personality import Personality
 
 
-@pytest.fixture(scope="module")
-def upstream():
+def _server(script: str):
+    """A server of APPS/<script> on a free port, in its own process, for a module fixture."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(APPS / "upstream.py"), str(port)])
+    proc = subprocess.Popen([sys.executable, str(APPS / script), str(port)])
     try:
         wait_port(port, proc)
         yield port
@@ -38,22 +38,16 @@ def upstream():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    yield from _server("upstream.py")
 
 
 @pytest.fixture(scope="module")
 def ws_upstream():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(APPS / "ws_upstream.py"), str(port)])
-    try:
-        wait_port(port, proc)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from _server("ws_upstream.py")
 
 
 @pytest.fixture(scope="module")
