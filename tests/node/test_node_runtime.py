@@ -308,6 +308,25 @@ async def test_runtime_router_worker_realm_transport(node):
     await s.leave()
 
 
+async def test_a_transport_that_cannot_start_leaves_nothing_behind(node):
+    """A web transport whose service cannot start (a static directory that is not there) is
+    refused with crossbar.error.cannot_start and not listed; the same ID starts once fixed."""
+    s = await mgmt(node)
+    port = free_port()
+    cfg = {"type": "web", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+           "paths": {"/": {"type": "static", "directory": "no-such-dir"}}}
+    before = await s.call("crossbar.worker.router1.get_router_transports")
+    with pytest.raises(ApplicationError) as e:
+        await s.call("crossbar.worker.router1.start_router_transport", "broken1", cfg)
+    assert e.value.error == "crossbar.error.cannot_start" and "no-such-dir" in str(e.value)
+    assert await s.call("crossbar.worker.router1.get_router_transports") == before
+    cfg["paths"]["/"] = {"type": "nodeinfo"}
+    await s.call("crossbar.worker.router1.start_router_transport", "broken1", cfg)
+    assert "broken1" in await s.call("crossbar.worker.router1.get_router_transports")
+    await s.call("crossbar.worker.router1.stop_router_transport", "broken1")
+    await s.leave()
+
+
 async def test_web_transport_services_at_runtime(node):
     s = await mgmt(node)
     port = free_port()

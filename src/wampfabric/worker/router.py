@@ -18,7 +18,7 @@ from ..rlink import RLinkManager
 from ..router.realm import Router
 from ..common.timefmt import utcstr
 from ..protocol.crossbar_errors import (ALREADY_EXISTS, ALREADY_RUNNING, CANNOT_LISTEN, INVALID_ARGUMENT,
-                                        INVALID_CONFIGURATION, NO_SUCH_OBJECT)
+                                        CANNOT_START, INVALID_CONFIGURATION, NO_SUCH_OBJECT)
 from .native import NativeWorker, check_or_raise
 
 log = logging.getLogger("wampfabric.worker.router")
@@ -265,11 +265,16 @@ class RouterWorker(NativeWorker):
         self.publish("on_router_transport_starting", {"id": transport_id, "type": kind})
         try:
             await transport.start()
-        except OSError as e:
+        except Exception as e:
+            # not listening (a port taken), or a part of it could not start (a web service's
+            # start(): an ASGI lifespan, a static directory gone): nothing of it stays registered
             del self.transports[transport_id]
             info.state = STATE_FAILED
             self.publish("on_router_transport_failed", {"id": transport_id, "type": kind, "error": str(e)})
-            raise ApplicationError(CANNOT_LISTEN, f"cannot listen on {transport.description}: {e}") from None
+            if isinstance(e, OSError):
+                raise ApplicationError(CANNOT_LISTEN, f"cannot listen on {transport.description}: {e}") from None
+            log.error("Router %s: %s failed to start: %s", self.worker_id, transport.description, e)
+            raise ApplicationError(CANNOT_START, f"cannot start {transport.description}: {e}") from None
         info.state = STATE_STARTED
         info.listening_since = time.time()
         log.info("Router %s: %s started", self.worker_id, transport.description)
