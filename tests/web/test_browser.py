@@ -72,6 +72,7 @@ def browser_config(ports: dict, rs_path: str) -> dict:
             "/": {"type": "static", "directory": str(BROWSER_DIR), "options": {"cache_timeout": None}},
             "autobahn": {"type": "static", "directory": str(AUTOBAHN_DIR)},
             "ws": {"type": "websocket", "serializers": ["json", "msgpack"]},
+            "lp": {"type": "longpoll"},
         },
     }
     rawsocket = {"type": "rawsocket", "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": ports["rawsocket"]},
@@ -195,11 +196,15 @@ async def browser():
         await c.close()
 
 
-async def test_page_shows_event_published_by_autobahn_python(bnode, browser):
+@pytest.mark.parametrize("transport", ["websocket", "longpoll"])
+async def test_page_shows_event_published_by_autobahn_python(bnode, browser, transport):
+    """The page joins over WebSocket, or over WAMP-over-long-poll (autobahn-js's own 'longpoll'
+    transport on the browser's XMLHttpRequest), and shows the events autobahn-python publishes."""
     topic = f"com.example.browser.{uid()}"
-    page = await browser(f"{bnode.web_url}/?topic={topic}")
-    # the page came from the static service, autobahn-js loaded, joined over /ws and subscribed
+    page = await browser(f"{bnode.web_url}/?topic={topic}&transport={transport}")
+    # the page came from the static service, autobahn-js loaded, joined over /ws or /lp and subscribed
     await page.wait_for(STATE, "subscribed")
+    assert await page.evaluate("document.getElementById('transport').textContent") == transport
     assert await page.evaluate("document.title") == "wampfabric browser test"
     assert await page.evaluate("document.querySelectorAll('#events li').length") == 0
 
