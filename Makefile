@@ -20,9 +20,12 @@ run: $(STAMP)
 	$(VENV)/bin/wampfabric start --cbdir .crossbar
 
 ## test: run the whole test suite
+# two pytest workers, a test module per worker at a time (pytest-xdist --dist loadfile): the tests
+# mostly wait on processes and sockets, so the suite takes about half the time on two cores
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	bash tests/support/os_packages.sh
-	$(PY) -m pytest -q -rs; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 ## bench: wampfabric vs Crossbar.io, same machine, same run (see docs/benchmarks.md)
 bench: $(STAMP)
