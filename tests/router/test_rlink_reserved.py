@@ -136,3 +136,20 @@ async def test_a_links_own_record_goes_down_with_its_leg(router):
     # a later "up" of the same link (the link back) is newer and wins again
     up = dict(mine, seq=time.time_ns())
     assert await other.call("wampfabric.rlink.state.put", [up], True) == 1
+
+
+async def test_a_forwarded_publication_is_delivered_once(router):
+    """While the link graph changes one publication may come over two paths: legs mark forwarded
+    publications with ``rlink_origin`` and the router delivers each once; from any other session
+    the option means nothing."""
+    leg1, leg2 = await _leg(router, "leg1"), await _leg(router, "leg2")
+    user, sub = await _user(router, "alice"), await _user(router, "bob")
+    got = []
+    await sub.subscribe("com.example.t", lambda *a: got.append(a))
+    for leg, origin in ((leg1, "r0:1"), (leg2, "r0:1"), (leg1, "r0:2"), (leg2, "r9:1")):
+        await leg.publish_payload("com.example.t", [origin], None,
+                                  {"forward_for": FF, "rlink_origin": origin, "acknowledge": True})
+    for _ in range(2):
+        await user.publish("com.example.t", "plain", options={"acknowledge": True, "rlink_origin": "r0:1"})
+    await _settle()
+    assert got == [("r0:1",), ("r0:2",), ("r9:1",), ("plain",), ("plain",)]

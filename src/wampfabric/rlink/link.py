@@ -95,7 +95,8 @@ def authenticators(config: dict, cbdir, tls: bool) -> list:
 
 class _LocalLeg(ClientSession):
     """The in-process leg: an EVENT of a publication already seen (a publication matching two of
-    the leg's subscriptions) is dropped, so that it is forwarded once."""
+    the leg's subscriptions) is dropped, so that it is forwarded once; ``_last_publication`` is
+    the publication the event handler is forwarding (its ``rlink_origin``)."""
 
     _last_publication = None
 
@@ -112,15 +113,15 @@ def _dedupe_events(session: ClientSession) -> None:
     wrapped).  A router writes the EVENTs of one publication to one receiver one after the
     other, so remembering the last publication is enough."""
     inner = session.on_message
-    last = [None]
 
     def on_message(msg):
         if type(msg) is list and len(msg) > 2 and msg[0] == EVENT:
-            if msg[2] == last[0]:
+            if msg[2] == session._last_publication:
                 return
-            last[0] = msg[2]
+            session._last_publication = msg[2]  # also what the event handler forwards it as
         inner(msg)
 
+    session._last_publication = None
     session.on_message = on_message
 
 
@@ -245,7 +246,14 @@ class _Mirror:
             peer = self.peer()
             if peer is None or not peer.is_attached:
                 return
-            options = {"forward_for": [_identity(details, "publisher", actor())]}
+            leg = actor()
+            options = {"forward_for": [_identity(details, "publisher", leg)]}
+            here = link.ids[self.side]
+            if here is not None:
+                # the publication's identity across the link graph: a router that gets it over
+                # two paths while links change delivers it once (the broker's _seen_before)
+                options["rlink_origin"] = f"{here}:{leg._last_publication}"
+
             # the publication's authid/authrole black/white lists and retain flag (the broker
             # hands them to legs only) hold on the other router too
             extra = details.get("rlink")
@@ -268,7 +276,7 @@ class _Mirror:
             if beyond:
                 # multi-hop: which routers through the peer's want it (the peer's among them or not)
                 topo = link.topo
-                here, there = link.ids[self.side], link.ids[link.other(self.side)]
+                there = link.ids[link.other(self.side)]
                 dest = [r for r in beyond if (m := topo.interest(r)) is not None and m.matches(topic)]
                 if dest:
                     options.pop("retain", None)  # retained events go one hop (docs/clustering.md)
@@ -432,6 +440,11 @@ class RLink:
             return
         await self._state_up("remote", session)
         self.remote, self.remote_view = session, view
+        # make before break: the mirrors both ways first, then the link says it is up (the others
+        # stop sending this router's events around it only once they go over it; a publication
+        # that comes both ways meanwhile is delivered once: rlink_origin)
+        self.changed()
+        await self.settled()
         await self._transit_up()
         self.connected_since = time.time()
         self.connects += 1

@@ -84,6 +84,7 @@ class _LegsOnly(Filters):
 
 _LEGS_ONLY = _LegsOnly()
 _RESERVED = ("wamp.", RLINK_PREFIX)
+RLINK_SEEN = 65536  # forwarded publications remembered against a second delivery (about 5 MB at most)
 
 
 def _may_match_meta(uri: str, match: str) -> bool:
@@ -132,6 +133,9 @@ class Broker:
         # removed, so meta events cost one dict lookup when nobody listens (every join and
         # subscribe publishes several)
         self._generation = 0
+        # forwarded publications delivered here lately (rlink/: one publication may arrive over
+        # two paths while the link graph changes; the second is dropped)
+        self._rlink_seen: dict = {}
         self._meta_subs: dict[str, tuple] = {}
         # subscriptions that may match a meta topic: none (the usual case) -> meta events
         # are skipped before their arguments are even built
@@ -306,6 +310,12 @@ class Broker:
                 # router-to-router links (rlink/): the EVENTs say who the event was forwarded for,
                 # through the same per-event details merge as passthru attributes; from any other
                 # session the option is ignored (it would claim somebody else's identity)
+                origin = options.get("rlink_origin")
+                if origin is not None and self._seen_before(origin):
+                    # the same publication over a second path while links change (docs/clustering.md)
+                    if acknowledge:
+                        session.send(Published(msg.request, global_id()).marshal())
+                    return
                 ppt = {"forward_for": options["forward_for"]}
                 if topic.startswith(RLINK_PREFIX):
                     filters = _LEGS_ONLY  # links' own traffic (events in transit): never to other sessions
@@ -444,6 +454,17 @@ class Broker:
         subs = self._meta_match(topic)
         if subs:
             self._dispatch(subs, topic, global_id(), None, None, args_tail(args, kwargs), None, None)
+
+    def _seen_before(self, origin) -> bool:
+        """Whether a forwarded publication (``"<origin router>:<publication>"``) was delivered
+        here already; remembers the last RLINK_SEEN."""
+        seen = self._rlink_seen
+        if origin in seen:
+            return True
+        seen[origin] = None
+        if len(seen) > RLINK_SEEN:
+            del seen[next(iter(seen))]
+        return False
 
     def publish_to_legs(self, topic: str, args: list) -> None:
         """A router-generated event for the realm's rlink legs only (router/linkstate.py)."""
