@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 from ..common.logs import RateLimitedLog
 from ..common.timefmt import utcstr
@@ -135,7 +136,7 @@ class Broker:
         self._generation = 0
         # forwarded publications delivered here lately (rlink/: one publication may arrive over
         # two paths while the link graph changes; the second is dropped)
-        self._rlink_seen: dict = {}
+        self._rlink_seen: OrderedDict = OrderedDict()
         self._meta_subs: dict[str, tuple] = {}
         # subscriptions that may match a meta topic: none (the usual case) -> meta events
         # are skipped before their arguments are even built
@@ -463,7 +464,7 @@ class Broker:
             return True
         seen[origin] = None
         if len(seen) > RLINK_SEEN:
-            del seen[next(iter(seen))]
+            seen.popitem(last=False)  # O(1); a plain dict's first key is found past every deleted slot
         return False
 
     def publish_to_legs(self, topic: str, args: list) -> None:
