@@ -63,6 +63,10 @@ DEFAULT_PING_S = 10.0
 #: records that said down for DOWN_KEPT_S, and the routers no link names any more)
 STATE_PRUNE_S = 60.0
 MAX_HOPS = 32  # an event or call in transit passes at most this many routers
+#: forwarded publishes carry ``rlink_origin`` (the receiving router delivers a publication that
+#: comes over two paths once) while a link sees routers beyond its peer, and for this long after
+#: the link graph changed; a full mesh that has not changed for that long pays nothing for it
+ORIGIN_MARKED_S = 30.0
 TRANSIT_EVENTS = RLINK_PREFIX + "transit."  # + router ID: events for routers beyond that one
 TRANSIT_CALLS = RLINK_PREFIX + "call."  # + router ID: calls for routers beyond that one
 
@@ -249,7 +253,7 @@ class _Mirror:
             leg = actor()
             options = {"forward_for": [_identity(details, "publisher", leg)]}
             here = link.ids[self.side]
-            if here is not None:
+            if here is not None and (self.beyond or time.monotonic() < link.mark_origin_until):
                 # the publication's identity across the link graph: a router that gets it over
                 # two paths while links change delivers it once (the broker's _seen_before)
                 options["rlink_origin"] = f"{here}:{leg._last_publication}"
@@ -378,6 +382,9 @@ class RLink:
         self.known: dict = {"local": {}, "remote": {}}
         self._transit: dict = {"local": [], "remote": []}  # side -> [(kind, id)] its leg made
         self._pruner: asyncio.Task | None = None
+        # until when forwarded publishes carry rlink_origin (see ORIGIN_MARKED_S)
+        self.mark_origin_until = 0.0
+        self._synced_version = -1
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -486,6 +493,10 @@ class RLink:
     async def _sync(self) -> None:
         while self._dirty:
             self._dirty = False
+            if self.topo.version != self._synced_version:
+                # the link graph changed: publications may travel two paths for a while
+                self._synced_version = self.topo.version
+                self.mark_origin_until = time.monotonic() + ORIGIN_MARKED_S
             self._router_records()
             for m in self.mirrors:
                 try:
