@@ -414,11 +414,10 @@ class RLink:
     async def stop(self) -> None:
         if self._pruner is not None:
             self._pruner.cancel()
-        if self.remote is not None and self.ids["local"] is not None and self.ids["remote"] is not None:
-            # the other routers route around this link at once (not when its record expires)
-            a, b = sorted((self.ids["local"], self.ids["remote"]))
-            rec = {"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": False}
-            puts = [t for t in (self._put("local", [rec], True), self._put("remote", [rec], True)) if t is not None]
+        if self.remote is not None:
+            # the other routers route around this link at once: the down record is put on both
+            # routers before the legs leave
+            puts = self._link_record(False)
             if puts:
                 await asyncio.wait(puts, timeout=2.0)
         if self.client is not None:
@@ -584,20 +583,20 @@ class RLink:
 
         return asyncio.get_running_loop().create_task(put())
 
-    def _publish_own(self, records: list) -> None:
+    def _publish_own(self, records: list) -> list:
         """This link's records (its link record, its routers' interest), put through its own legs:
-        a router marks this link down itself when the leg there goes (router/linkstate.py)."""
+        a router marks this link down itself when the leg there goes (router/linkstate.py).
+        Returns the puts under way."""
         for rec in records:
             self.topo.merge(rec)
-        self._put("local", records, True)
-        self._put("remote", records, True)
+        return [t for t in (self._put("local", records, True), self._put("remote", records, True)) if t is not None]
 
-    def _link_record(self, up: bool) -> None:
+    def _link_record(self, up: bool) -> list:
         a, b = self.ids["local"], self.ids["remote"]
         if a is None or b is None:
-            return
+            return []
         a, b = sorted((a, b))
-        self._publish_own([{"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": up}])
+        return self._publish_own([{"key": f"link:{a}:{b}", "seq": time.time_ns(), "a": a, "b": b, "up": up}])
 
     def _router_records(self) -> None:
         """Each router's own interest (what sessions that are not legs subscribe and register),
