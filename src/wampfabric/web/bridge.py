@@ -75,6 +75,21 @@ _CORS_METHODS = "POST,PUT,OPTIONS"
 
 
 
+
+def cors_headers(request) -> list:
+    """What every answer of the HTTP bridge and of long-poll carries: CORS for the request's origin
+    (any, as Crossbar.io), credentials allowed, never cached."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        origin = "*"
+    headers = [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
+               ("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")]
+    asked = request.headers.get("access-control-request-headers")
+    if asked is not None:
+        headers.append(("Access-Control-Allow-Headers", asked))
+    return headers
+
+
 def _when_published(fut: asyncio.Future, on_published, on_error) -> None:
     """An acknowledged publish's answer: ``on_published(publication ID)`` or ``on_error(exception)``
     (nothing when it was cancelled: the session went); a callback, no task per request."""
@@ -244,18 +259,6 @@ class BridgeService(WebService):
 
     # -- answers -------------------------------------------------------------------
 
-    @staticmethod
-    def common_headers(request) -> list:
-        origin = request.headers.get("origin")
-        if not origin or origin == "null":
-            origin = "*"
-        headers = [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
-                   ("Cache-Control", "no-store,no-cache,must-revalidate,max-age=0")]
-        asked = request.headers.get("access-control-request-headers")
-        if asked is not None:
-            headers.append(("Access-Control-Allow-Headers", asked))
-        return headers
-
     def deny(self, request, status: int, text: str, extra=()) -> None:
         """A refused request: ``{"error": text, "args": [], "kwargs": {}}``."""
         if self.debug:
@@ -266,7 +269,7 @@ class BridgeService(WebService):
     def send(self, request, status: int, body: bytes, extra=()) -> None:
         if request.responded or request.closed:
             return
-        request.respond(status, body, [*self.common_headers(request), *extra],
+        request.respond(status, body, [*cors_headers(request), *extra],
                         content_type="application/json; charset=utf-8")
 
     def fail(self, request, exc: BaseException) -> None:
@@ -293,7 +296,7 @@ class BridgeService(WebService):
         method = request.method
         if method == "OPTIONS":
             allow = [("Allow", _CORS_METHODS), ("Access-Control-Allow-Methods", _CORS_METHODS)]
-            request.respond(200, b"", [*self.common_headers(request), *allow])
+            request.respond(200, b"", [*cors_headers(request), *allow])
             return None
         if method not in ("POST", "PUT"):
             self.deny(request, 405, f"method {method} not allowed (only POST, PUT)", [("Allow", _CORS_METHODS)])

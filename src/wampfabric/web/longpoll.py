@@ -40,6 +40,7 @@ from ..config import webbridge as defaults
 from ..protocol.serializers import SERIALIZERS_BY_SUBPROTOCOL
 from ..router.session import RouterSession
 from ..transport.web import WebService
+from .bridge import cors_headers
 
 log = logging.getLogger("wampfabric.web.longpoll")
 
@@ -53,21 +54,9 @@ PROTOCOLS = ("wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor", "wamp.2.json.batche
              "wamp.2.cbor.batched")
 
 
-def _standard_headers(request) -> list:
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        origin = "*"
-    headers = [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
-               ("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")]
-    asked = request.headers.get("access-control-request-headers")
-    if asked is not None:
-        headers.append(("Access-Control-Allow-Headers", asked))
-    return headers
-
-
 def _answer(request, status: int, body: bytes = b"", content_type: str | None = None) -> None:
     if not request.responded and not request.closed:
-        request.respond(status, body, _standard_headers(request), content_type=content_type)
+        request.respond(status, body, cors_headers(request), content_type=content_type)
 
 
 def _refuse(request, status: int, text: str) -> None:
@@ -267,7 +256,7 @@ class LongPollService(WebService):
         parts = [p for p in subpath.split("/") if p]
         method = request.method
         if method == "OPTIONS":
-            request.respond(204, b"", [*_standard_headers(request), ("Allow", "GET,POST,OPTIONS"),
+            request.respond(204, b"", [*cors_headers(request), ("Allow", "GET,POST,OPTIONS"),
                                        ("Access-Control-Allow-Methods", "GET,POST,OPTIONS")])
             return
         if not parts:
