@@ -444,6 +444,13 @@ def _uri_of(payload: dict, name: str) -> str:
     return value
 
 
+def _request_parts(payload: dict, name: str) -> tuple:
+    """A publisher's or caller's request body: (``name``'s URI, args, kwargs, options); Refused
+    when one is missing or of the wrong type."""
+    return (_uri_of(payload, name), _field(payload, "args", list, []), _field(payload, "kwargs", dict, {}),
+            _field(payload, "options", dict, {}))
+
+
 class PublisherService(BridgeService):
     """``publisher``: POST JSON -> an acknowledged WAMP publish -> ``{"id": publication}``."""
 
@@ -451,10 +458,7 @@ class PublisherService(BridgeService):
 
     def process(self, request, session, payload):
         try:
-            topic = _uri_of(payload, "topic")
-            args = _field(payload, "args", list, [])
-            kwargs = _field(payload, "kwargs", dict, {})
-            options = _field(payload, "options", dict, {})
+            topic, args, kwargs, options = _request_parts(payload, "topic")
         except Refused as r:
             self.deny(request, r.status, r.text)
             return None
@@ -480,10 +484,7 @@ class CallerService(BridgeService):
 
     def process(self, request, session, payload):
         try:
-            procedure = _uri_of(payload, "procedure")
-            args = _field(payload, "args", list, [])
-            kwargs = _field(payload, "kwargs", dict, {})
-            options = _field(payload, "options", dict, {})
+            procedure, args, kwargs, options = _request_parts(payload, "procedure")
             call_options = {}
             timeout = options.get("timeout")
             if timeout is not None:
